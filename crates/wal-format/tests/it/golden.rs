@@ -1,0 +1,167 @@
+//! Committed sample files pin format version 1: they must decode to the
+//! records listed here, and encoding those records must give the same bytes.
+//!
+//! A deliberate format change bumps the version, adds new golden files and a
+//! line to the version history in docs/FORMAT.md; the v1 files stay, and
+//! stay readable or are refused with `UnsupportedVersion`. To write the
+//! files anew (only ever for a new version): `GROUPWAL_BLESS=1 cargo test
+//! -p wal-format --test it golden`.
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+
+use wal_format::{
+    BatchMarker, Error, Flags, KeyId, LogId, LogicalKind, Lsn, Reassembler, RecordDecoder,
+    RecordHeader, RecordType, SEGMENT_HEADER_LEN, Salt, SegmentHeader, encode_record,
+    parse_segment_file_name, segment_file_name, split_fragments,
+};
+
+const FIRST_LSN: Lsn = Lsn::new(100);
+const SALT: Salt = Salt::new(0x5a17_5a17_0000_0001);
+const LOG_ID: LogId = LogId::new(0x0123_4567_89ab_cdef);
+const FRAGMENT: usize = 16;
+const FRAGMENTED: &[u8] = b"a fragmented record payload, split in three";
+/// Zero bytes after the last record: preallocated, never written space.
+const ZERO_TAIL: usize = 64;
+
+fn golden_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden/v1")
+        .join(segment_file_name(FIRST_LSN))
+}
+
+fn segment_header() -> SegmentHeader {
+    SegmentHeader {
+        first_lsn: FIRST_LSN,
+        salt: SALT,
+        log_id: LOG_ID,
+        key_id: KeyId::NONE,
+    }
+}
+
+/// The physical records of the sample, in order.
+fn records() -> Vec<(RecordHeader, Vec<u8>)> {
+    let h = |lsn: u64, record_type, flags| RecordHeader {
+        lsn: Lsn::new(lsn),
+        salt: SALT,
+        record_type,
+        flags,
+    };
+    let mut out = vec![
+        (
+            h(100, RecordType::Full, Flags::EMPTY),
+            b"hello, groupwal".to_vec(),
+        ),
+        (
+            h(101, RecordType::Batch, Flags::EMPTY),
+            BatchMarker::new(2).unwrap().encode().to_vec(),
+        ),
+        (
+            h(101, RecordType::Full, Flags::EMPTY),
+            b"batch member one".to_vec(),
+        ),
+        (
+            h(102, RecordType::Full, Flags::EMPTY),
+            b"batch member two".to_vec(),
+        ),
+    ];
+    for (ty, part) in split_fragments(FRAGMENTED, NonZeroUsize::new(FRAGMENT).unwrap()) {
+        out.push((h(103, ty, Flags::EMPTY), part.to_vec()));
+    }
+    out.push((
+        h(104, RecordType::Checkpoint, Flags::EMPTY),
+        100u64.to_le_bytes().to_vec(),
+    ));
+    out.push((
+        h(105, RecordType::Full, Flags::COMPRESSED),
+        b"flag pinned, bytes opaque".to_vec(),
+    ));
+    out.push((h(106, RecordType::Full, Flags::EMPTY), Vec::new()));
+    out
+}
+
+fn encode_sample() -> Vec<u8> {
+    let mut buf = segment_header().encode().to_vec();
+    for (h, p) in records() {
+        encode_record(&mut buf, &h, &p).unwrap();
+    }
+    buf.extend_from_slice(&[0u8; ZERO_TAIL]);
+    buf
+}
+
+#[test]
+fn v1_sample_segment_decodes_and_re_encodes_identically() {
+    let path = golden_path();
+    if std::env::var_os("GROUPWAL_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, encode_sample()).unwrap();
+    }
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let name = path.file_name().unwrap().to_str().unwrap();
+    assert_eq!(parse_segment_file_name(name), Some(FIRST_LSN));
+
+    let header = SegmentHeader::decode(&bytes).unwrap();
+    assert_eq!(header, segment_header());
+
+    // Walk the records as a reader would, up to the zero-filled tail.
+    let decoder = RecordDecoder::new(header.salt, 1024);
+    let mut rest = &bytes[SEGMENT_HEADER_LEN..];
+    let mut physical = Vec::new();
+    let end = loop {
+        match decoder.decode(rest) {
+            Ok(rec) => {
+                physical.push((rec.header, rec.payload.to_vec()));
+                rest = &rest[rec.encoded_len()..];
+            }
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(end, Error::ZeroFilled);
+    assert_eq!(rest.len(), ZERO_TAIL);
+    assert_eq!(physical, records());
+
+    // Logical view: batch marker aside, one record per LSN, fragments joined.
+    let mut reassembler = Reassembler::new(1024);
+    let mut logical = Vec::new();
+    for (h, p) in &physical {
+        if h.record_type == RecordType::Batch {
+            continue;
+        }
+        let rec = wal_format::Record {
+            header: *h,
+            payload: p,
+        };
+        if let Some(l) = reassembler.push(rec).unwrap() {
+            logical.push((l.lsn.get(), l.kind, l.payload.to_vec()));
+        }
+    }
+    let lsns: Vec<u64> = logical.iter().map(|l| l.0).collect();
+    assert_eq!(lsns, (100..=106).collect::<Vec<_>>());
+    assert_eq!(logical[3].2, FRAGMENTED);
+    assert_eq!(logical[4].1, LogicalKind::Checkpoint);
+
+    // The encoder of this build writes exactly the pinned bytes.
+    assert_eq!(
+        encode_sample(),
+        bytes,
+        "encoder output differs from the v1 golden file"
+    );
+}
+
+#[test]
+fn v1_sample_header_bytes_are_as_documented() {
+    let bytes = std::fs::read(golden_path()).unwrap();
+    // docs/FORMAT.md: magic, version 1, header length 64, first LSN at 16.
+    assert_eq!(&bytes[0..8], b"\x89GWAL\r\n\x1a");
+    assert_eq!(&bytes[8..10], &[1, 0]);
+    assert_eq!(&bytes[10..12], &[64, 0]);
+    assert_eq!(&bytes[16..24], &100u64.to_le_bytes());
+    assert_eq!(&bytes[24..32], &SALT.get().to_le_bytes());
+    // First record: LSN at +8, salt at +16, length at +24, type at +28.
+    let r = &bytes[SEGMENT_HEADER_LEN..];
+    assert_eq!(&r[8..16], &100u64.to_le_bytes());
+    assert_eq!(&r[16..24], &SALT.get().to_le_bytes());
+    assert_eq!(&r[24..28], &15u32.to_le_bytes());
+    assert_eq!(r[28], 1);
+    assert_eq!(r[29], 0);
+}

@@ -1,0 +1,379 @@
+//! Project automation for groupwal, run as `cargo xtask COMMAND`.
+//!
+//! Commands:
+//!
+//! - `ci`: everything CI checks, in order: format, clippy (warnings denied,
+//!   all targets), the test suite, docs (warnings denied), a fuzz smoke.
+//! - `test`: the test suite (`cargo test --workspace --all-features`).
+//! - `fuzz TARGET [--secs N]`: run one fuzz target (default 60 s).
+//! - `fuzz-smoke [--secs N]`: every fuzz target for N seconds (default 20).
+//! - `bench`: the criterion benchmarks.
+//!
+//! Fuzzing needs the nightly toolchain and cargo-fuzz; `fuzz-smoke` installs
+//! cargo-fuzz from crates.io when it is missing.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+const USAGE: &str = "usage: cargo xtask <ci [--no-fuzz] | test | fuzz TARGET [--secs N] | fuzz-smoke [--secs N] | bench>";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result {
+    let root = project_root();
+    env::set_current_dir(&root).map_err(|e| format!("cannot enter {}: {e}", root.display()))?;
+    let (cmd, rest) = args.split_first().ok_or(USAGE)?;
+    match cmd.as_str() {
+        "ci" => ci(rest.iter().any(|a| a == "--no-fuzz")),
+        "test" => test(),
+        "fuzz" => {
+            let target = rest.first().ok_or(USAGE)?;
+            fuzz_run(target, secs_arg(rest)?.unwrap_or(60))
+        }
+        "fuzz-smoke" => fuzz_smoke(secs_arg(rest)?.unwrap_or(20)),
+        "bench" => cargo(&["bench", "-p", "groupwal-benches"]),
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command {other:?}\n{USAGE}")),
+    }
+}
+
+fn secs_arg(args: &[String]) -> Result<Option<u64>> {
+    let Some(pos) = args.iter().position(|a| a == "--secs") else {
+        return Ok(None);
+    };
+    let value = args.get(pos + 1).ok_or("--secs needs a value")?;
+    value
+        .parse()
+        .map(Some)
+        .map_err(|_| format!("--secs: not a number: {value:?}"))
+}
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn ci(no_fuzz: bool) -> Result {
+    let started = Instant::now();
+    step("format", || cargo(&["fmt", "--all", "--check"]))?;
+    step("clippy", || {
+        cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ])
+    })?;
+    step("tests", test)?;
+    step("docs", || {
+        cargo_env(
+            &["doc", "--workspace", "--no-deps", "--all-features"],
+            &[("RUSTDOCFLAGS", "-D warnings")],
+        )
+    })?;
+    if no_fuzz {
+        println!("== fuzz smoke skipped (--no-fuzz)");
+    } else {
+        step("fuzz smoke", || fuzz_smoke(20))?;
+    }
+    println!("== ci passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+fn test() -> Result {
+    cargo(&["test", "--workspace", "--all-features"])
+}
+
+fn step(name: &str, f: impl FnOnce() -> Result) -> Result {
+    println!("== {name}");
+    let t = Instant::now();
+    let r = f();
+    println!(
+        "== {name}: {} in {:.1?}",
+        if r.is_ok() { "ok" } else { "FAILED" },
+        t.elapsed()
+    );
+    r.map_err(|e| format!("{name}: {e}"))
+}
+
+fn cargo(args: &[&str]) -> Result {
+    cargo_env(args, &[])
+}
+
+fn cargo_env(args: &[&str], envs: &[(&str, &str)]) -> Result {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(args);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    status(cmd, &format!("cargo {}", args.join(" ")))
+}
+
+fn status(mut cmd: Command, what: &str) -> Result {
+    let st = cmd
+        .status()
+        .map_err(|e| format!("cannot run {what}: {e}"))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({st})"))
+    }
+}
+
+/// A `cargo` command on the fuzzing toolchain: nightly when rustup has it,
+/// else stable with `RUSTC_BOOTSTRAP=1` and no sanitizer.
+struct FuzzToolchain {
+    nightly: bool,
+}
+
+impl FuzzToolchain {
+    fn detect() -> Self {
+        let nightly = Command::new("rustup")
+            .args(["toolchain", "list"])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| l.starts_with("nightly"))
+            })
+            .unwrap_or(false);
+        if !nightly {
+            println!(
+                "   (no nightly toolchain: fuzzing on stable with RUSTC_BOOTSTRAP=1, no sanitizer)"
+            );
+        }
+        FuzzToolchain { nightly }
+    }
+
+    fn cargo(&self, args: &[&str]) -> Command {
+        // Go through the rustup proxy, not $CARGO (which is stable's cargo).
+        let mut cmd = Command::new("cargo");
+        for var in ["RUSTUP_TOOLCHAIN", "RUSTC", "RUSTDOC", "CARGO"] {
+            cmd.env_remove(var);
+        }
+        if self.nightly {
+            cmd.arg("+nightly");
+        } else {
+            cmd.env("RUSTC_BOOTSTRAP", "1");
+        }
+        cmd.args(args);
+        cmd
+    }
+
+    fn sanitizer_args(&self) -> &'static [&'static str] {
+        if self.nightly {
+            &[]
+        } else {
+            &["--sanitizer", "none"]
+        }
+    }
+
+    fn ensure_cargo_fuzz(&self) -> Result {
+        let have = self
+            .cargo(&["fuzz", "--version"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if have {
+            return Ok(());
+        }
+        println!("   installing cargo-fuzz from crates.io");
+        let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["install", "cargo-fuzz", "--locked"]);
+        status(cmd, "cargo install cargo-fuzz")
+    }
+}
+
+fn fuzz_targets() -> Result<Vec<String>> {
+    let dir = Path::new("fuzz/fuzz_targets");
+    let mut targets: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            name.strip_suffix(".rs").map(str::to_owned)
+        })
+        .collect();
+    targets.sort();
+    Ok(targets)
+}
+
+fn fuzz_smoke(secs: u64) -> Result {
+    let targets = fuzz_targets()?;
+    let tc = FuzzToolchain::detect();
+    tc.ensure_cargo_fuzz()?;
+    let mut build = vec!["fuzz", "build"];
+    build.extend(tc.sanitizer_args());
+    status(tc.cargo(&build), "cargo fuzz build")?;
+    for target in &targets {
+        fuzz_with(&tc, target, secs)?;
+    }
+    println!(
+        "   fuzz smoke: {} targets x {secs} s, no crash",
+        targets.len()
+    );
+    Ok(())
+}
+
+fn fuzz_run(target: &str, secs: u64) -> Result {
+    let targets = fuzz_targets()?;
+    if !targets.iter().any(|t| t == target) {
+        return Err(format!(
+            "no fuzz target {target:?}; have: {}",
+            targets.join(", ")
+        ));
+    }
+    let tc = FuzzToolchain::detect();
+    tc.ensure_cargo_fuzz()?;
+    fuzz_with(&tc, target, secs)
+}
+
+fn fuzz_with(tc: &FuzzToolchain, target: &str, secs: u64) -> Result {
+    // New inputs go to the scratch corpus (ignored by git); the committed
+    // seeds are read as a second corpus directory.
+    let corpus = format!("fuzz/corpus/{target}");
+    let seeds = format!("fuzz/seeds/{target}");
+    std::fs::create_dir_all(&corpus).map_err(|e| format!("cannot create {corpus}: {e}"))?;
+    let max_time = format!("-max_total_time={secs}");
+    let mut args = vec!["fuzz", "run"];
+    args.extend(tc.sanitizer_args());
+    args.extend([target, &corpus]);
+    if Path::new(&seeds).is_dir() {
+        args.push(&seeds);
+    }
+    args.extend([
+        "--",
+        &max_time,
+        "-timeout=10",
+        "-rss_limit_mb=2048",
+        "-print_final_stats=1",
+    ]);
+    println!("   fuzz {target} for {secs} s");
+    status(tc.cargo(&args), &format!("fuzz target {target}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The workspace crates each crate may depend on: dependencies point
+    /// down, from the facade to the format (docs/ARCHITECTURE.md).
+    const LAYERS: &[(&str, &[&str])] = &[
+        ("wal-format", &[]),
+        ("wal-crypto", &["wal-format"]),
+        ("wal-io", &["wal-format"]),
+        ("wal-commit", &["wal-format", "wal-io", "wal-crypto"]),
+        ("wal-reader", &["wal-format", "wal-io", "wal-crypto"]),
+        (
+            "groupwal",
+            &[
+                "wal-format",
+                "wal-io",
+                "wal-crypto",
+                "wal-commit",
+                "wal-reader",
+            ],
+        ),
+        (
+            "wal-cli",
+            &[
+                "groupwal",
+                "wal-format",
+                "wal-io",
+                "wal-crypto",
+                "wal-commit",
+                "wal-reader",
+            ],
+        ),
+    ];
+
+    fn workspace_deps(manifest: &str) -> Vec<String> {
+        let mut in_deps = false;
+        let mut deps = Vec::new();
+        for line in manifest.lines().map(str::trim) {
+            if line.starts_with('[') {
+                in_deps = line == "[dependencies]";
+                continue;
+            }
+            if !in_deps {
+                continue;
+            }
+            let name = line.split(['=', '.', ' ']).next().unwrap_or("");
+            if LAYERS.iter().any(|(c, _)| *c == name) {
+                deps.push(name.to_owned());
+            }
+        }
+        deps
+    }
+
+    #[test]
+    fn dependencies_point_down_the_layers() {
+        let crates = project_root().join("crates");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&crates).unwrap() {
+            let dir = entry.unwrap().path();
+            let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+            let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+            assert!(
+                manifest.contains(&format!("name = \"{name}\"")),
+                "crates/{name}: folder and package names differ"
+            );
+            let allowed = LAYERS
+                .iter()
+                .find(|(c, _)| *c == name)
+                .map(|(_, a)| *a)
+                .unwrap_or_else(|| panic!("crates/{name} has no layer in xtask's LAYERS table"));
+            for dep in workspace_deps(&manifest) {
+                assert!(
+                    allowed.contains(&dep.as_str()),
+                    "{name} must not depend on {dep}"
+                );
+            }
+            seen += 1;
+        }
+        assert!(seen >= 1, "no crates found under {}", crates.display());
+    }
+
+    #[test]
+    fn layer_parser_reads_only_normal_dependencies() {
+        let manifest = "[package]\nname = \"x\"\n[dependencies]\nwal-io.workspace = true\nthiserror = \"2\"\nwal-format = { path = \"../f\" }\n[dev-dependencies]\ngroupwal.workspace = true\n";
+        assert_eq!(workspace_deps(manifest), ["wal-io", "wal-format"]);
+    }
+
+    #[test]
+    fn every_fuzz_target_has_a_committed_seed_corpus() {
+        let root = project_root();
+        env::set_current_dir(&root).unwrap();
+        let targets = fuzz_targets().unwrap();
+        assert!(!targets.is_empty());
+        for t in targets {
+            let seeds = root.join("fuzz/seeds").join(&t);
+            let n = std::fs::read_dir(&seeds).map(|d| d.count()).unwrap_or(0);
+            assert!(n > 0, "fuzz target {t} has no seeds in {}", seeds.display());
+        }
+    }
+}
