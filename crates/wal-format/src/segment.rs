@@ -12,8 +12,11 @@
 //! | 24 | 8 | salt |
 //! | 32 | 8 | log id |
 //! | 40 | 4 | key id (0: not encrypted) |
-//! | 44 | 16 | reserved, zero |
-//! | 60 | 4 | CRC-32 of bytes 0..60 |
+//! | 44 | 4 | reserved, zero |
+//! | 48 | 16 | key seed (zero when not encrypted) |
+//! | 64 | 16 | key check (zero when not encrypted) |
+//! | 80 | 12 | reserved, zero |
+//! | 92 | 4 | CRC-32 of bytes 0..92 |
 
 use crate::error::{Checksum, Error, Result};
 use crate::{KeyId, LogId, Lsn, Salt};
@@ -25,7 +28,7 @@ pub const SEGMENT_MAGIC: [u8; 8] = *b"\x89GWAL\r\n\x1a";
 pub const FORMAT_VERSION: u16 = 1;
 
 /// The size of an encoded segment header; records start at this offset.
-pub const SEGMENT_HEADER_LEN: usize = 64;
+pub const SEGMENT_HEADER_LEN: usize = 96;
 
 /// The extension of segment file names.
 pub const SEGMENT_EXTENSION: &str = "wal";
@@ -44,9 +47,29 @@ pub struct SegmentHeader {
     pub log_id: LogId,
     /// The key the segment's encrypted records use, or [`KeyId::NONE`].
     pub key_id: KeyId,
+    /// Random bytes from which, with the key, the segment's encryption
+    /// subkey is derived (`wal-crypto`); all zero when `key_id` is none.
+    pub key_seed: [u8; 16],
+    /// A value derived from the key and the seed that shows whether a
+    /// reader holds the right key (so a wrong key is not mistaken for
+    /// corruption); all zero when `key_id` is none.
+    pub key_check: [u8; 16],
 }
 
 impl SegmentHeader {
+    /// The header of an unencrypted segment.
+    #[must_use]
+    pub const fn new(first_lsn: Lsn, salt: Salt, log_id: LogId) -> Self {
+        SegmentHeader {
+            first_lsn,
+            salt,
+            log_id,
+            key_id: KeyId::NONE,
+            key_seed: [0; 16],
+            key_check: [0; 16],
+        }
+    }
+
     /// Encodes the header, checksum included.
     #[must_use]
     pub fn encode(&self) -> [u8; SEGMENT_HEADER_LEN] {
@@ -61,7 +84,10 @@ impl SegmentHeader {
         w.put(&self.salt.get().to_le_bytes());
         w.put(&self.log_id.get().to_le_bytes());
         w.put(&self.key_id.get().to_le_bytes());
-        // Bytes 44..60 stay zero (reserved).
+        w.put(&[0; 4]);
+        w.put(&self.key_seed);
+        w.put(&self.key_check);
+        // Bytes 80..92 stay zero (reserved).
         let sum = crc32fast::hash(body);
         crc.copy_from_slice(&sum.to_le_bytes());
         out
@@ -104,7 +130,7 @@ impl SegmentHeader {
         if usize::from(header_len) != SEGMENT_HEADER_LEN {
             return Err(Error::Invalid {
                 field: "segment header length",
-                reason: "must be 64 in format version 1",
+                reason: "must be 96 in format version 1",
             });
         }
         let flags = u32::from_le_bytes(r.take());
@@ -112,7 +138,10 @@ impl SegmentHeader {
         let salt = u64::from_le_bytes(r.take());
         let log_id = u64::from_le_bytes(r.take());
         let key_id = u32::from_le_bytes(r.take());
-        let reserved: [u8; 16] = r.take();
+        let reserved_a: [u8; 4] = r.take();
+        let key_seed: [u8; 16] = r.take();
+        let key_check: [u8; 16] = r.take();
+        let reserved_b: [u8; 12] = r.take();
         let stored = u32::from_le_bytes(r.take());
         let (body, _) = bytes.split_at(SEGMENT_HEADER_LEN - 4);
         let computed = crc32fast::hash(body);
@@ -129,10 +158,16 @@ impl SegmentHeader {
                 value: u64::from(flags),
             });
         }
-        if reserved != [0; 16] {
+        if let Some(&b) = reserved_a.iter().chain(&reserved_b).find(|&&b| b != 0) {
             return Err(Error::ReservedBits {
                 field: "segment header reserved bytes",
-                value: reserved.iter().fold(0u64, |acc, &b| acc | u64::from(b)),
+                value: u64::from(b),
+            });
+        }
+        if key_id == 0 && (key_seed != [0; 16] || key_check != [0; 16]) {
+            return Err(Error::Invalid {
+                field: "segment key seed",
+                reason: "must be zero in a segment without a key",
             });
         }
         if first_lsn == 0 {
@@ -146,6 +181,8 @@ impl SegmentHeader {
             salt: Salt::new(salt),
             log_id: LogId::new(log_id),
             key_id: KeyId::new(key_id),
+            key_seed,
+            key_check,
         })
     }
 }
@@ -224,6 +261,8 @@ mod tests {
             salt: Salt::new(0x0123_4567_89ab_cdef),
             log_id: LogId::new(0xfeed_face_cafe_beef),
             key_id: KeyId::new(3),
+            key_seed: [0x5e; 16],
+            key_check: [0xc4; 16],
         }
     }
 
@@ -255,9 +294,12 @@ mod tests {
     fn distinguishes_failure_kinds() {
         assert_eq!(
             SegmentHeader::decode(&[0u8; 10]),
-            Err(Error::Incomplete { needed: 54 })
+            Err(Error::Incomplete { needed: 86 })
         );
-        assert_eq!(SegmentHeader::decode(&[0u8; 64]), Err(Error::ZeroFilled));
+        assert_eq!(
+            SegmentHeader::decode(&[0u8; SEGMENT_HEADER_LEN]),
+            Err(Error::ZeroFilled)
+        );
         let mut bad = sample().encode();
         bad[0] = b'X';
         assert!(matches!(
@@ -286,13 +328,29 @@ mod tests {
 
     #[test]
     fn reserved_bytes_must_be_zero_even_with_a_valid_checksum() {
-        let mut bytes = sample().encode();
-        bytes[50] = 1;
-        let sum = crc32fast::hash(&bytes[..60]);
-        bytes[60..].copy_from_slice(&sum.to_le_bytes());
+        for at in [12, 44, 85] {
+            let mut bytes = sample().encode();
+            bytes[at] = 1;
+            let sum = crc32fast::hash(&bytes[..92]);
+            bytes[92..].copy_from_slice(&sum.to_le_bytes());
+            assert!(
+                matches!(
+                    SegmentHeader::decode(&bytes),
+                    Err(Error::ReservedBits { .. })
+                ),
+                "byte {at}"
+            );
+        }
+    }
+
+    #[test]
+    fn key_fields_must_be_zero_without_a_key() {
+        let mut plain = SegmentHeader::new(Lsn::new(5), Salt::new(1), LogId::new(2));
+        assert_eq!(SegmentHeader::decode(&plain.encode()), Ok(plain));
+        plain.key_seed[0] = 1;
         assert!(matches!(
-            SegmentHeader::decode(&bytes),
-            Err(Error::ReservedBits { .. })
+            SegmentHeader::decode(&plain.encode()),
+            Err(Error::Invalid { .. })
         ));
     }
 

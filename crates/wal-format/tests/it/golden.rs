@@ -11,9 +11,9 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use wal_format::{
-    BatchMarker, Error, Flags, KeyId, LogId, LogicalKind, Lsn, Reassembler, RecordDecoder,
-    RecordHeader, RecordType, SEGMENT_HEADER_LEN, Salt, SegmentHeader, encode_record,
-    parse_segment_file_name, segment_file_name, split_fragments,
+    BatchMarker, Error, Flags, LogId, LogicalKind, Lsn, Reassembler, RecordDecoder, RecordHeader,
+    RecordType, SEGMENT_HEADER_LEN, Salt, SegmentHeader, encode_record, parse_segment_file_name,
+    segment_file_name, split_fragments,
 };
 
 const FIRST_LSN: Lsn = Lsn::new(100);
@@ -31,12 +31,7 @@ fn golden_path() -> PathBuf {
 }
 
 fn segment_header() -> SegmentHeader {
-    SegmentHeader {
-        first_lsn: FIRST_LSN,
-        salt: SALT,
-        log_id: LOG_ID,
-        key_id: KeyId::NONE,
-    }
+    SegmentHeader::new(FIRST_LSN, SALT, LOG_ID)
 }
 
 /// The physical records of the sample, in order.
@@ -151,10 +146,11 @@ fn v1_sample_segment_decodes_and_re_encodes_identically() {
 #[test]
 fn v1_sample_header_bytes_are_as_documented() {
     let bytes = std::fs::read(golden_path()).unwrap();
-    // docs/FORMAT.md: magic, version 1, header length 64, first LSN at 16.
+    // docs/FORMAT.md: magic, version 1, header length 96, first LSN at 16.
     assert_eq!(&bytes[0..8], b"\x89GWAL\r\n\x1a");
     assert_eq!(&bytes[8..10], &[1, 0]);
-    assert_eq!(&bytes[10..12], &[64, 0]);
+    assert_eq!(&bytes[10..12], &[96, 0]);
+    assert_eq!(&bytes[40..44], &[0, 0, 0, 0], "key id: none");
     assert_eq!(&bytes[16..24], &100u64.to_le_bytes());
     assert_eq!(&bytes[24..32], &SALT.get().to_le_bytes());
     // First record: LSN at +8, salt at +16, length at +24, type at +28.
