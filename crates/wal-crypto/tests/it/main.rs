@@ -7,5 +7,7 @@ mod decompression_bomb;
 #[cfg(feature = "encryption")]
 mod nonce_uniqueness;
 #[cfg(feature = "encryption")]
+mod spec_conformance;
+#[cfg(feature = "encryption")]
 mod tamper;
 mod without_features;
