@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wal_format::{encode_record, Reassembler, RecordDecoder, Salt, RECORD_HEADER_LEN};
+use wal_format::{RECORD_HEADER_LEN, Reassembler, RecordDecoder, Salt, encode_record};
 
 fuzz_target!(|data: &[u8]| {
     let Some((salt, stream)) = data.split_first_chunk::<8>() else {
@@ -27,7 +27,11 @@ fuzz_target!(|data: &[u8]| {
         assert!(len >= RECORD_HEADER_LEN && len <= rest.len());
         scratch.clear();
         encode_record(&mut scratch, &record.header, record.payload).unwrap();
-        assert_eq!(&scratch[..], &rest[..len], "accepted record is not canonical");
+        assert_eq!(
+            &scratch[..],
+            &rest[..len],
+            "accepted record is not canonical"
+        );
         if let Ok(Some(logical)) = reassembler.push(record) {
             assert!(logical.payload.len() <= 1 << 20);
         }

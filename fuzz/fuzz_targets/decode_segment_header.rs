@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wal_format::{SegmentHeader, SEGMENT_HEADER_LEN};
+use wal_format::{SEGMENT_HEADER_LEN, SegmentHeader};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(header) = SegmentHeader::decode(data) {

@@ -10,8 +10,8 @@ use std::num::NonZeroUsize;
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use wal_format::{
-    encode_record, split_fragments, Flags, Lsn, Reassembler, RecordDecoder, RecordHeader,
-    RecordType, Salt,
+    Flags, Lsn, Reassembler, RecordDecoder, RecordHeader, RecordType, Salt, encode_record,
+    split_fragments,
 };
 
 #[derive(Arbitrary, Debug)]
@@ -35,11 +35,21 @@ fuzz_target!(|input: Input| {
         let lsn = Lsn::new(u64::from(input.first_lsn) + 1 + i as u64);
         let checkpoint = input.checkpoint_at == Some(i as u8) && payload.len() <= fragment.get();
         if checkpoint {
-            let h = RecordHeader { lsn, salt, record_type: RecordType::Checkpoint, flags };
+            let h = RecordHeader {
+                lsn,
+                salt,
+                record_type: RecordType::Checkpoint,
+                flags,
+            };
             encode_record(&mut buf, &h, payload).unwrap();
         } else {
             for (record_type, part) in split_fragments(payload, fragment) {
-                let h = RecordHeader { lsn, salt, record_type, flags };
+                let h = RecordHeader {
+                    lsn,
+                    salt,
+                    record_type,
+                    flags,
+                };
                 encode_record(&mut buf, &h, part).unwrap();
             }
         }
@@ -51,9 +61,14 @@ fuzz_target!(|input: Input| {
     let mut got = Vec::new();
     let mut rest = &buf[..];
     while !rest.is_empty() {
-        let record = decoder.decode(rest).expect("freshly encoded record must decode");
+        let record = decoder
+            .decode(rest)
+            .expect("freshly encoded record must decode");
         rest = &rest[record.encoded_len()..];
-        if let Some(l) = reassembler.push(record).expect("freshly encoded chain must reassemble") {
+        if let Some(l) = reassembler
+            .push(record)
+            .expect("freshly encoded chain must reassemble")
+        {
             got.push((l.lsn, l.payload.to_vec()));
         }
     }
@@ -71,7 +86,10 @@ fuzz_target!(|input: Input| {
         let mut offset = 0;
         while let Ok(record) = decoder.decode(rest) {
             let end = offset + record.encoded_len();
-            assert!(!(offset..end).contains(&(bit / 8)), "flip of bit {bit} undetected");
+            assert!(
+                !(offset..end).contains(&(bit / 8)),
+                "flip of bit {bit} undetected"
+            );
             offset = end;
             rest = &rest[record.encoded_len()..];
         }
