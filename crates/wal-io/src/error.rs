@@ -1,0 +1,158 @@
+//! The crate's error type.
+
+use std::io;
+use std::path::PathBuf;
+
+use wal_format::{LogId, Lsn};
+
+use crate::SyncMode;
+
+/// Everything that can go wrong in wal-io. Every variant that concerns a
+/// file or directory names it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The log directory does not exist (and creating it was not asked for).
+    #[error("wal directory {path} does not exist")]
+    MissingDir {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// The log directory exists but cannot be written (or created).
+    #[error("wal directory {path} is not writable")]
+    Unwritable {
+        /// The directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// Another opener, in this process or another, holds the directory lock.
+    #[error("wal directory {path} is locked by another opener")]
+    Locked {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// An I/O operation failed.
+    #[error("{op} {path}")]
+    Io {
+        /// What was being done (`"write"`, `"sync"`, ...).
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// A segment's header does not verify.
+    #[error("segment {path} has an invalid header")]
+    BadSegmentHeader {
+        /// The segment file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: wal_format::Error,
+    },
+    /// A segment header's first LSN differs from the one in its file name.
+    #[error(
+        "segment {path} has first lsn {in_header} in its header, not the {in_name} of its name"
+    )]
+    NameMismatch {
+        /// The segment file.
+        path: PathBuf,
+        /// The LSN in the header.
+        in_header: Lsn,
+        /// The LSN in the name.
+        in_name: Lsn,
+    },
+    /// A segment belongs to another log.
+    #[error("segment {path} belongs to log {found}, not to log {expected}")]
+    ForeignSegment {
+        /// The segment file.
+        path: PathBuf,
+        /// The log id of the directory's other segments.
+        expected: LogId,
+        /// The log id in this segment.
+        found: LogId,
+    },
+    /// The sync mode cannot be done in this directory (for example,
+    /// `O_DIRECT` on tmpfs).
+    #[error("sync mode {mode:?} is not supported in {path}")]
+    UnsupportedSyncMode {
+        /// The mode asked for.
+        mode: SyncMode,
+        /// The directory.
+        path: PathBuf,
+        /// What the file system said.
+        #[source]
+        source: io::Error,
+    },
+    /// An option value that makes no sense.
+    #[error("invalid option {name}: {reason}")]
+    InvalidOption {
+        /// The option.
+        name: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
+    /// An append did not continue the log's LSNs.
+    #[error("append at lsn {found} in {path}, but the next lsn is {expected}")]
+    LsnMismatch {
+        /// The log directory.
+        path: PathBuf,
+        /// The next LSN of the log.
+        expected: Lsn,
+        /// The LSN the append started at.
+        found: Lsn,
+    },
+    /// A suffix truncation would cut an atomic batch in two.
+    #[error(
+        "cannot truncate at lsn {lsn} in {path}: it is inside the atomic batch starting at lsn {batch}"
+    )]
+    InsideBatch {
+        /// The segment file.
+        path: PathBuf,
+        /// The LSN asked for.
+        lsn: Lsn,
+        /// The first LSN of the batch.
+        batch: Lsn,
+    },
+    /// A record could not be read while scanning a segment.
+    #[error("damaged record in {path} at offset {offset}")]
+    Corrupt {
+        /// The segment file.
+        path: PathBuf,
+        /// The record's offset in the file.
+        offset: u64,
+        /// What is wrong with it.
+        #[source]
+        source: wal_format::Error,
+    },
+    /// The writer is not positioned: the log has segments but
+    /// [`crate::SegmentLog::resume`] was not called.
+    #[error("wal directory {path} has segments: resume at the end of the log before appending")]
+    NotResumed {
+        /// The log directory.
+        path: PathBuf,
+    },
+    /// An earlier write or sync failed; the state of the file is unknown
+    /// (a failed fsync may have dropped data for good), so the log refuses
+    /// to write until it is reopened.
+    #[error("wal directory {path} failed an earlier write or sync; reopen it")]
+    Failed {
+        /// The log directory.
+        path: PathBuf,
+    },
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Wraps an I/O error with the operation and the path.
+pub(crate) fn io_err(
+    op: &'static str,
+    path: impl Into<PathBuf>,
+) -> impl FnOnce(io::Error) -> Error {
+    let path = path.into();
+    move |source| Error::Io { op, path, source }
+}

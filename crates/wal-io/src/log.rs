@@ -1,0 +1,868 @@
+//! [`SegmentLog`]: a locked log directory, its segments, and the appender.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use wal_format::{
+    LogId, Lsn, SEGMENT_HEADER_LEN, Salt, SegmentHeader, parse_segment_file_name, segment_file_name,
+};
+
+use crate::aligned::{AlignedBuf, DIRECT_ALIGN, round_down, round_up};
+use crate::error::{Error, Result, io_err};
+use crate::options::{LogOptions, Preallocation, SyncMode};
+use crate::segment::{SegmentInfo, SegmentReader, find_cut, read_header};
+use crate::storage::{DirLock, OpenOptions, Storage, StorageFile};
+
+/// The name of the lock file in a log directory.
+pub const LOCK_FILE: &str = "LOCK";
+
+/// The prefix of spare segment files (prepared or recycled files waiting to
+/// become segments): `spare-N.spare`.
+pub const SPARE_PREFIX: &str = "spare-";
+
+/// The extension of spare segment files.
+pub const SPARE_EXTENSION: &str = "spare";
+
+/// Zeros are written in chunks of this size when a segment is zero-filled.
+const ZERO_CHUNK: usize = 1 << 20;
+
+fn spare_number(name: &str) -> Option<u64> {
+    let digits = name
+        .strip_prefix(SPARE_PREFIX)?
+        .strip_suffix(SPARE_EXTENSION)?
+        .strip_suffix('.')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The segment being appended to.
+#[derive(Debug)]
+struct Active {
+    file: Box<dyn StorageFile>,
+    path: PathBuf,
+    salt: Salt,
+    /// Where the next byte goes.
+    offset: u64,
+    /// Whether bytes were written since the last sync.
+    dirty: bool,
+    /// Direct mode only: a buffer whose first `offset % DIRECT_ALIGN` bytes
+    /// are the partly filled last block.
+    direct: Option<AlignedBuf>,
+}
+
+#[derive(Debug)]
+enum Writer {
+    /// The log has segments and the caller has not said where they end.
+    NotResumed,
+    /// No segment to append to: the next batch starts a new one.
+    Empty,
+    Active(Active),
+}
+
+/// A locked log directory: its segments, its spare files, and the appender.
+///
+/// Open one with [`SegmentLog::open`]. It holds an exclusive lock on the
+/// directory (the file [`LOCK_FILE`]) until dropped.
+///
+/// Appending is two calls, so the caller can encode records with the salt
+/// of the segment they will land in: [`SegmentLog::begin_batch`] (rotates
+/// if the batch does not fit, returns the salt), then
+/// [`SegmentLog::write`] with the encoded records; [`SegmentLog::sync`]
+/// makes them durable as the [`SyncMode`] says.
+#[derive(Debug)]
+pub struct SegmentLog {
+    storage: Arc<dyn Storage>,
+    dir: PathBuf,
+    options: LogOptions,
+    _lock: Box<dyn DirLock>,
+    log_id: LogId,
+    segments: Vec<SegmentInfo>,
+    spares: Vec<PathBuf>,
+    next_spare: u64,
+    foreign: Vec<PathBuf>,
+    writer: Writer,
+    /// The LSN the next batch must start with, when known.
+    next_lsn: Option<Lsn>,
+    failed: bool,
+}
+
+impl SegmentLog {
+    /// Opens (or, if allowed, creates) the log directory `dir`: takes its
+    /// lock, checks that the sync mode works there, lists and verifies its
+    /// segments, notes spare files and reports foreign files (logged and
+    /// listed by [`SegmentLog::foreign_files`], never touched).
+    ///
+    /// A log with segments must be positioned with [`SegmentLog::resume`]
+    /// (after a reader found the end of its data) before appending; an
+    /// empty log starts with the first [`SegmentLog::begin_batch`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`], [`Error::MissingDir`],
+    /// [`Error::Unwritable`], [`Error::Locked`],
+    /// [`Error::UnsupportedSyncMode`], [`Error::BadSegmentHeader`],
+    /// [`Error::NameMismatch`], [`Error::ForeignSegment`], [`Error::Io`].
+    pub fn open(
+        storage: Arc<dyn Storage>,
+        dir: impl Into<PathBuf>,
+        options: &LogOptions,
+    ) -> Result<SegmentLog> {
+        let dir = dir.into();
+        options.validate()?;
+        let listing = match storage.list_dir(&dir) {
+            Ok(listing) => listing,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if !options.create {
+                    return Err(Error::MissingDir { path: dir });
+                }
+                storage
+                    .create_dir_all(&dir)
+                    .map_err(|source| Error::Unwritable {
+                        path: dir.clone(),
+                        source,
+                    })?;
+                if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    storage.sync_dir(parent).map_err(io_err("sync", parent))?;
+                }
+                storage.list_dir(&dir).map_err(io_err("list", &dir))?
+            }
+            Err(source)
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::PermissionDenied
+                        | std::io::ErrorKind::NotADirectory
+                        | std::io::ErrorKind::ReadOnlyFilesystem
+                ) =>
+            {
+                return Err(Error::Unwritable { path: dir, source });
+            }
+            Err(e) => return Err(io_err("list", &dir)(e)),
+        };
+        let lock = storage
+            .lock_dir(&dir, LOCK_FILE)
+            .map_err(|source| match source.kind() {
+                std::io::ErrorKind::WouldBlock => Error::Locked { path: dir.clone() },
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                    Error::Unwritable {
+                        path: dir.clone(),
+                        source,
+                    }
+                }
+                _ => io_err("lock", &dir)(source),
+            })?;
+        probe_sync_mode(&*storage, &dir, options.sync_mode)?;
+
+        let mut segments = Vec::new();
+        let mut spares = Vec::new();
+        let mut next_spare = 0u64;
+        let mut foreign = Vec::new();
+        for entry in listing {
+            let path = dir.join(&entry.name);
+            if entry.name == LOCK_FILE && entry.is_file {
+                continue;
+            }
+            if let (true, Some(lsn)) = (entry.is_file, parse_segment_file_name(&entry.name)) {
+                let file = storage
+                    .open(&path, OpenOptions::read())
+                    .map_err(io_err("open", &path))?;
+                let header = read_header(&*file, &path)?;
+                if header.first_lsn != lsn {
+                    return Err(Error::NameMismatch {
+                        path,
+                        in_header: header.first_lsn,
+                        in_name: lsn,
+                    });
+                }
+                segments.push(SegmentInfo { path, header });
+            } else if let (true, Some(n)) = (entry.is_file, spare_number(&entry.name)) {
+                next_spare = next_spare.max(n.saturating_add(1));
+                spares.push(path);
+            } else {
+                tracing::warn!(path = %path.display(), "foreign file in wal directory, ignored");
+                foreign.push(path);
+            }
+        }
+        segments.sort_by_key(SegmentInfo::first_lsn);
+        let log_id = match segments.first() {
+            Some(first) => {
+                let expected = first.header.log_id;
+                if let Some(other) = segments.iter().find(|s| s.header.log_id != expected) {
+                    return Err(Error::ForeignSegment {
+                        path: other.path.clone(),
+                        expected,
+                        found: other.header.log_id,
+                    });
+                }
+                expected
+            }
+            None => LogId::new(storage.random_u64().map_err(io_err("random", &dir))?),
+        };
+        let writer = if segments.is_empty() {
+            Writer::Empty
+        } else {
+            Writer::NotResumed
+        };
+        tracing::debug!(
+            dir = %dir.display(),
+            segments = segments.len(),
+            spares = spares.len(),
+            %log_id,
+            "opened wal directory"
+        );
+        Ok(SegmentLog {
+            storage,
+            dir,
+            options: options.clone(),
+            _lock: lock,
+            log_id,
+            segments,
+            spares,
+            next_spare,
+            foreign,
+            writer,
+            next_lsn: None,
+            failed: false,
+        })
+    }
+
+    /// The log directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The options the log was opened with.
+    #[must_use]
+    pub fn options(&self) -> &LogOptions {
+        &self.options
+    }
+
+    /// The log's id (from its segments, or new and random for an empty log).
+    #[must_use]
+    pub fn log_id(&self) -> LogId {
+        self.log_id
+    }
+
+    /// The segments, in LSN order, with their verified headers.
+    #[must_use]
+    pub fn segments(&self) -> &[SegmentInfo] {
+        &self.segments
+    }
+
+    /// Files in the directory that are neither segments, spares nor the
+    /// lock file. They are never read, written or deleted.
+    #[must_use]
+    pub fn foreign_files(&self) -> &[PathBuf] {
+        &self.foreign
+    }
+
+    /// Spare files ready to become segments (prepared ahead, or recycled).
+    #[must_use]
+    pub fn spare_count(&self) -> usize {
+        self.spares.len()
+    }
+
+    /// The LSN the next batch must start with, once known (after
+    /// [`SegmentLog::resume`], the first append, or a truncation).
+    #[must_use]
+    pub fn next_lsn(&self) -> Option<Lsn> {
+        self.next_lsn
+    }
+
+    /// The segment being appended to and the offset of its next byte.
+    #[must_use]
+    pub fn append_position(&self) -> Option<(Lsn, u64)> {
+        match &self.writer {
+            Writer::Active(a) => self.segments.last().map(|s| (s.first_lsn(), a.offset)),
+            _ => None,
+        }
+    }
+
+    /// Opens a segment (by its first LSN) for reading.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if there is no such segment or it cannot be opened.
+    pub fn open_segment(&self, first_lsn: Lsn) -> Result<SegmentReader> {
+        let info = self
+            .segments
+            .iter()
+            .find(|s| s.first_lsn() == first_lsn)
+            .ok_or_else(|| Error::Io {
+                op: "open",
+                path: self.dir.join(segment_file_name(first_lsn)),
+                source: std::io::ErrorKind::NotFound.into(),
+            })?;
+        SegmentReader::open(&*self.storage, info)
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        if self.failed {
+            return Err(Error::Failed {
+                path: self.dir.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs `f`; if it fails, the log is marked failed (see
+    /// [`Error::Failed`]).
+    fn guard<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        self.check_usable()?;
+        let out = f(self);
+        if let Err(e @ Error::Io { .. }) = &out {
+            tracing::error!(dir = %self.dir.display(), error = %e, "wal i/o failed; the log refuses writes until reopened");
+            self.failed = true;
+        }
+        out
+    }
+
+    /// Positions the appender at the end of the log's data: `end_offset` in
+    /// the last segment, where the next record will have LSN `next_lsn`.
+    ///
+    /// Whatever follows `end_offset` in the file (a torn write, stale
+    /// records) is cut off durably first, unless it is all zeros, so that it
+    /// can never be mistaken for records written later.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] if the offset is before the records or past
+    /// the file's end, [`Error::Io`].
+    pub fn resume(&mut self, end_offset: u64, next_lsn: Lsn) -> Result<()> {
+        self.guard(|log| {
+            let Some(last) = log.segments.last().cloned() else {
+                return Err(Error::InvalidOption {
+                    name: "resume",
+                    reason: "the log has no segment",
+                });
+            };
+            if end_offset < SEGMENT_HEADER_LEN as u64 || next_lsn < last.first_lsn() {
+                return Err(Error::InvalidOption {
+                    name: "resume",
+                    reason: "offset before the first record, or lsn before the segment's first",
+                });
+            }
+            log.writer = Writer::NotResumed;
+            log.cut_file(&last.path, end_offset, true)?;
+            log.activate(&last, end_offset)?;
+            log.next_lsn = Some(next_lsn);
+            Ok(())
+        })
+    }
+
+    /// Prepares a batch of encoded records: `len` bytes whose first record
+    /// has LSN `first_lsn`. If the current segment already holds records
+    /// and cannot take `len` more bytes within the segment size, the log
+    /// rotates to a new segment named `first_lsn` (so a rotation is always
+    /// on a batch boundary); an empty log starts its first segment here.
+    /// Returns the salt the records must be encoded with.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotResumed`], [`Error::LsnMismatch`], [`Error::Failed`],
+    /// [`Error::Io`].
+    pub fn begin_batch(&mut self, first_lsn: Lsn, len: u64) -> Result<Salt> {
+        if let Some(expected) = self.next_lsn
+            && expected != first_lsn
+        {
+            return Err(Error::LsnMismatch {
+                path: self.dir.clone(),
+                expected,
+                found: first_lsn,
+            });
+        }
+        self.guard(|log| {
+            let rotate = match &log.writer {
+                Writer::NotResumed => {
+                    return Err(Error::NotResumed {
+                        path: log.dir.clone(),
+                    });
+                }
+                Writer::Empty => true,
+                Writer::Active(a) => {
+                    a.offset > SEGMENT_HEADER_LEN as u64
+                        && a.offset.saturating_add(len) > log.options.segment_size
+                }
+            };
+            if rotate {
+                log.rotate(first_lsn)?;
+            }
+            log.next_lsn = Some(first_lsn);
+            match &log.writer {
+                Writer::Active(a) => Ok(a.salt),
+                _ => Err(Error::NotResumed {
+                    path: log.dir.clone(),
+                }),
+            }
+        })
+    }
+
+    /// Appends encoded records (whole records, encoded with the salt from
+    /// [`SegmentLog::begin_batch`]) at the end of the current segment.
+    /// `next_lsn` is the LSN after the last of them. The bytes are in the
+    /// kernel when this returns; durable only as the sync mode says (at
+    /// once with [`SyncMode::Dsync`] and [`SyncMode::Direct`], else after
+    /// [`SegmentLog::sync`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotResumed`], [`Error::Failed`], [`Error::Io`] (after which
+    /// the log is failed).
+    pub fn write(&mut self, records: &[u8], next_lsn: Lsn) -> Result<()> {
+        self.guard(|log| {
+            let Writer::Active(active) = &mut log.writer else {
+                return Err(Error::NotResumed {
+                    path: log.dir.clone(),
+                });
+            };
+            active.append(records)?;
+            log.next_lsn = Some(next_lsn);
+            Ok(())
+        })
+    }
+
+    /// Makes everything written so far durable, as the sync mode says
+    /// (nothing to do for [`SyncMode::None`], [`SyncMode::Dsync`] and
+    /// [`SyncMode::Direct`]).
+    ///
+    /// A failed sync fails the log for good: the kernel may have dropped
+    /// the data and a retried sync could report success for data that never
+    /// reached the disk.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Failed`], [`Error::Io`].
+    pub fn sync(&mut self) -> Result<()> {
+        let mode = self.options.sync_mode;
+        self.guard(|log| match &mut log.writer {
+            Writer::Active(a) => a.sync(mode),
+            _ => Ok(()),
+        })
+    }
+
+    /// Syncs what was written and releases the directory.
+    ///
+    /// # Errors
+    ///
+    /// As [`SegmentLog::sync`].
+    pub fn close(mut self) -> Result<()> {
+        self.sync()
+    }
+
+    /// Makes sure a spare file is ready for the next rotation (prepared
+    /// ahead: created, preallocated and made durable; or a recycled
+    /// segment). Called after each rotation when
+    /// [`LogOptions::prepare_ahead`] is on; the caller may call it earlier,
+    /// off its latency-critical path.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`].
+    pub fn prepare_next(&mut self) -> Result<()> {
+        self.check_usable()?;
+        if self.spares.is_empty() {
+            let spare = self.create_spare()?;
+            self.spares.push(spare);
+        }
+        Ok(())
+    }
+
+    /// Drops every segment whose records all have LSNs below `lsn` (purge
+    /// after a checkpoint). The segment being appended to is never dropped,
+    /// nor the last segment. Segments go oldest first, each removed (or
+    /// renamed to a spare, for recycling) with a directory sync after each,
+    /// so a crash at any point leaves a contiguous log. Returns how many
+    /// segments went.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`].
+    pub fn purge_below(&mut self, lsn: Lsn) -> Result<usize> {
+        self.check_usable()?;
+        let mut purged = 0;
+        while self.segments.len() > 1
+            && self
+                .segments
+                .get(1)
+                .is_some_and(|next| next.first_lsn() <= lsn)
+        {
+            let oldest = self.segments.remove(0);
+            self.retire(&oldest)?;
+            purged += 1;
+        }
+        if purged > 0 {
+            tracing::debug!(dir = %self.dir.display(), purged, below = %lsn, "purged segments");
+        }
+        Ok(purged)
+    }
+
+    /// Discards every record with an LSN at or after `lsn` (a Raft
+    /// follower whose suffix the leader overwrites). Segments that start at
+    /// or after `lsn` go, newest first (each with a directory sync, so a
+    /// crash leaves a contiguous prefix of the log); then the segment that
+    /// holds `lsn` is cut at that record's offset, durably. The appender is
+    /// then positioned there: the next batch starts at `lsn` (or just after
+    /// the last record kept, if the log ended before `lsn`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InsideBatch`] if `lsn` is inside an atomic batch (it would
+    /// leave half a batch, which recovery drops whole, taking records below
+    /// `lsn` with it); [`Error::Io`], [`Error::Failed`].
+    pub fn truncate_from(&mut self, lsn: Lsn) -> Result<()> {
+        self.guard(|log| {
+            // Find the cut before removing anything, so an `InsideBatch`
+            // error leaves the log untouched.
+            let keep = log
+                .segments
+                .iter()
+                .take_while(|s| s.first_lsn() < lsn)
+                .count();
+            let cut = match keep.checked_sub(1).and_then(|i| log.segments.get(i)) {
+                Some(info) => {
+                    let reader = SegmentReader::open(&*log.storage, info)?;
+                    Some((
+                        info.clone(),
+                        find_cut(&reader, lsn, log.options.max_payload_len)?,
+                    ))
+                }
+                None => None,
+            };
+            log.writer = Writer::NotResumed;
+            while log.segments.len() > keep {
+                if let Some(newest) = log.segments.pop() {
+                    log.retire(&newest)?;
+                }
+            }
+            match cut {
+                Some((info, cut)) => {
+                    if cut.needed {
+                        log.cut_file(&info.path, cut.offset, false)?;
+                    }
+                    log.activate(&info, cut.offset)?;
+                    log.next_lsn = Some(cut.next_lsn);
+                }
+                None => {
+                    log.writer = Writer::Empty;
+                    log.next_lsn = Some(lsn);
+                }
+            }
+            tracing::debug!(dir = %log.dir.display(), from = %lsn, "truncated the log's suffix");
+            Ok(())
+        })
+    }
+
+    /// Removes a segment, or renames it to a spare for recycling, then
+    /// syncs the directory.
+    fn retire(&mut self, info: &SegmentInfo) -> Result<()> {
+        if self.spares.len() < self.options.max_spares {
+            let spare = self.spare_path();
+            self.storage
+                .rename(&info.path, &spare)
+                .map_err(io_err("rename", &info.path))?;
+            self.sync_dir()?;
+            self.spares.push(spare);
+        } else {
+            self.storage
+                .remove_file(&info.path)
+                .map_err(io_err("remove", &info.path))?;
+            self.sync_dir()?;
+        }
+        Ok(())
+    }
+
+    fn sync_dir(&self) -> Result<()> {
+        self.storage
+            .sync_dir(&self.dir)
+            .map_err(io_err("sync directory", &self.dir))
+    }
+
+    fn spare_path(&mut self) -> PathBuf {
+        let n = self.next_spare;
+        self.next_spare = n.saturating_add(1);
+        self.dir
+            .join(format!("{SPARE_PREFIX}{n}.{SPARE_EXTENSION}"))
+    }
+
+    /// Creates a spare file: created, preallocated as configured, synced,
+    /// and its directory entry made durable.
+    fn create_spare(&mut self) -> Result<PathBuf> {
+        let path = self.spare_path();
+        let file = self
+            .storage
+            .open(&path, OpenOptions::create_new())
+            .map_err(io_err("create", &path))?;
+        self.sync_dir()?;
+        self.preallocate(&*file, &path, 0, true)?;
+        file.sync_all().map_err(io_err("sync", &path))?;
+        Ok(path)
+    }
+
+    /// Reserves `from..segment_size` of a file as configured; zero-fills it
+    /// too when asked and configured.
+    fn preallocate(
+        &self,
+        file: &dyn StorageFile,
+        path: &Path,
+        from: u64,
+        zero_fill: bool,
+    ) -> Result<()> {
+        let size = self.options.segment_size;
+        if from >= size {
+            return Ok(());
+        }
+        match self.options.preallocation {
+            Preallocation::None => {}
+            Preallocation::SetLen => {
+                let len = file.size().map_err(io_err("stat", path))?;
+                if len < size {
+                    file.set_len(size).map_err(io_err("set_len", path))?;
+                }
+            }
+            Preallocation::Allocate | Preallocation::ZeroFill => {
+                file.allocate(from, size - from)
+                    .map_err(io_err("allocate", path))?;
+                if zero_fill && self.options.preallocation == Preallocation::ZeroFill {
+                    let zeros = vec![0u8; ZERO_CHUNK];
+                    let mut at = from;
+                    while at < size {
+                        let n = (size - at).min(ZERO_CHUNK as u64) as usize;
+                        file.write_all_at(zeros.get(..n).unwrap_or_default(), at)
+                            .map_err(io_err("zero-fill", path))?;
+                        at += n as u64;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Cuts the file at `offset` durably (everything from it on goes), then
+    /// reserves the rest of the segment again. With `skip_if_zero`, a tail
+    /// that is already all zeros is left as it is.
+    fn cut_file(&self, path: &Path, offset: u64, skip_if_zero: bool) -> Result<()> {
+        let file = self
+            .storage
+            .open(path, OpenOptions::write())
+            .map_err(io_err("open", path))?;
+        let len = file.size().map_err(io_err("stat", path))?;
+        if offset > len {
+            return Err(Error::InvalidOption {
+                name: "offset",
+                reason: "past the end of the segment file",
+            });
+        }
+        if offset == len || (skip_if_zero && all_zero(&*file, path, offset, len)?) {
+            return Ok(());
+        }
+        file.set_len(offset).map_err(io_err("set_len", path))?;
+        file.sync_all().map_err(io_err("sync", path))?;
+        self.preallocate(&*file, path, offset, false)?;
+        file.sync_all().map_err(io_err("sync", path))?;
+        Ok(())
+    }
+
+    /// Makes `info` the segment being appended to, at `offset`.
+    fn activate(&mut self, info: &SegmentInfo, offset: u64) -> Result<()> {
+        let mode = self.options.sync_mode;
+        let file = self
+            .storage
+            .open(&info.path, file_options(OpenOptions::write(), mode))
+            .map_err(io_err("open", &info.path))?;
+        let direct = if mode.is_direct() {
+            let block = round_down(offset);
+            let mut buf = AlignedBuf::new(DIRECT_ALIGN);
+            let mut got = 0usize;
+            while got < DIRECT_ALIGN {
+                let Some(rest) = buf.get_mut(got..) else {
+                    break;
+                };
+                let n = file
+                    .read_at(rest, block + got as u64)
+                    .map_err(io_err("read", &info.path))?;
+                if n == 0 {
+                    break;
+                }
+                got += n;
+            }
+            // Bytes after `offset` in the block are not data: zero them.
+            let keep = (offset - block) as usize;
+            if let Some(rest) = buf.get_mut(keep..) {
+                rest.fill(0);
+            }
+            Some(buf)
+        } else {
+            None
+        };
+        self.writer = Writer::Active(Active {
+            file,
+            path: info.path.clone(),
+            salt: info.header.salt,
+            offset,
+            dirty: false,
+            direct,
+        });
+        Ok(())
+    }
+
+    /// Starts a new segment whose first record has LSN `first_lsn`: the
+    /// current one is synced, a spare (recycled or prepared) or a new file
+    /// gets a header with a new salt, synced, then is renamed to the
+    /// segment's name and the directory synced.
+    fn rotate(&mut self, first_lsn: Lsn) -> Result<()> {
+        let mode = self.options.sync_mode;
+        if let Writer::Active(active) = &mut self.writer {
+            active.sync(mode)?;
+        }
+        self.writer = Writer::NotResumed;
+        let spare = match self.spares.pop() {
+            Some(spare) => spare,
+            None => self.create_spare()?,
+        };
+        let salt = Salt::new(
+            self.storage
+                .random_u64()
+                .map_err(io_err("random", &self.dir))?,
+        );
+        let header = SegmentHeader::new(first_lsn, salt, self.log_id);
+        let file = self
+            .storage
+            .open(&spare, file_options(OpenOptions::write(), mode))
+            .map_err(io_err("open", &spare))?;
+        // A spare from an interrupted preparation may be short.
+        self.preallocate(&*file, &spare, 0, false)?;
+        let encoded = header.encode();
+        if mode.is_direct() {
+            let mut block = AlignedBuf::new(DIRECT_ALIGN);
+            if let Some(dst) = block.get_mut(..SEGMENT_HEADER_LEN) {
+                dst.copy_from_slice(&encoded);
+            }
+            file.write_all_at(&block, 0)
+                .map_err(io_err("write", &spare))?;
+        } else {
+            file.write_all_at(&encoded, 0)
+                .map_err(io_err("write", &spare))?;
+        }
+        file.sync_all().map_err(io_err("sync", &spare))?;
+        drop(file);
+        let path = self.dir.join(segment_file_name(first_lsn));
+        self.storage
+            .rename(&spare, &path)
+            .map_err(io_err("rename", &spare))?;
+        self.sync_dir()?;
+        let info = SegmentInfo { path, header };
+        self.segments.push(info.clone());
+        self.activate(&info, SEGMENT_HEADER_LEN as u64)?;
+        tracing::debug!(dir = %self.dir.display(), %first_lsn, %salt, "started a new segment");
+        if self.options.prepare_ahead
+            && let Err(e) = self.prepare_next()
+        {
+            // Not fatal: the next rotation tries again.
+            tracing::warn!(dir = %self.dir.display(), error = %e, "could not prepare the next segment");
+        }
+        Ok(())
+    }
+}
+
+impl Active {
+    fn append(&mut self, records: &[u8]) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let end = self
+            .offset
+            .checked_add(records.len() as u64)
+            .ok_or(Error::InvalidOption {
+                name: "records",
+                reason: "the segment would exceed the largest file offset",
+            })?;
+        match &mut self.direct {
+            None => {
+                self.file
+                    .write_all_at(records, self.offset)
+                    .map_err(io_err("write", &self.path))?;
+            }
+            Some(buf) => {
+                let block = round_down(self.offset);
+                let tail = (self.offset - block) as usize;
+                let total = tail.saturating_add(records.len());
+                buf.grow(total);
+                let padded = round_up(total);
+                if let Some(dst) = buf.get_mut(tail..total) {
+                    dst.copy_from_slice(records);
+                }
+                if let Some(pad) = buf.get_mut(total..padded) {
+                    pad.fill(0);
+                }
+                let out = buf.get(..padded).unwrap_or_default();
+                self.file
+                    .write_all_at(out, block)
+                    .map_err(io_err("write", &self.path))?;
+                // Keep the new partly filled last block at the front.
+                let new_block = round_down(end);
+                let from = (new_block - block) as usize;
+                buf.copy_within(from..padded, 0);
+                let keep = (end - new_block) as usize;
+                if let Some(rest) = buf.get_mut(keep..) {
+                    rest.fill(0);
+                }
+            }
+        }
+        self.offset = end;
+        self.dirty = true;
+        Ok(())
+    }
+
+    fn sync(&mut self, mode: SyncMode) -> Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        match mode {
+            SyncMode::None | SyncMode::Dsync | SyncMode::Direct => {}
+            SyncMode::Data => self.file.sync_data().map_err(io_err("sync", &self.path))?,
+            SyncMode::All => self.file.sync_all().map_err(io_err("sync", &self.path))?,
+        }
+        self.dirty = false;
+        Ok(())
+    }
+}
+
+fn file_options(base: OpenOptions, mode: SyncMode) -> OpenOptions {
+    base.direct(mode.is_direct()).dsync(mode.is_dsync())
+}
+
+/// Whether `offset..len` of the file reads as zeros.
+fn all_zero(file: &dyn StorageFile, path: &Path, mut offset: u64, len: u64) -> Result<bool> {
+    let mut buf = vec![0u8; ZERO_CHUNK];
+    while offset < len {
+        let n = (len - offset).min(ZERO_CHUNK as u64) as usize;
+        let chunk = buf.get_mut(..n).unwrap_or_default();
+        file.read_exact_at(chunk, offset)
+            .map_err(io_err("read", path))?;
+        if chunk.iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+        offset += n as u64;
+    }
+    Ok(true)
+}
+
+/// Checks that the sync mode can be done in `dir`, by opening the lock file
+/// with its flags.
+fn probe_sync_mode(storage: &dyn Storage, dir: &Path, mode: SyncMode) -> Result<()> {
+    if !(mode.is_direct() || mode.is_dsync()) {
+        return Ok(());
+    }
+    let probe = dir.join(LOCK_FILE);
+    let options = file_options(OpenOptions::read(), mode);
+    match storage.open(&probe, options) {
+        Ok(_) => Ok(()),
+        Err(source) => Err(Error::UnsupportedSyncMode {
+            mode,
+            path: dir.to_path_buf(),
+            source,
+        }),
+    }
+}

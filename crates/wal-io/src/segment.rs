@@ -1,0 +1,349 @@
+//! Reading segment files: their headers, their bytes, and a simple record
+//! scan.
+
+use std::path::{Path, PathBuf};
+
+use wal_format::{
+    Lsn, RECORD_HEADER_LEN, RecordDecoder, RecordHeader, RecordType, SEGMENT_HEADER_LEN,
+    SegmentHeader,
+};
+
+use crate::error::{Error, Result, io_err};
+use crate::storage::{OpenOptions, Storage, StorageFile};
+
+/// A segment of the log as found in its directory: its file and its
+/// verified header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentInfo {
+    pub(crate) path: PathBuf,
+    pub(crate) header: SegmentHeader,
+}
+
+impl SegmentInfo {
+    /// The LSN of the segment's first record (from its name and header).
+    #[must_use]
+    pub fn first_lsn(&self) -> Lsn {
+        self.header.first_lsn
+    }
+
+    /// The segment's file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The segment's verified header (salt, log id, key id).
+    #[must_use]
+    pub fn header(&self) -> &SegmentHeader {
+        &self.header
+    }
+}
+
+/// Reads and verifies the header of the segment file at `path`.
+pub(crate) fn read_header(file: &dyn StorageFile, path: &Path) -> Result<SegmentHeader> {
+    let mut bytes = [0u8; SEGMENT_HEADER_LEN];
+    let mut got = 0;
+    while got < bytes.len() {
+        let rest = bytes.get_mut(got..).unwrap_or_default();
+        let n = file
+            .read_at(rest, got as u64)
+            .map_err(io_err("read", path))?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    SegmentHeader::decode(bytes.get(..got).unwrap_or_default()).map_err(|source| {
+        Error::BadSegmentHeader {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
+}
+
+/// An open segment, for reading.
+#[derive(Debug)]
+pub struct SegmentReader {
+    file: Box<dyn StorageFile>,
+    info: SegmentInfo,
+}
+
+impl SegmentReader {
+    pub(crate) fn open(storage: &dyn Storage, info: &SegmentInfo) -> Result<Self> {
+        let file = storage
+            .open(&info.path, OpenOptions::read())
+            .map_err(io_err("open", &info.path))?;
+        Ok(SegmentReader {
+            file,
+            info: info.clone(),
+        })
+    }
+
+    /// The segment's header and path.
+    #[must_use]
+    pub fn info(&self) -> &SegmentInfo {
+        &self.info
+    }
+
+    /// The file's current size (preallocated space included).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the size cannot be read.
+    pub fn size(&self) -> Result<u64> {
+        self.file.size().map_err(io_err("stat", &self.info.path))
+    }
+
+    /// Reads up to `buf.len()` bytes at `offset`; returns how many were
+    /// read (0 at the end of the file).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the read fails.
+    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
+        self.file
+            .read_at(buf, offset)
+            .map_err(io_err("read", &self.info.path))
+    }
+
+    /// Scans the segment's records from the first, verifying each, until the
+    /// end of data. A simple scan (one read for each header and payload),
+    /// not the recovery reader: it does not tell a torn tail from damage,
+    /// it stops at both ([`RecordIter::end`] says where and why).
+    #[must_use]
+    pub fn records(&self, max_payload_len: u32) -> RecordIter<'_> {
+        RecordIter {
+            reader: self,
+            decoder: RecordDecoder::new(self.info.header.salt, max_payload_len),
+            offset: SEGMENT_HEADER_LEN as u64,
+            end: None,
+        }
+    }
+}
+
+/// One record found by [`SegmentReader::records`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScannedRecord {
+    /// The record's offset in the segment file.
+    pub offset: u64,
+    /// Its verified header.
+    pub header: RecordHeader,
+    /// Its payload, as stored.
+    pub payload: Vec<u8>,
+}
+
+impl ScannedRecord {
+    /// The offset just after the record.
+    #[must_use]
+    pub fn end(&self) -> u64 {
+        self.offset
+            .saturating_add(RECORD_HEADER_LEN as u64)
+            .saturating_add(self.payload.len() as u64)
+    }
+}
+
+/// Why a scan stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ScanEnd {
+    /// The end of the file, at a record boundary.
+    EndOfFile {
+        /// The file offset where the data ends.
+        offset: u64,
+    },
+    /// Bytes that are not a record of this segment: zeros, a record of an
+    /// earlier use of the file, a torn write or damage.
+    NotARecord {
+        /// The file offset where the data ends.
+        offset: u64,
+        /// What the decoder said.
+        reason: wal_format::Error,
+    },
+}
+
+impl ScanEnd {
+    /// The offset where the segment's data ends.
+    #[must_use]
+    pub fn offset(&self) -> u64 {
+        match self {
+            ScanEnd::EndOfFile { offset } | ScanEnd::NotARecord { offset, .. } => *offset,
+        }
+    }
+
+    /// Whether the data ends cleanly: at the end of the file or in
+    /// zero-filled space.
+    #[must_use]
+    pub fn is_clean(&self) -> bool {
+        matches!(
+            self,
+            ScanEnd::EndOfFile { .. }
+                | ScanEnd::NotARecord {
+                    reason: wal_format::Error::ZeroFilled,
+                    ..
+                }
+        )
+    }
+}
+
+/// The records of a segment; see [`SegmentReader::records`].
+#[derive(Debug)]
+pub struct RecordIter<'a> {
+    reader: &'a SegmentReader,
+    decoder: RecordDecoder,
+    offset: u64,
+    end: Option<ScanEnd>,
+}
+
+impl RecordIter<'_> {
+    /// Where and why the scan stopped, once it has.
+    #[must_use]
+    pub fn end(&self) -> Option<&ScanEnd> {
+        self.end.as_ref()
+    }
+
+    fn read_fully(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
+        let mut got = 0;
+        while got < buf.len() {
+            let rest = buf.get_mut(got..).unwrap_or_default();
+            let n = self
+                .reader
+                .read_at(rest, offset.saturating_add(got as u64))?;
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        Ok(got)
+    }
+
+    fn step(&mut self) -> Result<Option<ScannedRecord>> {
+        let offset = self.offset;
+        let mut head = [0u8; RECORD_HEADER_LEN];
+        let got = self.read_fully(&mut head, offset)?;
+        if got == 0 {
+            self.end = Some(ScanEnd::EndOfFile { offset });
+            return Ok(None);
+        }
+        let verified = match self
+            .decoder
+            .decode_header(head.get(..got).unwrap_or_default())
+        {
+            Ok(v) => v,
+            Err(reason) => {
+                self.end = Some(ScanEnd::NotARecord { offset, reason });
+                return Ok(None);
+            }
+        };
+        // The length was checked against the decoder's maximum.
+        let mut payload = vec![0u8; verified.payload_len as usize];
+        let payload_at = offset.saturating_add(RECORD_HEADER_LEN as u64);
+        let got = self.read_fully(&mut payload, payload_at)?;
+        if got < payload.len() {
+            self.end = Some(ScanEnd::NotARecord {
+                offset,
+                reason: wal_format::Error::Incomplete {
+                    needed: payload.len() - got,
+                },
+            });
+            return Ok(None);
+        }
+        if let Err(reason) = verified.verify_payload(&payload) {
+            self.end = Some(ScanEnd::NotARecord { offset, reason });
+            return Ok(None);
+        }
+        self.offset = payload_at.saturating_add(payload.len() as u64);
+        Ok(Some(ScannedRecord {
+            offset,
+            header: verified.header,
+            payload,
+        }))
+    }
+}
+
+impl Iterator for RecordIter<'_> {
+    type Item = Result<ScannedRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.end.is_some() {
+            return None;
+        }
+        match self.step() {
+            Ok(Some(record)) => Some(Ok(record)),
+            Ok(None) => None,
+            Err(e) => {
+                self.end = Some(ScanEnd::EndOfFile {
+                    offset: self.offset,
+                });
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Where a suffix truncation cuts a segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Cut {
+    /// The offset from which everything goes.
+    pub(crate) offset: u64,
+    /// The LSN the log continues with after the cut.
+    pub(crate) next_lsn: Lsn,
+    /// Whether bytes at or after `offset` may hold data to remove (false:
+    /// the data ends cleanly there and nothing after it needs cutting).
+    pub(crate) needed: bool,
+}
+
+/// Finds where to cut the segment so that every record with an LSN at or
+/// after `lsn` goes and every record before it stays.
+pub(crate) fn find_cut(reader: &SegmentReader, lsn: Lsn, max_payload_len: u32) -> Result<Cut> {
+    let path = reader.info().path.clone();
+    let mut next_lsn = reader.info().first_lsn();
+    // (LSN of the batch, offset of its marker, records still to come).
+    let mut batch: Option<(Lsn, u32)> = None;
+    let mut iter = reader.records(max_payload_len);
+    for record in iter.by_ref() {
+        let record = record?;
+        let h = record.header;
+        if h.lsn >= lsn {
+            if let Some((batch_lsn, _)) = batch
+                && batch_lsn < lsn
+                && h.record_type != RecordType::Batch
+            {
+                return Err(Error::InsideBatch {
+                    path,
+                    lsn,
+                    batch: batch_lsn,
+                });
+            }
+            return Ok(Cut {
+                offset: record.offset,
+                next_lsn,
+                needed: true,
+            });
+        }
+        match h.record_type {
+            RecordType::Batch => {
+                let count = record
+                    .payload
+                    .first_chunk::<4>()
+                    .map_or(0, |b| u32::from_le_bytes(*b));
+                batch = Some((h.lsn, count));
+            }
+            RecordType::Full | RecordType::Last | RecordType::Checkpoint => {
+                next_lsn = h.lsn.checked_next().unwrap_or(Lsn::MAX);
+                if let Some((start, left)) = batch {
+                    let left = left.saturating_sub(1);
+                    batch = (left > 0).then_some((start, left));
+                }
+            }
+            _ => {}
+        }
+    }
+    let end = iter.end().cloned().unwrap_or(ScanEnd::EndOfFile {
+        offset: SEGMENT_HEADER_LEN as u64,
+    });
+    Ok(Cut {
+        offset: end.offset(),
+        next_lsn,
+        needed: !end.is_clean(),
+    })
+}

@@ -1,0 +1,352 @@
+//! The `Storage` trait: the file-system operations wal-io needs, and the
+//! real implementation, [`FileStorage`].
+//!
+//! The trait is object safe; the layers above hold an `Arc<dyn Storage>`.
+//! Errors are plain [`std::io::Error`]s (the simulated storage makes them
+//! with [`std::io::Error::from_raw_os_error`], so `EIO` and `ENOSPC` look
+//! the same as the kernel's); [`crate::Error`] adds the path and the
+//! operation.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::Path;
+
+/// How to open a file. Built with [`OpenOptions::read`] and the setters.
+///
+/// By default a file is opened read-only, must exist, and is buffered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OpenOptions {
+    /// Open for writing as well as reading.
+    pub write: bool,
+    /// Create the file if it does not exist (implies `write`).
+    pub create: bool,
+    /// Fail if the file exists; create it (implies `create`).
+    pub create_new: bool,
+    /// `O_DIRECT`: bypass the page cache. Offsets, lengths and buffer
+    /// addresses of reads and writes must be multiples of
+    /// [`crate::DIRECT_ALIGN`].
+    pub direct: bool,
+    /// `O_DSYNC`: every write returns only once its data (and the metadata
+    /// needed to read it back) is on stable storage.
+    pub dsync: bool,
+}
+
+impl OpenOptions {
+    /// Read-only, the file must exist.
+    #[must_use]
+    pub const fn read() -> Self {
+        OpenOptions {
+            write: false,
+            create: false,
+            create_new: false,
+            direct: false,
+            dsync: false,
+        }
+    }
+
+    /// Read and write, the file must exist.
+    #[must_use]
+    pub const fn write() -> Self {
+        OpenOptions {
+            write: true,
+            ..OpenOptions::read()
+        }
+    }
+
+    /// Read and write; create the file, which must not exist.
+    #[must_use]
+    pub const fn create_new() -> Self {
+        OpenOptions {
+            write: true,
+            create: true,
+            create_new: true,
+            ..OpenOptions::read()
+        }
+    }
+
+    /// Read and write; create the file if it does not exist.
+    #[must_use]
+    pub const fn create() -> Self {
+        OpenOptions {
+            write: true,
+            create: true,
+            ..OpenOptions::read()
+        }
+    }
+
+    /// Sets `O_DIRECT`.
+    #[must_use]
+    pub const fn direct(mut self, on: bool) -> Self {
+        self.direct = on;
+        self
+    }
+
+    /// Sets `O_DSYNC`.
+    #[must_use]
+    pub const fn dsync(mut self, on: bool) -> Self {
+        self.dsync = on;
+        self
+    }
+}
+
+/// One entry of a directory listing.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DirEntry {
+    /// The file name (lossily converted to UTF-8; a name that is not UTF-8
+    /// is never a segment).
+    pub name: String,
+    /// Whether the entry is a regular file (not a directory or other).
+    pub is_file: bool,
+}
+
+/// An open file: positional reads and writes, syncs, allocation.
+///
+/// Methods take `&self` so one handle can be shared (for example, synced
+/// from one thread while written from another).
+pub trait StorageFile: Send + Sync + fmt::Debug {
+    /// Reads up to `buf.len()` bytes at `offset`; returns the number read
+    /// (0 at or past the end of the file).
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+    /// Writes up to `buf.len()` bytes at `offset`; returns the number
+    /// written, which may be short (for example when the disk fills up).
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize>;
+    /// `fdatasync`: makes the file's data, and the metadata needed to read
+    /// it (its size, its allocation), durable.
+    fn sync_data(&self) -> io::Result<()>;
+    /// `fsync`: makes the file's data and all its metadata durable.
+    fn sync_all(&self) -> io::Result<()>;
+    /// `fallocate`: reserves blocks for `offset..offset + len`, extending
+    /// the file if needed. The new range reads as zeros. Not a sparse
+    /// `set_len`: the blocks are really allocated.
+    fn allocate(&self, offset: u64, len: u64) -> io::Result<()>;
+    /// Truncates or extends (sparsely, with zeros) the file to `len` bytes.
+    fn set_len(&self, len: u64) -> io::Result<()>;
+    /// The file's current size.
+    fn size(&self) -> io::Result<u64>;
+
+    /// Reads exactly `buf.len()` bytes at `offset`, or fails with
+    /// [`io::ErrorKind::UnexpectedEof`].
+    fn read_exact_at(&self, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.read_at(buf, offset) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => {
+                    buf = buf.get_mut(n..).unwrap_or_default();
+                    offset = offset.saturating_add(n as u64);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes all of `buf` at `offset`, retrying short writes; a write that
+    /// makes no progress fails with [`io::ErrorKind::WriteZero`].
+    fn write_all_at(&self, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.write_at(buf, offset) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    buf = buf.get(n..).unwrap_or_default();
+                    offset = offset.saturating_add(n as u64);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A held exclusive lock on a directory; released when dropped.
+pub trait DirLock: Send + Sync + fmt::Debug {}
+
+/// The file-system operations wal-io needs. Object safe: hold it as
+/// `Arc<dyn Storage>`.
+///
+/// Implementations: [`FileStorage`] (the real file system) and, with the
+/// `sim` feature, `sim::SimStorage` (a simulated disk that crashes and
+/// fails on purpose).
+pub trait Storage: Send + Sync + fmt::Debug {
+    /// Creates a directory and its missing parents.
+    fn create_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// Lists a directory (not recursive, without `.` and `..`).
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>>;
+    /// Opens (or creates) a file.
+    fn open(&self, path: &Path, options: OpenOptions) -> io::Result<Box<dyn StorageFile>>;
+    /// Renames a file, replacing `to` if it exists.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Removes a file.
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Makes the directory's entries (files created, renamed or removed in
+    /// it) durable.
+    fn sync_dir(&self, path: &Path) -> io::Result<()>;
+    /// Takes an exclusive lock on the directory (through the lock file
+    /// `lock_file` inside it, created if missing). Fails with
+    /// [`io::ErrorKind::WouldBlock`] if another holder, in this process or
+    /// another, has it.
+    fn lock_dir(&self, path: &Path, lock_file: &str) -> io::Result<Box<dyn DirLock>>;
+    /// A random 64-bit value (salts and log ids). The real storage reads
+    /// the kernel's random source; the simulated one is deterministic from
+    /// its seed.
+    fn random_u64(&self) -> io::Result<u64>;
+}
+
+/// The real file system (Linux and other Unix systems).
+///
+/// `allocate` is `fallocate(2)` on Linux; elsewhere it reports
+/// [`io::ErrorKind::Unsupported`]. `O_DIRECT` is Linux only.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FileStorage;
+
+impl FileStorage {
+    /// The real file system.
+    #[must_use]
+    pub const fn new() -> Self {
+        FileStorage
+    }
+}
+
+/// A file of the real file system.
+#[derive(Debug)]
+struct RealFile {
+    file: File,
+}
+
+#[derive(Debug)]
+struct RealLock {
+    // Holding the descriptor holds the flock; closing it releases the lock.
+    _file: File,
+}
+
+impl DirLock for RealLock {}
+
+fn open_flags(options: OpenOptions) -> io::Result<i32> {
+    let mut flags = libc::O_CLOEXEC;
+    if options.dsync {
+        flags |= libc::O_DSYNC;
+    }
+    if options.direct {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            flags |= libc::O_DIRECT;
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "O_DIRECT is not available on this platform",
+            ));
+        }
+    }
+    Ok(flags)
+}
+
+impl Storage for FileStorage {
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(path)
+    }
+
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(path)? {
+            let entry = entry?;
+            let is_file = entry.file_type()?.is_file();
+            out.push(DirEntry {
+                name: entry.file_name().to_string_lossy().into_owned(),
+                is_file,
+            });
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn open(&self, path: &Path, options: OpenOptions) -> io::Result<Box<dyn StorageFile>> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(options.write || options.create || options.create_new)
+            .create(options.create && !options.create_new)
+            .create_new(options.create_new)
+            .custom_flags(open_flags(options)?)
+            .open(path)?;
+        Ok(Box::new(RealFile { file }))
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
+
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        File::open(path)?.sync_all()
+    }
+
+    fn lock_dir(&self, path: &Path, lock_file: &str) -> io::Result<Box<dyn DirLock>> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(path.join(lock_file))?;
+        // flock locks belong to the open file description, so a second open
+        // of the lock file in this process conflicts too (unlike fcntl locks).
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
+        Ok(Box::new(RealLock { _file: file }))
+    }
+
+    fn random_u64(&self) -> io::Result<u64> {
+        let mut bytes = [0u8; 8];
+        File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+        Ok(u64::from_le_bytes(bytes))
+    }
+}
+
+impl StorageFile for RealFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.file.read_at(buf, offset)
+    }
+
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
+        self.file.write_at(buf, offset)
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+
+    fn sync_all(&self) -> io::Result<()> {
+        self.file.sync_all()
+    }
+
+    fn allocate(&self, offset: u64, len: u64) -> io::Result<()> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            rustix::fs::fallocate(&self.file, rustix::fs::FallocateFlags::empty(), offset, len)?;
+            Ok(())
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            let _ = (offset, len);
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "fallocate is not available on this platform",
+            ))
+        }
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.file.set_len(len)
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+}
