@@ -1,5 +1,10 @@
 //! Shared helpers for groupwal's benchmarks: payload generation and record
-//! streams, so every bench measures the same bytes.
+//! streams, so every bench measures the same bytes; and the comparison
+//! harness ([`harness`]) with its engines ([`engines`]), driven by the
+//! `compare` binary (see `docs/PERFORMANCE.md`).
+
+pub mod engines;
+pub mod harness;
 
 use wal_format::{Flags, Lsn, RecordHeader, RecordType, Salt, encode_record};
 
