@@ -1,7 +1,8 @@
 //! [`SegmentLog`]: a locked log directory, its segments, and the appender.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use wal_format::{
     LogId, Lsn, SEGMENT_HEADER_LEN, Salt, SegmentHeader, parse_segment_file_name, segment_file_name,
@@ -76,11 +77,10 @@ pub struct SegmentLog {
     storage: Arc<dyn Storage>,
     dir: PathBuf,
     options: LogOptions,
-    _lock: Box<dyn DirLock>,
+    lock: Arc<dyn DirLock>,
     log_id: LogId,
     segments: Vec<SegmentInfo>,
-    spares: Vec<PathBuf>,
-    next_spare: u64,
+    spares: Arc<SpareQueue>,
     foreign: Vec<PathBuf>,
     writer: Writer,
     /// The LSN the next batch must start with, when known.
@@ -215,11 +215,13 @@ impl SegmentLog {
             storage,
             dir,
             options: options.clone(),
-            _lock: lock,
+            lock: Arc::from(lock),
             log_id,
             segments,
-            spares,
-            next_spare,
+            spares: Arc::new(SpareQueue {
+                paths: Mutex::new(spares),
+                next: AtomicU64::new(next_spare),
+            }),
             foreign,
             writer,
             next_lsn: None,
@@ -261,7 +263,7 @@ impl SegmentLog {
     /// Spare files ready to become segments (prepared ahead, or recycled).
     #[must_use]
     pub fn spare_count(&self) -> usize {
-        self.spares.len()
+        self.spares.lock().len()
     }
 
     /// The LSN the next batch must start with, once known (after
@@ -462,11 +464,23 @@ impl SegmentLog {
     /// [`Error::Io`].
     pub fn prepare_next(&mut self) -> Result<()> {
         self.check_usable()?;
-        if self.spares.is_empty() {
-            let spare = self.create_spare()?;
-            self.spares.push(spare);
+        self.spare_preparer().prepare().map(drop)
+    }
+
+    /// A handle that prepares spare segments from another thread (wal-io
+    /// starts none): turn [`LogOptions::prepare_ahead`] off and call
+    /// [`SparePreparer::prepare`] whenever [`SparePreparer::is_needed`], so
+    /// no append ever waits for a file to be created and zero-filled. The
+    /// handle keeps the directory locked while it lives.
+    #[must_use]
+    pub fn spare_preparer(&self) -> SparePreparer {
+        SparePreparer {
+            storage: Arc::clone(&self.storage),
+            dir: self.dir.clone(),
+            options: self.options.clone(),
+            spares: Arc::clone(&self.spares),
+            _lock: Arc::clone(&self.lock),
         }
-        Ok(())
     }
 
     /// Drops every segment whose records all have LSNs below `lsn` (purge
@@ -557,13 +571,13 @@ impl SegmentLog {
     /// Removes a segment, or renames it to a spare for recycling, then
     /// syncs the directory.
     fn retire(&mut self, info: &SegmentInfo) -> Result<()> {
-        if self.spares.len() < self.options.max_spares {
-            let spare = self.spare_path();
+        if self.spares.lock().len() < self.options.max_spares {
+            let spare = self.spares.new_path(&self.dir);
             self.storage
                 .rename(&info.path, &spare)
                 .map_err(io_err("rename", &info.path))?;
             self.sync_dir()?;
-            self.spares.push(spare);
+            self.spares.lock().push(spare);
         } else {
             self.storage
                 .remove_file(&info.path)
@@ -577,66 +591,6 @@ impl SegmentLog {
         self.storage
             .sync_dir(&self.dir)
             .map_err(io_err("sync directory", &self.dir))
-    }
-
-    fn spare_path(&mut self) -> PathBuf {
-        let n = self.next_spare;
-        self.next_spare = n.saturating_add(1);
-        self.dir
-            .join(format!("{SPARE_PREFIX}{n}.{SPARE_EXTENSION}"))
-    }
-
-    /// Creates a spare file: created, preallocated as configured, synced,
-    /// and its directory entry made durable.
-    fn create_spare(&mut self) -> Result<PathBuf> {
-        let path = self.spare_path();
-        let file = self
-            .storage
-            .open(&path, OpenOptions::create_new())
-            .map_err(io_err("create", &path))?;
-        self.sync_dir()?;
-        self.preallocate(&*file, &path, 0, true)?;
-        file.sync_all().map_err(io_err("sync", &path))?;
-        Ok(path)
-    }
-
-    /// Reserves `from..segment_size` of a file as configured; zero-fills it
-    /// too when asked and configured.
-    fn preallocate(
-        &self,
-        file: &dyn StorageFile,
-        path: &Path,
-        from: u64,
-        zero_fill: bool,
-    ) -> Result<()> {
-        let size = self.options.segment_size;
-        if from >= size {
-            return Ok(());
-        }
-        match self.options.preallocation {
-            Preallocation::None => {}
-            Preallocation::SetLen => {
-                let len = file.size().map_err(io_err("stat", path))?;
-                if len < size {
-                    file.set_len(size).map_err(io_err("set_len", path))?;
-                }
-            }
-            Preallocation::Allocate | Preallocation::ZeroFill => {
-                file.allocate(from, size - from)
-                    .map_err(io_err("allocate", path))?;
-                if zero_fill && self.options.preallocation == Preallocation::ZeroFill {
-                    let zeros = vec![0u8; ZERO_CHUNK];
-                    let mut at = from;
-                    while at < size {
-                        let n = (size - at).min(ZERO_CHUNK as u64) as usize;
-                        file.write_all_at(zeros.get(..n).unwrap_or_default(), at)
-                            .map_err(io_err("zero-fill", path))?;
-                        at += n as u64;
-                    }
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Cuts the file at `offset` durably (everything from it on goes), then
@@ -659,7 +613,7 @@ impl SegmentLog {
         }
         file.set_len(offset).map_err(io_err("set_len", path))?;
         file.sync_all().map_err(io_err("sync", path))?;
-        self.preallocate(&*file, path, offset, false)?;
+        preallocate(&self.options, &*file, path, offset, false)?;
         file.sync_all().map_err(io_err("sync", path))?;
         Ok(())
     }
@@ -717,9 +671,10 @@ impl SegmentLog {
             active.sync(mode)?;
         }
         self.writer = Writer::NotResumed;
-        let spare = match self.spares.pop() {
+        let popped = self.spares.lock().pop();
+        let spare = match popped {
             Some(spare) => spare,
-            None => self.create_spare()?,
+            None => create_spare(&*self.storage, &self.dir, &self.options, &self.spares)?,
         };
         let salt = Salt::new(
             self.storage
@@ -732,7 +687,7 @@ impl SegmentLog {
             .open(&spare, file_options(OpenOptions::write(), mode))
             .map_err(io_err("open", &spare))?;
         // A spare from an interrupted preparation may be short.
-        self.preallocate(&*file, &spare, 0, false)?;
+        preallocate(&self.options, &*file, &spare, 0, false)?;
         let encoded = header.encode();
         if mode.is_direct() {
             let mut block = AlignedBuf::new(DIRECT_ALIGN);
@@ -865,4 +820,120 @@ fn probe_sync_mode(storage: &dyn Storage, dir: &Path, mode: SyncMode) -> Result<
             source,
         }),
     }
+}
+
+/// The spare files of a log directory, shared with [`SparePreparer`]s.
+#[derive(Debug)]
+struct SpareQueue {
+    paths: Mutex<Vec<PathBuf>>,
+    /// The number of the next spare file name.
+    next: AtomicU64,
+}
+
+impl SpareQueue {
+    fn lock(&self) -> MutexGuard<'_, Vec<PathBuf>> {
+        // The list is valid whatever a panicking holder was doing.
+        self.paths.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn new_path(&self, dir: &Path) -> PathBuf {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        dir.join(format!("{SPARE_PREFIX}{n}.{SPARE_EXTENSION}"))
+    }
+}
+
+/// Prepares spare segment files for a [`SegmentLog`], from any thread; see
+/// [`SegmentLog::spare_preparer`].
+#[derive(Clone, Debug)]
+pub struct SparePreparer {
+    storage: Arc<dyn Storage>,
+    dir: PathBuf,
+    options: LogOptions,
+    spares: Arc<SpareQueue>,
+    _lock: Arc<dyn DirLock>,
+}
+
+impl SparePreparer {
+    /// Whether no spare is ready, so the next rotation would have to create
+    /// one.
+    #[must_use]
+    pub fn is_needed(&self) -> bool {
+        self.spares.lock().is_empty()
+    }
+
+    /// Creates, preallocates (and zero-fills, as configured) and makes
+    /// durable a spare file if none is ready. Returns whether it made one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`]. A failure leaves the log as it was (at worst a
+    /// partly prepared spare file, which a later rotation can still use).
+    pub fn prepare(&self) -> Result<bool> {
+        if !self.is_needed() {
+            return Ok(false);
+        }
+        let path = create_spare(&*self.storage, &self.dir, &self.options, &self.spares)?;
+        self.spares.lock().push(path);
+        Ok(true)
+    }
+}
+
+/// Creates a spare file: created, its directory entry made durable,
+/// preallocated as configured, synced. Not yet in the queue.
+fn create_spare(
+    storage: &dyn Storage,
+    dir: &Path,
+    options: &LogOptions,
+    spares: &SpareQueue,
+) -> Result<PathBuf> {
+    let path = spares.new_path(dir);
+    let file = storage
+        .open(&path, OpenOptions::create_new())
+        .map_err(io_err("create", &path))?;
+    storage
+        .sync_dir(dir)
+        .map_err(io_err("sync directory", dir))?;
+    preallocate(options, &*file, &path, 0, true)?;
+    file.sync_all().map_err(io_err("sync", &path))?;
+    tracing::debug!(path = %path.display(), "prepared a spare segment");
+    Ok(path)
+}
+
+/// Reserves `from..segment_size` of a file as configured; zero-fills it
+/// too when asked and configured.
+fn preallocate(
+    options: &LogOptions,
+    file: &dyn StorageFile,
+    path: &Path,
+    from: u64,
+    zero_fill: bool,
+) -> Result<()> {
+    let size = options.segment_size;
+    if from >= size {
+        return Ok(());
+    }
+    match options.preallocation {
+        Preallocation::None => {}
+        Preallocation::SetLen => {
+            let len = file.size().map_err(io_err("stat", path))?;
+            if len < size {
+                file.set_len(size).map_err(io_err("set_len", path))?;
+            }
+        }
+        Preallocation::Allocate | Preallocation::ZeroFill => {
+            file.allocate(from, size - from)
+                .map_err(io_err("allocate", path))?;
+            if zero_fill && options.preallocation == Preallocation::ZeroFill {
+                let zeros = vec![0u8; ZERO_CHUNK];
+                let mut at = from;
+                while at < size {
+                    let n = (size - at).min(ZERO_CHUNK as u64) as usize;
+                    file.write_all_at(zeros.get(..n).unwrap_or_default(), at)
+                        .map_err(io_err("zero-fill", path))?;
+                    at += n as u64;
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -123,3 +123,42 @@ fn appends_must_continue_the_lsns() {
         assert!(e.to_string().contains(disk.dir.to_str().unwrap()));
     }
 }
+
+#[test]
+fn a_spare_prepared_on_another_thread_is_used_by_the_next_rotation() {
+    for disk in disks(seed()) {
+        let mut options = small_options(SyncMode::Data);
+        options.prepare_ahead(false);
+        let mut log = SegmentLog::open(disk.storage.clone(), &disk.dir, &options).unwrap();
+        append(&mut log, 100).unwrap();
+        assert_eq!(log.spare_count(), 0);
+        let preparer = log.spare_preparer();
+        assert!(preparer.is_needed());
+        let made = std::thread::spawn(move || preparer.prepare().unwrap())
+            .join()
+            .unwrap();
+        assert!(made);
+        assert_eq!(log.spare_count(), 1);
+        assert!(!log.spare_preparer().prepare().unwrap(), "one is enough");
+        let before = log.segments().len();
+        while log.segments().len() == before {
+            append(&mut log, 1000).unwrap();
+        }
+        assert_eq!(
+            log.spare_count(),
+            0,
+            "{}: the rotation took the spare",
+            disk.name
+        );
+        // The new segment is the prepared file, renamed: no spare left on disk.
+        let names: Vec<String> = disk
+            .storage
+            .list_dir(&disk.dir)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert!(!names.iter().any(|n| n.ends_with(".spare")), "{names:?}");
+        log.sync().unwrap();
+    }
+}
