@@ -9,6 +9,7 @@
 #![allow(clippy::print_stderr)]
 
 mod errors;
+mod faults_and_crashes;
 mod lock;
 mod preallocation;
 mod recycling;
