@@ -1,0 +1,729 @@
+//! The committer: the queue appenders share, and the I/O thread that turns
+//! it into groups, one write and one sync each.
+
+use std::collections::VecDeque;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use wal_crypto::PayloadEncoder;
+use wal_format::{
+    BatchMarker, Flags, LogicalKind, Lsn, RECORD_HEADER_LEN, RecordHeader, RecordType, Salt,
+    encode_record, split_fragments,
+};
+use wal_io::{LogOptions, SegmentLog, Storage};
+
+use crate::error::{Error, Result};
+use crate::options::CommitOptions;
+use crate::recover::{Tail, find_tail};
+use crate::stats::{Counters, Stats};
+use crate::watermark::Watermark;
+
+/// How long `Drop` waits for the I/O thread to drain before leaving it to
+/// finish on its own.
+const DROP_WAIT: Duration = Duration::from_secs(5);
+
+/// What opening found at the end of an existing log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OpenReport {
+    /// The last durable LSN ([`Lsn::ZERO`] for an empty log).
+    pub last_lsn: Lsn,
+    /// Bytes after the end of the data that were cut off (a torn tail).
+    pub dropped_bytes: u64,
+}
+
+/// One append or batch waiting for the I/O thread.
+#[derive(Debug)]
+struct Request {
+    first_lsn: Lsn,
+    records: Vec<(LogicalKind, Vec<u8>)>,
+    batch: bool,
+    bytes: usize,
+    enqueued: Instant,
+}
+
+#[derive(Debug)]
+struct Queue {
+    next_lsn: Lsn,
+    requests: VecDeque<Request>,
+    /// Payload bytes appended but not yet durable.
+    in_flight: usize,
+    closing: bool,
+}
+
+#[derive(Debug)]
+struct Shared {
+    queue: Mutex<Queue>,
+    work: Condvar,
+    watermark: Watermark,
+    counters: Counters,
+    options: CommitOptions,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A log that many threads and tasks append to at once, acknowledging each
+/// record once a sync covering it has succeeded.
+///
+/// All methods take `&self`; share it in an `Arc`. Blocking I/O happens only
+/// on the committer's own I/O thread, never on the caller's (so async
+/// appends never block an executor's worker).
+#[derive(Debug)]
+pub struct Committer {
+    shared: Arc<Shared>,
+    io: Mutex<Option<IoThread>>,
+    report: OpenReport,
+}
+
+#[derive(Debug)]
+struct IoThread {
+    handle: JoinHandle<Result<()>>,
+    done: mpsc::Receiver<()>,
+}
+
+/// An append that was queued; wait on it for its LSN once durable.
+#[derive(Debug)]
+#[must_use = "an append is durable only once waited on"]
+pub struct Pending {
+    shared: Arc<Shared>,
+    lsn: Lsn,
+}
+
+impl Pending {
+    /// The LSN the record got (not yet durable).
+    #[must_use]
+    pub fn lsn(&self) -> Lsn {
+        self.lsn
+    }
+
+    /// Blocks until the record is durable.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Poisoned`] if its group failed.
+    pub fn wait(self) -> Result<Lsn> {
+        self.shared.watermark.wait(self.lsn)
+    }
+
+    /// Waits, without blocking the thread, until the record is durable.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Poisoned`] if its group failed.
+    pub async fn wait_async(self) -> Result<Lsn> {
+        self.shared.watermark.wait_async(self.lsn).await
+    }
+}
+
+impl Committer {
+    /// Opens the log in `dir` on `storage` (creating it if the log options
+    /// allow), resumes after its last complete record, and starts the I/O
+    /// thread.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`], [`Error::Open`], [`Error::Recovery`],
+    /// [`Error::Thread`].
+    pub fn open(
+        storage: Arc<dyn Storage>,
+        dir: impl Into<PathBuf>,
+        log_options: &LogOptions,
+        options: &CommitOptions,
+    ) -> Result<Committer> {
+        options.validate()?;
+        let encoder = PayloadEncoder::new(options.compression_level).map_err(Error::Crypto)?;
+        let mut log =
+            SegmentLog::open(storage, dir, log_options).map_err(|e| Error::Open(Arc::new(e)))?;
+        let max_payload = u32::try_from(options.fragment_size.max(options.max_record_len))
+            .unwrap_or(u32::MAX)
+            .saturating_add(1024);
+        let tail = find_tail(&log, max_payload)?;
+        let (next_lsn, report) = match tail {
+            None => (Lsn::FIRST, OpenReport::default()),
+            Some(Tail {
+                end,
+                next_lsn,
+                dropped,
+            }) => {
+                log.resume(end, next_lsn)
+                    .map_err(|e| Error::Open(Arc::new(e)))?;
+                let last_lsn = next_lsn.checked_prev().unwrap_or(Lsn::ZERO);
+                (
+                    next_lsn,
+                    OpenReport {
+                        last_lsn,
+                        dropped_bytes: dropped,
+                    },
+                )
+            }
+        };
+        let durable = next_lsn.checked_prev().unwrap_or(Lsn::ZERO);
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue {
+                next_lsn,
+                requests: VecDeque::new(),
+                in_flight: 0,
+                closing: false,
+            }),
+            work: Condvar::new(),
+            watermark: Watermark::new(durable),
+            counters: Counters::default(),
+            options: options.clone(),
+        });
+        let (done_tx, done) = mpsc::channel();
+        let io_shared = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("groupwal-io".into())
+            .spawn(move || {
+                let result = IoLoop::new(io_shared, log, encoder).run();
+                let _ = done_tx.send(());
+                result
+            })
+            .map_err(|e| Error::Thread(e.to_string()))?;
+        Ok(Committer {
+            shared,
+            io: Mutex::new(Some(IoThread { handle, done })),
+            report,
+        })
+    }
+
+    /// What opening found.
+    #[must_use]
+    pub fn open_report(&self) -> OpenReport {
+        self.report
+    }
+
+    /// Appends one record and blocks until it is durable.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`], [`Error::Closed`], [`Error::Poisoned`].
+    pub fn append(&self, payload: &[u8]) -> Result<Lsn> {
+        self.submit(payload)?.wait()
+    }
+
+    /// Appends one record and waits, without blocking the thread, until it
+    /// is durable. Usable from any executor.
+    ///
+    /// # Errors
+    ///
+    /// As [`Committer::append`].
+    pub async fn append_async(&self, payload: &[u8]) -> Result<Lsn> {
+        let records = self.one(LogicalKind::Data, payload)?;
+        let lsn = self.enqueue_async(records, false).await?;
+        self.shared.watermark.wait_async(lsn).await
+    }
+
+    /// Queues one record and returns at once with a handle to wait on. It
+    /// blocks only while the in-flight bound is reached.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`], [`Error::Closed`], [`Error::Poisoned`].
+    pub fn submit(&self, payload: &[u8]) -> Result<Pending> {
+        let records = self.one(LogicalKind::Data, payload)?;
+        let lsn = self.enqueue(records, false)?;
+        Ok(Pending {
+            shared: self.shared.clone(),
+            lsn,
+        })
+    }
+
+    /// Appends a checkpoint record (a logical record of its own kind, at
+    /// most one fragment long) and blocks until it is durable.
+    ///
+    /// # Errors
+    ///
+    /// As [`Committer::append`]; [`Error::TooLarge`] above the fragment size.
+    pub fn checkpoint(&self, payload: &[u8]) -> Result<Lsn> {
+        if payload.len() > self.shared.options.fragment_size {
+            return Err(Error::TooLarge {
+                len: payload.len(),
+                max: self.shared.options.fragment_size,
+            });
+        }
+        let records = self.one(LogicalKind::Checkpoint, payload)?;
+        let lsn = self.enqueue(records, false)?;
+        self.shared.watermark.wait(lsn)
+    }
+
+    /// Appends records as one atomic batch: after a crash all of them are
+    /// there or none. Blocks until durable; returns the first and last LSN.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidBatch`] for an empty batch, and as
+    /// [`Committer::append`].
+    pub fn append_batch<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<(Lsn, Lsn)> {
+        let records = self.many(payloads)?;
+        let n = records.len() as u64;
+        let last = self.enqueue(records, n > 1)?;
+        self.shared.watermark.wait(last)?;
+        Ok((Lsn::new(last.get() + 1 - n), last))
+    }
+
+    /// The async form of [`Committer::append_batch`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Committer::append_batch`].
+    pub async fn append_batch_async<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<(Lsn, Lsn)> {
+        let records = self.many(payloads)?;
+        let n = records.len() as u64;
+        let last = self.enqueue_async(records, n > 1).await?;
+        self.shared.watermark.wait_async(last).await?;
+        Ok((Lsn::new(last.get() + 1 - n), last))
+    }
+
+    /// The highest LSN known durable.
+    #[must_use]
+    pub fn durable_lsn(&self) -> Lsn {
+        self.shared.watermark.durable()
+    }
+
+    /// The LSN the next record will take.
+    #[must_use]
+    pub fn next_lsn(&self) -> Lsn {
+        self.shared.lock().next_lsn
+    }
+
+    /// Blocks until `lsn` is durable.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Poisoned`]; [`Error::InvalidOption`] for an LSN not yet
+    /// assigned (it would wait forever).
+    pub fn wait_for(&self, lsn: Lsn) -> Result<Lsn> {
+        self.check_assigned(lsn)?;
+        self.shared.watermark.wait(lsn)
+    }
+
+    /// Waits, without blocking the thread, until `lsn` is durable.
+    ///
+    /// # Errors
+    ///
+    /// As [`Committer::wait_for`].
+    pub async fn wait_for_async(&self, lsn: Lsn) -> Result<Lsn> {
+        self.check_assigned(lsn)?;
+        self.shared.watermark.wait_async(lsn).await
+    }
+
+    /// The error that poisoned the log, if any.
+    #[must_use]
+    pub fn poisoned(&self) -> Option<Error> {
+        self.shared.watermark.poisoned()
+    }
+
+    /// A snapshot of the counters.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.shared.counters.snapshot()
+    }
+
+    /// Drains what is queued, syncs, stops the I/O thread and releases the
+    /// log directory.
+    ///
+    /// # Errors
+    ///
+    /// The error that poisoned the log, if any; [`Error::Thread`].
+    pub fn close(self) -> Result<()> {
+        self.shutdown(None)
+    }
+
+    fn shutdown(&self, wait: Option<Duration>) -> Result<()> {
+        {
+            let mut q = self.shared.lock();
+            q.closing = true;
+        }
+        self.shared.work.notify_all();
+        let io = self
+            .io
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let Some(io) = io else {
+            return Ok(());
+        };
+        if let Some(limit) = wait
+            && io.done.recv_timeout(limit).is_err()
+        {
+            tracing::warn!("groupwal i/o thread still draining after {limit:?}; detaching it");
+            return Ok(());
+        }
+        match io.handle.join() {
+            Ok(result) => result,
+            Err(_) => Err(Error::Thread("the i/o thread panicked".into())),
+        }
+    }
+
+    fn check_assigned(&self, lsn: Lsn) -> Result<()> {
+        if lsn >= self.shared.lock().next_lsn {
+            return Err(Error::InvalidOption {
+                name: "lsn",
+                reason: "not assigned yet",
+            });
+        }
+        Ok(())
+    }
+
+    fn one(&self, kind: LogicalKind, payload: &[u8]) -> Result<Vec<(LogicalKind, Vec<u8>)>> {
+        self.check_len(payload.len())?;
+        Ok(vec![(kind, payload.to_vec())])
+    }
+
+    fn many<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<Vec<(LogicalKind, Vec<u8>)>> {
+        if payloads.is_empty() {
+            return Err(Error::InvalidBatch("a batch needs at least one record"));
+        }
+        if u32::try_from(payloads.len()).is_err() {
+            return Err(Error::InvalidBatch(
+                "a batch holds at most 2^32 - 1 records",
+            ));
+        }
+        payloads
+            .iter()
+            .map(|p| {
+                self.check_len(p.as_ref().len())?;
+                Ok((LogicalKind::Data, p.as_ref().to_vec()))
+            })
+            .collect()
+    }
+
+    fn check_len(&self, len: usize) -> Result<()> {
+        let max = self.shared.options.max_record_len;
+        if len > max {
+            return Err(Error::TooLarge { len, max });
+        }
+        Ok(())
+    }
+
+    /// Queues records; returns the LSN of the last. Blocks for room.
+    fn enqueue(&self, records: Vec<(LogicalKind, Vec<u8>)>, batch: bool) -> Result<Lsn> {
+        let bytes = records.iter().map(|(_, p)| p.len()).sum();
+        loop {
+            if let Some(lsn) = self.try_enqueue(&records, batch, bytes)? {
+                return Ok(lsn);
+            }
+            self.shared.watermark.wait_until(|| self.has_room(bytes))?;
+        }
+    }
+
+    async fn enqueue_async(
+        &self,
+        records: Vec<(LogicalKind, Vec<u8>)>,
+        batch: bool,
+    ) -> Result<Lsn> {
+        let bytes = records.iter().map(|(_, p)| p.len()).sum();
+        loop {
+            if let Some(lsn) = self.try_enqueue(&records, batch, bytes)? {
+                return Ok(lsn);
+            }
+            self.shared
+                .watermark
+                .wait_until_async(|| self.has_room(bytes))
+                .await?;
+        }
+    }
+
+    fn has_room(&self, bytes: usize) -> bool {
+        let q = self.shared.lock();
+        q.closing
+            || q.in_flight == 0
+            || q.in_flight + bytes <= self.shared.options.max_in_flight_bytes
+    }
+
+    fn try_enqueue(
+        &self,
+        records: &[(LogicalKind, Vec<u8>)],
+        batch: bool,
+        bytes: usize,
+    ) -> Result<Option<Lsn>> {
+        let mut q = self.shared.lock();
+        if let Some(e) = self.shared.watermark.poisoned() {
+            return Err(e);
+        }
+        if q.closing {
+            return Err(Error::Closed);
+        }
+        if q.in_flight > 0 && q.in_flight + bytes > self.shared.options.max_in_flight_bytes {
+            return Ok(None);
+        }
+        let first_lsn = q.next_lsn;
+        let Some(next) = first_lsn.checked_add(records.len() as u64) else {
+            return Err(Error::InvalidBatch("the log has run out of LSNs"));
+        };
+        q.next_lsn = next;
+        q.in_flight += bytes;
+        q.requests.push_back(Request {
+            first_lsn,
+            records: records.to_vec(),
+            batch,
+            bytes,
+            enqueued: Instant::now(),
+        });
+        drop(q);
+        self.shared.work.notify_one();
+        Ok(next.checked_prev())
+    }
+}
+
+impl Drop for Committer {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown(Some(DROP_WAIT)) {
+            tracing::warn!(error = %e, "groupwal log dropped with an error; call close() to see it");
+        }
+    }
+}
+
+/// The I/O thread's state.
+struct IoLoop {
+    shared: Arc<Shared>,
+    log: SegmentLog,
+    encoder: PayloadEncoder,
+    buf: Vec<u8>,
+    fragment: NonZeroUsize,
+}
+
+impl IoLoop {
+    fn new(shared: Arc<Shared>, log: SegmentLog, encoder: PayloadEncoder) -> Self {
+        let fragment = NonZeroUsize::new(shared.options.fragment_size).unwrap_or(NonZeroUsize::MIN);
+        IoLoop {
+            shared,
+            log,
+            encoder,
+            buf: Vec::new(),
+            fragment,
+        }
+    }
+
+    fn run(mut self) -> Result<()> {
+        while let Some(group) = self.next_group() {
+            let taken = Instant::now();
+            let span = tracing::trace_span!("group", records = group.len()).entered();
+            match self.commit(&group, taken) {
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "group commit failed; the log is poisoned");
+                    self.fail(e);
+                }
+            }
+            drop(span);
+            if self.shared.watermark.poison().is_some() {
+                break;
+            }
+        }
+        let result = match self.shared.watermark.poison() {
+            Some(cause) => Err(Error::Poisoned(cause.clone())),
+            None => self.log.close().map_err(|e| Error::Io(Arc::new(e))),
+        };
+        // Anyone still waiting for room or durability must wake and see
+        // that nothing more will come.
+        self.shared.watermark.wake_all();
+        result
+    }
+
+    /// Waits for work and takes one group; `None` once closing and drained.
+    fn next_group(&mut self) -> Option<Vec<Request>> {
+        let shared = self.shared.clone();
+        let opts = &shared.options;
+        let mut q = shared.lock();
+        loop {
+            if shared.watermark.poison().is_some() {
+                return None;
+            }
+            if !q.requests.is_empty() {
+                break;
+            }
+            if q.closing {
+                return None;
+            }
+            q = shared.work.wait(q).unwrap_or_else(PoisonError::into_inner);
+        }
+        if let Some(delay) = opts.max_delay {
+            let deadline = Instant::now() + delay;
+            while !q.closing && pending_bytes(&q.requests) < opts.max_group_bytes {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                q = shared
+                    .work
+                    .wait_timeout(q, deadline - now)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+        }
+        let mut group = Vec::new();
+        let (mut records, mut bytes) = (0usize, 0usize);
+        while let Some(front) = q.requests.front() {
+            let fits = records + front.records.len() <= opts.max_group_records
+                && bytes + front.bytes <= opts.max_group_bytes;
+            if !group.is_empty() && !fits {
+                break;
+            }
+            records += front.records.len();
+            bytes += front.bytes;
+            if let Some(r) = q.requests.pop_front() {
+                group.push(r);
+            }
+        }
+        Some(group)
+    }
+
+    /// Encodes, writes and syncs one group, then publishes it as durable.
+    fn commit(&mut self, group: &[Request], taken: Instant) -> Result<()> {
+        let counters = &self.shared.counters;
+        for r in group {
+            counters
+                .queue_wait
+                .record(taken.saturating_duration_since(r.enqueued));
+        }
+        let Some(first) = group.first() else {
+            return Ok(());
+        };
+        let first_lsn = first.first_lsn;
+        let records: usize = group.iter().map(|r| r.records.len()).sum();
+        let bytes: usize = group.iter().map(|r| r.bytes).sum();
+        let next_lsn = Lsn::new(first_lsn.get() + records as u64);
+
+        // Stored payloads first (compression does not depend on the
+        // segment), so the group's length is known before `begin_batch`
+        // picks the segment and its salt.
+        let mut stored: Vec<(Lsn, LogicalKind, Flags, Vec<u8>)> = Vec::with_capacity(records);
+        let mut len = 0u64;
+        for r in group {
+            if r.batch {
+                len += (RECORD_HEADER_LEN + BatchMarker::ENCODED_LEN) as u64;
+            }
+            for (i, (kind, payload)) in r.records.iter().enumerate() {
+                let lsn = Lsn::new(r.first_lsn.get() + i as u64);
+                let (flags, bytes) = self
+                    .encoder
+                    .encode(lsn, *kind, payload, None)
+                    .map_err(Error::Crypto)?;
+                let frags = bytes.len().div_ceil(self.fragment.get()).max(1);
+                len += (frags * RECORD_HEADER_LEN + bytes.len()) as u64;
+                stored.push((lsn, *kind, flags, bytes.to_vec()));
+            }
+        }
+        let salt = self
+            .log
+            .begin_batch(first_lsn, len)
+            .map_err(|e| Error::Io(Arc::new(e)))?;
+        self.buf.clear();
+        self.buf.reserve(len as usize);
+        let mut stored = stored.into_iter();
+        for r in group {
+            if r.batch {
+                let count = u32::try_from(r.records.len())
+                    .map_err(|_| Error::InvalidBatch("too many records"))?;
+                let marker = BatchMarker::new(count)
+                    .map_err(|_| Error::InvalidBatch("a batch marker needs two records"))?;
+                push_record(
+                    &mut self.buf,
+                    r.first_lsn,
+                    salt,
+                    RecordType::Batch,
+                    Flags::EMPTY,
+                    &marker.encode(),
+                )?;
+            }
+            for (lsn, kind, flags, bytes) in stored.by_ref().take(r.records.len()) {
+                if kind == LogicalKind::Checkpoint {
+                    push_record(
+                        &mut self.buf,
+                        lsn,
+                        salt,
+                        RecordType::Checkpoint,
+                        flags,
+                        &bytes,
+                    )?;
+                } else {
+                    for (ty, part) in split_fragments(&bytes, self.fragment) {
+                        push_record(&mut self.buf, lsn, salt, ty, flags, part)?;
+                    }
+                }
+            }
+        }
+        debug_assert_eq!(self.buf.len() as u64, len);
+        self.log
+            .write(&self.buf, next_lsn)
+            .map_err(|e| Error::Io(Arc::new(e)))?;
+        let written = Instant::now();
+        counters.write.record(written - taken);
+        self.log.sync().map_err(|e| Error::Io(Arc::new(e)))?;
+        let synced = Instant::now();
+        counters.sync.record(synced - written);
+        counters.syncs.fetch_add(1, Ordering::Relaxed);
+
+        let last = Lsn::new(next_lsn.get() - 1);
+        // Counters first, so a caller that sees its record durable also
+        // sees it counted.
+        counters
+            .appends
+            .fetch_add(records as u64, Ordering::Relaxed);
+        counters.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        counters.groups.fetch_add(1, Ordering::Relaxed);
+        counters
+            .max_group
+            .fetch_max(records as u64, Ordering::Relaxed);
+        for r in group {
+            counters
+                .append
+                .record(synced.saturating_duration_since(r.enqueued));
+        }
+        {
+            let mut q = self.shared.lock();
+            q.in_flight = q.in_flight.saturating_sub(bytes);
+        }
+        self.shared.watermark.publish(last);
+        tracing::trace!(first = %first_lsn, last = %last, records, bytes = len, "group durable");
+        Ok(())
+    }
+
+    /// Poisons the log: the failed group and everything queued behind it
+    /// fail; nothing more is written.
+    fn fail(&mut self, e: Error) {
+        self.shared.watermark.set_poison(e);
+        let mut q = self.shared.lock();
+        q.requests.clear();
+        q.in_flight = 0;
+    }
+}
+
+fn pending_bytes(requests: &VecDeque<Request>) -> usize {
+    requests.iter().map(|r| r.bytes).sum()
+}
+
+fn push_record(
+    buf: &mut Vec<u8>,
+    lsn: Lsn,
+    salt: Salt,
+    ty: RecordType,
+    flags: Flags,
+    payload: &[u8],
+) -> Result<()> {
+    let header = RecordHeader {
+        lsn,
+        salt,
+        record_type: ty,
+        flags,
+    };
+    // Payloads are at most 2 GiB (checked by the options), so this cannot
+    // fail; map it all the same rather than panic.
+    encode_record(buf, &header, payload)
+        .map(|_| ())
+        .map_err(|_| Error::TooLarge {
+            len: payload.len(),
+            max: u32::MAX as usize,
+        })
+}

@@ -1,0 +1,131 @@
+//! The committer's options.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// How the committer groups, bounds and transforms records.
+///
+/// Built with [`CommitOptions::new`] and its setters; checked when the log
+/// is opened.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct CommitOptions {
+    pub(crate) max_group_records: usize,
+    pub(crate) max_group_bytes: usize,
+    pub(crate) max_delay: Option<Duration>,
+    pub(crate) max_in_flight_bytes: usize,
+    pub(crate) max_record_len: usize,
+    pub(crate) fragment_size: usize,
+    pub(crate) compression_level: Option<i32>,
+}
+
+impl Default for CommitOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CommitOptions {
+    /// The defaults, listed with each setter.
+    #[must_use]
+    pub fn new() -> Self {
+        CommitOptions {
+            max_group_records: 16 * 1024,
+            max_group_bytes: 8 << 20,
+            max_delay: None,
+            max_in_flight_bytes: 64 << 20,
+            max_record_len: 64 << 20,
+            fragment_size: 1 << 20,
+            compression_level: None,
+        }
+    }
+
+    /// The most records one group (one write, one sync) takes. A batch is
+    /// never split, so a group may exceed this by one batch.
+    ///
+    /// By default, 16384.
+    pub fn max_group_records(&mut self, n: usize) -> &mut Self {
+        self.max_group_records = n;
+        self
+    }
+
+    /// The most payload bytes one group takes (at least one request is
+    /// always taken, however large).
+    ///
+    /// By default, 8 MiB.
+    pub fn max_group_bytes(&mut self, n: usize) -> &mut Self {
+        self.max_group_bytes = n;
+        self
+    }
+
+    /// How long the committer may wait for more records before writing a
+    /// group that is not full (like PostgreSQL's `commit_delay`): trades a
+    /// lone writer's latency for larger groups. Groups still grow while a
+    /// sync is in flight without it.
+    ///
+    /// By default, `None`: a group goes as soon as the previous sync ends.
+    pub fn max_delay(&mut self, delay: Option<Duration>) -> &mut Self {
+        self.max_delay = delay;
+        self
+    }
+
+    /// The most payload bytes appended but not yet durable. Appenders
+    /// block (or, async, wait) when it is reached, so memory stays bounded
+    /// under any load. A single record larger than this is still taken
+    /// when nothing else is in flight.
+    ///
+    /// By default, 64 MiB.
+    pub fn max_in_flight_bytes(&mut self, n: usize) -> &mut Self {
+        self.max_in_flight_bytes = n;
+        self
+    }
+
+    /// The largest record (payload) accepted.
+    ///
+    /// By default, 64 MiB.
+    pub fn max_record_len(&mut self, n: usize) -> &mut Self {
+        self.max_record_len = n;
+        self
+    }
+
+    /// Payloads longer than this are written as fragments of this size.
+    ///
+    /// By default, 1 MiB.
+    pub fn fragment_size(&mut self, n: usize) -> &mut Self {
+        self.fragment_size = n;
+        self
+    }
+
+    /// Compresses payloads with zstd at this level, when that makes them
+    /// smaller (needs the `compression` feature).
+    ///
+    /// By default, `None`.
+    pub fn compression_level(&mut self, level: Option<i32>) -> &mut Self {
+        self.compression_level = level;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        let bad = |name, reason| Err(Error::InvalidOption { name, reason });
+        if self.max_group_records == 0 {
+            return bad("max_group_records", "must be at least 1");
+        }
+        if self.max_group_bytes == 0 {
+            return bad("max_group_bytes", "must be at least 1");
+        }
+        if self.max_in_flight_bytes == 0 {
+            return bad("max_in_flight_bytes", "must be at least 1");
+        }
+        if self.fragment_size == 0 || self.fragment_size > u32::MAX as usize / 2 {
+            return bad("fragment_size", "must be between 1 byte and 2 GiB");
+        }
+        if self.max_record_len == 0 || self.max_record_len > u32::MAX as usize / 2 {
+            return bad("max_record_len", "must be between 1 byte and 2 GiB");
+        }
+        if self.max_delay.is_some_and(|d| d > Duration::from_secs(1)) {
+            return bad("max_delay", "must be at most one second");
+        }
+        Ok(())
+    }
+}

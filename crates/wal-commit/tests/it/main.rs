@@ -1,0 +1,11 @@
+//! wal-commit's integration tests, on the simulated disk unless the name
+//! says otherwise. Randomized tests print the seed that replays them.
+
+#![allow(clippy::print_stderr)]
+
+mod async_tasks;
+mod batches_are_atomic;
+mod concurrent_appends;
+mod crash_keeps_acknowledged;
+mod failed_sync_poisons;
+mod support;

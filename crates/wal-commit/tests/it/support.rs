@@ -1,0 +1,131 @@
+//! Opening logs on the simulated disk and reading them back.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use wal_commit::{CommitOptions, Committer};
+use wal_format::{BatchMarker, LogicalKind, Lsn, Reassembler, Record, RecordType};
+use wal_io::sim::{HaltingStorage, SimStorage};
+use wal_io::{LogOptions, SegmentLog, Storage};
+
+pub(crate) const DIR: &str = "/wal";
+
+pub(crate) fn log_options() -> LogOptions {
+    let mut o = LogOptions::new();
+    o.create(true).segment_size(64 * 1024);
+    o
+}
+
+pub(crate) fn commit_options() -> CommitOptions {
+    let mut o = CommitOptions::new();
+    o.fragment_size(3000).max_record_len(20_000);
+    o
+}
+
+pub(crate) fn open(storage: &SimStorage) -> Committer {
+    Committer::open(
+        Arc::new(storage.clone()),
+        DIR,
+        &log_options(),
+        &commit_options(),
+    )
+    .unwrap_or_else(|e| panic!("open failed: {e} ({:?})", e))
+}
+
+/// Opens a log on `sim` through a [`HaltingStorage`] that lets the log make
+/// `calls` more mutating calls (at least one, counted after the open) and
+/// fails every one after, as if the process died there. Crash the disk
+/// after the log is dropped to model a power loss at that point.
+pub(crate) fn open_dying_after(sim: &SimStorage, calls: u64) -> Committer {
+    let halting = HaltingStorage::new(Arc::new(sim.clone()));
+    let log = Committer::open(
+        Arc::new(halting.clone()),
+        DIR,
+        &log_options(),
+        &commit_options(),
+    )
+    .unwrap_or_else(|e| panic!("open failed: {e} ({e:?})"));
+    halting.halt_at(halting.calls_made() + calls.max(1));
+    log
+}
+
+/// A payload that says which writer and which of its appends it is, with a
+/// length that varies (some above the fragment size).
+pub(crate) fn payload(writer: u64, seq: u64) -> Vec<u8> {
+    let len = ((writer * 7919 + seq * 104_729) % 5000) as usize + 8;
+    let mut p = format!("w{writer}s{seq}:").into_bytes();
+    p.resize(len, (writer as u8).wrapping_add(seq as u8));
+    p
+}
+
+/// A logical record read back: LSN, kind, payload.
+pub(crate) type Logical = (Lsn, LogicalKind, Vec<u8>);
+
+/// Every logical record of the log, in order, with batches held back until
+/// complete (as recovery must), as (LSN, kind, payload).
+pub(crate) fn read_all(storage: Arc<dyn Storage>, dir: &Path) -> Vec<Logical> {
+    let log = SegmentLog::open(storage, dir, &log_options()).expect("reopen for reading");
+    let mut out = Vec::new();
+    let mut reassembler = Reassembler::new(1 << 20);
+    for seg in log.segments() {
+        let reader = log.open_segment(seg.first_lsn()).expect("open segment");
+        let mut batch: Option<(u32, Vec<Logical>)> = None;
+        reassembler.reset();
+        for rec in reader.records(1 << 20) {
+            let rec = rec.expect("read");
+            let record = Record {
+                header: rec.header,
+                payload: &rec.payload,
+            };
+            if rec.header.record_type == RecordType::Batch {
+                batch = Some((
+                    BatchMarker::decode(&record).expect("marker").count(),
+                    Vec::new(),
+                ));
+                continue;
+            }
+            let Ok(Some(l)) = reassembler.push(record) else {
+                continue;
+            };
+            let item = (l.lsn, l.kind, l.payload.to_vec());
+            match &mut batch {
+                Some((count, held)) => {
+                    held.push(item);
+                    if held.len() == *count as usize {
+                        out.append(held);
+                        batch = None;
+                    }
+                }
+                None => out.push(item),
+            }
+        }
+    }
+    out
+}
+
+/// The oracle after a crash: what came back is a gap-free prefix from LSN 1,
+/// each record is exactly what was submitted at its LSN, and every
+/// acknowledged LSN is there.
+pub(crate) fn check_oracle(
+    seed: u64,
+    recovered: &[(Lsn, LogicalKind, Vec<u8>)],
+    submitted: &BTreeMap<Lsn, Vec<u8>>,
+    acked: impl IntoIterator<Item = Lsn>,
+) {
+    for (i, (lsn, _, p)) in recovered.iter().enumerate() {
+        assert_eq!(lsn.get(), i as u64 + 1, "seed {seed}: gap before lsn {lsn}");
+        assert_eq!(
+            submitted.get(lsn),
+            Some(p),
+            "seed {seed}: lsn {lsn} is not what was submitted"
+        );
+    }
+    let last = recovered.last().map_or(Lsn::ZERO, |r| r.0);
+    for lsn in acked {
+        assert!(
+            lsn <= last,
+            "seed {seed}: acknowledged lsn {lsn} lost (recovered up to {last})"
+        );
+    }
+}
