@@ -135,6 +135,16 @@ pub enum Error {
         /// The log directory.
         path: PathBuf,
     },
+    /// The segment hook (see [`crate::SegmentLog::set_segment_hook`])
+    /// refused to prepare a new segment's header; nothing was written.
+    #[error("preparing the header of a new segment in {path}")]
+    Hook {
+        /// The log directory.
+        path: PathBuf,
+        /// What the hook said (for example a missing encryption key).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// An earlier write or sync failed; the state of the file is unknown
     /// (a failed fsync may have dropped data for good), so the log refuses
     /// to write until it is reopened.

@@ -53,6 +53,16 @@ struct Active {
     direct: Option<AlignedBuf>,
 }
 
+/// Called with the header of every new segment before it is written, to
+/// fill in fields the log does not own (the key id, key seed and key check
+/// of an encrypted log). See [`SegmentLog::set_segment_hook`].
+pub type SegmentHook = Box<
+    dyn FnMut(
+            &mut SegmentHeader,
+        ) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>
+        + Send,
+>;
+
 #[derive(Debug)]
 enum Writer {
     /// The log has segments and the caller has not said where they end.
@@ -72,7 +82,6 @@ enum Writer {
 /// if the batch does not fit, returns the salt), then
 /// [`SegmentLog::write`] with the encoded records; [`SegmentLog::sync`]
 /// makes them durable as the [`SyncMode`] says.
-#[derive(Debug)]
 pub struct SegmentLog {
     storage: Arc<dyn Storage>,
     dir: PathBuf,
@@ -86,6 +95,22 @@ pub struct SegmentLog {
     /// The LSN the next batch must start with, when known.
     next_lsn: Option<Lsn>,
     failed: bool,
+    hook: Option<SegmentHook>,
+    /// The next batch starts a new segment even if the current one has room.
+    force_new_segment: bool,
+}
+
+impl std::fmt::Debug for SegmentLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SegmentLog")
+            .field("dir", &self.dir)
+            .field("log_id", &self.log_id)
+            .field("segments", &self.segments.len())
+            .field("next_lsn", &self.next_lsn)
+            .field("failed", &self.failed)
+            .field("hook", &self.hook.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl SegmentLog {
@@ -226,7 +251,32 @@ impl SegmentLog {
             writer,
             next_lsn: None,
             failed: false,
+            hook: None,
+            force_new_segment: false,
         })
+    }
+
+    /// Installs `hook`, called with the header of every new segment before
+    /// it is written (an encrypting writer sets the key fields there and
+    /// keeps the segment's cipher). A hook that fails fails the batch that
+    /// needed the segment with [`Error::Hook`], before anything is written.
+    ///
+    /// A segment the hook did not prepare is never appended to while a
+    /// hook is installed: installing one, and [`SegmentLog::resume`] or
+    /// [`SegmentLog::truncate_from`] with one installed, make the next
+    /// batch start a new segment. (For encryption this is what keeps a GCM
+    /// nonce from being used twice: a segment's cipher state cannot be
+    /// recovered after a restart, so records after a restart or a suffix
+    /// truncation go to a segment with a fresh key seed.)
+    pub fn set_segment_hook(&mut self, hook: SegmentHook) {
+        self.hook = Some(hook);
+        self.force_new_segment = true;
+    }
+
+    /// Makes the next batch start a new segment, even if the current one
+    /// has room.
+    pub fn start_new_segment(&mut self) {
+        self.force_new_segment = true;
     }
 
     /// The log directory.
@@ -350,6 +400,7 @@ impl SegmentLog {
             log.cut_file(&last.path, end_offset, true)?;
             log.activate(&last, end_offset)?;
             log.next_lsn = Some(next_lsn);
+            log.force_new_segment |= log.hook.is_some();
             Ok(())
         })
     }
@@ -383,6 +434,7 @@ impl SegmentLog {
                     });
                 }
                 Writer::Empty => true,
+                Writer::Active(_) if log.force_new_segment => true,
                 Writer::Active(a) => {
                     a.offset > SEGMENT_HEADER_LEN as u64
                         && a.offset.saturating_add(len) > log.options.segment_size
@@ -563,6 +615,7 @@ impl SegmentLog {
                     log.next_lsn = Some(lsn);
                 }
             }
+            log.force_new_segment |= log.hook.is_some();
             tracing::debug!(dir = %log.dir.display(), from = %lsn, "truncated the log's suffix");
             Ok(())
         })
@@ -667,6 +720,19 @@ impl SegmentLog {
     /// segment's name and the directory synced.
     fn rotate(&mut self, first_lsn: Lsn) -> Result<()> {
         let mode = self.options.sync_mode;
+        // The header first: if the hook refuses, nothing has changed.
+        let salt = Salt::new(
+            self.storage
+                .random_u64()
+                .map_err(io_err("random", &self.dir))?,
+        );
+        let mut header = SegmentHeader::new(first_lsn, salt, self.log_id);
+        if let Some(hook) = self.hook.as_mut() {
+            hook(&mut header).map_err(|source| Error::Hook {
+                path: self.dir.clone(),
+                source,
+            })?;
+        }
         if let Writer::Active(active) = &mut self.writer {
             active.sync(mode)?;
         }
@@ -676,12 +742,6 @@ impl SegmentLog {
             Some(spare) => spare,
             None => create_spare(&*self.storage, &self.dir, &self.options, &self.spares)?,
         };
-        let salt = Salt::new(
-            self.storage
-                .random_u64()
-                .map_err(io_err("random", &self.dir))?,
-        );
-        let header = SegmentHeader::new(first_lsn, salt, self.log_id);
         let file = self
             .storage
             .open(&spare, file_options(OpenOptions::write(), mode))
@@ -708,7 +768,17 @@ impl SegmentLog {
             .map_err(io_err("rename", &spare))?;
         self.sync_dir()?;
         let info = SegmentInfo { path, header };
+        // A forced new segment can take the name of an empty current one
+        // (no record yet, same first LSN): the rename replaced that file.
+        if self
+            .segments
+            .last()
+            .is_some_and(|last| last.first_lsn() == first_lsn)
+        {
+            self.segments.pop();
+        }
         self.segments.push(info.clone());
+        self.force_new_segment = false;
         self.activate(&info, SEGMENT_HEADER_LEN as u64)?;
         tracing::debug!(dir = %self.dir.display(), %first_lsn, %salt, "started a new segment");
         if self.options.prepare_ahead

@@ -14,6 +14,7 @@ mod lock;
 mod preallocation;
 mod recycling;
 mod rotation;
+mod segment_hook;
 mod sim_faults;
 mod support;
 mod sync_modes;
