@@ -17,6 +17,7 @@ use wal_format::{
 };
 use wal_io::{LogOptions, SegmentLog, Storage};
 
+use crate::encrypt::Encryption;
 use crate::error::{Error, Result};
 use crate::options::CommitOptions;
 use crate::recover::{Tail, find_tail};
@@ -147,6 +148,8 @@ impl Committer {
             .unwrap_or(u32::MAX)
             .saturating_add(1024);
         let tail = find_tail(&log, max_payload)?;
+        // Installed before `resume`: with keys, appends go to new segments.
+        let encryption = Encryption::install(&mut log, options);
         let (next_lsn, report) = match tail {
             None => (Lsn::FIRST, OpenReport::default()),
             Some(Tail {
@@ -184,7 +187,7 @@ impl Committer {
         let handle = std::thread::Builder::new()
             .name("groupwal-io".into())
             .spawn(move || {
-                let result = IoLoop::new(io_shared, log, encoder).run();
+                let result = IoLoop::new(io_shared, log, encoder, encryption).run();
                 let _ = done_tx.send(());
                 result
             })
@@ -489,17 +492,24 @@ struct IoLoop {
     shared: Arc<Shared>,
     log: SegmentLog,
     encoder: PayloadEncoder,
+    encryption: Encryption,
     buf: Vec<u8>,
     fragment: NonZeroUsize,
 }
 
 impl IoLoop {
-    fn new(shared: Arc<Shared>, log: SegmentLog, encoder: PayloadEncoder) -> Self {
+    fn new(
+        shared: Arc<Shared>,
+        log: SegmentLog,
+        encoder: PayloadEncoder,
+        encryption: Encryption,
+    ) -> Self {
         let fragment = NonZeroUsize::new(shared.options.fragment_size).unwrap_or(NonZeroUsize::MIN);
         IoLoop {
             shared,
             log,
             encoder,
+            encryption,
             buf: Vec::new(),
             fragment,
         }
@@ -595,9 +605,11 @@ impl IoLoop {
         let bytes: usize = group.iter().map(|r| r.bytes).sum();
         let next_lsn = Lsn::new(first_lsn.get() + records as u64);
 
-        // Stored payloads first (compression does not depend on the
-        // segment), so the group's length is known before `begin_batch`
-        // picks the segment and its salt.
+        // Compressed payloads first (compression does not depend on the
+        // segment; encryption adds a fixed tag), so the group's length is
+        // known before `begin_batch` picks the segment, its salt and its
+        // key.
+        let overhead = self.encryption.overhead();
         let mut stored: Vec<(Lsn, LogicalKind, Flags, Vec<u8>)> = Vec::with_capacity(records);
         let mut len = 0u64;
         for r in group {
@@ -610,15 +622,19 @@ impl IoLoop {
                     .encoder
                     .encode(lsn, *kind, payload, None)
                     .map_err(Error::Crypto)?;
-                let frags = bytes.len().div_ceil(self.fragment.get()).max(1);
-                len += (frags * RECORD_HEADER_LEN + bytes.len()) as u64;
-                stored.push((lsn, *kind, flags, bytes.to_vec()));
+                let stored_len = bytes.len() + overhead;
+                let frags = stored_len.div_ceil(self.fragment.get()).max(1);
+                len += (frags * RECORD_HEADER_LEN + stored_len) as u64;
+                let mut owned = Vec::with_capacity(stored_len);
+                owned.extend_from_slice(bytes);
+                stored.push((lsn, *kind, flags, owned));
             }
         }
-        let salt = self
-            .log
-            .begin_batch(first_lsn, len)
-            .map_err(|e| Error::Io(Arc::new(e)))?;
+        let stored_bytes: u64 = stored.iter().map(|s| (s.3.len() + overhead) as u64).sum();
+        self.encryption
+            .before_group(&mut self.log, records as u64, stored_bytes);
+        let salt = self.log.begin_batch(first_lsn, len).map_err(from_io)?;
+        self.encryption.after_begin();
         self.buf.clear();
         self.buf.reserve(len as usize);
         let mut stored = stored.into_iter();
@@ -637,7 +653,8 @@ impl IoLoop {
                     &marker.encode(),
                 )?;
             }
-            for (lsn, kind, flags, bytes) in stored.by_ref().take(r.records.len()) {
+            for (lsn, kind, flags, mut bytes) in stored.by_ref().take(r.records.len()) {
+                let flags = self.encryption.seal(lsn, kind, flags, &mut bytes)?;
                 if kind == LogicalKind::Checkpoint {
                     push_record(
                         &mut self.buf,
@@ -697,6 +714,18 @@ impl IoLoop {
         let mut q = self.shared.lock();
         q.requests.clear();
         q.in_flight = 0;
+    }
+}
+
+/// An error of the segment log; a refusal of the encryption hook (a
+/// missing key, say) keeps its own type.
+fn from_io(e: wal_io::Error) -> Error {
+    match e {
+        wal_io::Error::Hook { source, path } => match source.downcast::<wal_crypto::Error>() {
+            Ok(crypto) => Error::Crypto(*crypto),
+            Err(source) => Error::Io(Arc::new(wal_io::Error::Hook { path, source })),
+        },
+        other => Error::Io(Arc::new(other)),
     }
 }
 

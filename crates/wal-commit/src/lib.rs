@@ -64,13 +64,14 @@
 //!
 //! - `compression`: zstd compression of payloads
 //!   ([`CommitOptions::compression_level`]).
+//! - `encryption`: AES-256-GCM of payloads (`CommitOptions::encryption`),
+//!   compress first, then encrypt; a failure to encrypt fails the group,
+//!   nothing is ever written in plaintext.
 //!
 //! # Non-goals (for now)
 //!
-//! Encryption is not wired into the committer yet (the segment header hook
-//! it needs is pending in `wal-io`). Recovery here only finds where to
-//! resume in the last segment; checking the whole log and classifying
-//! damage is `wal-reader`'s job.
+//! Recovery here only finds where to resume in the last segment; checking
+//! the whole log and classifying damage is `wal-reader`'s job.
 
 #![cfg_attr(
     not(test),
@@ -79,6 +80,7 @@
 #![forbid(unsafe_code)]
 
 mod commit;
+mod encrypt;
 mod error;
 mod options;
 mod recover;

@@ -18,6 +18,8 @@ pub struct CommitOptions {
     pub(crate) max_record_len: usize,
     pub(crate) fragment_size: usize,
     pub(crate) compression_level: Option<i32>,
+    #[cfg(feature = "encryption")]
+    pub(crate) keys: Option<std::sync::Arc<dyn wal_crypto::KeyProvider>>,
 }
 
 impl Default for CommitOptions {
@@ -38,6 +40,8 @@ impl CommitOptions {
             max_record_len: 64 << 20,
             fragment_size: 1 << 20,
             compression_level: None,
+            #[cfg(feature = "encryption")]
+            keys: None,
         }
     }
 
@@ -103,6 +107,21 @@ impl CommitOptions {
     /// By default, `None`.
     pub fn compression_level(&mut self, level: Option<i32>) -> &mut Self {
         self.compression_level = level;
+        self
+    }
+
+    /// Encrypts every payload with AES-256-GCM under the provider's
+    /// current key (needs the `encryption` feature). Each new segment gets
+    /// a fresh key seed and records its key id; a log opened with keys
+    /// never appends to a segment created before it was opened.
+    ///
+    /// By default, `None` (no encryption).
+    #[cfg(feature = "encryption")]
+    pub fn encryption(
+        &mut self,
+        keys: Option<std::sync::Arc<dyn wal_crypto::KeyProvider>>,
+    ) -> &mut Self {
+        self.keys = keys;
         self
     }
 

@@ -7,5 +7,7 @@ mod async_tasks;
 mod batches_are_atomic;
 mod concurrent_appends;
 mod crash_keeps_acknowledged;
+#[cfg(feature = "encryption")]
+mod encryption;
 mod failed_sync_poisons;
 mod support;
