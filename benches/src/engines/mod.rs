@@ -1,20 +1,40 @@
 //! The engines the harness can run, by name.
 //!
 //! To add one: write `engines/NAME.rs` with a type implementing
-//! [`DurableLog`] and an `open(dir: &Path) -> io::Result<Self>`, then add an
-//! [`EngineInfo`] for it to [`ENGINES`] (behind a `#[cfg(feature = ...)]`
-//! if it pulls in a heavy build). The harness creates a fresh, empty
-//! directory for every run and removes it afterwards.
+//! [`DurableLog`] and an `open(dir: &Path) -> io::Result<Self>` (and, if it
+//! can read its records back, a [`RecoverFn`]), then add an [`EngineInfo`]
+//! for it to [`ENGINES`] (behind a `#[cfg(feature = ...)]` if it pulls in a
+//! heavy build). The harness creates a fresh, empty directory for every run
+//! and removes it afterwards.
 
+pub mod fjall;
+pub mod groupwal;
 pub mod mutex;
+pub mod okaywal;
+pub mod raft_engine;
+#[cfg(feature = "rocksdb")]
+pub mod rocksdb;
 pub mod window;
 
 use std::io;
 use std::path::Path;
 
 use wal_format::{Flags, Lsn, RecordHeader, RecordType, encode_record};
+use wal_io::SyncMode;
 
+use self::groupwal::{GroupwalLog, Variant, ZSTD_LEVEL};
 use crate::harness::DurableLog;
+use crate::harness::buffered::RecoverFn;
+
+/// What an engine is opened for (an engine may configure itself
+/// differently for each, and says so in its docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Concurrent durable appends.
+    Durable,
+    /// The buffered workload, whose records are then read back.
+    Buffered,
+}
 
 /// An engine the harness knows by name.
 #[derive(Debug, Clone, Copy)]
@@ -24,22 +44,105 @@ pub struct EngineInfo {
     /// One line on what it is and how it is configured.
     pub about: &'static str,
     /// Opens the engine on an empty directory.
-    pub open: fn(&Path) -> io::Result<Box<dyn DurableLog>>,
+    pub open: fn(&Path, Purpose) -> io::Result<Box<dyn DurableLog>>,
+    /// Reopens what the buffered workload wrote and reads it back, if the
+    /// engine can.
+    pub recover: Option<RecoverFn>,
+}
+
+fn gw(dir: &Path, variant: Variant) -> io::Result<Box<dyn DurableLog>> {
+    Ok(Box::new(GroupwalLog::open(dir, variant)?))
 }
 
 /// Every engine, in the default column order.
 pub const ENGINES: &[EngineInfo] = &[
     EngineInfo {
+        name: "groupwal",
+        about: "wal-commit Committer, fdatasync (SyncMode::Data), zero-filled 64 MiB segments, no compression",
+        open: |dir, _| gw(dir, Variant::DEFAULT),
+        recover: Some(groupwal::recover),
+    },
+    EngineInfo {
+        name: "groupwal-zstd",
+        about: "groupwal as above with zstd level 3 on every payload (kept only when smaller)",
+        open: |dir, _| {
+            gw(
+                dir,
+                Variant {
+                    sync_mode: SyncMode::Data,
+                    compression: Some(ZSTD_LEVEL),
+                },
+            )
+        },
+        recover: None,
+    },
+    EngineInfo {
+        name: "groupwal-all",
+        about: "groupwal with fsync (SyncMode::All)",
+        open: |dir, _| gw(dir, Variant::sync(SyncMode::All)),
+        recover: None,
+    },
+    EngineInfo {
+        name: "groupwal-dsync",
+        about: "groupwal with O_DSYNC writes (SyncMode::Dsync)",
+        open: |dir, _| gw(dir, Variant::sync(SyncMode::Dsync)),
+        recover: None,
+    },
+    EngineInfo {
+        name: "groupwal-direct",
+        about: "groupwal with O_DIRECT|O_DSYNC aligned writes (SyncMode::Direct)",
+        open: |dir, _| gw(dir, Variant::sync(SyncMode::Direct)),
+        recover: None,
+    },
+    EngineInfo {
         name: "mutex",
         about: "Mutex<File> in append mode: lock, write, fdatasync, unlock, per append",
-        open: |dir| Ok(Box::new(mutex::MutexLog::open(dir)?)),
+        open: |dir, _| Ok(Box::new(mutex::MutexLog::open(dir)?)),
+        recover: Some(mutex::recover),
     },
     EngineInfo {
         name: "window",
         about: "the seed's fixed-window design: one tokio task, 200 µs window, fdatasync inside the task",
-        open: |dir| Ok(Box::new(window::WindowLog::open(dir)?)),
+        open: |dir, _| Ok(Box::new(window::WindowLog::open(dir)?)),
+        recover: None,
+    },
+    EngineInfo {
+        name: "okaywal",
+        about: "okaywal 0.3, default Configuration, one entry per record, EntryWriter::commit",
+        open: |dir, purpose| Ok(Box::new(okaywal::OkayLog::open(dir, purpose)?)),
+        recover: Some(okaywal::recover),
+    },
+    EngineInfo {
+        name: "raft-engine",
+        about: "raft-engine 0.4, Config::default(), a region per writer, LogBatch::add_entries + write(sync=true)",
+        open: |dir, _| Ok(Box::new(raft_engine::RaftLog::open(dir)?)),
+        recover: Some(raft_engine::recover),
+    },
+    EngineInfo {
+        name: "fjall",
+        about: "fjall 3, default options, Keyspace::insert + Database::persist(PersistMode::SyncData)",
+        open: |dir, _| Ok(Box::new(fjall::FjallLog::open(dir)?)),
+        recover: Some(fjall::recover),
+    },
+    #[cfg(feature = "rocksdb")]
+    EngineInfo {
+        name: "rocksdb",
+        about: "RocksDB (rocksdb crate), default Options, put_opt with WriteOptions::set_sync(true)",
+        open: |dir, _| Ok(Box::new(rocksdb::RocksLog::open(dir)?)),
+        recover: Some(rocksdb::recover),
     },
 ];
+
+/// The engines `compare` runs by default: groupwal's default
+/// configuration, the baselines and every peer built in.
+#[must_use]
+pub fn default_engines() -> Vec<&'static str> {
+    ENGINES
+        .iter()
+        .map(|e| e.name)
+        .filter(|n| !n.starts_with("groupwal-"))
+        .collect()
+}
 
 /// The names of [`ENGINES`].
 #[must_use]
@@ -53,13 +156,21 @@ pub fn names() -> Vec<&'static str> {
 ///
 /// `InvalidInput` for an unknown name; otherwise the engine's own error.
 pub fn open(name: &str, dir: &Path) -> io::Result<Box<dyn DurableLog>> {
-    let info = ENGINES.iter().find(|e| e.name == name).ok_or_else(|| {
+    (info(name)?.open)(dir, Purpose::Durable)
+}
+
+/// The engine called `name`.
+///
+/// # Errors
+///
+/// `InvalidInput` for an unknown name.
+pub fn info(name: &str) -> io::Result<&'static EngineInfo> {
+    ENGINES.iter().find(|e| e.name == name).ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("unknown engine {name:?}; known: {}", names().join(", ")),
         )
-    })?;
-    (info.open)(dir)
+    })
 }
 
 /// Appends one `wal-format` record (32-byte header + payload, `Full`, no
@@ -145,6 +256,8 @@ pub(crate) mod tests {
         let err = open("nope", dir.path()).err().unwrap();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         assert!(err.to_string().contains("mutex, window"), "{err}");
-        assert_eq!(names(), ["mutex", "window"]);
+        assert_eq!(&names()[..2], ["groupwal", "groupwal-zstd"]);
+        assert!(default_engines().contains(&"raft-engine"));
+        assert!(!default_engines().contains(&"groupwal-all"));
     }
 }

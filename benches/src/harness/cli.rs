@@ -12,8 +12,9 @@ use super::disk::DiskConfig;
 #[derive(Debug, Clone, PartialEq, Parser)]
 #[command(name = "compare", version, about)]
 pub struct CompareArgs {
-    /// Engines to run, in column order (see `--list`).
-    #[arg(long, value_delimiter = ',', default_value = "mutex,window")]
+    /// Engines to run, in column order (see `--list`; default: groupwal,
+    /// the baselines and every peer built in).
+    #[arg(long, value_delimiter = ',')]
     pub engines: Vec<String>,
     /// Concurrent writer counts.
     #[arg(long, value_delimiter = ',', default_value = "1,4,16,64,256")]
@@ -27,7 +28,37 @@ pub struct CompareArgs {
     /// Warm-up seconds per run (appends not counted).
     #[arg(long, default_value_t = 0.5)]
     pub warmup: f64,
-    /// Ratios are taken against this engine (default: the first listed).
+    /// Runs of each durable configuration; the run with the median commits/s
+    /// is reported (all samples go to the JSON). Repeats go round the
+    /// engines, so noise spreads over all of them.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
+    /// MiB the buffered workload writes per engine (one writer, 1 KiB
+    /// records, no sync per record), then read back by the recovery
+    /// workload. 0 skips both.
+    #[arg(long, default_value_t = 1024)]
+    pub buffered_mib: u64,
+    /// Payload bytes per record of the buffered workload.
+    #[arg(long, default_value_t = 1024)]
+    pub buffered_size: usize,
+    /// Skip the durable-append matrix (run only the buffered and recovery
+    /// workloads and the disk's limits).
+    #[arg(long)]
+    pub no_durable: bool,
+    /// Write SVG plots (commits/s and p99 against writers, per payload
+    /// size) into this directory.
+    #[arg(long)]
+    pub svg_dir: Option<PathBuf>,
+    /// Run every engine in this process instead of one child process per
+    /// engine (and per repeat).
+    #[arg(long)]
+    pub in_process: bool,
+    /// Internal: run as a child of `compare` (no tables; results to
+    /// `--json`).
+    #[arg(long, hide = true)]
+    pub child: bool,
+    /// Ratios are taken against this engine (default: groupwal if it runs,
+    /// else the first listed).
     #[arg(long)]
     pub baseline: Option<String>,
     /// Parent directory for the run's fresh temporary directory (default:
@@ -62,6 +93,15 @@ impl CompareArgs {
         if self.engines.is_empty() {
             return Err("--engines: name at least one engine".to_owned());
         }
+        if self.repeat == 0 {
+            return Err("--repeat: at least 1".to_owned());
+        }
+        if self.buffered_mib > 0 && self.buffered_size < super::buffered::MIN_PAYLOAD {
+            return Err(format!(
+                "--buffered-size: at least {} bytes",
+                super::buffered::MIN_PAYLOAD
+            ));
+        }
         for e in &self.engines {
             if !known.contains(&e.as_str()) {
                 return Err(format!("unknown engine {e:?}; known: {}", known.join(", ")));
@@ -80,14 +120,24 @@ impl CompareArgs {
         }
         secs("--seconds", self.seconds, false)?;
         secs("--warmup", self.warmup, true)?;
-        let baseline = self
-            .baseline
-            .clone()
-            .unwrap_or_else(|| self.engines[0].clone());
+        let baseline = self.baseline.clone().unwrap_or_else(|| {
+            if self.engines.iter().any(|e| e == "groupwal") {
+                "groupwal".to_owned()
+            } else {
+                self.engines[0].clone()
+            }
+        });
         if !self.engines.contains(&baseline) {
             return Err(format!("--baseline {baseline:?} is not one of --engines"));
         }
         Ok(baseline)
+    }
+
+    /// Fills in the default engine list when none was given.
+    pub fn default_engines(&mut self, defaults: &[&str]) {
+        if self.engines.is_empty() {
+            self.engines = defaults.iter().map(|s| (*s).to_owned()).collect();
+        }
     }
 
     /// The measured interval.
@@ -126,7 +176,7 @@ fn secs(name: &str, x: f64, zero_ok: bool) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    const KNOWN: &[&str] = &["mutex", "window"];
+    const KNOWN: &[&str] = &["groupwal", "mutex", "window"];
 
     fn parse(args: &[&str]) -> CompareArgs {
         CompareArgs::try_parse_from(std::iter::once("compare").chain(args.iter().copied())).unwrap()
@@ -134,8 +184,12 @@ mod tests {
 
     #[test]
     fn defaults_are_the_full_matrix() {
-        let a = parse(&[]);
-        assert_eq!(a.engines, ["mutex", "window"]);
+        let mut a = parse(&[]);
+        assert!(a.engines.is_empty());
+        a.default_engines(KNOWN);
+        assert_eq!(a.engines, KNOWN);
+        assert_eq!((a.repeat, a.buffered_mib, a.buffered_size), (1, 1024, 1024));
+        assert!(!a.in_process && !a.child && !a.no_durable);
         assert_eq!(a.writers, [1, 4, 16, 64, 256]);
         assert_eq!(a.sizes, [128, 1024, 16384]);
         assert_eq!(a.measure(), Duration::from_secs(3));
@@ -144,7 +198,7 @@ mod tests {
             (a.dir.clone(), a.json.clone(), a.no_disk, a.long),
             (None, None, false, false)
         );
-        assert_eq!(a.validate(KNOWN), Ok("mutex".to_owned()));
+        assert_eq!(a.validate(KNOWN), Ok("groupwal".to_owned()));
         assert_eq!(a.disk_config().seq_bytes, 256 << 20);
         assert_eq!(a.disk_config().fsync_duration, Duration::from_secs(3));
     }
@@ -191,7 +245,11 @@ mod tests {
         assert!(bad_parse(&["--seconds", "soon"]));
         assert!(bad_parse(&["--frobnicate"]));
 
-        let invalid = |args: &[&str]| parse(args).validate(KNOWN).unwrap_err();
+        let invalid = |args: &[&str]| {
+            let mut a = parse(args);
+            a.default_engines(KNOWN);
+            a.validate(KNOWN).unwrap_err()
+        };
         assert!(invalid(&["--engines", "mutex,rocks"]).contains("unknown engine \"rocks\""));
         assert!(invalid(&["--engines", "mutex,mutex"]).contains("twice"));
         assert!(invalid(&["--writers", "0"]).contains("at least 1"));
@@ -199,8 +257,12 @@ mod tests {
         assert!(invalid(&["--seconds", "NaN"]).contains("--seconds"));
         assert!(invalid(&["--warmup=-1"]).contains("--warmup"));
         assert!(invalid(&["--engines", "window", "--baseline", "mutex"]).contains("--baseline"));
+        assert!(invalid(&["--engines", "mutex", "--repeat", "0"]).contains("--repeat"));
+        assert!(
+            invalid(&["--engines", "mutex", "--buffered-size", "4"]).contains("--buffered-size")
+        );
         assert_eq!(
-            parse(&["--warmup", "0"]).validate(KNOWN),
+            parse(&["--engines", "mutex,window", "--warmup", "0"]).validate(KNOWN),
             Ok("mutex".to_owned())
         );
     }

@@ -1,7 +1,8 @@
 //! The comparison harness: the [`DurableLog`] engine trait, the workload
-//! runner ([`run_workload`]), the disk's own limits ([`disk`]), the report
-//! (tables, ratios, JSON: [`report`]) and the `compare` binary's arguments
-//! ([`cli`]).
+//! runner ([`run_workload`]), the buffered-throughput and recovery
+//! workloads ([`buffered`]), the disk's own limits ([`disk`]), the report
+//! (tables, ratios, JSON: [`report`]), the plots ([`svg`]) and the `compare`
+//! binary's arguments ([`cli`]).
 //!
 //! An engine is anything that appends a record and returns once the record
 //! is durable. The runner starts `W` writer threads that each append
@@ -10,16 +11,19 @@
 //! histogram (no shared lock on the hot path; the histograms are merged at
 //! the end).
 
+pub mod buffered;
 pub mod cli;
 pub mod disk;
 pub mod fs;
 pub mod report;
 mod runner;
+pub mod svg;
 
 use std::io;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+pub use buffered::{RecordSource, Verifier};
 pub use runner::{Control, LatencySummary, RunResult, Workload, run_with, run_workload, summarize};
 
 /// A durable log under test.
@@ -36,6 +40,23 @@ pub trait DurableLog: Send + Sync {
     ///
     /// Any I/O error of the write or the sync; the run stops at the first.
     fn append(&self, payload: &[u8]) -> io::Result<u64>;
+
+    /// The buffered-throughput workload: appends every record of `source`
+    /// from this one thread without waiting for each to be durable (the
+    /// engine's cheapest way to log a stream of records), then makes all of
+    /// them durable before returning.
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` (the default) if the engine has no such mode; otherwise
+    /// any I/O error.
+    fn write_buffered(&self, source: &mut RecordSource) -> io::Result<()> {
+        let _ = source;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "no buffered mode in this engine",
+        ))
+    }
 
     /// Cumulative group-commit counters since the engine was opened, if the
     /// engine keeps them. The runner takes a snapshot when measuring starts
@@ -57,7 +78,7 @@ pub trait DurableLog: Send + Sync {
 }
 
 /// Cumulative group-commit counters of an engine.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupStats {
     /// Records made durable.
     pub records: u64,

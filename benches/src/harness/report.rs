@@ -3,9 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::RunResult;
+use super::buffered::{BufferedResult, RecoveryResult};
 use super::disk::{DiskLimits, SeqWrite};
 use super::fs::FsInfo;
 
@@ -301,6 +302,18 @@ pub struct Machine {
     pub dir: String,
     /// Its file system.
     pub fs: Option<FsInfo>,
+    /// `/proc/loadavg` when the run started.
+    pub load_start: Option<String>,
+    /// `/proc/loadavg` when it ended.
+    pub load_end: Option<String>,
+}
+
+/// `/proc/loadavg`, trimmed, if readable.
+#[must_use]
+pub fn loadavg() -> Option<String> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.trim().to_owned())
 }
 
 /// The settings of the run.
@@ -331,7 +344,7 @@ pub struct RunRow {
 }
 
 /// A run that failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     /// Engine.
     pub engine: String,
@@ -356,6 +369,212 @@ pub struct Report {
     pub runs: Vec<RunRow>,
     /// Every run that failed.
     pub failures: Vec<Failure>,
+    /// The buffered workload, per engine.
+    pub buffered: Vec<BufferedResult>,
+    /// The recovery workload, per engine (warm, then cold).
+    pub recovery: Vec<RecoveryResult>,
+}
+
+/// What one engine's run (a child process, or one pass in process)
+/// produced.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EngineResults {
+    /// Durable-append runs.
+    pub runs: Vec<RunResult>,
+    /// Runs that failed (`payload_len` 0 for the buffered and recovery
+    /// workloads).
+    pub failures: Vec<Failure>,
+    /// The buffered workload.
+    pub buffered: Vec<BufferedResult>,
+    /// The recovery workload.
+    pub recovery: Vec<RecoveryResult>,
+}
+
+/// Reduces repeated runs of each (engine, writers, payload) to the one with
+/// the median commits/s (the lower middle one for an even count), carrying
+/// every run's commits/s in `samples`. Keeps first-seen order.
+#[must_use]
+pub fn median_runs(runs: &[RunResult]) -> Vec<RunResult> {
+    let mut keys: Vec<(String, usize, usize)> = Vec::new();
+    for r in runs {
+        let key = (r.engine.clone(), r.writers, r.payload_len);
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys.into_iter()
+        .filter_map(|(engine, writers, payload_len)| {
+            let mut same: Vec<&RunResult> = runs
+                .iter()
+                .filter(|r| {
+                    r.engine == engine && r.writers == writers && r.payload_len == payload_len
+                })
+                .collect();
+            same.sort_by(|a, b| a.commits_per_sec.total_cmp(&b.commits_per_sec));
+            let samples = same.iter().map(|r| r.commits_per_sec).collect();
+            let mid = same.get((same.len().saturating_sub(1)) / 2)?;
+            let mut out = (*mid).clone();
+            out.samples = samples;
+            Some(out)
+        })
+        .collect()
+}
+
+/// What a cell of [`matrix_table`] shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Commits/s, with the ratio to the baseline engine.
+    Commits,
+    /// p99 latency in µs, with the ratio to the baseline's (lower is
+    /// better).
+    P99,
+}
+
+/// One row per engine, one column per writer count: commits/s (or p99)
+/// and its ratio to the baseline's in the same column. Engines that have
+/// no run at this size are left out; a missing cell is `-`.
+#[must_use]
+pub fn matrix_table(
+    runs: &[RunResult],
+    engines: &[String],
+    baseline: &str,
+    payload_len: usize,
+    metric: Metric,
+) -> Table {
+    let ws: Vec<usize> = writer_counts(runs, payload_len).into_iter().collect();
+    let mut header = vec!["engine".to_owned()];
+    header.extend(ws.iter().map(|w| format!("W={w}")));
+    let value = |r: &RunResult| match metric {
+        Metric::Commits => r.commits_per_sec,
+        Metric::P99 => r.latency.p99_us,
+    };
+    let mut rows = Vec::new();
+    for e in engines {
+        if !runs
+            .iter()
+            .any(|r| &r.engine == e && r.payload_len == payload_len)
+        {
+            continue;
+        }
+        let mut row = vec![e.clone()];
+        for &w in &ws {
+            let cell = match find_run(runs, e, w, payload_len) {
+                None => "-".to_owned(),
+                Some(r) => {
+                    let v = value(r);
+                    let shown = match metric {
+                        Metric::Commits => fmt_int(v),
+                        Metric::P99 => fmt_us(v),
+                    };
+                    let base = find_run(runs, baseline, w, payload_len).map(value);
+                    match base.and_then(|b| ratio(v, b)) {
+                        Some(x) if e != baseline => format!("{shown} ({})", fmt_ratio(x)),
+                        _ => shown,
+                    }
+                }
+            };
+            row.push(cell);
+        }
+        rows.push(row);
+    }
+    Table { header, rows }
+}
+
+/// The buffered workload: one row per engine.
+#[must_use]
+pub fn buffered_table(results: &[BufferedResult], baseline: &str) -> Table {
+    let base = results
+        .iter()
+        .find(|r| r.engine == baseline)
+        .map(|r| r.mb_per_sec);
+    let rows = results
+        .iter()
+        .map(|r| {
+            vec![
+                r.engine.clone(),
+                fmt_int(r.records as f64),
+                format!("{:.2}", r.elapsed_secs),
+                fmt_rate(r.mb_per_sec),
+                fmt_int(r.records_per_sec),
+                fmt_opt(base.and_then(|b| ratio(r.mb_per_sec, b)), fmt_ratio),
+                format!("{} MiB", r.disk_bytes >> 20),
+            ]
+        })
+        .collect();
+    Table {
+        header: [
+            "engine",
+            "records",
+            "seconds",
+            "MB/s",
+            "records/s",
+            "x groupwal",
+            "on disk",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect(),
+        rows,
+    }
+    .rename_ratio(baseline)
+}
+
+/// The recovery workload: one row per engine, warm and cold side by side.
+#[must_use]
+pub fn recovery_table(results: &[RecoveryResult], baseline: &str) -> Table {
+    let mut engines: Vec<&str> = Vec::new();
+    for r in results {
+        if !engines.contains(&r.engine.as_str()) {
+            engines.push(&r.engine);
+        }
+    }
+    let find = |e: &str, cold: bool| results.iter().find(|r| r.engine == e && r.cold == cold);
+    let mut rows = Vec::new();
+    for e in engines {
+        let mut row = vec![e.to_owned()];
+        for cold in [false, true] {
+            match find(e, cold) {
+                Some(r) => {
+                    row.push(format!("{:.2}", r.elapsed_secs));
+                    row.push(fmt_rate(r.mb_per_sec));
+                    let base = find(baseline, cold).map(|b| b.mb_per_sec);
+                    row.push(fmt_opt(
+                        base.and_then(|b| ratio(r.mb_per_sec, b)),
+                        fmt_ratio,
+                    ));
+                }
+                None => row.extend(std::iter::repeat_n("-".to_owned(), 3)),
+            }
+        }
+        rows.push(row);
+    }
+    Table {
+        header: [
+            "engine",
+            "warm s",
+            "warm MB/s",
+            "x groupwal",
+            "cold s",
+            "cold MB/s",
+            "x groupwal",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect(),
+        rows,
+    }
+    .rename_ratio(baseline)
+}
+
+impl Table {
+    fn rename_ratio(mut self, baseline: &str) -> Self {
+        for h in &mut self.header {
+            if h == "x groupwal" {
+                *h = format!("x {baseline}");
+            }
+        }
+        self
+    }
 }
 
 impl Report {
@@ -400,7 +619,44 @@ mod tests {
             }),
             thread_commits_min: 1,
             thread_commits_max: 2,
+            samples: Vec::new(),
         }
+    }
+
+    #[test]
+    fn medians_of_repeats() {
+        let runs = vec![
+            run("a", 1, 8, 300.0),
+            run("b", 1, 8, 50.0),
+            run("a", 1, 8, 100.0),
+            run("a", 1, 8, 200.0),
+            run("a", 4, 8, 7.0),
+            run("a", 4, 8, 9.0),
+        ];
+        let m = median_runs(&runs);
+        assert_eq!(m.len(), 3);
+        assert_eq!((m[0].engine.as_str(), m[0].commits_per_sec), ("a", 200.0));
+        assert_eq!(m[0].samples, [100.0, 200.0, 300.0]);
+        assert_eq!(m[1].samples, [50.0]);
+        // Even count: the lower middle.
+        assert_eq!(m[2].commits_per_sec, 7.0);
+    }
+
+    #[test]
+    fn matrix_cells_carry_ratios() {
+        let runs = vec![
+            run("groupwal", 1, 1024, 1000.0),
+            run("groupwal", 4, 1024, 4000.0),
+            run("peer", 1, 1024, 500.0),
+        ];
+        let engines = vec!["groupwal".to_owned(), "peer".to_owned(), "none".to_owned()];
+        let t = matrix_table(&runs, &engines, "groupwal", 1024, Metric::Commits);
+        assert_eq!(t.header, ["engine", "W=1", "W=4"]);
+        assert_eq!(t.rows[0], ["groupwal", "1,000", "4,000"]);
+        assert_eq!(t.rows[1], ["peer", "500 (0.50x)", "-"]);
+        assert_eq!(t.rows.len(), 2);
+        let t = matrix_table(&runs, &engines, "groupwal", 1024, Metric::P99);
+        assert_eq!(t.rows[1], ["peer", "1,234 (1.00x)", "-"]);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{DurableLog, GroupStats};
 
@@ -39,7 +39,7 @@ pub struct Workload {
 }
 
 /// Latency percentiles of the measured appends, in microseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct LatencySummary {
     /// Appends the figures are drawn from.
     pub count: u64,
@@ -56,7 +56,7 @@ pub struct LatencySummary {
 }
 
 /// The figures of one (engine, writers, payload size) run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
     /// The engine's name.
     pub engine: String,
@@ -83,6 +83,10 @@ pub struct RunResult {
     pub thread_commits_min: u64,
     /// The most appends one writer completed in the measured interval.
     pub thread_commits_max: u64,
+    /// With `--repeat`: the commits/s of every run of this configuration
+    /// (this result is the median one).
+    #[serde(default)]
+    pub samples: Vec<f64>,
 }
 
 /// Drives the phases of a run from the coordinating thread: see
@@ -263,6 +267,7 @@ where
         group,
         thread_commits_min: thread_min,
         thread_commits_max: thread_max,
+        samples: Vec::new(),
     })
 }
 

@@ -1,0 +1,192 @@
+//! okaywal 0.3: a single-file-at-a-time WAL with leader/follower group
+//! commit (an entry's `commit` writes its end marker and joins whichever
+//! thread is syncing the file; one `fdatasync` covers every entry committed
+//! before it started).
+//!
+//! Configured as its README shows: `WriteAheadLog::recover(dir, manager)`
+//! with the default configuration (1 MiB preallocated segments, a
+//! checkpoint after 768 KiB, 16 KiB buffers), and per record one entry with
+//! one chunk: `begin_entry`, `write_chunk`, `commit` (which returns once
+//! the entry is synced). The checkpointer is a no-op (a database would
+//! write its pages there), so segments are recycled as they fill.
+//!
+//! okaywal has no unsynced commit, so the buffered workload writes every
+//! record as a chunk of ONE entry and commits it once at the end; for that
+//! workload (and its recovery) checkpointing is pushed out of reach, or the
+//! checkpointer would release the data before it is read back.
+
+use std::io;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use okaywal::{Configuration, Entry, EntryId, LogManager, ReadChunkResult, SegmentReader};
+use okaywal::{Recovery, WriteAheadLog};
+
+use super::Purpose;
+use crate::harness::{DurableLog, RecordSource, Verifier};
+
+/// The log directory inside the run's directory.
+pub const DIR_NAME: &str = "okaywal";
+
+/// The checkpointer: nothing to checkpoint.
+#[derive(Debug)]
+struct NoCheckpoint;
+
+impl LogManager for NoCheckpoint {
+    fn recover(&mut self, _entry: &mut Entry<'_>) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn checkpoint_to(
+        &mut self,
+        _last_checkpointed_id: EntryId,
+        _checkpointed_entries: &mut SegmentReader,
+        _wal: &WriteAheadLog,
+    ) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// okaywal as a [`DurableLog`].
+#[derive(Debug)]
+pub struct OkayLog {
+    wal: WriteAheadLog,
+}
+
+fn config(dir: &Path, purpose: Purpose) -> Configuration {
+    let config = Configuration::default_for(dir.join(DIR_NAME));
+    match purpose {
+        Purpose::Durable => config,
+        // Never checkpoint: the data must stay for the recovery read.
+        Purpose::Buffered => config.checkpoint_after_bytes(u64::MAX),
+    }
+}
+
+impl OkayLog {
+    /// Opens (creates) a log in `dir/okaywal`.
+    ///
+    /// # Errors
+    ///
+    /// okaywal's error.
+    pub fn open(dir: &Path, purpose: Purpose) -> io::Result<Self> {
+        Ok(Self {
+            wal: config(dir, purpose).open(NoCheckpoint)?,
+        })
+    }
+}
+
+impl DurableLog for OkayLog {
+    fn append(&self, payload: &[u8]) -> io::Result<u64> {
+        let mut entry = self.wal.begin_entry()?;
+        entry.write_chunk(payload)?;
+        Ok(entry.commit()?.0)
+    }
+
+    fn write_buffered(&self, source: &mut RecordSource) -> io::Result<()> {
+        let mut entry = self.wal.begin_entry()?;
+        while let Some(payload) = source.next_record() {
+            entry.write_chunk(payload)?;
+        }
+        entry.commit()?;
+        Ok(())
+    }
+
+    fn close(self: Box<Self>) -> io::Result<()> {
+        self.wal.shutdown()
+    }
+}
+
+/// Hands every recovered chunk to the shared verifier.
+#[derive(Debug)]
+struct Reader {
+    verifier: Arc<Mutex<Verifier>>,
+    error: Arc<Mutex<Option<io::Error>>>,
+}
+
+impl LogManager for Reader {
+    fn should_recover_segment(
+        &mut self,
+        _segment: &okaywal::RecoveredSegment,
+    ) -> io::Result<Recovery> {
+        Ok(Recovery::Recover)
+    }
+
+    fn recover(&mut self, entry: &mut Entry<'_>) -> io::Result<()> {
+        let mut verifier = self.verifier.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            match entry.read_chunk()? {
+                ReadChunkResult::Chunk(mut chunk) => {
+                    let data = chunk.read_all()?;
+                    if !chunk.check_crc()? {
+                        *self.error.lock().unwrap_or_else(PoisonError::into_inner) = Some(
+                            io::Error::new(io::ErrorKind::InvalidData, "okaywal: chunk CRC"),
+                        );
+                    }
+                    verifier.visit(&data);
+                }
+                ReadChunkResult::EndOfEntry => return Ok(()),
+                ReadChunkResult::AbortedEntry => {
+                    *self.error.lock().unwrap_or_else(PoisonError::into_inner) = Some(
+                        io::Error::new(io::ErrorKind::InvalidData, "okaywal: aborted entry"),
+                    );
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn checkpoint_to(
+        &mut self,
+        _last_checkpointed_id: EntryId,
+        _checkpointed_entries: &mut SegmentReader,
+        _wal: &WriteAheadLog,
+    ) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reopens `dir/okaywal`; okaywal replays every entry into the manager's
+/// `recover` during `open`.
+///
+/// # Errors
+///
+/// okaywal's errors, a chunk with a bad CRC, an aborted entry.
+pub fn recover(dir: &Path, verifier: &mut Verifier) -> io::Result<()> {
+    let shared = Arc::new(Mutex::new(std::mem::take(verifier)));
+    let error = Arc::new(Mutex::new(None));
+    let reader = Reader {
+        verifier: Arc::clone(&shared),
+        error: Arc::clone(&error),
+    };
+    let wal = config(dir, Purpose::Buffered).open(reader)?;
+    wal.shutdown()?;
+    *verifier = std::mem::take(&mut *shared.lock().unwrap_or_else(PoisonError::into_inner));
+    match error.lock().unwrap_or_else(PoisonError::into_inner).take() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appends_and_buffered_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Box::new(OkayLog::open(dir.path(), Purpose::Durable).unwrap());
+        let a = log.append(b"one").unwrap();
+        let b = log.append(b"two").unwrap();
+        assert!(b > a);
+        log.close().unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let log = Box::new(OkayLog::open(dir.path(), Purpose::Buffered).unwrap());
+        let mut source = RecordSource::new(500, 64);
+        log.write_buffered(&mut source).unwrap();
+        log.close().unwrap();
+        let mut v = Verifier::new(64);
+        recover(dir.path(), &mut v).unwrap();
+        assert_eq!(v.finish(500), Ok(()));
+    }
+}
