@@ -48,13 +48,23 @@ struct Request {
     enqueued: Instant,
 }
 
+/// An operation on the log itself, run by the I/O thread between groups.
+#[derive(Debug)]
+enum Control {
+    PurgeBelow(Lsn, mpsc::Sender<Result<usize>>),
+    TruncateFrom(Lsn, mpsc::Sender<Result<Lsn>>),
+}
+
 #[derive(Debug)]
 struct Queue {
     next_lsn: Lsn,
     requests: VecDeque<Request>,
+    controls: VecDeque<Control>,
     /// Payload bytes appended but not yet durable.
     in_flight: usize,
     closing: bool,
+    /// A suffix truncation is under way: appenders wait.
+    paused: bool,
 }
 
 #[derive(Debug)]
@@ -97,6 +107,15 @@ struct IoThread {
 pub struct Pending {
     shared: Arc<Shared>,
     lsn: Lsn,
+    generation: u64,
+}
+
+/// Where queued records went: the LSN of the last, and the truncation
+/// generation it was assigned in.
+#[derive(Clone, Copy, Debug)]
+struct Ticket {
+    last: Lsn,
+    generation: u64,
 }
 
 impl Pending {
@@ -106,13 +125,14 @@ impl Pending {
         self.lsn
     }
 
-    /// Blocks until the record is durable.
+    /// Blocks until the record is durable. (If a suffix truncation cut the
+    /// record since, it was durable before the cut and this returns `Ok`.)
     ///
     /// # Errors
     ///
     /// [`Error::Poisoned`] if its group failed.
     pub fn wait(self) -> Result<Lsn> {
-        self.shared.watermark.wait(self.lsn)
+        self.shared.watermark.wait(self.lsn, self.generation)
     }
 
     /// Waits, without blocking the thread, until the record is durable.
@@ -121,7 +141,10 @@ impl Pending {
     ///
     /// [`Error::Poisoned`] if its group failed.
     pub async fn wait_async(self) -> Result<Lsn> {
-        self.shared.watermark.wait_async(self.lsn).await
+        self.shared
+            .watermark
+            .wait_async(self.lsn, self.generation)
+            .await
     }
 }
 
@@ -141,17 +164,14 @@ impl Committer {
         options: &CommitOptions,
     ) -> Result<Committer> {
         options.validate()?;
-        let encoder = PayloadEncoder::new(options.compression_level).map_err(Error::Crypto)?;
         let mut log =
             SegmentLog::open(storage, dir, log_options).map_err(|e| Error::Open(Arc::new(e)))?;
         let max_payload = u32::try_from(options.fragment_size.max(options.max_record_len))
             .unwrap_or(u32::MAX)
             .saturating_add(1024);
         let tail = find_tail(&log, max_payload)?;
-        // Installed before `resume`: with keys, appends go to new segments.
-        let encryption = Encryption::install(&mut log, options);
-        let (next_lsn, report) = match tail {
-            None => (Lsn::FIRST, OpenReport::default()),
+        let report = match tail {
+            None => OpenReport::default(),
             Some(Tail {
                 end,
                 next_lsn,
@@ -159,23 +179,52 @@ impl Committer {
             }) => {
                 log.resume(end, next_lsn)
                     .map_err(|e| Error::Open(Arc::new(e)))?;
-                let last_lsn = next_lsn.checked_prev().unwrap_or(Lsn::ZERO);
-                (
-                    next_lsn,
-                    OpenReport {
-                        last_lsn,
-                        dropped_bytes: dropped,
-                    },
-                )
+                OpenReport {
+                    last_lsn: next_lsn.checked_prev().unwrap_or(Lsn::ZERO),
+                    dropped_bytes: dropped,
+                }
             }
         };
-        let durable = next_lsn.checked_prev().unwrap_or(Lsn::ZERO);
+        let mut committer = Self::from_log(log, options)?;
+        committer.report = report;
+        Ok(committer)
+    }
+
+    /// Starts a committer on a log that is ready to append: an empty log,
+    /// or one a recovery (`wal-reader`) has positioned with
+    /// [`SegmentLog::resume`]. Appends continue at the log's next LSN.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`], [`Error::Crypto`], [`Error::Thread`].
+    pub fn from_log(mut log: SegmentLog, options: &CommitOptions) -> Result<Committer> {
+        options.validate()?;
+        let encoder = PayloadEncoder::new(options.compression_level).map_err(Error::Crypto)?;
+        // With keys, the next append starts a new segment of its own.
+        let encryption = Encryption::install(&mut log, options);
+        let next_lsn = match log.next_lsn() {
+            Some(next) => next,
+            None if log.segments().is_empty() => Lsn::FIRST,
+            None => {
+                return Err(Error::InvalidOption {
+                    name: "log",
+                    reason: "the log has segments but was not resumed",
+                });
+            }
+        };
+        let report = OpenReport {
+            last_lsn: next_lsn.checked_prev().unwrap_or(Lsn::ZERO),
+            dropped_bytes: 0,
+        };
+        let durable = report.last_lsn;
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 next_lsn,
                 requests: VecDeque::new(),
+                controls: VecDeque::new(),
                 in_flight: 0,
                 closing: false,
+                paused: false,
             }),
             work: Condvar::new(),
             watermark: Watermark::new(durable),
@@ -222,8 +271,8 @@ impl Committer {
     /// As [`Committer::append`].
     pub async fn append_async(&self, payload: &[u8]) -> Result<Lsn> {
         let records = self.one(LogicalKind::Data, payload)?;
-        let lsn = self.enqueue_async(records, false).await?;
-        self.shared.watermark.wait_async(lsn).await
+        let t = self.enqueue_async(records, false).await?;
+        self.shared.watermark.wait_async(t.last, t.generation).await
     }
 
     /// Queues one record and returns at once with a handle to wait on. It
@@ -234,10 +283,11 @@ impl Committer {
     /// [`Error::TooLarge`], [`Error::Closed`], [`Error::Poisoned`].
     pub fn submit(&self, payload: &[u8]) -> Result<Pending> {
         let records = self.one(LogicalKind::Data, payload)?;
-        let lsn = self.enqueue(records, false)?;
+        let t = self.enqueue(records, false)?;
         Ok(Pending {
             shared: self.shared.clone(),
-            lsn,
+            lsn: t.last,
+            generation: t.generation,
         })
     }
 
@@ -255,8 +305,8 @@ impl Committer {
             });
         }
         let records = self.one(LogicalKind::Checkpoint, payload)?;
-        let lsn = self.enqueue(records, false)?;
-        self.shared.watermark.wait(lsn)
+        let t = self.enqueue(records, false)?;
+        self.shared.watermark.wait(t.last, t.generation)
     }
 
     /// Appends records as one atomic batch: after a crash all of them are
@@ -269,9 +319,9 @@ impl Committer {
     pub fn append_batch<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<(Lsn, Lsn)> {
         let records = self.many(payloads)?;
         let n = records.len() as u64;
-        let last = self.enqueue(records, n > 1)?;
-        self.shared.watermark.wait(last)?;
-        Ok((Lsn::new(last.get() + 1 - n), last))
+        let t = self.enqueue(records, n > 1)?;
+        self.shared.watermark.wait(t.last, t.generation)?;
+        Ok((Lsn::new(t.last.get() + 1 - n), t.last))
     }
 
     /// The async form of [`Committer::append_batch`].
@@ -282,9 +332,12 @@ impl Committer {
     pub async fn append_batch_async<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<(Lsn, Lsn)> {
         let records = self.many(payloads)?;
         let n = records.len() as u64;
-        let last = self.enqueue_async(records, n > 1).await?;
-        self.shared.watermark.wait_async(last).await?;
-        Ok((Lsn::new(last.get() + 1 - n), last))
+        let t = self.enqueue_async(records, n > 1).await?;
+        self.shared
+            .watermark
+            .wait_async(t.last, t.generation)
+            .await?;
+        Ok((Lsn::new(t.last.get() + 1 - n), t.last))
     }
 
     /// The highest LSN known durable.
@@ -306,8 +359,8 @@ impl Committer {
     /// [`Error::Poisoned`]; [`Error::InvalidOption`] for an LSN not yet
     /// assigned (it would wait forever).
     pub fn wait_for(&self, lsn: Lsn) -> Result<Lsn> {
-        self.check_assigned(lsn)?;
-        self.shared.watermark.wait(lsn)
+        let generation = self.check_assigned(lsn)?;
+        self.shared.watermark.wait(lsn, generation)
     }
 
     /// Waits, without blocking the thread, until `lsn` is durable.
@@ -316,8 +369,8 @@ impl Committer {
     ///
     /// As [`Committer::wait_for`].
     pub async fn wait_for_async(&self, lsn: Lsn) -> Result<Lsn> {
-        self.check_assigned(lsn)?;
-        self.shared.watermark.wait_async(lsn).await
+        let generation = self.check_assigned(lsn)?;
+        self.shared.watermark.wait_async(lsn, generation).await
     }
 
     /// The error that poisoned the log, if any.
@@ -368,14 +421,104 @@ impl Committer {
         }
     }
 
-    fn check_assigned(&self, lsn: Lsn) -> Result<()> {
-        if lsn >= self.shared.lock().next_lsn {
+    /// Removes whole segments whose records all have LSNs below `lsn`
+    /// (after a checkpoint made them unnecessary), recycling or deleting
+    /// the files; returns how many went. The segment being written always
+    /// stays. `lsn` is capped at the durable LSN + 1.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] (which poisons the log), [`Error::Poisoned`],
+    /// [`Error::Closed`].
+    pub fn purge_below(&self, lsn: Lsn) -> Result<usize> {
+        let cap = Lsn::new(self.durable_lsn().get().saturating_add(1));
+        let (tx, rx) = mpsc::channel();
+        self.control(Control::PurgeBelow(lsn.min(cap), tx))?;
+        self.reply(&rx)
+    }
+
+    /// Discards every record with an LSN at or after `lsn` (a Raft follower
+    /// overwriting a suffix): waits until everything appended so far is
+    /// durable (appenders wait meanwhile), cuts the log durably, and
+    /// returns the LSN the next append gets (`lsn`, or just after the last
+    /// record kept). Records at `lsn` and after are gone when this returns,
+    /// even after a crash.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for an LSN past the next one or while
+    /// another truncation runs; [`Error::Io`] with `wal_io::Error::InsideBatch`
+    /// if `lsn` falls inside an atomic batch (nothing changes); any other
+    /// [`Error::Io`] poisons the log; [`Error::Poisoned`], [`Error::Closed`].
+    pub fn truncate_from(&self, lsn: Lsn) -> Result<Lsn> {
+        {
+            let mut q = self.shared.lock();
+            if q.paused {
+                return Err(Error::InvalidOption {
+                    name: "truncate_from",
+                    reason: "another truncation is under way",
+                });
+            }
+            if lsn > q.next_lsn || lsn == Lsn::ZERO {
+                return Err(Error::InvalidOption {
+                    name: "lsn",
+                    reason: "a truncation point must be between 1 and the next lsn",
+                });
+            }
+            q.paused = true;
+        }
+        let result = self.truncate_paused(lsn);
+        self.shared.lock().paused = false;
+        self.shared.watermark.wake_all();
+        result
+    }
+
+    fn truncate_paused(&self, lsn: Lsn) -> Result<Lsn> {
+        // Everything assigned so far becomes durable first, so no record
+        // is in flight while the log is cut.
+        self.shared.watermark.wait_until(|| {
+            let next = self.shared.lock().next_lsn;
+            self.shared.watermark.durable().get().saturating_add(1) >= next.get()
+        })?;
+        let (tx, rx) = mpsc::channel();
+        self.control(Control::TruncateFrom(lsn, tx))?;
+        self.reply(&rx)
+    }
+
+    fn control(&self, c: Control) -> Result<()> {
+        {
+            let mut q = self.shared.lock();
+            if let Some(e) = self.shared.watermark.poisoned() {
+                return Err(e);
+            }
+            if q.closing {
+                return Err(Error::Closed);
+            }
+            q.controls.push_back(c);
+        }
+        self.shared.work.notify_one();
+        Ok(())
+    }
+
+    fn reply<T>(&self, rx: &mpsc::Receiver<Result<T>>) -> Result<T> {
+        match rx.recv() {
+            Ok(result) => result,
+            // The I/O thread stopped before running it.
+            Err(_) => Err(self.shared.watermark.poisoned().unwrap_or(Error::Closed)),
+        }
+    }
+
+    /// Checks that `lsn` was assigned; returns the current truncation
+    /// generation.
+    fn check_assigned(&self, lsn: Lsn) -> Result<u64> {
+        let q = self.shared.lock();
+        if lsn >= q.next_lsn {
             return Err(Error::InvalidOption {
                 name: "lsn",
                 reason: "not assigned yet",
             });
         }
-        Ok(())
+        Ok(self.shared.watermark.generation())
     }
 
     fn one(&self, kind: LogicalKind, payload: &[u8]) -> Result<Vec<(LogicalKind, Vec<u8>)>> {
@@ -409,12 +552,12 @@ impl Committer {
         Ok(())
     }
 
-    /// Queues records; returns the LSN of the last. Blocks for room.
-    fn enqueue(&self, records: Vec<(LogicalKind, Vec<u8>)>, batch: bool) -> Result<Lsn> {
+    /// Queues records; returns where the last went. Blocks for room.
+    fn enqueue(&self, mut records: Vec<(LogicalKind, Vec<u8>)>, batch: bool) -> Result<Ticket> {
         let bytes = records.iter().map(|(_, p)| p.len()).sum();
         loop {
-            if let Some(lsn) = self.try_enqueue(&records, batch, bytes)? {
-                return Ok(lsn);
+            if let Some(t) = self.try_enqueue(&mut records, batch, bytes)? {
+                return Ok(t);
             }
             self.shared.watermark.wait_until(|| self.has_room(bytes))?;
         }
@@ -422,13 +565,13 @@ impl Committer {
 
     async fn enqueue_async(
         &self,
-        records: Vec<(LogicalKind, Vec<u8>)>,
+        mut records: Vec<(LogicalKind, Vec<u8>)>,
         batch: bool,
-    ) -> Result<Lsn> {
+    ) -> Result<Ticket> {
         let bytes = records.iter().map(|(_, p)| p.len()).sum();
         loop {
-            if let Some(lsn) = self.try_enqueue(&records, batch, bytes)? {
-                return Ok(lsn);
+            if let Some(t) = self.try_enqueue(&mut records, batch, bytes)? {
+                return Ok(t);
             }
             self.shared
                 .watermark
@@ -440,16 +583,17 @@ impl Committer {
     fn has_room(&self, bytes: usize) -> bool {
         let q = self.shared.lock();
         q.closing
-            || q.in_flight == 0
-            || q.in_flight + bytes <= self.shared.options.max_in_flight_bytes
+            || (!q.paused
+                && (q.in_flight == 0
+                    || q.in_flight + bytes <= self.shared.options.max_in_flight_bytes))
     }
 
     fn try_enqueue(
         &self,
-        records: &[(LogicalKind, Vec<u8>)],
+        records: &mut Vec<(LogicalKind, Vec<u8>)>,
         batch: bool,
         bytes: usize,
-    ) -> Result<Option<Lsn>> {
+    ) -> Result<Option<Ticket>> {
         let mut q = self.shared.lock();
         if let Some(e) = self.shared.watermark.poisoned() {
             return Err(e);
@@ -457,7 +601,9 @@ impl Committer {
         if q.closing {
             return Err(Error::Closed);
         }
-        if q.in_flight > 0 && q.in_flight + bytes > self.shared.options.max_in_flight_bytes {
+        if q.paused
+            || (q.in_flight > 0 && q.in_flight + bytes > self.shared.options.max_in_flight_bytes)
+        {
             return Ok(None);
         }
         let first_lsn = q.next_lsn;
@@ -468,14 +614,16 @@ impl Committer {
         q.in_flight += bytes;
         q.requests.push_back(Request {
             first_lsn,
-            records: records.to_vec(),
+            records: std::mem::take(records),
             batch,
             bytes,
             enqueued: Instant::now(),
         });
+        // Read under the queue lock, which a truncation holds to bump it.
+        let generation = self.shared.watermark.generation();
         drop(q);
         self.shared.work.notify_one();
-        Ok(next.checked_prev())
+        Ok(next.checked_prev().map(|last| Ticket { last, generation }))
     }
 }
 
@@ -485,6 +633,12 @@ impl Drop for Committer {
             tracing::warn!(error = %e, "groupwal log dropped with an error; call close() to see it");
         }
     }
+}
+
+/// What the I/O thread does next.
+enum Work {
+    Control(Control),
+    Group(Vec<Request>),
 }
 
 /// The I/O thread's state.
@@ -516,7 +670,17 @@ impl IoLoop {
     }
 
     fn run(mut self) -> Result<()> {
-        while let Some(group) = self.next_group() {
+        while let Some(work) = self.next_work() {
+            let group = match work {
+                Work::Control(c) => {
+                    self.control(c);
+                    if self.shared.watermark.poison().is_some() {
+                        break;
+                    }
+                    continue;
+                }
+                Work::Group(group) => group,
+            };
             let taken = Instant::now();
             let span = tracing::trace_span!("group", records = group.len()).entered();
             match self.commit(&group, taken) {
@@ -536,19 +700,64 @@ impl IoLoop {
             None => self.log.close().map_err(|e| Error::Io(Arc::new(e))),
         };
         // Anyone still waiting for room or durability must wake and see
-        // that nothing more will come.
-        self.shared.watermark.wake_all();
+        // that nothing more will come; controls still queued get no reply
+        // (their senders drop) and report the log closed.
+        self.shared.lock().controls.clear();
+        self.shared.watermark.set_closed();
         result
     }
 
-    /// Waits for work and takes one group; `None` once closing and drained.
-    fn next_group(&mut self) -> Option<Vec<Request>> {
+    /// Runs a control operation and replies to its caller. An I/O error
+    /// poisons the log (the segment log refuses writes after one anyway).
+    fn control(&mut self, c: Control) {
+        match c {
+            Control::PurgeBelow(lsn, reply) => {
+                let result = self.log.purge_below(lsn);
+                let _ = reply.send(self.control_result(result));
+            }
+            Control::TruncateFrom(lsn, reply) => {
+                let result = self.log.truncate_from(lsn).map(|()| {
+                    let next = self.log.next_lsn().unwrap_or(lsn);
+                    {
+                        let mut q = self.shared.lock();
+                        q.next_lsn = next;
+                        self.shared
+                            .watermark
+                            .reset(next.checked_prev().unwrap_or(Lsn::ZERO));
+                    }
+                    self.shared.watermark.wake_all();
+                    tracing::debug!(from = %lsn, %next, "truncated the log's suffix");
+                    next
+                });
+                let _ = reply.send(self.control_result(result));
+            }
+        }
+    }
+
+    fn control_result<T>(&mut self, result: wal_io::Result<T>) -> Result<T> {
+        result.map_err(|e| {
+            let poisons = matches!(e, wal_io::Error::Io { .. } | wal_io::Error::Failed { .. });
+            let e = from_io(e);
+            if poisons {
+                tracing::error!(error = %e, "log operation failed; the log is poisoned");
+                self.fail(e.clone());
+            }
+            e
+        })
+    }
+
+    /// Waits for work: a control operation, or one group of appends.
+    /// `None` once closing and drained.
+    fn next_work(&mut self) -> Option<Work> {
         let shared = self.shared.clone();
         let opts = &shared.options;
         let mut q = shared.lock();
         loop {
             if shared.watermark.poison().is_some() {
                 return None;
+            }
+            if let Some(c) = q.controls.pop_front() {
+                return Some(Work::Control(c));
             }
             if !q.requests.is_empty() {
                 break;
@@ -586,7 +795,7 @@ impl IoLoop {
                 group.push(r);
             }
         }
-        Some(group)
+        Some(Work::Group(group))
     }
 
     /// Encodes, writes and syncs one group, then publishes it as durable.

@@ -2,7 +2,7 @@
 //! thread (condition variable) or from any async executor (`Notify`, which
 //! needs no runtime).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 
 use tokio::sync::Notify;
@@ -15,6 +15,14 @@ use crate::error::{Error, Result};
 pub(crate) struct Watermark {
     durable: AtomicU64,
     poison: OnceLock<Arc<Error>>,
+    /// The I/O thread has stopped: nothing more becomes durable.
+    closed: AtomicBool,
+    /// Bumped by every suffix truncation. A waiter from an earlier
+    /// generation is done: a truncation first waits until every LSN
+    /// assigned so far is durable, so its record was durable before it
+    /// was cut (as its caller asked), and its LSN may now name another
+    /// record.
+    generation: AtomicU64,
     lock: Mutex<()>,
     cond: Condvar,
     notify: Notify,
@@ -53,6 +61,30 @@ impl Watermark {
         self.notify.notify_waiters();
     }
 
+    /// The current truncation generation.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// After a suffix truncation: sets the watermark to `durable` (down as
+    /// well as up) and starts a new generation. Takes no lock (the caller
+    /// may hold the queue's); call [`Watermark::wake_all`] afterwards.
+    pub(crate) fn reset(&self, durable: Lsn) {
+        self.durable.store(durable.get(), Ordering::Release);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Marks the log closed (nothing more will become durable) and wakes
+    /// every waiter.
+    pub(crate) fn set_closed(&self) {
+        {
+            let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+            self.closed.store(true, Ordering::Release);
+        }
+        self.cond.notify_all();
+        self.notify.notify_waiters();
+    }
+
     /// Records the first failure (later ones are consequences) and wakes
     /// every waiter.
     pub(crate) fn set_poison(&self, cause: Error) {
@@ -73,21 +105,27 @@ impl Watermark {
         self.notify.notify_waiters();
     }
 
-    fn check(&self, lsn: Lsn) -> Option<Result<Lsn>> {
-        if self.durable() >= lsn {
+    fn check(&self, lsn: Lsn, generation: u64) -> Option<Result<Lsn>> {
+        if self.durable() >= lsn || self.generation() != generation {
             return Some(Ok(lsn));
         }
-        self.poisoned().map(Err)
+        if let Some(e) = self.poisoned() {
+            return Some(Err(e));
+        }
+        self.closed
+            .load(Ordering::Acquire)
+            .then_some(Err(Error::Closed))
     }
 
-    /// Blocks until `lsn` is durable or the log is poisoned.
-    pub(crate) fn wait(&self, lsn: Lsn) -> Result<Lsn> {
-        if let Some(r) = self.check(lsn) {
+    /// Blocks until `lsn` is durable, or the log is poisoned or closed.
+    /// `generation` is the truncation generation `lsn` was assigned in.
+    pub(crate) fn wait(&self, lsn: Lsn, generation: u64) -> Result<Lsn> {
+        if let Some(r) = self.check(lsn, generation) {
             return r;
         }
         let mut guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
-            if let Some(r) = self.check(lsn) {
+            if let Some(r) = self.check(lsn, generation) {
                 return r;
             }
             guard = self
@@ -99,13 +137,13 @@ impl Watermark {
 
     /// Waits, without blocking a thread, until `lsn` is durable or the log
     /// is poisoned.
-    pub(crate) async fn wait_async(&self, lsn: Lsn) -> Result<Lsn> {
+    pub(crate) async fn wait_async(&self, lsn: Lsn, generation: u64) -> Result<Lsn> {
         loop {
             let notified = self.notify.notified();
             let mut notified = std::pin::pin!(notified);
             // Register before checking, so a publish in between is not lost.
             notified.as_mut().enable();
-            if let Some(r) = self.check(lsn) {
+            if let Some(r) = self.check(lsn, generation) {
                 return r;
             }
             notified.await;
@@ -155,10 +193,10 @@ mod tests {
     #[test]
     fn waiters_see_publishes_and_poison() {
         let w = Arc::new(Watermark::new(Lsn::new(3)));
-        assert_eq!(w.wait(Lsn::new(2)).unwrap(), Lsn::new(2));
+        assert_eq!(w.wait(Lsn::new(2), 0).unwrap(), Lsn::new(2));
         let waiter = {
             let w = w.clone();
-            std::thread::spawn(move || w.wait(Lsn::new(10)))
+            std::thread::spawn(move || w.wait(Lsn::new(10), 0))
         };
         w.publish(Lsn::new(10));
         assert_eq!(waiter.join().unwrap().unwrap(), Lsn::new(10));
@@ -168,12 +206,12 @@ mod tests {
 
         let waiter = {
             let w = w.clone();
-            std::thread::spawn(move || w.wait(Lsn::new(11)))
+            std::thread::spawn(move || w.wait(Lsn::new(11), 0))
         };
         w.set_poison(Error::Closed);
         assert!(matches!(waiter.join().unwrap(), Err(Error::Poisoned(_))));
         // What was durable before stays acknowledged.
-        assert_eq!(w.wait(Lsn::new(10)).unwrap(), Lsn::new(10));
+        assert_eq!(w.wait(Lsn::new(10), 0).unwrap(), Lsn::new(10));
     }
 
     #[test]
@@ -184,7 +222,7 @@ mod tests {
             .unwrap();
         let task = {
             let w = w.clone();
-            std::thread::spawn(move || rt.block_on(w.wait_async(Lsn::new(4))))
+            std::thread::spawn(move || rt.block_on(w.wait_async(Lsn::new(4), 0)))
         };
         // Publish repeatedly: a publish before the waiter registers is seen
         // by its check, one after it by the notification.

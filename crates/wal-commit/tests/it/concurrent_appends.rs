@@ -157,3 +157,45 @@ fn records_over_the_maximum_are_refused_and_nothing_is_written() {
     assert_eq!(log.next_lsn().get(), 1);
     log.close().unwrap();
 }
+
+#[test]
+fn from_log_continues_a_resumed_log_and_refuses_an_unpositioned_one() {
+    let storage = SimStorage::new(6);
+    let log = open(&storage);
+    for s in 0..5u8 {
+        log.append(&[s; 100]).unwrap();
+    }
+    log.close().unwrap();
+    let segment_log = wal_io::SegmentLog::open(
+        Arc::new(storage.clone()),
+        DIR,
+        &crate::support::log_options(),
+    )
+    .unwrap();
+    let e = wal_commit::Committer::from_log(segment_log, &crate::support::commit_options())
+        .unwrap_err();
+    assert!(
+        matches!(e, wal_commit::Error::InvalidOption { name: "log", .. }),
+        "{e}"
+    );
+
+    let mut segment_log = wal_io::SegmentLog::open(
+        Arc::new(storage.clone()),
+        DIR,
+        &crate::support::log_options(),
+    )
+    .unwrap();
+    let end = segment_log.open_segment(wal_format::Lsn::FIRST).unwrap();
+    let mut records = end.records(1 << 20);
+    assert_eq!(records.by_ref().count(), 5);
+    let end_offset = records.end().unwrap().offset();
+    segment_log
+        .resume(end_offset, wal_format::Lsn::new(6))
+        .unwrap();
+    let log =
+        wal_commit::Committer::from_log(segment_log, &crate::support::commit_options()).unwrap();
+    assert_eq!(log.durable_lsn(), wal_format::Lsn::new(5));
+    assert_eq!(log.append(b"six").unwrap(), wal_format::Lsn::new(6));
+    log.close().unwrap();
+    assert_eq!(read_all(Arc::new(storage), Path::new(DIR)).len(), 6);
+}

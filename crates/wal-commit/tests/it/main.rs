@@ -11,3 +11,4 @@ mod crash_keeps_acknowledged;
 mod encryption;
 mod failed_sync_poisons;
 mod support;
+mod truncation;
