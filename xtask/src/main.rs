@@ -7,7 +7,13 @@
 //! - `test`: the test suite (`cargo test --workspace --all-features`).
 //! - `fuzz TARGET [--secs N]`: run one fuzz target (default 60 s).
 //! - `fuzz-smoke [--secs N]`: every fuzz target for N seconds (default 20).
-//! - `bench`: the criterion benchmarks.
+//! - `bench`: the criterion benchmarks in quick mode, then a quick
+//!   comparison against the peer engines (a few minutes in all).
+//! - `compare [--rocksdb]`: the full comparison of `docs/PERFORMANCE.md`
+//!   (every engine, workload and writer count, medians of 3 runs; about
+//!   15 minutes): tables to stdout and `docs/perf/*.txt`, JSON and SVG plots
+//!   to `docs/perf/`. `--rocksdb` adds RocksDB (builds its C++, needs
+//!   libclang).
 //!
 //! Fuzzing needs the nightly toolchain and cargo-fuzz; `fuzz-smoke` installs
 //! cargo-fuzz from crates.io when it is missing.
@@ -21,7 +27,7 @@ use std::time::Instant;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
-const USAGE: &str = "usage: cargo xtask <ci [--no-fuzz] | test | fuzz TARGET [--secs N] | fuzz-smoke [--secs N] | bench>";
+const USAGE: &str = "usage: cargo xtask <ci [--no-fuzz] | test | fuzz TARGET [--secs N] | fuzz-smoke [--secs N] | bench | compare [--rocksdb]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -46,7 +52,8 @@ fn run(args: &[String]) -> Result {
             fuzz_run(target, secs_arg(rest)?.unwrap_or(60))
         }
         "fuzz-smoke" => fuzz_smoke(secs_arg(rest)?.unwrap_or(20)),
-        "bench" => cargo(&["bench", "-p", "groupwal-benches"]),
+        "bench" => bench(),
+        "compare" => compare(rest.iter().any(|a| a == "--rocksdb")),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
@@ -71,6 +78,139 @@ fn project_root() -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The groupwal engine variants the full comparison runs at 1 KiB.
+const VARIANTS: &str = "groupwal,groupwal-zstd,groupwal-all,groupwal-dsync,groupwal-direct";
+
+fn bench() -> Result {
+    step("criterion (quick mode)", || {
+        cargo(&[
+            "bench",
+            "-p",
+            "groupwal-benches",
+            "--benches",
+            "--",
+            "--quick",
+        ])
+    })?;
+    step(
+        "quick comparison (1 KiB, W = 1, 16, 64; 64 MiB buffered)",
+        || {
+            // The bench profile: the build criterion just made serves.
+            cargo(&[
+                "run",
+                "--profile",
+                "bench",
+                "-p",
+                "groupwal-benches",
+                "--bin",
+                "compare",
+                "--",
+                "--writers",
+                "1,16,64",
+                "--sizes",
+                "1024",
+                "--seconds",
+                "1",
+                "--warmup",
+                "0.3",
+                "--buffered-mib",
+                "64",
+                "--disk-mib",
+                "64",
+            ])
+        },
+    )
+}
+
+/// Runs the `compare` binary with `args`, showing its tables and saving
+/// them to `out`.
+fn compare_to(features: &[&str], args: &[&str], out: &str) -> Result {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["run", "--release", "-p", "groupwal-benches"])
+        .args(features)
+        .args(["--bin", "compare", "--"])
+        .args(args);
+    let what = format!("compare {}", args.join(" "));
+    let output = cmd
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run {what}: {e}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    print!("{text}");
+    std::fs::write(out, text.as_bytes()).map_err(|e| format!("cannot write {out}: {e}"))?;
+    println!("   (tables saved to {out})");
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({})", output.status))
+    }
+}
+
+fn compare(rocksdb: bool) -> Result {
+    std::fs::create_dir_all("docs/perf").map_err(|e| format!("cannot create docs/perf: {e}"))?;
+    let features: &[&str] = if rocksdb {
+        &["--features", "rocksdb"]
+    } else {
+        &[]
+    };
+    let mut engines = "groupwal,mutex,window,okaywal,raft-engine,fjall".to_owned();
+    if rocksdb {
+        engines.push_str(",rocksdb");
+    }
+    step(
+        "comparison: every engine, workload and writer count",
+        || {
+            compare_to(
+                features,
+                &[
+                    "--engines",
+                    &engines,
+                    "--repeat",
+                    "3",
+                    "--seconds",
+                    "1.5",
+                    "--warmup",
+                    "0.5",
+                    "--long",
+                    "--json",
+                    "docs/perf/compare.json",
+                    "--svg-dir",
+                    "docs/perf",
+                ],
+                "docs/perf/compare.txt",
+            )
+        },
+    )?;
+    step(
+        "comparison: groupwal's sync modes and compression, 1 KiB",
+        || {
+            compare_to(
+                features,
+                &[
+                    "--engines",
+                    VARIANTS,
+                    "--sizes",
+                    "1024",
+                    "--repeat",
+                    "3",
+                    "--seconds",
+                    "1.5",
+                    "--warmup",
+                    "0.5",
+                    "--buffered-mib",
+                    "0",
+                    "--no-disk",
+                    "--long",
+                    "--json",
+                    "docs/perf/variants.json",
+                ],
+                "docs/perf/variants.txt",
+            )
+        },
+    )
 }
 
 fn ci(no_fuzz: bool) -> Result {

@@ -214,6 +214,9 @@ fn run_engine(args: &CompareArgs, engine: &str, base: &Path, out: &mut EngineRes
             }
             out.buffered.push(b);
         }
+        Err(e) if e.kind() == io::ErrorKind::Unsupported => {
+            eprintln!("compare: {engine} buffered: not applicable: {e}");
+        }
         Err(e) => {
             eprintln!("compare: {engine} buffered: FAILED: {e}");
             out.failures.push(failure(
