@@ -148,6 +148,41 @@ impl Pending {
     }
 }
 
+/// The durable watermark of a [`Committer`], for readers that follow the
+/// log (see [`Committer::durability`]). It outlives the committer: once the
+/// committer is closed, waits that cannot be met return [`Error::Closed`].
+#[derive(Clone, Debug)]
+pub struct Durability {
+    shared: Arc<Shared>,
+}
+
+impl Durability {
+    /// The highest durable LSN.
+    #[must_use]
+    pub fn durable_lsn(&self) -> Lsn {
+        self.shared.watermark.durable()
+    }
+
+    /// Blocks until the durable LSN is above `lsn`; returns it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Poisoned`], [`Error::Closed`].
+    pub fn wait_past(&self, lsn: Lsn) -> Result<Lsn> {
+        self.shared.watermark.wait_past(lsn)
+    }
+
+    /// Waits, without blocking the thread, until the durable LSN is above
+    /// `lsn`; returns it. Usable from any executor.
+    ///
+    /// # Errors
+    ///
+    /// As [`Durability::wait_past`].
+    pub async fn wait_past_async(&self, lsn: Lsn) -> Result<Lsn> {
+        self.shared.watermark.wait_past_async(lsn).await
+    }
+}
+
 impl Committer {
     /// Opens the log in `dir` on `storage` (creating it if the log options
     /// allow), resumes after its last complete record, and starts the I/O
@@ -371,6 +406,15 @@ impl Committer {
     pub async fn wait_for_async(&self, lsn: Lsn) -> Result<Lsn> {
         let generation = self.check_assigned(lsn)?;
         self.shared.watermark.wait_async(lsn, generation).await
+    }
+
+    /// A handle on the durable watermark that does not keep the log open:
+    /// for readers that follow the log as it becomes durable.
+    #[must_use]
+    pub fn durability(&self) -> Durability {
+        Durability {
+            shared: self.shared.clone(),
+        }
     }
 
     /// The error that poisoned the log, if any.

@@ -87,7 +87,7 @@ mod recover;
 mod stats;
 mod watermark;
 
-pub use commit::{Committer, OpenReport, Pending};
+pub use commit::{Committer, Durability, OpenReport, Pending};
 pub use error::{Error, Result};
 pub use options::CommitOptions;
 pub use stats::{Percentiles, Stats};

@@ -150,6 +150,47 @@ impl Watermark {
         }
     }
 
+    fn check_past(&self, lsn: Lsn) -> Option<Result<Lsn>> {
+        let durable = self.durable();
+        if durable > lsn {
+            return Some(Ok(durable));
+        }
+        if let Some(e) = self.poisoned() {
+            return Some(Err(e));
+        }
+        self.closed
+            .load(Ordering::Acquire)
+            .then_some(Err(Error::Closed))
+    }
+
+    /// Blocks until the watermark is above `lsn` (whatever the generation);
+    /// returns it. For readers following the log.
+    pub(crate) fn wait_past(&self, lsn: Lsn) -> Result<Lsn> {
+        let mut guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(r) = self.check_past(lsn) {
+                return r;
+            }
+            guard = self
+                .cond
+                .wait(guard)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// The async form of [`Watermark::wait_past`].
+    pub(crate) async fn wait_past_async(&self, lsn: Lsn) -> Result<Lsn> {
+        loop {
+            let notified = self.notify.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(r) = self.check_past(lsn) {
+                return r;
+            }
+            notified.await;
+        }
+    }
+
     /// Blocks until `ready()` holds (checked under the watermark's lock,
     /// after every publish and wake), or the log is poisoned.
     pub(crate) fn wait_until(&self, mut ready: impl FnMut() -> bool) -> Result<()> {

@@ -46,3 +46,31 @@ fn tasks_on_a_single_threaded_runtime_all_get_durable_lsns() {
     Arc::into_inner(log).unwrap().close().unwrap();
     assert_eq!(read_all(Arc::new(storage), Path::new(DIR)).len(), 32 * 12);
 }
+
+#[test]
+fn durability_follows_appends_and_reports_close() {
+    let storage = wal_io::sim::SimStorage::new(31);
+    let log = crate::support::open(&storage);
+    let durability = log.durability();
+    let follower = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut at = wal_format::Lsn::ZERO;
+        loop {
+            match durability.wait_past(at) {
+                Ok(d) => {
+                    assert!(d > at);
+                    seen.push(d);
+                    at = d;
+                }
+                Err(e) => return (seen, e),
+            }
+        }
+    });
+    for i in 0..20u8 {
+        log.append(&[i; 10]).unwrap();
+    }
+    log.close().unwrap();
+    let (seen, end) = follower.join().unwrap();
+    assert_eq!(seen.last().map(|l| l.get()), Some(20));
+    assert!(matches!(end, wal_commit::Error::Closed), "{end:?}");
+}
