@@ -1,0 +1,202 @@
+//! Options of readers and of recovery.
+
+#[cfg(feature = "encryption")]
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+
+/// What recovery (and a reader) does about damage, modelled on RocksDB's
+/// `WALRecoveryMode`. See `docs/FORMAT.md`, "Recovery", for the table of
+/// what each mode does in each case.
+///
+/// In every mode a clean end, zero-filled (preallocated) space and stale
+/// records from an earlier use of a recycled file end the data without
+/// comment, and nothing is ever dropped without being reported.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RecoveryMode {
+    /// A torn tail (a write cut short by a crash: a partial record, a
+    /// damaged record with nothing valid after it, an unfinished batch or
+    /// fragment chain at the very end) is dropped and cut off durably.
+    /// Corruption before the tail is an [`crate::Error::Corruption`] naming
+    /// the segment, offset and LSNs; nothing is changed. The default.
+    #[default]
+    TolerateCorruptedTailRecords,
+    /// Only a clean end is accepted: a torn tail is an
+    /// [`crate::Error::TornTail`] and corruption an
+    /// [`crate::Error::Corruption`]; nothing is changed. For logs written
+    /// with a sync mode where every acknowledged write is whole (and the
+    /// application would rather stop than lose an unacknowledged record).
+    AbsoluteConsistency,
+    /// Recover to the last consistent point before the first damage,
+    /// wherever it is, and discard everything after it durably (later
+    /// segments removed, the damaged one cut). Every discarded range is
+    /// listed in [`crate::RecoveryReport::corrupt`]. For logs whose
+    /// tail may hold holes (for example [`wal_io::SyncMode::None`] after a
+    /// power loss), or to get a damaged log writable again.
+    PointInTime,
+    /// Skip every damaged range and keep every valid record after it; the
+    /// log then has LSN gaps, which readers in this mode accept. Every
+    /// skipped range is listed in [`crate::RecoveryReport::corrupt`]; the
+    /// damaged bytes stay on disk (a later recovery in this mode skips them
+    /// again). A salvage mode, for disaster recovery.
+    SkipAnyCorruptedRecords,
+}
+
+/// How a log is read and recovered. Built with [`ReadOptions::new`] and its
+/// setters; checked when a reader is opened or recovery starts.
+///
+/// ```
+/// use wal_reader::{ReadOptions, RecoveryMode};
+/// let mut options = ReadOptions::new();
+/// options.mode(RecoveryMode::PointInTime).max_record_len(1 << 20);
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ReadOptions {
+    pub(crate) max_record_len: usize,
+    pub(crate) max_payload_len: u32,
+    pub(crate) buffer_size: usize,
+    pub(crate) mode: RecoveryMode,
+    pub(crate) torn_write_window: u64,
+    pub(crate) index_interval: u64,
+    #[cfg(feature = "encryption")]
+    pub(crate) keys: Option<Arc<dyn wal_crypto::KeyProvider>>,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The smallest read buffer allowed.
+pub const MIN_BUFFER_SIZE: usize = 4096;
+
+impl ReadOptions {
+    /// The defaults, listed with each setter.
+    #[must_use]
+    pub fn new() -> Self {
+        ReadOptions {
+            max_record_len: 64 << 20,
+            max_payload_len: 64 << 20,
+            buffer_size: 1 << 20,
+            mode: RecoveryMode::default(),
+            torn_write_window: 0,
+            index_interval: 1 << 20,
+            #[cfg(feature = "encryption")]
+            keys: None,
+        }
+    }
+
+    /// The largest logical record (a whole payload, reassembled from its
+    /// fragments and decompressed). A longer one is damage. By default,
+    /// 64 MiB (wal-commit's default).
+    pub fn max_record_len(&mut self, bytes: usize) -> &mut Self {
+        self.max_record_len = bytes;
+        self
+    }
+
+    /// The largest payload of one physical record (a fragment): a length
+    /// field above it is damage, before any read is sized by it. By
+    /// default, 64 MiB (`wal_io::LogOptions`' default).
+    pub fn max_payload_len(&mut self, bytes: u32) -> &mut Self {
+        self.max_payload_len = bytes;
+        self
+    }
+
+    /// How many bytes the reader reads at a time. The reader's window over
+    /// a segment is this size, or one record (header and largest payload)
+    /// if that is larger; it never holds more. By default, 1 MiB.
+    pub fn buffer_size(&mut self, bytes: usize) -> &mut Self {
+        self.buffer_size = bytes;
+        self
+    }
+
+    /// What to do about damage; see [`RecoveryMode`]. By default,
+    /// [`RecoveryMode::TolerateCorruptedTailRecords`].
+    pub fn mode(&mut self, mode: RecoveryMode) -> &mut Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The most bytes the writer can have written but not yet synced at a
+    /// crash (wal-commit: one group, `CommitOptions::max_group_bytes` plus
+    /// 32 bytes of header per record and fragment).
+    ///
+    /// The sectors of an unsynced write may reach the disk in any order, so
+    /// a power loss can leave a hole in the last write with whole records
+    /// after it. Damage in the last segment whose valid records after it all
+    /// end within this many bytes of the last consistent point is therefore
+    /// a torn tail (the records after the hole were never acknowledged);
+    /// they are dropped and reported ([`crate::RecoveryReport::dropped`]).
+    /// Damage followed by valid records further away is corruption.
+    ///
+    /// By default, 0: any valid record after damage makes it corruption
+    /// (the rule in `docs/FORMAT.md`). The `groupwal` facade sets it from
+    /// its commit options.
+    pub fn torn_write_window(&mut self, bytes: u64) -> &mut Self {
+        self.torn_write_window = bytes;
+        self
+    }
+
+    /// How far apart (in bytes of a segment) the reader notes the offset of
+    /// a record boundary in its in-memory seek index as it reads. A seek
+    /// scans at most about this far past an indexed point. By default,
+    /// 1 MiB.
+    pub fn index_interval(&mut self, bytes: u64) -> &mut Self {
+        self.index_interval = bytes;
+        self
+    }
+
+    /// The keys of encrypted segments (feature `encryption`). Without it an
+    /// encrypted segment is an [`crate::Error::Key`] (missing key) when its
+    /// records are read. Recovery does not need keys. By default, none.
+    #[cfg(feature = "encryption")]
+    pub fn keys(&mut self, provider: Arc<dyn wal_crypto::KeyProvider>) -> &mut Self {
+        self.keys = Some(provider);
+        self
+    }
+
+    /// The configured recovery mode.
+    #[must_use]
+    pub fn get_mode(&self) -> RecoveryMode {
+        self.mode
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.buffer_size < MIN_BUFFER_SIZE {
+            return Err(Error::InvalidOption {
+                name: "buffer_size",
+                reason: "must be at least 4096 bytes",
+            });
+        }
+        if self.max_payload_len == 0 || self.max_record_len == 0 {
+            return Err(Error::InvalidOption {
+                name: "max_payload_len",
+                reason: "record size limits must be at least 1",
+            });
+        }
+        if self.index_interval == 0 {
+            return Err(Error::InvalidOption {
+                name: "index_interval",
+                reason: "must be at least 1",
+            });
+        }
+        Ok(())
+    }
+
+    /// The most bytes a reader with these options holds in its buffers:
+    /// the read window (at least one whole record), the fragment assembly
+    /// buffer, and the payload decoder's two buffers (decrypted and
+    /// decompressed copies). Used by tests; see
+    /// [`crate::LogReader::buffer_high_water`].
+    #[must_use]
+    pub fn memory_bound(&self) -> usize {
+        let record = (self.max_payload_len as usize).saturating_add(wal_format::RECORD_HEADER_LEN);
+        let window = record.max(self.buffer_size);
+        window
+            .saturating_add(self.max_record_len)
+            .saturating_add(self.max_record_len.saturating_mul(2))
+    }
+}

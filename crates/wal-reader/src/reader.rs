@@ -1,0 +1,356 @@
+//! [`LogReader`]: logical records of a log directory, in LSN order.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use wal_crypto::PayloadDecoder;
+#[cfg(feature = "encryption")]
+use wal_crypto::SegmentDecryptor;
+use wal_format::{Flags, KeyId, LogicalKind, Lsn};
+use wal_io::Storage;
+
+use crate::error::{Error, Result};
+use crate::options::ReadOptions;
+use crate::report::{CorruptRange, TailKind};
+use crate::segments::{self, Segment};
+use crate::walk::{Found, Loc, Step, Walker};
+
+/// A logical record, its payload borrowed from the reader (valid until the
+/// reader moves).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogRecord<'a> {
+    /// The record's LSN.
+    pub lsn: Lsn,
+    /// Data or checkpoint.
+    pub kind: LogicalKind,
+    /// The transforms the record was stored with ([`Flags::COMPRESSED`],
+    /// [`Flags::ENCRYPTED`]); the payload here has them undone.
+    pub flags: Flags,
+    /// The logical payload: reassembled, decrypted and decompressed.
+    pub payload: &'a [u8],
+}
+
+impl LogRecord<'_> {
+    /// An owned copy.
+    #[must_use]
+    pub fn to_owned_record(&self) -> OwnedRecord {
+        OwnedRecord {
+            lsn: self.lsn,
+            kind: self.kind,
+            flags: self.flags,
+            payload: self.payload.to_vec(),
+        }
+    }
+}
+
+/// A logical record with its own payload (what the iterator yields).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnedRecord {
+    /// The record's LSN.
+    pub lsn: Lsn,
+    /// Data or checkpoint.
+    pub kind: LogicalKind,
+    /// The transforms the record was stored with.
+    pub flags: Flags,
+    /// The logical payload.
+    pub payload: Vec<u8>,
+}
+
+/// How the log's data ended, once a reader got there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LogEnd {
+    /// The LSN after the last record (the next one to be written).
+    pub next_lsn: Lsn,
+    /// The segment the data ends in, and the offset.
+    pub position: Option<(PathBuf, u64)>,
+    /// How the data ends.
+    pub tail: TailKind,
+    /// Why the tail is torn, for [`TailKind::Torn`].
+    pub torn_detail: Option<String>,
+}
+
+/// Reads the logical records of a log directory in LSN order, across
+/// segments, in bounded memory.
+///
+/// - Streams: one read window per reader (`ReadOptions::buffer_size`, or
+///   one record if larger), one fragment-assembly buffer (at most the
+///   maximum record size), and the payload decoder's buffers; never a whole
+///   segment.
+/// - Checks every record's checksums and salt, LSN continuity within and
+///   across segments, fragment chains and batches; yields a batch only once
+///   all of it is known to be present.
+/// - Decrypts and decompresses as each record's flags say (features
+///   `encryption` and `compression`, keys in [`ReadOptions`]).
+/// - Damage is handled as the [`crate::RecoveryMode`] says: by default a
+///   torn tail ends the records quietly ([`LogReader::end`] says how) and
+///   corruption before the tail is an [`Error::Corruption`].
+///
+/// It takes no lock and writes nothing, so it can read a log another
+/// process or thread is writing; it sees what was in the directory when it
+/// was opened (use [`crate::TailReader`] to follow a live log).
+///
+/// ```
+/// use std::sync::Arc;
+/// use wal_reader::{LogReader, ReadOptions};
+/// # use wal_format::Lsn;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let storage: Arc<dyn wal_io::Storage> = Arc::new(wal_io::FileStorage::new());
+/// # let log = wal_commit::Committer::open(storage.clone(), dir.path(), &wal_io::LogOptions::new(), &wal_commit::CommitOptions::new())?;
+/// # for i in 0..10u32 { log.append(format!("record {i}").as_bytes())?; }
+/// # log.close()?;
+/// let mut reader = LogReader::open(storage, dir.path(), &ReadOptions::new())?;
+/// reader.seek(Lsn::new(3))?;
+/// let mut n = 0;
+/// while let Some(record) = reader.next_record()? {
+///     assert_eq!(record.payload, format!("record {}", record.lsn.get() - 1).as_bytes());
+///     n += 1;
+/// }
+/// assert_eq!(n, 8);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct LogReader {
+    pub(crate) walker: Walker,
+    decoder: PayloadDecoder,
+    #[cfg(feature = "encryption")]
+    cipher: Option<((PathBuf, u64), SegmentDecryptor)>,
+    decoded_high: usize,
+    failed: bool,
+}
+
+impl LogReader {
+    /// Opens a reader at the start of the log in `dir` (its oldest record).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`], [`Error::Storage`] (the directory cannot
+    /// be listed), [`Error::BadSegmentHeader`], [`Error::NameMismatch`].
+    pub fn open(
+        storage: Arc<dyn Storage>,
+        dir: impl Into<PathBuf>,
+        options: &ReadOptions,
+    ) -> Result<LogReader> {
+        options.validate()?;
+        let dir = dir.into();
+        let segs = segments::list(&*storage, &dir)?;
+        Ok(Self::with_segments(storage, dir, options, segs))
+    }
+
+    pub(crate) fn with_segments(
+        storage: Arc<dyn Storage>,
+        dir: PathBuf,
+        options: &ReadOptions,
+        segs: Vec<Segment>,
+    ) -> LogReader {
+        tracing::debug!(dir = %dir.display(), segments = segs.len(), "opened a wal reader");
+        LogReader {
+            walker: Walker::new(storage, dir, options.clone(), true, segs),
+            decoder: PayloadDecoder::new(options.max_record_len),
+            #[cfg(feature = "encryption")]
+            cipher: None,
+            decoded_high: 0,
+            failed: false,
+        }
+    }
+
+    /// Positions the reader at `lsn`: the next record is the one with that
+    /// LSN, or the first after it (or none, past the end).
+    ///
+    /// Cost: a binary search of the segments by first LSN (their names),
+    /// then a scan from the nearest point of the reader's sparse index (a
+    /// record boundary noted every `ReadOptions::index_interval` bytes
+    /// while reading), or from the segment's start if that part was not
+    /// read yet. Records before `lsn` are checked but not decoded.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Purged`] if `lsn` is older than the oldest segment.
+    pub fn seek(&mut self, lsn: Lsn) -> Result<()> {
+        self.failed = false;
+        self.walker.seek(lsn)
+    }
+
+    /// The next logical record, or `None` at the end of the log's data.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corruption`] (with the segment, offset and LSNs),
+    /// [`Error::TornTail`] (absolute consistency mode), [`Error::Key`],
+    /// [`Error::Payload`], [`Error::Storage`]. After an error the reader
+    /// returns `None` until [`LogReader::seek`] is called.
+    pub fn next_record(&mut self) -> Result<Option<LogRecord<'_>>> {
+        match self.step()? {
+            Some(found) => self.decode(found).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Walks to the next record without decoding its payload.
+    pub(crate) fn step(&mut self) -> Result<Option<Found>> {
+        if self.failed {
+            return Ok(None);
+        }
+        match self.walker.advance() {
+            Ok(Step::Record(found)) => Ok(Some(found)),
+            Ok(Step::End | Step::Wait) => Ok(None),
+            Err(e) => {
+                self.failed = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// Decodes the payload of the record `step` just found.
+    pub(crate) fn decode(&mut self, found: Found) -> Result<LogRecord<'_>> {
+        let (path, salt, key_id) = match self.walker.scanner.as_ref() {
+            Some(s) => (
+                s.seg.path.clone(),
+                s.seg.header.salt.get(),
+                s.seg.header.key_id,
+            ),
+            None => (self.walker.dir().to_path_buf(), 0, KeyId::NONE),
+        };
+        let encrypted = !key_id.is_none();
+        if encrypted {
+            self.open_cipher(&path, salt)
+                .inspect_err(|_| self.failed = true)?;
+        }
+        let raw: &[u8] = match found.loc {
+            Loc::Window(p) => self
+                .walker
+                .scanner
+                .as_ref()
+                .map_or(&[][..], |s| s.payload(&p)),
+            Loc::Assembled => &self.walker.asm,
+            Loc::None => &[],
+        };
+        if found.flags.is_empty() && !encrypted {
+            return Ok(LogRecord {
+                lsn: found.lsn,
+                kind: found.kind,
+                flags: found.flags,
+                payload: raw,
+            });
+        }
+        #[cfg(feature = "encryption")]
+        let cipher = self.cipher.as_ref().map(|(_, c)| c);
+        #[cfg(not(feature = "encryption"))]
+        let cipher = None;
+        match self
+            .decoder
+            .decode(found.lsn, found.kind, found.flags, raw, cipher)
+        {
+            Ok(payload) => {
+                self.decoded_high = self.decoded_high.max(payload.len());
+                Ok(LogRecord {
+                    lsn: found.lsn,
+                    kind: found.kind,
+                    flags: found.flags,
+                    payload,
+                })
+            }
+            Err(source) => {
+                self.failed = true;
+                Err(Error::Payload {
+                    path,
+                    offset: found.offset,
+                    lsn: found.lsn,
+                    source,
+                })
+            }
+        }
+    }
+
+    #[cfg(feature = "encryption")]
+    fn open_cipher(&mut self, path: &std::path::Path, salt: u64) -> Result<()> {
+        if self
+            .cipher
+            .as_ref()
+            .is_some_and(|((p, s), _)| p == path && *s == salt)
+        {
+            return Ok(());
+        }
+        self.cipher = None;
+        let Some(header) = self.walker.scanner.as_ref().map(|s| s.seg.header) else {
+            return Ok(());
+        };
+        let key_err = |source| Error::Key {
+            path: path.to_path_buf(),
+            source,
+        };
+        let Some(keys) = self.walker.opts.keys.as_deref() else {
+            return Err(key_err(wal_crypto::Error::MissingKey {
+                key_id: header.key_id,
+            }));
+        };
+        let cipher = SegmentDecryptor::open(keys, &header).map_err(key_err)?;
+        self.cipher = Some(((path.to_path_buf(), salt), cipher));
+        Ok(())
+    }
+
+    #[cfg(not(feature = "encryption"))]
+    #[allow(clippy::unused_self)]
+    fn open_cipher(&mut self, path: &std::path::Path, _salt: u64) -> Result<()> {
+        Err(Error::Key {
+            path: path.to_path_buf(),
+            source: wal_crypto::Error::Unsupported {
+                feature: "encryption",
+            },
+        })
+    }
+
+    /// How the log's data ended, once the reader reached the end.
+    #[must_use]
+    pub fn end(&self) -> Option<LogEnd> {
+        let end = self.walker.end.as_ref()?;
+        let position = end
+            .segment
+            .and_then(|i| self.walker.segments.get(i))
+            .map(|s| (s.path.clone(), end.offset));
+        Some(LogEnd {
+            next_lsn: end.next_lsn,
+            position,
+            tail: end.tail,
+            torn_detail: end.torn_detail.clone(),
+        })
+    }
+
+    /// The ranges skipped so far ([`crate::RecoveryMode::SkipAnyCorruptedRecords`])
+    /// or that ended the records early ([`crate::RecoveryMode::PointInTime`]).
+    #[must_use]
+    pub fn skipped(&self) -> &[CorruptRange] {
+        &self.walker.corrupt
+    }
+
+    /// The largest number of bytes the reader's own buffers held so far:
+    /// the read window plus the fragment-assembly buffer, plus the largest
+    /// decrypted or decompressed payload (the payload decoder holds a copy
+    /// of the stored and of the logical payload). Never more than
+    /// [`ReadOptions::memory_bound`].
+    #[must_use]
+    pub fn buffer_high_water(&self) -> usize {
+        self.walker
+            .high_water()
+            .saturating_add(self.decoded_high.saturating_mul(2))
+    }
+
+    /// The log directory.
+    #[must_use]
+    pub fn dir(&self) -> &std::path::Path {
+        self.walker.dir()
+    }
+}
+
+/// Yields owned copies of the records; ends after the first error.
+impl Iterator for LogReader {
+    type Item = Result<OwnedRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_record()
+            .map(|r| r.map(|r| r.to_owned_record()))
+            .transpose()
+    }
+}

@@ -1,0 +1,84 @@
+//! Listing a log directory's segments without taking its lock (a reader may
+//! run beside the writer).
+
+use std::path::{Path, PathBuf};
+
+use wal_format::{Lsn, SEGMENT_HEADER_LEN, SegmentHeader, parse_segment_file_name};
+use wal_io::{OpenOptions, Storage, StorageFile};
+
+use crate::error::{Error, Result, io_err};
+
+/// A segment file and its verified header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Segment {
+    pub(crate) path: PathBuf,
+    pub(crate) header: SegmentHeader,
+}
+
+impl Segment {
+    pub(crate) fn first_lsn(&self) -> Lsn {
+        self.header.first_lsn
+    }
+}
+
+/// The segment files of `dir`, sorted by first LSN, with verified headers.
+/// Other files are ignored. A segment that disappears while it is listed
+/// (purged by the writer) is left out.
+pub(crate) fn list(storage: &dyn Storage, dir: &Path) -> Result<Vec<Segment>> {
+    let entries = storage.list_dir(dir).map_err(io_err("list", dir))?;
+    let mut out = Vec::new();
+    for entry in entries {
+        let Some(lsn) = parse_segment_file_name(&entry.name).filter(|_| entry.is_file) else {
+            continue;
+        };
+        let path = dir.join(&entry.name);
+        let file = match storage.open(&path, OpenOptions::read()) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_err("open", path)(e)),
+        };
+        let header = read_header(&*file, &path)?;
+        if header.first_lsn != lsn {
+            return Err(Error::NameMismatch {
+                path,
+                in_header: header.first_lsn,
+                in_name: lsn,
+            });
+        }
+        out.push(Segment { path, header });
+    }
+    out.sort_by_key(Segment::first_lsn);
+    Ok(out)
+}
+
+/// Reads and verifies a segment header.
+pub(crate) fn read_header(file: &dyn StorageFile, path: &Path) -> Result<SegmentHeader> {
+    let mut bytes = [0u8; SEGMENT_HEADER_LEN];
+    let got = read_fully(file, path, &mut bytes, 0)?;
+    SegmentHeader::decode(bytes.get(..got).unwrap_or_default()).map_err(|source| {
+        Error::BadSegmentHeader {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
+}
+
+/// Reads until `buf` is full or the file ends; returns the bytes read.
+pub(crate) fn read_fully(
+    file: &dyn StorageFile,
+    path: &Path,
+    buf: &mut [u8],
+    offset: u64,
+) -> Result<usize> {
+    let mut got = 0;
+    while let Some(rest) = buf.get_mut(got..).filter(|r| !r.is_empty()) {
+        let n = file
+            .read_at(rest, offset.saturating_add(got as u64))
+            .map_err(io_err("read", path))?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    Ok(got)
+}

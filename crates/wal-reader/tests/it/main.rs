@@ -1,0 +1,25 @@
+//! wal-reader's integration tests: one module per scenario.
+
+#![allow(
+    clippy::print_stderr,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+mod support;
+
+mod bit_flips;
+mod bounded_memory;
+#[cfg(feature = "compression")]
+mod compression;
+mod crash;
+#[cfg(feature = "encryption")]
+mod encryption;
+mod real_fs;
+mod recover_corruption;
+mod recover_gaps;
+mod recover_torn_tail;
+mod round_trip;
+mod seek;
+mod tailing;

@@ -1,0 +1,193 @@
+//! A damaged record with valid records after it is corruption, reported
+//! with its segment, offset and LSNs, and handled as each mode says.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use wal_format::Lsn;
+use wal_io::Storage;
+use wal_io::sim::SimStorage;
+use wal_reader::{CorruptionKind, Error, LogReader, ReadOptions, RecoveryMode, TailKind, recover};
+
+use crate::support::*;
+
+/// Three segments of ten records (1..=30, with a batch 5..=7 in the
+/// first); returns the segment paths and every record's offset.
+fn build(sim_seed: u64) -> (SimStorage, Arc<dyn Storage>, Vec<PathBuf>, Vec<u64>) {
+    let (sim, storage) = sim(sim_seed);
+    let mut offsets = vec![0];
+    let mut paths = Vec::new();
+    for s in 0..3u64 {
+        let mut seg = RawSeg::new(s * 10 + 1, 1000 + s);
+        for lsn in s * 10 + 1..=s * 10 + 10 {
+            if lsn == 5 {
+                seg.batch(5, 3);
+            }
+            offsets.push(seg.full(lsn));
+        }
+        paths.push(seg.write(&*storage, 512));
+    }
+    (sim, storage, paths, offsets)
+}
+
+fn mode(m: RecoveryMode) -> ReadOptions {
+    let mut o = read_options();
+    o.mode(m);
+    o
+}
+
+fn flip(sim: &SimStorage, path: &std::path::Path, offset: u64) {
+    let byte = sim.contents(path).unwrap()[offset as usize];
+    sim.damage(path, offset, &[byte ^ 0x10]).unwrap();
+}
+
+fn lsns(storage: &Arc<dyn Storage>, o: &ReadOptions) -> Vec<u64> {
+    LogReader::open(storage.clone(), dir(), o)
+        .unwrap()
+        .map(|r| r.unwrap().lsn.get())
+        .collect()
+}
+
+#[test]
+fn damaged_record_mid_log_in_each_mode() {
+    for m in [
+        RecoveryMode::TolerateCorruptedTailRecords,
+        RecoveryMode::AbsoluteConsistency,
+        RecoveryMode::PointInTime,
+        RecoveryMode::SkipAnyCorruptedRecords,
+    ] {
+        let (sim, storage, paths, offsets) = build(20);
+        // A payload byte of record 15 (second segment).
+        flip(&sim, &paths[1], offsets[15] + 40);
+        let result = recover(storage.clone(), dir(), &raw_log_options(), &mode(m));
+        let check = |r: &wal_reader::CorruptRange| {
+            assert_eq!(r.kind, CorruptionKind::DamagedRecord, "{m:?}");
+            assert_eq!(r.segment, paths[1], "{m:?}");
+            assert_eq!(r.offset, offsets[15], "{m:?}");
+            assert_eq!(r.end_offset, offsets[16], "{m:?}");
+            assert_eq!(r.lsns, Some((Lsn::new(15), Lsn::new(15))), "{m:?}");
+        };
+        match m {
+            RecoveryMode::TolerateCorruptedTailRecords | RecoveryMode::AbsoluteConsistency => {
+                match result {
+                    Err(Error::Corruption(r)) => {
+                        check(&r);
+                        let text = Error::Corruption(r).to_string();
+                        assert!(text.contains("00000000000000000011.wal"), "{text}");
+                        assert!(text.contains(&format!("offset {}", offsets[15])), "{text}");
+                    }
+                    other => panic!("{m:?}: expected corruption, got {other:?}"),
+                }
+                // Nothing changed: the reader still sees the damage.
+                assert!(matches!(
+                    read_all(storage.clone(), &dir(), &read_options()),
+                    Err(Error::Corruption(_))
+                ));
+                assert_eq!(
+                    storage
+                        .list_dir(&dir())
+                        .unwrap()
+                        .iter()
+                        .filter(|e| e.name.ends_with(".wal"))
+                        .count(),
+                    3
+                );
+            }
+            RecoveryMode::PointInTime => {
+                let (log, report) = result.unwrap();
+                drop(log);
+                assert_eq!(report.corrupt.len(), 1);
+                check(&report.corrupt[0]);
+                assert_eq!(report.next_lsn, Lsn::new(15));
+                assert_eq!(report.removed_segments, 1);
+                assert_eq!(report.segments, 2);
+                assert_eq!(
+                    lsns(&storage, &read_options()),
+                    (1..=14).collect::<Vec<_>>()
+                );
+                // Durable, and idempotent.
+                sim.crash();
+                let (_, again) =
+                    recover(storage.clone(), dir(), &raw_log_options(), &mode(m)).unwrap();
+                assert_eq!(again.next_lsn, Lsn::new(15));
+                assert!(again.corrupt.is_empty());
+                assert_eq!(again.durable_end, report.durable_end);
+            }
+            RecoveryMode::SkipAnyCorruptedRecords => {
+                let (log, report) = result.unwrap();
+                drop(log);
+                assert_eq!(report.corrupt.len(), 1);
+                check(&report.corrupt[0]);
+                assert_eq!(report.next_lsn, Lsn::new(31));
+                let o = mode(m);
+                let mut want: Vec<u64> = (1..=30).collect();
+                want.retain(|&l| l != 15);
+                assert_eq!(lsns(&storage, &o), want);
+                let mut reader = LogReader::open(storage.clone(), dir(), &o).unwrap();
+                while reader.next_record().unwrap().is_some() {}
+                assert_eq!(reader.skipped().len(), 1);
+                check(&reader.skipped()[0]);
+                // Recovering again skips the same range.
+                let (_, again) = recover(storage.clone(), dir(), &raw_log_options(), &o).unwrap();
+                assert_eq!(again.corrupt, report.corrupt);
+                assert_eq!(again.next_lsn, report.next_lsn);
+            }
+            _ => unreachable!(),
+        }
+    }
+}
+
+#[test]
+fn damage_inside_a_batch_loses_the_whole_batch() {
+    let (sim, storage, paths, offsets) = build(21);
+    flip(&sim, &paths[0], offsets[6] + 8); // the LSN field of record 6
+    match read_all(storage.clone(), &dir(), &read_options()) {
+        Err(Error::Corruption(r)) => {
+            assert_eq!(r.offset, offsets[6]);
+            assert_eq!(r.lsns, Some((Lsn::new(5), Lsn::new(7))));
+        }
+        other => panic!("expected corruption, got {other:?}"),
+    }
+    let o = mode(RecoveryMode::SkipAnyCorruptedRecords);
+    let want: Vec<u64> = (1..=30).filter(|l| !(5..=7).contains(l)).collect();
+    assert_eq!(lsns(&storage, &o), want);
+}
+
+#[test]
+fn damage_in_the_last_segment_before_valid_records() {
+    let (sim, storage, paths, offsets) = build(22);
+    flip(&sim, &paths[2], offsets[25] + 3); // record CRC of record 25
+    match recover(storage.clone(), dir(), &raw_log_options(), &read_options()) {
+        Err(Error::Corruption(r)) => {
+            assert_eq!(r.segment, paths[2]);
+            assert_eq!(r.offset, offsets[25]);
+            assert_eq!(r.lsns, Some((Lsn::new(25), Lsn::new(25))));
+        }
+        other => panic!("expected corruption, got {other:?}"),
+    }
+    // Within a torn write window that covers records 25..=30 it is a torn
+    // write: records 25..=30 were never acknowledged, and are dropped with
+    // a report.
+    let mut o = read_options();
+    o.torn_write_window(1000);
+    let (_, report) = recover(storage.clone(), dir(), &raw_log_options(), &o).unwrap();
+    assert_eq!(report.tail, TailKind::Torn);
+    assert_eq!(report.next_lsn, Lsn::new(25));
+    assert_eq!(report.dropped, Some((Lsn::new(25), Lsn::new(30))));
+    assert!(report.torn_detail.unwrap().contains("window"));
+}
+
+#[test]
+fn zeros_before_valid_records_are_a_hole() {
+    let (sim, storage, paths, offsets) = build(23);
+    let len = (offsets[14] - offsets[13]) as usize;
+    sim.damage(&paths[1], offsets[13], &vec![0; len]).unwrap();
+    match read_all(storage.clone(), &dir(), &read_options()) {
+        Err(Error::Corruption(r)) => {
+            assert_eq!(r.kind, CorruptionKind::Hole);
+            assert_eq!(r.offset, offsets[13]);
+            assert_eq!(r.lsns, Some((Lsn::new(13), Lsn::new(13))));
+        }
+        other => panic!("expected a hole, got {other:?}"),
+    }
+}

@@ -1,0 +1,269 @@
+//! Writing logs for the tests: through the committer, through a bare
+//! `SegmentLog`, or byte by byte (for damage no writer makes).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use wal_commit::{CommitOptions, Committer};
+use wal_format::{
+    BatchMarker, Flags, LogId, LogicalKind, Lsn, RecordHeader, RecordType, Salt, SegmentHeader,
+    encode_record, segment_file_name,
+};
+use wal_io::sim::SimStorage;
+use wal_io::{LogOptions, OpenOptions, Preallocation, SegmentLog, Storage};
+use wal_reader::{LogReader, OwnedRecord, ReadOptions};
+
+pub(crate) const DIR: &str = "/wal";
+
+pub(crate) fn dir() -> PathBuf {
+    PathBuf::from(DIR)
+}
+
+/// Small segments, so a few dozen records span many.
+pub(crate) fn log_options() -> LogOptions {
+    let mut o = LogOptions::new();
+    o.create(true).segment_size(16 * 1024);
+    o
+}
+
+pub(crate) fn commit_options() -> CommitOptions {
+    let mut o = CommitOptions::new();
+    o.fragment_size(3000).max_record_len(20_000);
+    o
+}
+
+pub(crate) fn read_options() -> ReadOptions {
+    let mut o = ReadOptions::new();
+    o.max_record_len(20_000).buffer_size(4096);
+    o
+}
+
+/// The seed of a randomized test: `WAL_SEED` if set, else `default`;
+/// printed so a failure can be replayed.
+pub(crate) fn seed(name: &str, default: u64) -> u64 {
+    let seed = std::env::var("WAL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default);
+    eprintln!("{name}: seed {seed} (replay with WAL_SEED={seed})");
+    seed
+}
+
+/// SplitMix64.
+pub(crate) struct Rng(pub(crate) u64);
+
+impl Rng {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next() % n }
+    }
+}
+
+/// A payload that names its LSN, of a length that varies (some above the
+/// fragment size).
+pub(crate) fn payload(lsn: u64, len: usize) -> Vec<u8> {
+    let mut p = format!("lsn {lsn}:").into_bytes();
+    p.resize(len.max(p.len()), (lsn % 251) as u8);
+    p
+}
+
+/// What was written: (LSN, kind, payload).
+pub(crate) type Expected = (Lsn, LogicalKind, Vec<u8>);
+
+/// Writes a mix of records, batches, checkpoints and fragmented records
+/// with the committer; returns what it wrote.
+pub(crate) fn write_mixed(
+    storage: Arc<dyn Storage>,
+    dir: &Path,
+    n: usize,
+    seed: u64,
+) -> Vec<Expected> {
+    let log = Committer::open(storage, dir, &log_options(), &commit_options()).expect("open");
+    let mut rng = Rng(seed);
+    let mut out = Vec::new();
+    let mut next = 1u64;
+    while out.len() < n {
+        match rng.below(10) {
+            0 => {
+                let p = payload(next, rng.below(200) as usize);
+                let lsn = log.checkpoint(&p).expect("checkpoint");
+                assert_eq!(lsn.get(), next);
+                out.push((lsn, LogicalKind::Checkpoint, p));
+                next += 1;
+            }
+            1 | 2 => {
+                let count = 2 + rng.below(4);
+                let ps: Vec<Vec<u8>> = (0..count)
+                    .map(|i| payload(next + i, rng.below(4000) as usize))
+                    .collect();
+                let (first, last) = log.append_batch(&ps).expect("batch");
+                assert_eq!((first.get(), last.get()), (next, next + count - 1));
+                for (i, p) in ps.into_iter().enumerate() {
+                    out.push((Lsn::new(next + i as u64), LogicalKind::Data, p));
+                }
+                next += count;
+            }
+            3 => {
+                let p = payload(next, 3000 + rng.below(12_000) as usize);
+                let lsn = log.append(&p).expect("append");
+                out.push((lsn, LogicalKind::Data, p));
+                next += 1;
+            }
+            _ => {
+                let p = payload(next, rng.below(600) as usize);
+                let lsn = log.append(&p).expect("append");
+                assert_eq!(lsn.get(), next);
+                out.push((lsn, LogicalKind::Data, p));
+                next += 1;
+            }
+        }
+    }
+    log.close().expect("close");
+    out
+}
+
+/// Every record the reader yields, or its first error.
+pub(crate) fn read_all(
+    storage: Arc<dyn Storage>,
+    dir: &Path,
+    options: &ReadOptions,
+) -> wal_reader::Result<Vec<OwnedRecord>> {
+    LogReader::open(storage, dir, options)?.collect()
+}
+
+pub(crate) fn as_expected(records: &[OwnedRecord]) -> Vec<Expected> {
+    records
+        .iter()
+        .map(|r| (r.lsn, r.kind, r.payload.clone()))
+        .collect()
+}
+
+/// A log written with a bare `SegmentLog`, one logical record per batch
+/// (fragmented when over `fragment`), synced after each.
+pub(crate) struct SegWriter {
+    pub(crate) log: SegmentLog,
+    pub(crate) next: Lsn,
+    pub(crate) fragment: usize,
+}
+
+impl SegWriter {
+    pub(crate) fn open(storage: Arc<dyn Storage>, options: &LogOptions) -> SegWriter {
+        Self::open_in(storage, &dir(), options)
+    }
+
+    pub(crate) fn open_in(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        options: &LogOptions,
+    ) -> SegWriter {
+        let (log, report) =
+            wal_reader::recover(storage, dir, options, &read_options()).expect("recover");
+        SegWriter {
+            log,
+            next: report.next_lsn,
+            fragment: 3000,
+        }
+    }
+
+    /// Appends one record; returns its LSN.
+    pub(crate) fn append(&mut self, payload: &[u8]) -> Lsn {
+        let lsn = self.next;
+        let frag = std::num::NonZeroUsize::new(self.fragment).expect("fragment");
+        let parts: Vec<_> = wal_format::split_fragments(payload, frag).collect();
+        let len: u64 = parts.iter().map(|(_, p)| 32 + p.len() as u64).sum();
+        let salt = self.log.begin_batch(lsn, len).expect("begin");
+        let mut buf = Vec::new();
+        for (ty, part) in parts {
+            let h = RecordHeader {
+                lsn,
+                salt,
+                record_type: ty,
+                flags: Flags::EMPTY,
+            };
+            encode_record(&mut buf, &h, part).expect("encode");
+        }
+        self.next = lsn.checked_next().expect("lsn");
+        self.log.write(&buf, self.next).expect("write");
+        self.log.sync().expect("sync");
+        lsn
+    }
+}
+
+/// A segment built byte by byte.
+pub(crate) struct RawSeg {
+    pub(crate) header: SegmentHeader,
+    pub(crate) bytes: Vec<u8>,
+}
+
+impl RawSeg {
+    pub(crate) fn new(first: u64, salt: u64) -> RawSeg {
+        Self::with_header(SegmentHeader::new(
+            Lsn::new(first),
+            Salt::new(salt),
+            LogId::new(77),
+        ))
+    }
+
+    pub(crate) fn with_header(header: SegmentHeader) -> RawSeg {
+        RawSeg {
+            header,
+            bytes: header.encode().to_vec(),
+        }
+    }
+
+    /// Appends a record; returns its offset.
+    pub(crate) fn rec(&mut self, lsn: u64, ty: RecordType, flags: Flags, payload: &[u8]) -> u64 {
+        let at = self.bytes.len() as u64;
+        let h = RecordHeader {
+            lsn: Lsn::new(lsn),
+            salt: self.header.salt,
+            record_type: ty,
+            flags,
+        };
+        encode_record(&mut self.bytes, &h, payload).expect("encode");
+        at
+    }
+
+    pub(crate) fn full(&mut self, lsn: u64) -> u64 {
+        self.rec(lsn, RecordType::Full, Flags::EMPTY, &payload(lsn, 40))
+    }
+
+    pub(crate) fn batch(&mut self, lsn: u64, count: u32) -> u64 {
+        let m = BatchMarker::new(count).expect("marker").encode();
+        self.rec(lsn, RecordType::Batch, Flags::EMPTY, &m)
+    }
+
+    /// Writes the segment (and `zeros` zero bytes after it) durably.
+    pub(crate) fn write(&self, storage: &dyn Storage, zeros: usize) -> PathBuf {
+        storage.create_dir_all(&dir()).expect("mkdir");
+        let path = dir().join(segment_file_name(self.header.first_lsn));
+        let file = storage.open(&path, OpenOptions::create()).expect("create");
+        let mut all = self.bytes.clone();
+        all.resize(all.len() + zeros, 0);
+        file.write_all_at(&all, 0).expect("write");
+        file.sync_all().expect("sync");
+        storage.sync_dir(&dir()).expect("sync dir");
+        path
+    }
+}
+
+pub(crate) fn sim(seed: u64) -> (SimStorage, Arc<dyn Storage>) {
+    let sim = SimStorage::new(seed);
+    let storage: Arc<dyn Storage> = Arc::new(sim.clone());
+    (sim, storage)
+}
+
+/// Log options for logs written by hand (no preallocation).
+pub(crate) fn raw_log_options() -> LogOptions {
+    let mut o = log_options();
+    o.preallocation(Preallocation::None);
+    o
+}
