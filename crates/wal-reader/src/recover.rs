@@ -87,12 +87,7 @@ pub fn recover(
         false,
         segs,
     );
-    loop {
-        match walker.advance()? {
-            Step::Record(_) => {}
-            Step::End | Step::Wait => break,
-        }
-    }
+    while let Step::Record(_) = walker.advance()? {}
     let Some(end) = walker.end.clone() else {
         return Err(Error::InvalidOption {
             name: "recover",

@@ -713,10 +713,7 @@ impl Walker {
         let mut end = first.end();
         let mut high = first.header.lsn;
         let mut from = first.end();
-        loop {
-            let Some(scanner) = self.scanner.as_mut() else {
-                break;
-            };
+        while let Some(scanner) = self.scanner.as_mut() {
             scanner.offset = from;
             // Follow valid records; at a stop, look for the next valid one.
             let stop_at = loop {
@@ -841,6 +838,22 @@ impl Walker {
                     _ => TailKind::Clean,
                 };
                 self.finish(tail, None, None);
+                return Ok(None);
+            }
+            let next_first = self
+                .segments
+                .get(self.seg_idx.saturating_add(1))
+                .map(Segment::first_lsn);
+            if !last && !pending && next_first == Some(c_lsn) {
+                // Damage after the last record of a sealed segment, and the
+                // next segment continues the LSNs: no record is lost (the
+                // damage is in space that never held one).
+                tracing::warn!(
+                    segment = %self.current_path().display(),
+                    offset = x,
+                    "damaged bytes after the last record of a sealed segment; no record lost"
+                );
+                self.next_segment()?;
                 return Ok(None);
             }
             if last {
@@ -1027,7 +1040,7 @@ impl Walker {
 }
 
 fn torn_detail(x: u64, t: &Trouble, pending: bool) -> String {
-    let what = match t {
+    match t {
         Trouble::Stop(Stop::Damaged(e)) => format!("damaged record at offset {x} ({e})"),
         Trouble::Stop(Stop::Incomplete) => format!("record cut short at offset {x}"),
         Trouble::Stop(_) if pending => {
@@ -1035,6 +1048,5 @@ fn torn_detail(x: u64, t: &Trouble, pending: bool) -> String {
         }
         Trouble::Stop(_) => format!("data ends at offset {x}"),
         Trouble::Sequence(r) => format!("{r} at offset {x}"),
-    };
-    what
+    }
 }

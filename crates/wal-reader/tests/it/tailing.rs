@@ -1,1 +1,223 @@
-//! TODO
+//! Tailing a live log: records in order as they become durable, never
+//! before, across rotations, blocking and async; a clear error when the
+//! records it needs were purged.
+
+use std::sync::Arc;
+
+use wal_commit::{Committer, Durability};
+use wal_format::Lsn;
+use wal_reader::{DurableWatermark, Error, TailReader, WaitFuture, Watermark};
+
+use crate::support::*;
+
+/// The committer's watermark as the tailer's source.
+struct CommitMark(Durability);
+
+impl DurableWatermark for CommitMark {
+    fn durable_lsn(&self) -> Lsn {
+        self.0.durable_lsn()
+    }
+    fn wait_past(&self, lsn: Lsn) -> wal_reader::Result<Lsn> {
+        self.0.wait_past(lsn).map_err(|_| Error::Closed)
+    }
+    fn wait_past_async(&self, lsn: Lsn) -> WaitFuture<'_> {
+        Box::pin(async move { self.0.wait_past_async(lsn).await.map_err(|_| Error::Closed) })
+    }
+}
+
+fn payloads(n: u64) -> Vec<Vec<u8>> {
+    (1..=n)
+        .map(|i| payload(i, ((i * 977) % 4500) as usize))
+        .collect()
+}
+
+#[test]
+fn blocking_tail_follows_appends_across_rotations() {
+    let (_sim, storage) = sim(60);
+    let log = Committer::open(storage.clone(), DIR, &log_options(), &commit_options()).unwrap();
+    let mark = Arc::new(CommitMark(log.durability()));
+    let mut tail =
+        TailReader::open(storage.clone(), DIR, Lsn::FIRST, &read_options(), mark).unwrap();
+    let all = payloads(300);
+    let writer = {
+        let all = all.clone();
+        std::thread::spawn(move || {
+            for (i, p) in all.iter().enumerate() {
+                if i % 50 == 7 {
+                    // A batch of two, with the next record.
+                    continue;
+                }
+                if i % 50 == 6 {
+                    log.append_batch(&[p, &all[i + 1]]).unwrap();
+                } else {
+                    log.append(p).unwrap();
+                }
+            }
+            log.close().unwrap();
+        })
+    };
+    for (i, p) in all.iter().enumerate() {
+        let r = tail
+            .next_record()
+            .unwrap_or_else(|e| panic!("record {}: {e:?}", i + 1));
+        assert_eq!(r.lsn, Lsn::new(i as u64 + 1));
+        assert_eq!(r.payload, &p[..]);
+    }
+    writer.join().unwrap();
+    assert!(matches!(tail.next_record(), Err(Error::Closed)));
+    let segments = storage
+        .list_dir(&dir())
+        .unwrap()
+        .iter()
+        .filter(|e| e.name.ends_with(".wal"))
+        .count();
+    assert!(segments > 20, "{segments} segments: no rotation to follow");
+}
+
+#[test]
+fn tail_sees_only_durable_records() {
+    let (_sim, storage) = sim(61);
+    let mut w = SegWriter::open(storage.clone(), &log_options());
+    let mark = Arc::new(Watermark::new(Lsn::ZERO));
+    let mut tail = TailReader::open(
+        storage.clone(),
+        DIR,
+        Lsn::FIRST,
+        &read_options(),
+        mark.clone(),
+    )
+    .unwrap();
+    assert!(tail.try_next().unwrap().is_none());
+    for i in 1..=3 {
+        w.append(&payload(i, 100));
+    }
+    // On disk, but the watermark says only the first is durable.
+    mark.publish(Lsn::new(1));
+    assert_eq!(tail.try_next().unwrap().unwrap().lsn, Lsn::new(1));
+    assert!(tail.try_next().unwrap().is_none());
+    mark.publish(Lsn::new(3));
+    assert_eq!(tail.try_next().unwrap().unwrap().lsn, Lsn::new(2));
+    assert_eq!(tail.next_record().unwrap().lsn, Lsn::new(3));
+    assert!(tail.try_next().unwrap().is_none());
+    // Records written after the tailer reached the end of the file.
+    for i in 4..=40 {
+        w.append(&payload(i, 1000));
+        mark.publish(Lsn::new(i));
+        let r = tail.next_record().unwrap();
+        assert_eq!((r.lsn, r.payload), (Lsn::new(i), &payload(i, 1000)[..]));
+    }
+    mark.close();
+    assert!(matches!(tail.next_record(), Err(Error::Closed)));
+}
+
+#[test]
+fn tail_behind_a_purge_gets_a_purged_error() {
+    let (_sim, storage) = sim(62);
+    let log = Committer::open(storage.clone(), DIR, &log_options(), &commit_options()).unwrap();
+    let all = payloads(400);
+    for p in &all[..200] {
+        log.append(p).unwrap();
+    }
+    let mark = Arc::new(CommitMark(log.durability()));
+    let mut tail = TailReader::open(
+        storage.clone(),
+        DIR,
+        Lsn::FIRST,
+        &read_options(),
+        mark.clone(),
+    )
+    .unwrap();
+    for i in 1..=5u64 {
+        assert_eq!(tail.next_record().unwrap().lsn, Lsn::new(i));
+    }
+    assert!(log.purge_below(Lsn::new(150)).unwrap() > 3);
+    // Purged segments are recycled by these appends.
+    for p in &all[200..] {
+        log.append(p).unwrap();
+    }
+    let mut next = 6u64;
+    let err = loop {
+        match tail.next_record() {
+            Ok(r) => {
+                assert_eq!(r.lsn, Lsn::new(next));
+                assert_eq!(r.payload, &all[next as usize - 1][..], "lsn {next}");
+                next += 1;
+            }
+            Err(e) => break e,
+        }
+    };
+    match err {
+        Error::Purged { lsn, oldest } => {
+            assert_eq!(lsn, Lsn::new(next));
+            assert!(oldest > lsn && oldest <= Lsn::new(150));
+        }
+        other => panic!("expected Purged, got {other:?}"),
+    }
+    assert!(matches!(
+        TailReader::open(storage.clone(), DIR, Lsn::new(3), &read_options(), mark),
+        Err(Error::Purged { .. })
+    ));
+    log.close().unwrap();
+}
+
+#[test]
+fn async_tail_follows_appends() {
+    let (_sim, storage) = sim(63);
+    let log = Committer::open(storage.clone(), DIR, &log_options(), &commit_options()).unwrap();
+    let mark = Arc::new(CommitMark(log.durability()));
+    let mut tail =
+        TailReader::open(storage.clone(), DIR, Lsn::FIRST, &read_options(), mark).unwrap();
+    let all = payloads(200);
+    let writer = {
+        let all = all.clone();
+        std::thread::spawn(move || {
+            for p in &all {
+                log.append(p).unwrap();
+            }
+            log.close().unwrap();
+        })
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for (i, p) in all.iter().enumerate() {
+            let r = tail.next_record_async().await.unwrap();
+            assert_eq!(r.lsn, Lsn::new(i as u64 + 1));
+            assert_eq!(r.payload, &p[..]);
+        }
+        assert!(matches!(tail.next_record_async().await, Err(Error::Closed)));
+    });
+    writer.join().unwrap();
+}
+
+#[test]
+fn async_tail_on_a_manual_watermark() {
+    let (_sim, storage) = sim(64);
+    let mut w = SegWriter::open(storage.clone(), &log_options());
+    let mark = Arc::new(Watermark::new(Lsn::ZERO));
+    let mut tail = TailReader::open(
+        storage.clone(),
+        DIR,
+        Lsn::new(2),
+        &read_options(),
+        mark.clone(),
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for i in 1..=30u64 {
+            w.append(&payload(i, 1800));
+            mark.publish(Lsn::new(i));
+            if i >= 2 {
+                let r = tail.next_record_async().await.unwrap();
+                assert_eq!(r.lsn, Lsn::new(i));
+            }
+        }
+        mark.close();
+        assert!(matches!(tail.next_record_async().await, Err(Error::Closed)));
+    });
+    assert_eq!(tail.next_lsn(), Lsn::new(31));
+}
