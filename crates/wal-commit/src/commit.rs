@@ -574,10 +574,18 @@ impl Committer {
         if payloads.is_empty() {
             return Err(Error::InvalidBatch("a batch needs at least one record"));
         }
-        if u32::try_from(payloads.len()).is_err() {
+        let o = &self.shared.options;
+        if payloads.len() > o.max_group_records {
             return Err(Error::InvalidBatch(
-                "a batch holds at most 2^32 - 1 records",
+                "a batch holds at most max_group_records records",
             ));
+        }
+        // A batch is written whole in one group: keep it within what one
+        // write may hold, which bounds a torn write (`max_write_len`).
+        let total: usize = payloads.iter().map(|p| p.as_ref().len()).sum();
+        let max = o.max_batch_bytes();
+        if total > max {
+            return Err(Error::TooLarge { len: total, max });
         }
         payloads
             .iter()

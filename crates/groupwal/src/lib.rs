@@ -1,0 +1,114 @@
+//! groupwal: a write-ahead log for databases, brokers and Raft nodes.
+//!
+//! Many threads and tasks append at once; the log writes each group of
+//! waiting records with one write and one sync (group commit) and tells
+//! every caller its LSN once its record is durable. Every record is
+//! checksummed, header and payload; after a crash the log gives back
+//! exactly the acknowledged records, in order, and damage is reported, not
+//! silently cut off.
+//!
+//! # Quick start
+//!
+//! ```
+//! use groupwal::{Wal, WalOptions};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let (wal, report) = Wal::open(dir.path(), &WalOptions::new())?;
+//! assert_eq!(report.last_lsn.get(), 0); // a new log
+//!
+//! let lsn = wal.append(b"set x = 1")?; // durable when this returns
+//! let (first, last) = wal.append_batch(&[&b"debit a"[..], b"credit b"])?; // all or nothing
+//! assert_eq!((lsn.get(), first.get(), last.get()), (1, 2, 3));
+//! wal.close()?;
+//!
+//! // Reopen: recovery, then replay.
+//! let (wal, report) = Wal::open(dir.path(), &WalOptions::new())?;
+//! assert_eq!(report.last_lsn.get(), 3);
+//! let payloads: Vec<Vec<u8>> = wal
+//!     .read_from(groupwal::Lsn::FIRST)?
+//!     .map(|r| r.map(|r| r.payload))
+//!     .collect::<Result<_, _>>()?;
+//! assert_eq!(payloads, [&b"set x = 1"[..], b"debit a", b"credit b"]);
+//! wal.close()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Durability by sync mode
+//!
+//! An append returns (or its future resolves) only after the sync that
+//! covers it succeeded. What that means depends on [`SyncMode`]:
+//!
+//! | mode | acknowledged after | survives a process crash | survives a power loss |
+//! |---|---|---|---|
+//! | `None` | the write reached the kernel | yes | no: the tail may be lost (recover with `RecoveryMode::PointInTime`) |
+//! | `Data` (default) | `fdatasync` | yes | yes |
+//! | `All` | `fsync` | yes | yes, file times too |
+//! | `Dsync` | each write, `O_DSYNC` | yes | yes |
+//! | `Direct` | each write, `O_DIRECT` + `O_DSYNC` | yes | yes; refused at open where the file system cannot do it |
+//!
+//! A failed write or sync poisons the log: the group's callers and every
+//! later call get an error naming the cause, and a sync is never retried
+//! (after a failed `fsync`, Linux may have dropped the data and a retry can
+//! report success). Reopen the log to recover.
+//!
+//! # Layers
+//!
+//! Each layer is re-exported as a module, so you can go down a level
+//! without another dependency: [`format`] (record codec), [`io`] (segment
+//! files, sync modes, the simulated disk), [`crypto`] (encryption and
+//! compression), [`commit`] (the group-commit scheduler), [`reader`]
+//! (streaming reads, recovery, tailing).
+//!
+//! # Features
+//!
+//! - `encryption`: AES-256-GCM of payloads ([`WalOptions::encryption`]),
+//!   per-segment keys derived from a key provider's current key; a nonce is
+//!   never reused (see `docs/FORMAT.md`).
+//! - `compression`: zstd of payloads ([`WalOptions::compression_level`]),
+//!   applied only where it makes a record smaller.
+//!
+//! Neither is on by default; without them neither dependency is built.
+
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+#![forbid(unsafe_code)]
+
+mod error;
+mod options;
+mod wal;
+
+pub use wal_commit as commit;
+pub use wal_crypto as crypto;
+pub use wal_format as format;
+pub use wal_io as io;
+pub use wal_reader as reader;
+
+pub use error::{Error, Result};
+pub use options::WalOptions;
+pub use wal::{AsyncTail, Records, Tail, Wal};
+pub use wal_commit::{Pending, Stats};
+pub use wal_format::{LogicalKind, Lsn};
+pub use wal_io::{Preallocation, SyncMode};
+pub use wal_reader::{CorruptRange, OwnedRecord, RecoveryMode, RecoveryReport, TailKind};
+
+/// Opens a log for reading only: no lock, no recovery, no writes. Reads
+/// every record the files hold (durable or not, if a writer is running);
+/// for a consistent view of a live log use [`Wal::read_from`].
+///
+/// # Errors
+///
+/// Those of [`reader::LogReader::open`].
+pub fn read_log(
+    dir: impl AsRef<std::path::Path>,
+    options: &WalOptions,
+) -> Result<reader::LogReader> {
+    Ok(reader::LogReader::open(
+        options.storage.clone(),
+        dir.as_ref(),
+        &options.read,
+    )?)
+}

@@ -1,0 +1,368 @@
+//! [`Wal`]: an open log, and the readers it hands out.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use wal_commit::{Committer, Durability, Pending, Stats};
+use wal_format::Lsn;
+use wal_io::Storage;
+use wal_reader::{
+    DurableWatermark, OwnedRecord, ReadOptions, RecoveryReport, TailReader, WaitFuture,
+};
+
+use crate::error::Result;
+use crate::options::WalOptions;
+
+/// An open write-ahead log: appends from any number of threads and tasks,
+/// reads, tails, truncation.
+///
+/// All methods take `&self`; share it in an `Arc`. Open one with
+/// [`Wal::open`], which recovers the log first.
+#[derive(Debug)]
+pub struct Wal {
+    committer: Committer,
+    storage: Arc<dyn Storage>,
+    dir: PathBuf,
+    read: ReadOptions,
+}
+
+impl Wal {
+    /// Opens (creating it if the options allow) the log in `dir`: recovers
+    /// it as the recovery mode says, then starts its I/O thread. Returns the
+    /// log and what recovery found (last LSN, what was cut from a torn
+    /// tail, any corruption skipped, time taken).
+    ///
+    /// Blocking: call it from a thread, or from `spawn_blocking` in async
+    /// code.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Read`] when recovery refuses the log (for example
+    /// [`wal_reader::Error::Corruption`] before the tail, naming segment,
+    /// offset and LSNs) or the directory cannot be opened or locked;
+    /// [`crate::Error::Commit`] for invalid options or a missing feature.
+    pub fn open(dir: impl AsRef<Path>, options: &WalOptions) -> Result<(Wal, RecoveryReport)> {
+        let dir = dir.as_ref().to_path_buf();
+        // Damage within one write of the end, with valid records after it,
+        // is a torn write (sectors of an unsynced write reach the disk in
+        // any order), not corruption: nothing after it was acknowledged.
+        let mut read = options.read.clone();
+        read.torn_write_window(options.commit.max_write_len());
+        let (log, report) =
+            wal_reader::recover(options.storage.clone(), &dir, &options.log, &read)?;
+        let committer = Committer::from_log(log, &options.commit)?;
+        tracing::info!(
+            dir = %dir.display(),
+            last_lsn = %report.last_lsn,
+            truncated = report.truncated_bytes,
+            corrupt_ranges = report.corrupt.len(),
+            "groupwal log opened"
+        );
+        Ok((
+            Wal {
+                committer,
+                storage: options.storage.clone(),
+                dir,
+                read: options.read.clone(),
+            },
+            report,
+        ))
+    }
+
+    /// The log directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Appends one record and blocks until it is durable; returns its LSN.
+    ///
+    /// # Errors
+    ///
+    /// [`wal_commit::Error::TooLarge`], `Poisoned` after a failed write or
+    /// sync, `Closed`.
+    pub fn append(&self, payload: &[u8]) -> Result<Lsn> {
+        Ok(self.committer.append(payload)?)
+    }
+
+    /// Appends one record and waits, without blocking the thread, until it
+    /// is durable. Usable from any executor; the I/O runs on the log's own
+    /// thread.
+    ///
+    /// # Errors
+    ///
+    /// As [`Wal::append`].
+    pub async fn append_async(&self, payload: &[u8]) -> Result<Lsn> {
+        Ok(self.committer.append_async(payload).await?)
+    }
+
+    /// Queues one record and returns at once with its LSN in a handle to
+    /// wait on ([`Pending::wait`] or [`Pending::wait_async`]). Blocks only
+    /// while the in-flight bound is reached.
+    ///
+    /// # Errors
+    ///
+    /// As [`Wal::append`].
+    pub fn submit(&self, payload: &[u8]) -> Result<Pending> {
+        Ok(self.committer.submit(payload)?)
+    }
+
+    /// Appends records as one atomic batch (after a crash all or none are
+    /// there); blocks until durable; returns the first and last LSN.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidBatch` for an empty batch, and as [`Wal::append`].
+    pub fn append_batch<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<(Lsn, Lsn)> {
+        Ok(self.committer.append_batch(payloads)?)
+    }
+
+    /// The async form of [`Wal::append_batch`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Wal::append_batch`].
+    pub async fn append_batch_async<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<(Lsn, Lsn)> {
+        Ok(self.committer.append_batch_async(payloads).await?)
+    }
+
+    /// Appends a checkpoint record (at most one fragment long); readers see
+    /// it with `kind == LogicalKind::Checkpoint`. Blocks until durable.
+    ///
+    /// # Errors
+    ///
+    /// As [`Wal::append`].
+    pub fn checkpoint(&self, payload: &[u8]) -> Result<Lsn> {
+        Ok(self.committer.checkpoint(payload)?)
+    }
+
+    /// The highest durable LSN.
+    #[must_use]
+    pub fn durable_lsn(&self) -> Lsn {
+        self.committer.durable_lsn()
+    }
+
+    /// The LSN the next append takes.
+    #[must_use]
+    pub fn next_lsn(&self) -> Lsn {
+        self.committer.next_lsn()
+    }
+
+    /// Blocks until `lsn` (already assigned) is durable.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidOption` for an LSN not assigned yet; `Poisoned`.
+    pub fn wait_for(&self, lsn: Lsn) -> Result<Lsn> {
+        Ok(self.committer.wait_for(lsn)?)
+    }
+
+    /// The async form of [`Wal::wait_for`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Wal::wait_for`].
+    pub async fn wait_for_async(&self, lsn: Lsn) -> Result<Lsn> {
+        Ok(self.committer.wait_for_async(lsn).await?)
+    }
+
+    /// The durable records from `from` on, up to the durable LSN at the
+    /// time each is reached, then the iterator ends. Streams in bounded
+    /// memory. Blocking I/O: iterate from a thread.
+    ///
+    /// # Errors
+    ///
+    /// [`wal_reader::Error::Purged`] if `from` was purged; those of opening
+    /// a reader.
+    pub fn read_from(&self, from: Lsn) -> Result<Records> {
+        Ok(Records {
+            tail: self.tail(from)?,
+        })
+    }
+
+    /// A reader that follows the log from `from`: it hands out records as
+    /// they become durable, waiting for more (blocking) at the end, and
+    /// survives rotation and purges of records it already passed.
+    ///
+    /// # Errors
+    ///
+    /// As [`Wal::read_from`].
+    pub fn tail(&self, from: Lsn) -> Result<Tail> {
+        let watermark: Arc<dyn DurableWatermark> = Arc::new(Watermark(self.committer.durability()));
+        Ok(Tail {
+            reader: TailReader::open(self.storage.clone(), &self.dir, from, &self.read, watermark)?,
+        })
+    }
+
+    /// An async tail: a reader thread of its own follows the log from
+    /// `from` and hands records over through a channel of `capacity`
+    /// records, so no file I/O runs on the caller's executor. The thread
+    /// stops when the receiver is dropped (after the next record or the
+    /// log's close) or at the first error (which it delivers).
+    ///
+    /// # Errors
+    ///
+    /// As [`Wal::read_from`]; `InvalidOption` for a zero capacity.
+    pub fn tail_async(&self, from: Lsn, capacity: usize) -> Result<AsyncTail> {
+        if capacity == 0 {
+            return Err(crate::Error::InvalidOption {
+                name: "capacity",
+                reason: "must be at least 1",
+            });
+        }
+        let mut tail = self.tail(from)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity);
+        std::thread::Builder::new()
+            .name("groupwal-tail".into())
+            .spawn(move || {
+                loop {
+                    let item = tail.reader.next_record().map(|r| r.to_owned_record());
+                    let failed = item.is_err();
+                    if tx.blocking_send(item).is_err() || failed {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| wal_commit::Error::Thread(e.to_string()))?;
+        Ok(AsyncTail { rx })
+    }
+
+    /// Removes whole segments whose records all lie below `lsn` (after a
+    /// checkpoint made them unnecessary); returns how many. The segment
+    /// being written stays; `lsn` is capped at the durable LSN + 1.
+    /// Blocking.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error (which poisons the log), `Poisoned`, `Closed`.
+    pub fn truncate_below(&self, lsn: Lsn) -> Result<usize> {
+        Ok(self.committer.purge_below(lsn)?)
+    }
+
+    /// Discards every record at or after `lsn` (a Raft follower overwriting
+    /// a suffix) durably, after everything appended so far is durable;
+    /// returns the LSN the next append gets. Blocking.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidOption` for an LSN past the next; an `InsideBatch` I/O
+    /// error when `lsn` falls inside an atomic batch (nothing changes).
+    pub fn truncate_from(&self, lsn: Lsn) -> Result<Lsn> {
+        Ok(self.committer.truncate_from(lsn)?)
+    }
+
+    /// Counters and latency percentiles since the log was opened.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.committer.stats()
+    }
+
+    /// The error that poisoned the log, if any.
+    #[must_use]
+    pub fn poisoned(&self) -> Option<wal_commit::Error> {
+        self.committer.poisoned()
+    }
+
+    /// Drains what is queued, syncs, stops the I/O thread, releases the
+    /// directory. Dropping a `Wal` does the same but cannot report errors
+    /// and waits at most a few seconds.
+    ///
+    /// # Errors
+    ///
+    /// The error that poisoned the log, if any.
+    pub fn close(self) -> Result<()> {
+        Ok(self.committer.close()?)
+    }
+}
+
+/// The committer's watermark as the reader layer wants it.
+struct Watermark(Durability);
+
+impl DurableWatermark for Watermark {
+    fn durable_lsn(&self) -> Lsn {
+        self.0.durable_lsn()
+    }
+
+    fn wait_past(&self, lsn: Lsn) -> wal_reader::Result<Lsn> {
+        self.0.wait_past(lsn).map_err(closed)
+    }
+
+    fn wait_past_async(&self, lsn: Lsn) -> WaitFuture<'_> {
+        Box::pin(async move { self.0.wait_past_async(lsn).await.map_err(closed) })
+    }
+}
+
+/// A writer that stopped (closed, or poisoned) is a closed writer to a
+/// reader; the cause is logged.
+fn closed(e: wal_commit::Error) -> wal_reader::Error {
+    if !matches!(e, wal_commit::Error::Closed) {
+        tracing::warn!(error = %e, "the log's writer stopped");
+    }
+    wal_reader::Error::Closed
+}
+
+/// The durable records of a log from some LSN on: see [`Wal::read_from`].
+#[derive(Debug)]
+pub struct Records {
+    tail: Tail,
+}
+
+impl Iterator for Records {
+    type Item = Result<OwnedRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.tail.reader.try_next() {
+            Ok(Some(r)) => Some(Ok(r.to_owned_record())),
+            Ok(None) => None,
+            Err(e) => Some(Err(e.into())),
+        }
+    }
+}
+
+/// A reader following a live log: see [`Wal::tail`].
+#[derive(Debug)]
+pub struct Tail {
+    reader: TailReader,
+}
+
+impl Tail {
+    /// The LSN of the next record it hands out.
+    #[must_use]
+    pub fn next_lsn(&self) -> Lsn {
+        self.reader.next_lsn()
+    }
+
+    /// The next record, blocking until it is durable.
+    ///
+    /// # Errors
+    ///
+    /// [`wal_reader::Error::Closed`] once the log is closed and every
+    /// durable record was read; [`wal_reader::Error::Purged`] if the next
+    /// record was purged meanwhile; damage.
+    pub fn next_record(&mut self) -> Result<OwnedRecord> {
+        Ok(self.reader.next_record()?.to_owned_record())
+    }
+
+    /// The next record if it is durable already (never waits).
+    ///
+    /// # Errors
+    ///
+    /// As [`Tail::next_record`].
+    pub fn try_next(&mut self) -> Result<Option<OwnedRecord>> {
+        Ok(self.reader.try_next()?.map(|r| r.to_owned_record()))
+    }
+}
+
+/// An async tail: see [`Wal::tail_async`].
+#[derive(Debug)]
+pub struct AsyncTail {
+    rx: tokio::sync::mpsc::Receiver<wal_reader::Result<OwnedRecord>>,
+}
+
+impl AsyncTail {
+    /// The next record once durable; `None` after the reader thread ended
+    /// (its last item was the error that ended it).
+    pub async fn recv(&mut self) -> Option<Result<OwnedRecord>> {
+        self.rx.recv().await.map(|r| r.map_err(Into::into))
+    }
+}
