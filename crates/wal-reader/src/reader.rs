@@ -205,16 +205,13 @@ impl LogReader {
 
     /// Decodes the payload of the record `step` just found.
     pub(crate) fn decode(&mut self, found: Found) -> Result<LogRecord<'_>> {
-        let (path, salt, key_id) = match self.walker.scanner.as_ref() {
-            Some(s) => (
-                s.seg.path.clone(),
-                s.seg.header.salt.get(),
-                s.seg.header.key_id,
-            ),
-            None => (self.walker.dir().to_path_buf(), 0, KeyId::NONE),
+        let (salt, key_id) = match self.walker.scanner.as_ref() {
+            Some(s) => (s.seg.header.salt.get(), s.seg.header.key_id),
+            None => (0, KeyId::NONE),
         };
         let encrypted = !key_id.is_none();
         if encrypted {
+            let path = self.segment_path();
             self.open_cipher(&path, salt)
                 .inspect_err(|_| self.failed = true)?;
         }
@@ -235,6 +232,11 @@ impl LogReader {
                 payload: raw,
             });
         }
+        // Only transformed records get here: their error path names the file.
+        let path = match self.walker.scanner.as_ref() {
+            Some(s) => s.seg.path.clone(),
+            None => self.walker.dir().to_path_buf(),
+        };
         #[cfg(feature = "encryption")]
         let cipher = self.cipher.as_ref().map(|(_, c)| c);
         #[cfg(not(feature = "encryption"))]
@@ -261,6 +263,13 @@ impl LogReader {
                     source,
                 })
             }
+        }
+    }
+
+    fn segment_path(&self) -> PathBuf {
+        match self.walker.scanner.as_ref() {
+            Some(s) => s.seg.path.clone(),
+            None => self.walker.dir().to_path_buf(),
         }
     }
 

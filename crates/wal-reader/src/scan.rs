@@ -231,12 +231,11 @@ impl Scanner {
             let salt = self.salt;
             // Candidate record starts are the offsets `i` whose bytes
             // `i + 16 .. i + 24` are the salt.
-            let found = slice
-                .get(16..)
-                .unwrap_or_default()
-                .windows(8)
-                .take(avail.saturating_sub(HDR).saturating_add(1))
-                .position(|w| w == salt);
+            let found = find_salt(
+                slice.get(16..).unwrap_or_default(),
+                &salt,
+                avail.saturating_sub(HDR).saturating_add(1),
+            );
             match found {
                 Some(i) => {
                     let candidate = at.saturating_add(i as u64);
@@ -254,5 +253,86 @@ impl Scanner {
                 }
             }
         }
+    }
+}
+
+/// The first `i < candidates` with `hay[i..i + 8] == salt`. Runs of zero
+/// bytes (preallocated space) are skipped a block at a time: a window that
+/// equals a non-zero salt holds a non-zero byte.
+fn find_salt(hay: &[u8], salt: &[u8; 8], candidates: usize) -> Option<usize> {
+    let salt_is_zero = salt.iter().all(|&b| b == 0);
+    let mut i = 0;
+    while i < candidates {
+        let start = if salt_is_zero {
+            i
+        } else {
+            // The next non-zero byte at or after `i`; windows that hold it
+            // start at most 7 bytes before it.
+            let z = i.saturating_add(first_nonzero(hay.get(i..).unwrap_or_default())?);
+            z.saturating_sub(7).max(i)
+        };
+        let end = start.saturating_add(4096).min(candidates);
+        let found = hay
+            .get(start..end.saturating_add(7))
+            .unwrap_or_default()
+            .windows(8)
+            .position(|w| w == salt);
+        if let Some(p) = found {
+            return Some(start.saturating_add(p));
+        }
+        i = end.max(i.saturating_add(1));
+    }
+    None
+}
+
+/// The index of the first non-zero byte.
+fn first_nonzero(bytes: &[u8]) -> Option<usize> {
+    let mut chunks = bytes.chunks_exact(64);
+    let mut base = 0usize;
+    for chunk in &mut chunks {
+        let mut acc = 0u64;
+        for word in chunk.chunks_exact(8) {
+            if let Ok(w) = <[u8; 8]>::try_from(word) {
+                acc |= u64::from_ne_bytes(w);
+            }
+        }
+        if acc != 0 {
+            return chunk
+                .iter()
+                .position(|&b| b != 0)
+                .map(|p| base.saturating_add(p));
+        }
+        base = base.saturating_add(64);
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b != 0)
+        .map(|p| base.saturating_add(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn salt_search_matches_a_naive_one() {
+        let salt = [1, 0, 0, 7, 0, 0, 0, 9];
+        for at in [0usize, 1, 7, 8, 63, 64, 65, 4095, 4096, 4100, 9000] {
+            let mut hay = vec![0u8; 10_000];
+            hay[at..at + 8].copy_from_slice(&salt);
+            // Decoys: a partial match and noise before it.
+            if at > 20 {
+                hay[at - 20] = 1;
+                hay[at - 17] = 7;
+            }
+            let candidates = hay.len() - 7;
+            let naive = hay.windows(8).position(|w| w == salt);
+            assert_eq!(find_salt(&hay, &salt, candidates), naive, "at {at}");
+            assert_eq!(find_salt(&hay, &salt, at), None, "at {at}: limited");
+        }
+        assert_eq!(find_salt(&[0; 100], &salt, 93), None);
+        let zero = [0u8; 8];
+        assert_eq!(find_salt(&[0; 100], &zero, 93), Some(0));
     }
 }
