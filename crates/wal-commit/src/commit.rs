@@ -74,11 +74,18 @@ struct Shared {
     watermark: Watermark,
     counters: Counters,
     options: CommitOptions,
+    /// The log; `None` once the I/O thread has closed it. Lock order: this
+    /// before `queue`, and before the watermark's.
+    io: Mutex<Option<IoState>>,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn io_lock(&self) -> MutexGuard<'_, Option<IoState>> {
+        self.io.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -110,6 +117,17 @@ pub struct Pending {
     generation: u64,
 }
 
+/// Who writes a queued request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wake {
+    /// Wake the I/O thread (the caller will not write).
+    Thread,
+    /// The caller calls [`lead`] next, which writes the request itself or
+    /// leaves it to whoever holds the I/O lock (who always looks at the
+    /// queue again when done), or wakes the thread.
+    Lead,
+}
+
 /// Where queued records went: the LSN of the last, and the truncation
 /// generation it was assigned in.
 #[derive(Clone, Copy, Debug)]
@@ -132,6 +150,7 @@ impl Pending {
     ///
     /// [`Error::Poisoned`] if its group failed.
     pub fn wait(self) -> Result<Lsn> {
+        lead(&self.shared, self.lsn, self.generation);
         self.shared.watermark.wait(self.lsn, self.generation)
     }
 
@@ -265,13 +284,14 @@ impl Committer {
             watermark: Watermark::new(durable),
             counters: Counters::default(),
             options: options.clone(),
+            io: Mutex::new(Some(IoState::new(log, encoder, encryption, options))),
         });
         let (done_tx, done) = mpsc::channel();
         let io_shared = shared.clone();
         let handle = std::thread::Builder::new()
             .name("groupwal-io".into())
             .spawn(move || {
-                let result = IoLoop::new(io_shared, log, encoder, encryption).run();
+                let result = IoLoop { shared: io_shared }.run();
                 let _ = done_tx.send(());
                 result
             })
@@ -295,7 +315,10 @@ impl Committer {
     ///
     /// [`Error::TooLarge`], [`Error::Closed`], [`Error::Poisoned`].
     pub fn append(&self, payload: &[u8]) -> Result<Lsn> {
-        self.submit(payload)?.wait()
+        let records = self.one(LogicalKind::Data, payload)?;
+        let t = self.enqueue(records, false, Wake::Lead)?;
+        lead(&self.shared, t.last, t.generation);
+        self.shared.watermark.wait(t.last, t.generation)
     }
 
     /// Appends one record and waits, without blocking the thread, until it
@@ -318,7 +341,7 @@ impl Committer {
     /// [`Error::TooLarge`], [`Error::Closed`], [`Error::Poisoned`].
     pub fn submit(&self, payload: &[u8]) -> Result<Pending> {
         let records = self.one(LogicalKind::Data, payload)?;
-        let t = self.enqueue(records, false)?;
+        let t = self.enqueue(records, false, Wake::Thread)?;
         Ok(Pending {
             shared: self.shared.clone(),
             lsn: t.last,
@@ -340,7 +363,8 @@ impl Committer {
             });
         }
         let records = self.one(LogicalKind::Checkpoint, payload)?;
-        let t = self.enqueue(records, false)?;
+        let t = self.enqueue(records, false, Wake::Lead)?;
+        lead(&self.shared, t.last, t.generation);
         self.shared.watermark.wait(t.last, t.generation)
     }
 
@@ -354,7 +378,8 @@ impl Committer {
     pub fn append_batch<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<(Lsn, Lsn)> {
         let records = self.many(payloads)?;
         let n = records.len() as u64;
-        let t = self.enqueue(records, n > 1)?;
+        let t = self.enqueue(records, n > 1, Wake::Lead)?;
+        lead(&self.shared, t.last, t.generation);
         self.shared.watermark.wait(t.last, t.generation)?;
         Ok((Lsn::new(t.last.get() + 1 - n), t.last))
     }
@@ -605,10 +630,15 @@ impl Committer {
     }
 
     /// Queues records; returns where the last went. Blocks for room.
-    fn enqueue(&self, mut records: Vec<(LogicalKind, Vec<u8>)>, batch: bool) -> Result<Ticket> {
+    fn enqueue(
+        &self,
+        mut records: Vec<(LogicalKind, Vec<u8>)>,
+        batch: bool,
+        wake: Wake,
+    ) -> Result<Ticket> {
         let bytes = records.iter().map(|(_, p)| p.len()).sum();
         loop {
-            if let Some(t) = self.try_enqueue(&mut records, batch, bytes)? {
+            if let Some(t) = self.try_enqueue(&mut records, batch, bytes, wake)? {
                 return Ok(t);
             }
             self.shared.watermark.wait_until(|| self.has_room(bytes))?;
@@ -622,7 +652,7 @@ impl Committer {
     ) -> Result<Ticket> {
         let bytes = records.iter().map(|(_, p)| p.len()).sum();
         loop {
-            if let Some(t) = self.try_enqueue(&mut records, batch, bytes)? {
+            if let Some(t) = self.try_enqueue(&mut records, batch, bytes, Wake::Thread)? {
                 return Ok(t);
             }
             self.shared
@@ -645,6 +675,7 @@ impl Committer {
         records: &mut Vec<(LogicalKind, Vec<u8>)>,
         batch: bool,
         bytes: usize,
+        wake: Wake,
     ) -> Result<Option<Ticket>> {
         let mut q = self.shared.lock();
         if let Some(e) = self.shared.watermark.poisoned() {
@@ -674,7 +705,9 @@ impl Committer {
         // Read under the queue lock, which a truncation holds to bump it.
         let generation = self.shared.watermark.generation();
         drop(q);
-        self.shared.work.notify_one();
+        if wake == Wake::Thread {
+            self.shared.work.notify_one();
+        }
         Ok(next.checked_prev().map(|last| Ticket { last, generation }))
     }
 }
@@ -693,9 +726,12 @@ enum Work {
     Group(Vec<Request>),
 }
 
-/// The I/O thread's state.
-struct IoLoop {
-    shared: Arc<Shared>,
+/// The log and what encodes records for it, behind `Shared::io`: the I/O
+/// thread holds the lock to write a group, and so does an appender that
+/// finds it free ("leading"), so a lone writer pays no thread hand-off.
+/// Whoever holds it takes the next group from the queue only while holding
+/// it, so groups are written in LSN order.
+struct IoState {
     log: SegmentLog,
     encoder: PayloadEncoder,
     encryption: Encryption,
@@ -703,119 +739,72 @@ struct IoLoop {
     fragment: NonZeroUsize,
 }
 
-impl IoLoop {
-    fn new(
-        shared: Arc<Shared>,
-        log: SegmentLog,
-        encoder: PayloadEncoder,
-        encryption: Encryption,
-    ) -> Self {
-        let fragment = NonZeroUsize::new(shared.options.fragment_size).unwrap_or(NonZeroUsize::MIN);
-        IoLoop {
-            shared,
-            log,
-            encoder,
-            encryption,
-            buf: Vec::new(),
-            fragment,
-        }
+impl std::fmt::Debug for IoState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IoState")
+            .field("log", &self.log)
+            .finish_non_exhaustive()
     }
+}
 
-    fn run(mut self) -> Result<()> {
-        while let Some(work) = self.next_work() {
-            let group = match work {
-                Work::Control(c) => {
-                    self.control(c);
-                    if self.shared.watermark.poison().is_some() {
-                        break;
-                    }
-                    continue;
-                }
-                Work::Group(group) => group,
+/// The I/O thread's loop.
+struct IoLoop {
+    shared: Arc<Shared>,
+}
+
+impl IoLoop {
+    fn run(self) -> Result<()> {
+        let shared = &*self.shared;
+        while self.wait_for_work() {
+            let mut io = shared.io_lock();
+            let Some(state) = io.as_mut() else {
+                break;
             };
-            let taken = Instant::now();
-            let span = tracing::trace_span!("group", records = group.len()).entered();
-            match self.commit(&group, taken) {
-                Ok(()) => {}
-                Err(e) => {
-                    tracing::error!(error = %e, "group commit failed; the log is poisoned");
-                    self.fail(e);
-                }
+            let Some(work) = take_work(shared) else {
+                continue;
+            };
+            match work {
+                Work::Control(c) => state.control(shared, c),
+                Work::Group(group) => state.run_group(shared, &group),
             }
-            drop(span);
-            if self.shared.watermark.poison().is_some() {
+            drop(io);
+            if shared.watermark.poison().is_some() {
                 break;
             }
         }
-        let result = match self.shared.watermark.poison() {
-            Some(cause) => Err(Error::Poisoned(cause.clone())),
-            None => self.log.close().map_err(|e| Error::Io(Arc::new(e))),
+        let state = shared.io_lock().take();
+        let result = match (shared.watermark.poison(), state) {
+            (Some(cause), _) => Err(Error::Poisoned(cause.clone())),
+            (None, Some(state)) => state.log.close().map_err(|e| Error::Io(Arc::new(e))),
+            (None, None) => Ok(()),
         };
         // Anyone still waiting for room or durability must wake and see
         // that nothing more will come; controls still queued get no reply
         // (their senders drop) and report the log closed.
-        self.shared.lock().controls.clear();
-        self.shared.watermark.set_closed();
+        shared.lock().controls.clear();
+        shared.watermark.set_closed();
         result
     }
 
-    /// Runs a control operation and replies to its caller. An I/O error
-    /// poisons the log (the segment log refuses writes after one anyway).
-    fn control(&mut self, c: Control) {
-        match c {
-            Control::PurgeBelow(lsn, reply) => {
-                let result = self.log.purge_below(lsn);
-                let _ = reply.send(self.control_result(result));
-            }
-            Control::TruncateFrom(lsn, reply) => {
-                let result = self.log.truncate_from(lsn).map(|()| {
-                    let next = self.log.next_lsn().unwrap_or(lsn);
-                    {
-                        let mut q = self.shared.lock();
-                        q.next_lsn = next;
-                        self.shared
-                            .watermark
-                            .reset(next.checked_prev().unwrap_or(Lsn::ZERO));
-                    }
-                    self.shared.watermark.wake_all();
-                    tracing::debug!(from = %lsn, %next, "truncated the log's suffix");
-                    next
-                });
-                let _ = reply.send(self.control_result(result));
-            }
-        }
-    }
-
-    fn control_result<T>(&mut self, result: wal_io::Result<T>) -> Result<T> {
-        result.map_err(|e| {
-            let poisons = matches!(e, wal_io::Error::Io { .. } | wal_io::Error::Failed { .. });
-            let e = from_io(e);
-            if poisons {
-                tracing::error!(error = %e, "log operation failed; the log is poisoned");
-                self.fail(e.clone());
-            }
-            e
-        })
-    }
-
-    /// Waits for work: a control operation, or one group of appends.
-    /// `None` once closing and drained.
-    fn next_work(&mut self) -> Option<Work> {
-        let shared = self.shared.clone();
+    /// Waits until there is work (and, with `max_delay`, until the group
+    /// fills or the delay passes); `false` once closing and drained, or
+    /// poisoned.
+    fn wait_for_work(&self) -> bool {
+        let shared = &*self.shared;
         let opts = &shared.options;
         let mut q = shared.lock();
         loop {
             if shared.watermark.poison().is_some() {
-                return None;
+                return false;
             }
-            if let Some(c) = q.controls.pop_front() {
-                return Some(Work::Control(c));
+            if !q.controls.is_empty() {
+                return true;
             }
             if !q.requests.is_empty() {
                 break;
             }
             if q.closing {
-                return None;
+                return false;
             }
             q = shared.work.wait(q).unwrap_or_else(PoisonError::into_inner);
         }
@@ -833,26 +822,152 @@ impl IoLoop {
                     .0;
             }
         }
-        let mut group = Vec::new();
-        let (mut records, mut bytes) = (0usize, 0usize);
-        while let Some(front) = q.requests.front() {
-            let fits = records + front.records.len() <= opts.max_group_records
-                && bytes + front.bytes <= opts.max_group_bytes;
-            if !group.is_empty() && !fits {
+        true
+    }
+}
+
+/// Takes the next control operation, else the next group (within the
+/// group limits; a request is never split). Call with the I/O lock held.
+fn take_work(shared: &Shared) -> Option<Work> {
+    let mut q = shared.lock();
+    if let Some(c) = q.controls.pop_front() {
+        return Some(Work::Control(c));
+    }
+    take_group(&shared.options, &mut q).map(Work::Group)
+}
+
+fn take_group(opts: &CommitOptions, q: &mut Queue) -> Option<Vec<Request>> {
+    let mut group = Vec::new();
+    let (mut records, mut bytes) = (0usize, 0usize);
+    while let Some(front) = q.requests.front() {
+        let fits = records + front.records.len() <= opts.max_group_records
+            && bytes + front.bytes <= opts.max_group_bytes;
+        if !group.is_empty() && !fits {
+            break;
+        }
+        records += front.records.len();
+        bytes += front.bytes;
+        if let Some(r) = q.requests.pop_front() {
+            group.push(r);
+        }
+    }
+    (!group.is_empty()).then_some(group)
+}
+
+/// An appender that finds the I/O lock free writes and syncs the queued
+/// groups itself until `lsn` is durable (blocking callers only, never
+/// async ones, and not with `max_delay`, whose waiting is the I/O
+/// thread's). If the lock is busy, the holder will get to `lsn`.
+fn lead(shared: &Shared, lsn: Lsn, generation: u64) {
+    if shared.options.max_delay.is_some() {
+        shared.work.notify_one();
+        return;
+    }
+    let mut io = match shared.io.try_lock() {
+        Ok(io) => io,
+        // Busy: the holder looks at the queue again when it is done.
+        Err(std::sync::TryLockError::WouldBlock) => return,
+        Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+    };
+    if let Some(state) = io.as_mut() {
+        while shared.watermark.poison().is_none()
+            && shared.watermark.durable() < lsn
+            && shared.watermark.generation() == generation
+        {
+            let group = {
+                let mut q = shared.lock();
+                // Controls (and closing) are the I/O thread's.
+                if !q.controls.is_empty() || q.closing {
+                    break;
+                }
+                take_group(&shared.options, &mut q)
+            };
+            let Some(group) = group else {
                 break;
+            };
+            state.run_group(shared, &group);
+        }
+    }
+    drop(io);
+    // Whatever is left (queued behind us, or a control) is the thread's.
+    let q = shared.lock();
+    let more = !q.requests.is_empty() || !q.controls.is_empty() || q.closing;
+    drop(q);
+    if more {
+        shared.work.notify_one();
+    }
+}
+
+impl IoState {
+    fn new(
+        log: SegmentLog,
+        encoder: PayloadEncoder,
+        encryption: Encryption,
+        options: &CommitOptions,
+    ) -> Self {
+        let fragment = NonZeroUsize::new(options.fragment_size).unwrap_or(NonZeroUsize::MIN);
+        IoState {
+            log,
+            encoder,
+            encryption,
+            buf: Vec::new(),
+            fragment,
+        }
+    }
+
+    /// Commits one group; a failure poisons the log.
+    fn run_group(&mut self, shared: &Shared, group: &[Request]) {
+        let taken = Instant::now();
+        let span = tracing::trace_span!("group", records = group.len()).entered();
+        if let Err(e) = self.commit(shared, group, taken) {
+            tracing::error!(error = %e, "group commit failed; the log is poisoned");
+            fail(shared, e);
+        }
+        drop(span);
+    }
+
+    /// Runs a control operation and replies to its caller. An I/O error
+    /// poisons the log (the segment log refuses writes after one anyway).
+    fn control(&mut self, shared: &Shared, c: Control) {
+        match c {
+            Control::PurgeBelow(lsn, reply) => {
+                let result = self.log.purge_below(lsn);
+                let _ = reply.send(Self::control_result(shared, result));
             }
-            records += front.records.len();
-            bytes += front.bytes;
-            if let Some(r) = q.requests.pop_front() {
-                group.push(r);
+            Control::TruncateFrom(lsn, reply) => {
+                let result = self.log.truncate_from(lsn).map(|()| {
+                    let next = self.log.next_lsn().unwrap_or(lsn);
+                    {
+                        let mut q = shared.lock();
+                        q.next_lsn = next;
+                        shared
+                            .watermark
+                            .reset(next.checked_prev().unwrap_or(Lsn::ZERO));
+                    }
+                    shared.watermark.wake_all();
+                    tracing::debug!(from = %lsn, %next, "truncated the log's suffix");
+                    next
+                });
+                let _ = reply.send(Self::control_result(shared, result));
             }
         }
-        Some(Work::Group(group))
+    }
+
+    fn control_result<T>(shared: &Shared, result: wal_io::Result<T>) -> Result<T> {
+        result.map_err(|e| {
+            let poisons = matches!(e, wal_io::Error::Io { .. } | wal_io::Error::Failed { .. });
+            let e = from_io(e);
+            if poisons {
+                tracing::error!(error = %e, "log operation failed; the log is poisoned");
+                fail(shared, e.clone());
+            }
+            e
+        })
     }
 
     /// Encodes, writes and syncs one group, then publishes it as durable.
-    fn commit(&mut self, group: &[Request], taken: Instant) -> Result<()> {
-        let counters = &self.shared.counters;
+    fn commit(&mut self, shared: &Shared, group: &[Request], taken: Instant) -> Result<()> {
+        let counters = &shared.counters;
         for r in group {
             counters
                 .queue_wait
@@ -960,22 +1075,22 @@ impl IoLoop {
                 .record(synced.saturating_duration_since(r.enqueued));
         }
         {
-            let mut q = self.shared.lock();
+            let mut q = shared.lock();
             q.in_flight = q.in_flight.saturating_sub(bytes);
         }
-        self.shared.watermark.publish(last);
+        shared.watermark.publish(last);
         tracing::trace!(first = %first_lsn, last = %last, records, bytes = len, "group durable");
         Ok(())
     }
+}
 
-    /// Poisons the log: the failed group and everything queued behind it
-    /// fail; nothing more is written.
-    fn fail(&mut self, e: Error) {
-        self.shared.watermark.set_poison(e);
-        let mut q = self.shared.lock();
-        q.requests.clear();
-        q.in_flight = 0;
-    }
+/// Poisons the log: the failed group and everything queued behind it fail;
+/// nothing more is written.
+fn fail(shared: &Shared, e: Error) {
+    shared.watermark.set_poison(e);
+    let mut q = shared.lock();
+    q.requests.clear();
+    q.in_flight = 0;
 }
 
 /// An error of the segment log; a refusal of the encryption hook (a
