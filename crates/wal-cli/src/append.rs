@@ -1,0 +1,110 @@
+//! `groupwal append`: one record per line of standard input.
+
+use std::io::{BufRead, Write};
+use std::sync::mpsc;
+
+use groupwal::{Lsn, Pending, Wal};
+
+use crate::Outcome;
+use crate::cli::AppendArgs;
+use crate::error::{self, CliError, Code};
+
+/// How many submitted records may wait for their acknowledgement before the
+/// reader of standard input waits (the log bounds in-flight bytes too).
+const MAX_UNACKED: usize = 1 << 16;
+
+pub(crate) fn run(args: &AppendArgs) -> Outcome {
+    let mut options = crate::logdir::options(args.key_file.as_deref())?;
+    options.sync_mode(args.sync.into());
+    if args.compress {
+        if cfg!(feature = "compression") {
+            options.compression_level(Some(3));
+        } else {
+            return Err(CliError::usage(
+                "--compress needs a groupwal built with the `compression` feature",
+            ));
+        }
+    }
+    if let Some(size) = args.segment_size {
+        options.segment_size(size);
+    }
+    let (wal, report) = Wal::open(&args.dir, &options)
+        .map_err(|e| CliError::wal(format!("opening {}", args.dir.display()), e))?;
+
+    // The main thread reads lines and submits each at once; the acker waits
+    // on the handles in order (records become durable in LSN order) and
+    // prints each LSN the moment it is durable.
+    let (tx, rx) = mpsc::sync_channel::<Pending>(MAX_UNACKED);
+    let ack = args.ack;
+    let (read_result, ack_result) = std::thread::scope(|scope| {
+        let acker = scope.spawn(move || acknowledge(&rx, ack));
+        let read_result = submit_lines(&wal, &tx);
+        drop(tx);
+        let ack_result = acker.join().unwrap_or_else(|_| {
+            Err(CliError::failure(
+                "internal error",
+                std::io::Error::other("the acknowledging thread panicked"),
+            ))
+        });
+        (read_result, ack_result)
+    });
+    let closed = wal
+        .close()
+        .map_err(|e| CliError::wal(format!("closing {}", args.dir.display()), e));
+    read_result?;
+    let last = ack_result?;
+    closed?;
+    if !ack {
+        let last = last.unwrap_or(report.last_lsn);
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{last}").map_err(error::output)?;
+        out.flush().map_err(error::output)?;
+    }
+    Ok(Code::Ok)
+}
+
+/// Reads standard input line by line, submitting each line (without its
+/// `\n`) as soon as it is read.
+fn submit_lines(wal: &Wal, tx: &mpsc::SyncSender<Pending>) -> Result<(), CliError> {
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = input
+            .read_until(b'\n', &mut line)
+            .map_err(|e| CliError::io("reading standard input", e))?;
+        if n == 0 {
+            return Ok(());
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        let pending = wal
+            .submit(&line)
+            .map_err(|e| CliError::wal("appending a record", e))?;
+        if tx.send(pending).is_err() {
+            // The acker stopped on an error; it reports it.
+            return Ok(());
+        }
+    }
+}
+
+/// Waits on each record in order; with `print`, prints each LSN once
+/// durable. Returns the last durable LSN.
+fn acknowledge(rx: &mpsc::Receiver<Pending>, print: bool) -> Result<Option<Lsn>, CliError> {
+    let stdout = std::io::stdout();
+    let mut last = None;
+    for pending in rx {
+        let lsn = pending
+            .wait()
+            .map_err(|e| CliError::wal("making a record durable", e.into()))?;
+        if print {
+            let mut out = stdout.lock();
+            writeln!(out, "{lsn}").map_err(error::output)?;
+            out.flush().map_err(error::output)?;
+        }
+        last = Some(lsn);
+    }
+    Ok(last)
+}

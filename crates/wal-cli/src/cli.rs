@@ -1,0 +1,183 @@
+//! The command line: commands, arguments and their help.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  success
+  1  corruption found (verify; dump when it reaches damage)
+  2  usage error: bad arguments, a missing directory, not a groupwal log
+     directory, a missing or wrong key, a bad key file
+  3  I/O or other error
+Errors go to standard error on one line, with their causes.
+
+Key file (--key-file): the hexadecimal of a 256-bit key (64 hex digits), a
+trailing newline allowed; that key has id 1. Or several lines `ID:HEX`
+(ID from 1 to 4294967295; blank lines and lines starting with # are
+ignored): all are used to read, and the highest ID encrypts what is
+appended. `groupwal keygen` prints a fresh key.";
+
+/// groupwal: append to, read, check and measure groupwal write-ahead logs.
+#[derive(Debug, Parser)]
+#[command(name = "groupwal", version, after_help = AFTER_HELP)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Append one record per line of standard input (without its newline),
+    /// each submitted as soon as its line arrives. Prints the last LSN at
+    /// the end, or with --ack each record's LSN as soon as it is durable.
+    #[command(after_help = AFTER_HELP)]
+    Append(AppendArgs),
+    /// Print records in LSN order (read-only).
+    #[command(after_help = AFTER_HELP)]
+    Dump(DumpArgs),
+    /// Read the whole log and check every record, without changing it.
+    /// Exit 0 when consistent (a torn tail is reported and still 0), exit 1
+    /// with one line per finding (segment file, byte offset, LSNs) when
+    /// there is corruption before the tail.
+    #[command(after_help = AFTER_HELP)]
+    Verify(VerifyArgs),
+    /// Segments, LSN range, sizes, key ids, compression ratio and how the
+    /// tail ends (read-only).
+    #[command(after_help = AFTER_HELP)]
+    Stat(StatArgs),
+    /// The durable concurrent-append benchmark: for each writer count,
+    /// writers append for a while on a fresh log; prints commits/s, MB/s,
+    /// p50/p99 commit latency and the average group size, as measured.
+    #[command(after_help = AFTER_HELP)]
+    Bench(BenchArgs),
+    /// Print a fresh 256-bit key (64 hex digits) from the OS random source,
+    /// for --key-file.
+    #[command(after_help = AFTER_HELP)]
+    Keygen,
+}
+
+/// How appends become durable (see `groupwal::SyncMode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SyncArg {
+    /// No sync: survives a process crash, not a power loss.
+    None,
+    /// fdatasync after each group (the default).
+    Data,
+    /// fsync after each group.
+    All,
+    /// Files opened with O_DSYNC.
+    Dsync,
+    /// O_DIRECT | O_DSYNC (refused where the file system cannot do it).
+    Direct,
+}
+
+impl From<SyncArg> for groupwal::SyncMode {
+    fn from(s: SyncArg) -> Self {
+        match s {
+            SyncArg::None => groupwal::SyncMode::None,
+            SyncArg::Data => groupwal::SyncMode::Data,
+            SyncArg::All => groupwal::SyncMode::All,
+            SyncArg::Dsync => groupwal::SyncMode::Dsync,
+            SyncArg::Direct => groupwal::SyncMode::Direct,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AppendArgs {
+    /// The log directory (created if missing).
+    pub(crate) dir: PathBuf,
+    /// How appends become durable.
+    #[arg(long = "sync", value_enum, default_value = "data")]
+    pub(crate) sync: SyncArg,
+    /// Encrypt with the key file's key (see the key file format below).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key_file: Option<PathBuf>,
+    /// Compress payloads with zstd where that makes them smaller.
+    #[arg(long)]
+    pub(crate) compress: bool,
+    /// Print each record's LSN on its own line as soon as it is durable,
+    /// in order, and nothing else.
+    #[arg(long)]
+    pub(crate) ack: bool,
+    /// Segment file size in bytes (at least 4096). By default, 64 MiB.
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) segment_size: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DumpArgs {
+    /// The log directory.
+    pub(crate) dir: PathBuf,
+    /// The first LSN to print.
+    #[arg(long, value_name = "LSN")]
+    pub(crate) from: Option<u64>,
+    /// The last LSN to print (inclusive).
+    #[arg(long, value_name = "LSN")]
+    pub(crate) to: Option<u64>,
+    /// The key file of an encrypted log.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key_file: Option<PathBuf>,
+    /// One JSON object per line: lsn, len, type ("data" or "checkpoint"),
+    /// flags (list of "compressed", "encrypted"), payload (base64).
+    #[arg(long, conflicts_with = "payload")]
+    pub(crate) json: bool,
+    /// Each payload as is, followed by a newline.
+    #[arg(long)]
+    pub(crate) payload: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// The log directory.
+    pub(crate) dir: PathBuf,
+    /// The key file of an encrypted log (records are authenticated too).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatArgs {
+    /// The log directory.
+    pub(crate) dir: PathBuf,
+    /// One JSON object.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// The key file of an encrypted log (needed for the logical size and
+    /// the compression ratio).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Where to create the benchmark logs (a fresh subdirectory per run,
+    /// removed afterwards). By default, a temporary directory.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
+    /// Writer thread counts to run, comma separated.
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "1,4,16,64"
+    )]
+    pub(crate) writers: Vec<usize>,
+    /// Payload bytes per record.
+    #[arg(long, value_name = "BYTES", default_value_t = 128)]
+    pub(crate) size: usize,
+    /// Seconds each writer count runs (unless --count ends it first).
+    #[arg(long, value_name = "S", default_value_t = 3.0)]
+    pub(crate) seconds: f64,
+    /// Records each writer appends, at most.
+    #[arg(long, value_name = "N")]
+    pub(crate) count: Option<u64>,
+    /// How appends become durable.
+    #[arg(long = "sync", value_enum, default_value = "data")]
+    pub(crate) sync: SyncArg,
+    /// One JSON object per writer count instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}

@@ -1,0 +1,205 @@
+//! `groupwal verify`: reads the whole log and reports every damaged range,
+//! without changing anything.
+//!
+//! It uses a [`groupwal::reader::LogReader`] (which never writes) in
+//! [`RecoveryMode::SkipAnyCorruptedRecords`]: every damaged range is listed
+//! and reading goes on after it, so one run finds every finding; a torn
+//! tail ends the data and is reported as such.
+
+use std::io::{IsTerminal, Write};
+
+use groupwal::Lsn;
+use groupwal::reader::{CorruptRange, RecoveryMode, TailKind};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::Outcome;
+use crate::cli::VerifyArgs;
+use crate::error::{self, CliError, Code};
+
+pub(crate) fn run(args: &VerifyArgs) -> Outcome {
+    let segments = crate::logdir::segments(&args.dir)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut findings = 0u64;
+
+    // A segment whose header does not verify cannot be read at all: report
+    // it (the reader would refuse the whole log).
+    for seg in &segments {
+        if let Err(e) = &seg.header {
+            findings += 1;
+            writeln!(
+                out,
+                "corruption: bad segment header in {} at offset 0 (lsn {}): {e}",
+                seg.path.display(),
+                seg.first_lsn
+            )
+            .map_err(error::output)?;
+        }
+    }
+    if findings > 0 {
+        writeln!(out, "verify: {findings} finding(s); the log is damaged")
+            .map_err(error::output)?;
+        out.flush().map_err(error::output)?;
+        return Ok(Code::Corrupt);
+    }
+
+    let options = crate::logdir::options(args.key_file.as_deref())?;
+    let mut reader =
+        crate::logdir::reader(&args.dir, &options, RecoveryMode::SkipAnyCorruptedRecords)?;
+
+    let total: u64 = segments.iter().map(|s| s.size).sum();
+    let progress = progress_bar(total);
+    // Progress by segment: the bytes of every segment whose records were
+    // all passed.
+    let mut passed = 0usize;
+    let mut records = 0u64;
+    let mut first: Option<Lsn> = None;
+    let mut last: Option<Lsn> = None;
+    let mut reported = 0usize;
+    loop {
+        let lsn = match reader.next_record() {
+            Ok(Some(record)) => record.lsn,
+            Ok(None) => break,
+            Err(groupwal::reader::Error::Payload {
+                path,
+                offset,
+                lsn,
+                source,
+            }) if is_damage(&source) => {
+                // A record whose payload fails authentication or does not
+                // decompress: damage, report it and read on after it.
+                findings += 1;
+                progress.suspend(|| {
+                    writeln!(
+                        out,
+                        "corruption: damaged payload in {} at offset {offset} (lsn {lsn}): {source}",
+                        path.display()
+                    )
+                })
+                .map_err(error::output)?;
+                let next = lsn.checked_next().unwrap_or(Lsn::MAX);
+                reader
+                    .seek(next)
+                    .map_err(|e| CliError::wal("reading on after damage", e.into()))?;
+                continue;
+            }
+            Err(e) => {
+                progress.finish_and_clear();
+                out.flush().map_err(error::output)?;
+                return Err(CliError::wal(
+                    format!("reading {}", args.dir.display()),
+                    e.into(),
+                ));
+            }
+        };
+        records += 1;
+        first.get_or_insert(lsn);
+        last = Some(lsn);
+        for range in reader.skipped().get(reported..).unwrap_or_default() {
+            findings += 1;
+            progress
+                .suspend(|| writeln!(out, "{}", finding(range)))
+                .map_err(error::output)?;
+        }
+        reported = reader.skipped().len();
+        while segments
+            .get(passed + 1)
+            .is_some_and(|next| next.first_lsn <= lsn)
+        {
+            progress.inc(segments.get(passed).map_or(0, |s| s.size));
+            passed += 1;
+        }
+    }
+    progress.finish_and_clear();
+    for range in reader.skipped().get(reported..).unwrap_or_default() {
+        findings += 1;
+        writeln!(out, "{}", finding(range)).map_err(error::output)?;
+    }
+
+    let range = match (first, last) {
+        (Some(a), Some(b)) => format!("lsns {a}..={b}"),
+        _ => "no records".to_string(),
+    };
+    writeln!(
+        out,
+        "verify: {records} records, {range}, {} segment(s)",
+        segments.len()
+    )
+    .map_err(error::output)?;
+    if let Some(end) = reader.end() {
+        let at = end
+            .position
+            .as_ref()
+            .map(|(path, offset)| format!(" in {} at offset {offset}", path.display()))
+            .unwrap_or_default();
+        match end.tail {
+            TailKind::Torn => writeln!(
+                out,
+                "torn tail{at}: {} (not corruption: an unfinished write; recovery cuts it)",
+                end.torn_detail.as_deref().unwrap_or("a partial write")
+            ),
+            TailKind::ZeroFilled => writeln!(out, "tail: clean (preallocated space follows){at}"),
+            TailKind::Stale => {
+                writeln!(out, "tail: clean (an earlier use of the file follows){at}")
+            }
+            _ => writeln!(out, "tail: clean{at}"),
+        }
+        .map_err(error::output)?;
+    }
+    if findings > 0 {
+        writeln!(
+            out,
+            "verify: {findings} finding(s) of corruption before the tail"
+        )
+        .map_err(error::output)?;
+        out.flush().map_err(error::output)?;
+        Ok(Code::Corrupt)
+    } else {
+        writeln!(out, "verify: ok").map_err(error::output)?;
+        out.flush().map_err(error::output)?;
+        Ok(Code::Ok)
+    }
+}
+
+/// One line for a damaged range: kind, segment file, byte offset, LSNs.
+fn finding(range: &CorruptRange) -> String {
+    let lsns = match range.lsns {
+        Some((a, b)) if a == b => format!("lsn {a}"),
+        Some((a, b)) => format!("lsns {a}..={b}"),
+        None => "lsn unknown".to_string(),
+    };
+    format!(
+        "corruption: {} in {} at offset {} ({lsns}), valid data resumes at offset {}: {}",
+        range.kind,
+        range.segment.display(),
+        range.offset,
+        range.end_offset,
+        range.detail
+    )
+}
+
+/// Whether a payload error is damage (not a configuration problem such as
+/// a missing feature).
+fn is_damage(e: &groupwal::crypto::Error) -> bool {
+    matches!(
+        e,
+        groupwal::crypto::Error::Authentication { .. }
+            | groupwal::crypto::Error::Decompress { .. }
+            | groupwal::crypto::Error::DecompressedTooLarge { .. }
+    )
+}
+
+/// A bar over the log's bytes on standard error, drawn only when standard
+/// error is a terminal.
+fn progress_bar(total: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("verify {bar:40} {bytes}/{total_bytes} {elapsed}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
