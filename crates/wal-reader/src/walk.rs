@@ -85,6 +85,10 @@ struct Batch {
     end: Lsn,
 }
 
+const TOO_LONG: &str = "record longer than the maximum record size";
+const CHAIN_TOO_LONG: &str = "fragment chain longer than the maximum record size";
+const BAD_MARKER: &str = "invalid batch marker";
+
 /// What is wrong where the records stop.
 #[derive(Clone, Debug)]
 enum Trouble {
@@ -144,6 +148,8 @@ pub(crate) struct Walker {
     last_indexed: u64,
     /// (Live mode) how often the unit at this LSN was retried.
     retries: (Lsn, u8),
+    /// (Skipping mode) where the walk last resumed after damage.
+    last_resync: Option<(usize, u64)>,
 }
 
 impl Walker {
@@ -177,6 +183,7 @@ impl Walker {
             index: BTreeMap::new(),
             last_indexed: 0,
             retries: (Lsn::ZERO, 0),
+            last_resync: None,
         }
     }
 
@@ -430,11 +437,11 @@ impl Walker {
                     payload: scanner.payload(&phys),
                 };
                 let Ok(marker) = BatchMarker::decode(&record) else {
-                    return Ok(Accept::Break("invalid batch marker"));
+                    return Ok(Accept::Break(BAD_MARKER));
                 };
                 let end = h.lsn.checked_add(u64::from(marker.count()));
                 let Some(end) = end else {
-                    return Ok(Accept::Break("batch lsns overflow"));
+                    return Ok(Accept::Break(BAD_MARKER));
                 };
                 // Live mode: a batch is durable as a whole or not at all.
                 if let Some(limit) = self.limit
@@ -466,7 +473,7 @@ impl Walker {
                     return Ok(Accept::Break("lsn out of sequence"));
                 }
                 if phys.payload_len > self.opts.max_record_len {
-                    return Ok(Accept::Break("record longer than the maximum record size"));
+                    return Ok(Accept::Break(TOO_LONG));
                 }
                 let kind = if h.record_type == RecordType::Checkpoint {
                     LogicalKind::Checkpoint
@@ -548,9 +555,7 @@ impl Walker {
         };
         chain.len = chain.len.saturating_add(phys.payload_len);
         if chain.len > self.opts.max_record_len {
-            return Ok(Accept::Break(
-                "fragment chain longer than the maximum record size",
-            ));
+            return Ok(Accept::Break(CHAIN_TOO_LONG));
         }
         if self.assemble && chain.lsn >= self.skip_below {
             let Some(scanner) = self.scanner.as_ref() else {
@@ -637,7 +642,7 @@ impl Walker {
                     if h.lsn != expected {
                         Err("lsn out of sequence")
                     } else if p.payload_len > max {
-                        Err("record longer than the maximum record size")
+                        Err(TOO_LONG)
                     } else {
                         Ok(true)
                     }
@@ -655,7 +660,7 @@ impl Walker {
                     if lsn != h.lsn || flags != h.flags {
                         Err("fragment does not continue its chain")
                     } else if len > max {
-                        Err("fragment chain longer than the maximum record size")
+                        Err(CHAIN_TOO_LONG)
                     } else if h.record_type == RecordType::Last {
                         chain = None;
                         Ok(true)
@@ -900,7 +905,17 @@ impl Walker {
         // Where valid data resumes: a unit start in this segment after the
         // damage (for a bad sequence, the offending record itself may be
         // one), else the next segment.
-        let resync_from = if sequence { x } else { x.saturating_add(1) };
+        // A valid record that broke the sequence only where it stands (an
+        // LSN out of sequence, a record inside a chain) may be where the
+        // walk resumes; one that is bad by itself (too long, a bad marker),
+        // or one the walk already resumed at, is skipped.
+        let by_itself = matches!(t, Trouble::Sequence(r) if [TOO_LONG, CHAIN_TOO_LONG, BAD_MARKER].contains(&r));
+        let again = self.last_resync == Some((self.seg_idx, x));
+        let resync_from = if sequence && !again && !by_itself {
+            x
+        } else {
+            x.saturating_add(1)
+        };
         let resync = self.find_valid(resync_from, resync_min, true)?;
         let path = self.current_path();
         let (end_offset, upper) = match resync {
@@ -965,6 +980,7 @@ impl Walker {
                 self.batch = None;
                 match resync {
                     Some(p) => {
+                        self.last_resync = Some((self.seg_idx, p.offset));
                         if let Some(s) = self.scanner.as_mut() {
                             s.offset = p.offset;
                         }

@@ -167,3 +167,29 @@ fn fragment_chain_interrupted_mid_log() {
     }
     let _ = first;
 }
+
+#[test]
+fn skipping_moves_past_records_that_are_bad_by_themselves() {
+    // A valid record longer than the maximum, and a batch marker of count
+    // 1 (invalid), each followed by good records: skipping must not loop.
+    let (_sim, storage) = sim(35);
+    let mut seg = RawSeg::new(1, 12);
+    seg.full(1);
+    let long = seg.rec(2, RecordType::Full, Flags::EMPTY, &[7; 30_000]);
+    seg.full(3);
+    let bad_marker = seg.rec(4, RecordType::Batch, Flags::EMPTY, &1u32.to_le_bytes());
+    seg.full(4);
+    seg.full(5);
+    seg.write(&*storage, 0);
+    let mut o = read_options();
+    o.max_payload_len(40_000)
+        .mode(RecoveryMode::SkipAnyCorruptedRecords);
+    let mut reader = LogReader::open(storage.clone(), dir(), &o).unwrap();
+    let mut got = Vec::new();
+    while let Some(r) = reader.next_record().unwrap() {
+        got.push(r.lsn.get());
+    }
+    assert_eq!(got, [1, 3, 4, 5]);
+    let skipped: Vec<u64> = reader.skipped().iter().map(|r| r.offset).collect();
+    assert_eq!(skipped, [long, bad_marker]);
+}
