@@ -135,7 +135,7 @@ pub(crate) fn run(args: &VerifyArgs) -> Outcome {
         match end.tail {
             TailKind::Torn => writeln!(
                 out,
-                "torn tail{at}: {} (not corruption: an unfinished write; recovery cuts it)",
+                "torn tail{at}: {} (an unfinished write, not damage: opening the log for writing cuts it)",
                 end.torn_detail.as_deref().unwrap_or("a partial write")
             ),
             TailKind::ZeroFilled => writeln!(out, "tail: clean (preallocated space follows){at}"),

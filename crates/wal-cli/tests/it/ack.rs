@@ -1,0 +1,56 @@
+//! `append --ack` acknowledges each record while standard input is still
+//! open.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::Stdio;
+
+use crate::{groupwal, run_ok, s, text};
+
+#[test]
+fn each_lsn_is_printed_before_the_next_line_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let mut child = groupwal()
+        .args(["append", s(&log), "--ack"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    for i in 1..=5u64 {
+        // One line, then its acknowledgement, with standard input still
+        // open: if the tool waited for the end of input this would block.
+        writeln!(stdin, "record {i}").unwrap();
+        stdin.flush().unwrap();
+        let mut ack = String::new();
+        stdout.read_line(&mut ack).unwrap();
+        assert_eq!(ack, format!("{i}\n"));
+    }
+    drop(stdin);
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "", "nothing but acknowledgements on stdout");
+    assert!(child.wait().unwrap().success());
+
+    // The acknowledged records are there.
+    let dumped = run_ok(&["dump", s(&log), "--payload"], b"");
+    assert_eq!(
+        text(&dumped),
+        "record 1\nrecord 2\nrecord 3\nrecord 4\nrecord 5\n"
+    );
+}
+
+#[test]
+fn many_records_are_acknowledged_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let input: String = (0..2000).map(|i| format!("{i}\n")).collect();
+    let out = text(&run_ok(
+        &["append", s(&log), "--ack", "--sync", "none"],
+        input.as_bytes(),
+    ));
+    let expected: String = (1..=2000).map(|i| format!("{i}\n")).collect();
+    assert_eq!(out, expected);
+}

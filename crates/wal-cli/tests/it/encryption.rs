@@ -1,0 +1,126 @@
+//! Encrypted logs: a key file round trip, and clear failures without the
+//! key or with the wrong one.
+
+use crate::{run, run_ok, s, segment_files, text};
+
+fn key_file(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let key = run_ok(&["keygen"], b"");
+    let key = text(&key);
+    assert_eq!(key.trim().len(), 64);
+    assert!(key.trim().bytes().all(|b| b.is_ascii_hexdigit()));
+    let path = dir.join(name);
+    std::fs::write(&path, key).unwrap();
+    path
+}
+
+const SECRET: &str = "the secret plaintext that must not be on disk";
+
+#[test]
+fn encrypted_round_trip_and_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let key = key_file(dir.path(), "key");
+    let input = format!("{SECRET}\nsecond\n");
+    run_ok(
+        &["append", s(&log), "--key-file", s(&key), "--compress"],
+        input.as_bytes(),
+    );
+
+    // Not on disk in the clear.
+    for seg in segment_files(&log) {
+        let bytes = std::fs::read(seg).unwrap();
+        assert!(!bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()));
+    }
+
+    // With the key: the records come back, flagged as encrypted.
+    let dumped = run_ok(&["dump", s(&log), "--key-file", s(&key), "--payload"], b"");
+    assert_eq!(text(&dumped), input);
+    let json = text(&run_ok(
+        &["dump", s(&log), "--key-file", s(&key), "--json"],
+        b"",
+    ));
+    let v: serde_json::Value = serde_json::from_str(json.lines().nth(1).unwrap()).unwrap();
+    assert!(
+        v["flags"].as_array().unwrap().contains(&"encrypted".into()),
+        "{v}"
+    );
+    let verified = run(&["verify", s(&log), "--key-file", s(&key)], b"");
+    assert_eq!(verified.status.code(), Some(0));
+    let st: serde_json::Value = serde_json::from_slice(&run_ok(
+        &["stat", s(&log), "--json", "--key-file", s(&key)],
+        b"",
+    ))
+    .unwrap();
+    assert_eq!(st["key_ids"], serde_json::json!([1]));
+    assert_eq!(st["records"], 2);
+
+    // Without the key: exit 2, a message naming the missing key.
+    let out = run(&["dump", s(&log)], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no key with id 1"), "{err}");
+
+    // With another key: exit 2, "wrong key", not corruption.
+    let other = key_file(dir.path(), "other");
+    for cmd in ["dump", "verify"] {
+        let out = run(&[cmd, s(&log), "--key-file", s(&other)], b"");
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        let err = text(&out.stderr);
+        assert!(err.contains("wrong key"), "{cmd}: {err}");
+        assert!(!text(&out.stdout).contains("corruption:"), "{cmd}");
+    }
+}
+
+#[test]
+fn a_key_file_with_several_keys_reads_old_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let k1 = text(&run_ok(&["keygen"], b"")).trim().to_string();
+    let k2 = text(&run_ok(&["keygen"], b"")).trim().to_string();
+    let one = dir.path().join("one");
+    std::fs::write(&one, format!("{k1}\n")).unwrap();
+    let both = dir.path().join("both");
+    std::fs::write(&both, format!("# rotated\n1:{k1}\n2:{k2}\n")).unwrap();
+
+    run_ok(
+        &["append", s(&log), "--key-file", s(&one)],
+        b"under key 1\n",
+    );
+    run_ok(
+        &["append", s(&log), "--key-file", s(&both)],
+        b"under key 2\n",
+    );
+    let dumped = run_ok(&["dump", s(&log), "--key-file", s(&both), "--payload"], b"");
+    assert_eq!(text(&dumped), "under key 1\nunder key 2\n");
+    let st: serde_json::Value = serde_json::from_slice(&run_ok(
+        &["stat", s(&log), "--json", "--key-file", s(&both)],
+        b"",
+    ))
+    .unwrap();
+    assert_eq!(st["key_ids"], serde_json::json!([1, 2]));
+}
+
+#[test]
+fn a_bad_key_file_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad");
+    std::fs::write(&bad, "not hex\n").unwrap();
+    let out = run(
+        &["append", s(&dir.path().join("log")), "--key-file", s(&bad)],
+        b"x\n",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("key file"));
+    let out = run(
+        &[
+            "dump",
+            s(dir.path()),
+            "--key-file",
+            s(&dir.path().join("missing")),
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+}

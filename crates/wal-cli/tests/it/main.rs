@@ -1,0 +1,117 @@
+//! Drives the real `groupwal` binary.
+
+mod ack;
+mod encryption;
+mod round_trip;
+mod stat;
+mod usage;
+mod verify;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The binary under test.
+pub(crate) fn groupwal() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_groupwal"))
+}
+
+/// Runs `groupwal args...` with `stdin` as standard input.
+pub(crate) fn run(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = groupwal()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+/// Runs and checks the exit code; returns stdout.
+pub(crate) fn run_ok(args: &[&str], stdin: &[u8]) -> Vec<u8> {
+    let out = run(args, stdin);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "groupwal {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+pub(crate) fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+pub(crate) fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Appends `n` fixed-size records one group at a time: with `--ack`, each
+/// line is written only after the previous one was acknowledged, so every
+/// record is its own group and segments rotate at the segment size (a group
+/// is never split across segments).
+pub(crate) fn append_lockstep(log: &Path, n: usize, len: usize, extra: &[&str]) {
+    use std::io::{BufRead, BufReader};
+    let mut child = groupwal()
+        .args(["append", s(log), "--ack", "--sync", "none"])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let lines = fixed_lines(n, len);
+    for (i, line) in lines.split_inclusive(|&b| b == b'\n').enumerate() {
+        stdin.write_all(line).unwrap();
+        stdin.flush().unwrap();
+        let mut ack = String::new();
+        stdout.read_line(&mut ack).unwrap();
+        assert_eq!(ack.trim(), (i + 1).to_string());
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
+
+/// The segment files of a log directory, by name (so by first LSN).
+pub(crate) fn segment_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The first LSN a segment file's name gives.
+pub(crate) fn first_lsn(segment: &Path) -> u64 {
+    segment
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Bytes of a segment header and of a record header (docs/FORMAT.md).
+pub(crate) const SEGMENT_HEADER: u64 = 96;
+pub(crate) const RECORD_HEADER: u64 = 32;
+
+/// `n` lines of exactly `len` bytes each (without the newline), numbered.
+pub(crate) fn fixed_lines(n: usize, len: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 1..=n {
+        let mut line = format!("record {i:06} ").into_bytes();
+        line.resize(len, b'x');
+        out.extend_from_slice(&line);
+        out.push(b'\n');
+    }
+    out
+}
