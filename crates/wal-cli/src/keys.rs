@@ -3,13 +3,12 @@
 //! A key file is the hexadecimal of one 256-bit key (id 1), or lines
 //! `ID:HEX` for several keys (the highest id encrypts new segments).
 
-use std::io::Write;
 use std::path::Path;
 
 use groupwal::WalOptions;
 
 use crate::Outcome;
-use crate::error::{CliError, Code};
+use crate::error::CliError;
 
 /// Reads the key file (if any) and installs its keys in `options`.
 pub(crate) fn apply(options: &mut WalOptions, key_file: Option<&Path>) -> Result<(), CliError> {
@@ -92,18 +91,18 @@ pub(crate) fn parse(text: &str) -> Result<groupwal::crypto::Keyring, String> {
 /// `groupwal keygen`.
 #[cfg(feature = "encryption")]
 pub(crate) fn keygen() -> Outcome {
+    use std::io::Write;
     let key =
         groupwal::crypto::Key::generate().map_err(|e| CliError::failure("generating a key", e))?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", key.to_hex()).map_err(crate::error::output)?;
     out.flush().map_err(crate::error::output)?;
-    Ok(Code::Ok)
+    Ok(crate::error::Code::Ok)
 }
 
 /// `groupwal keygen` without the `encryption` feature.
 #[cfg(not(feature = "encryption"))]
 pub(crate) fn keygen() -> Outcome {
-    let _ = std::io::stdout().flush();
     Err(CliError::usage(
         "keygen needs a groupwal built with the `encryption` feature",
     ))

@@ -1,6 +1,7 @@
 //! Drives the real `groupwal` binary.
 
 mod ack;
+#[cfg(feature = "encryption")]
 mod encryption;
 mod round_trip;
 mod stat;

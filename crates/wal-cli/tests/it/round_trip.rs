@@ -98,6 +98,7 @@ fn from_and_to_select_an_inclusive_range() {
     assert_eq!(text(&dumped), "");
 }
 
+#[cfg(feature = "compression")]
 #[test]
 fn compressed_records_round_trip_and_are_flagged() {
     let dir = tempfile::tempdir().unwrap();

@@ -42,6 +42,7 @@ fn stat_json_describes_the_log() {
     assert_eq!(records, 150);
 }
 
+#[cfg(feature = "compression")]
 #[test]
 fn stat_json_shows_the_compression_ratio_and_a_torn_tail() {
     let dir = tempfile::tempdir().unwrap();
