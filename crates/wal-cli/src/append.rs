@@ -1,6 +1,6 @@
 //! `groupwal append`: one record per line of standard input.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 use std::sync::mpsc;
 
 use groupwal::{Lsn, Pending, Wal};
@@ -12,6 +12,9 @@ use crate::error::{self, CliError, Code};
 /// How many submitted records may wait for their acknowledgement before the
 /// reader of standard input waits (the log bounds in-flight bytes too).
 const MAX_UNACKED: usize = 1 << 16;
+
+/// The longest line accepted: the largest record of the default options.
+const MAX_LINE: usize = 64 << 20;
 
 pub(crate) fn run(args: &AppendArgs) -> Outcome {
     let mut options = crate::logdir::options(args.key_file.as_deref())?;
@@ -28,6 +31,7 @@ pub(crate) fn run(args: &AppendArgs) -> Outcome {
     if let Some(size) = args.segment_size {
         options.segment_size(size);
     }
+    refuse_foreign_dir(&args.dir)?;
     let (wal, report) = Wal::open(&args.dir, &options)
         .map_err(|e| CliError::wal(format!("opening {}", args.dir.display()), e))?;
 
@@ -63,15 +67,33 @@ pub(crate) fn run(args: &AppendArgs) -> Outcome {
     Ok(Code::Ok)
 }
 
+/// A directory that holds files but no log is most likely a mistake (a
+/// log would be created among those files): refuse it. A missing or empty
+/// directory is fine (the log is created).
+fn refuse_foreign_dir(dir: &std::path::Path) -> Result<(), CliError> {
+    let Ok(mut entries) = std::fs::read_dir(dir) else {
+        // Missing (created by the open), or not a directory (the open says).
+        return Ok(());
+    };
+    if entries.next().is_none() {
+        return Ok(());
+    }
+    crate::logdir::segments(dir).map(drop)
+}
+
 /// Reads standard input line by line, submitting each line (without its
 /// `\n`) as soon as it is read.
 fn submit_lines(wal: &Wal, tx: &mpsc::SyncSender<Pending>) -> Result<(), CliError> {
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut line = Vec::new();
-    loop {
+    // One byte more than the largest record, and its newline: a longer
+    // line is refused before it is all in memory.
+    let limit = MAX_LINE as u64 + 2;
+    for number in 1u64.. {
         line.clear();
-        let n = input
+        let n = (&mut input)
+            .take(limit)
             .read_until(b'\n', &mut line)
             .map_err(|e| CliError::io("reading standard input", e))?;
         if n == 0 {
@@ -80,14 +102,20 @@ fn submit_lines(wal: &Wal, tx: &mpsc::SyncSender<Pending>) -> Result<(), CliErro
         if line.last() == Some(&b'\n') {
             line.pop();
         }
+        if line.len() > MAX_LINE {
+            return Err(CliError::usage(format!(
+                "line {number} is longer than the largest record ({MAX_LINE} bytes)"
+            )));
+        }
         let pending = wal
             .submit(&line)
             .map_err(|e| CliError::wal("appending a record", e))?;
         if tx.send(pending).is_err() {
-            // The acker stopped on an error; it reports it.
+            // The acker stopped (it exits the process on an error).
             return Ok(());
         }
     }
+    Ok(())
 }
 
 /// Waits on each record in order; with `print`, prints each LSN once
@@ -96,9 +124,17 @@ fn acknowledge(rx: &mpsc::Receiver<Pending>, print: bool) -> Result<Option<Lsn>,
     let stdout = std::io::stdout();
     let mut last = None;
     for pending in rx {
-        let lsn = pending
-            .wait()
-            .map_err(|e| CliError::wal("making a record durable", e.into()))?;
+        let lsn = match pending.wait() {
+            Ok(lsn) => lsn,
+            Err(e) => {
+                // The log is poisoned: nothing more can be made durable.
+                // Stop now rather than when standard input ends (a driver
+                // waiting for an acknowledgement would wait forever).
+                let e = CliError::wal("making a record durable", e.into());
+                let _ = writeln!(std::io::stderr().lock(), "groupwal: {e}");
+                std::process::exit(e.code() as i32);
+            }
+        };
         if print {
             let mut out = stdout.lock();
             writeln!(out, "{lsn}").map_err(error::output)?;

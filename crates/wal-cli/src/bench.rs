@@ -60,9 +60,9 @@ pub(crate) fn run(args: &BenchArgs) -> Outcome {
     let mut err = std::io::stderr().lock();
     writeln!(
         err,
-        "bench: {} byte records, sync {:?}, {:.1} s per writer count{}, in {}",
+        "bench: {} byte records, sync {}, {:.1} s per writer count{}, in {}",
         args.size,
-        args.sync,
+        sync_name(args.sync),
         args.seconds,
         args.count
             .map(|c| format!(" or {c} records per writer"))
@@ -93,7 +93,7 @@ pub(crate) fn run(args: &BenchArgs) -> Outcome {
             let v = json!({
                 "writers": row.writers,
                 "size": args.size,
-                "sync": format!("{:?}", args.sync).to_lowercase(),
+                "sync": sync_name(args.sync),
                 "commits": row.commits,
                 "seconds": secs,
                 "commits_per_sec": rate,
@@ -123,6 +123,17 @@ pub(crate) fn run(args: &BenchArgs) -> Outcome {
     base.close()
         .map_err(|e| CliError::io("removing the benchmark directory", e))?;
     Ok(Code::Ok)
+}
+
+fn sync_name(s: crate::cli::SyncArg) -> &'static str {
+    use crate::cli::SyncArg;
+    match s {
+        SyncArg::None => "none",
+        SyncArg::Data => "data",
+        SyncArg::All => "all",
+        SyncArg::Dsync => "dsync",
+        SyncArg::Direct => "direct",
+    }
 }
 
 fn run_one(

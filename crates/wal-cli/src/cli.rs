@@ -45,6 +45,17 @@ pub(crate) enum Command {
     Verify(VerifyArgs),
     /// Segments, LSN range, sizes, key ids, compression ratio and how the
     /// tail ends (read-only).
+    ///
+    /// --json fields: dir, segments, file_bytes (segment files, preallocated
+    /// space included), data_bytes (valid records from each segment's start
+    /// up to its end of data or first damage), records, first_lsn, last_lsn,
+    /// key_ids, stored_payload_bytes and logical_payload_bytes (payloads as
+    /// stored and as read), compression_ratio (logical / stored; null when
+    /// unknown or the log is damaged), tail ("clean", "zero-filled",
+    /// "stale", "torn"), tail_clean, torn_detail, corrupt_ranges,
+    /// read_error (why the logical fields are null, e.g. a missing key),
+    /// segment_files (file, first_lsn, size, data_bytes, records,
+    /// stored_payload_bytes, key_id, header_error).
     #[command(after_help = AFTER_HELP)]
     Stat(StatArgs),
     /// The durable concurrent-append benchmark: for each writer count,
@@ -154,7 +165,9 @@ pub(crate) struct StatArgs {
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
     /// Where to create the benchmark logs (a fresh subdirectory per run,
-    /// removed afterwards). By default, a temporary directory.
+    /// removed afterwards). By default, a temporary directory. Measure on
+    /// the disk you care about: /tmp may be a RAM file system, where a sync
+    /// costs nothing.
     #[arg(long, value_name = "DIR")]
     pub(crate) dir: Option<PathBuf>,
     /// Writer thread counts to run, comma separated.

@@ -25,11 +25,19 @@ pub(crate) fn run(args: &VerifyArgs) -> Outcome {
     // A segment whose header does not verify cannot be read at all: report
     // it (the reader would refuse the whole log).
     for seg in &segments {
-        if let Err(e) = &seg.header {
+        let problem = match &seg.header {
+            Err(e) => Some(format!("bad segment header: {e}")),
+            Ok(h) if h.first_lsn != seg.first_lsn => Some(format!(
+                "segment header gives first lsn {}, not the {} of its name",
+                h.first_lsn, seg.first_lsn
+            )),
+            Ok(_) => None,
+        };
+        if let Some(problem) = problem {
             findings += 1;
             writeln!(
                 out,
-                "corruption: bad segment header in {} at offset 0 (lsn {}): {e}",
+                "corruption: {problem} in {} at offset 0 (lsn {})",
                 seg.path.display(),
                 seg.first_lsn
             )

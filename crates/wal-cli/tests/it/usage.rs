@@ -49,3 +49,41 @@ fn help_documents_exit_codes_and_the_key_file() {
         assert!(help.contains(needle), "{needle}: {help}");
     }
 }
+
+#[test]
+fn append_refuses_a_directory_of_other_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+    let out = run(&["append", s(dir.path())], b"x\n");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("not a groupwal log directory"));
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(names.len(), 1, "nothing was created");
+}
+
+#[test]
+fn a_closed_stdout_ends_dump_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let input: String = (0..5000).map(|i| format!("{i:0100}\n")).collect();
+    crate::run_ok(&["append", s(&log), "--sync", "none"], input.as_bytes());
+    // 500 KB of output, more than a pipe holds: dump must meet the closed
+    // pipe.
+    let mut child = crate::groupwal()
+        .args(["dump", s(&log), "--payload"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert_eq!(first.trim(), format!("{:0100}", 0));
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stderr), "");
+}

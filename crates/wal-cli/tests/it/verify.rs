@@ -97,9 +97,36 @@ fn a_flipped_byte_in_an_early_segment_is_named_and_exits_1() {
     );
     // Every other record was still read.
     assert!(stdout.contains("299 records"), "{stdout}");
+    // stat counts the damage and does not make up a compression ratio.
+    let v: serde_json::Value =
+        serde_json::from_slice(&crate::run_ok(&["stat", s(&log), "--json"], b"")).unwrap();
+    assert_eq!(v["corrupt_ranges"], 1);
+    assert_eq!(v["records"], 299);
+    assert!(v["compression_ratio"].is_null(), "{v}");
 
     // Read-only: nothing changed on disk.
     let after: Vec<Vec<u8>> = segments.iter().map(|p| std::fs::read(p).unwrap()).collect();
     assert!(before == after, "verify changed the log");
     assert_eq!(segment_files(&log), segments);
+}
+
+#[test]
+fn a_segment_whose_name_disagrees_with_its_header_is_a_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    crate::run_ok(&["append", s(&log)], b"one\ntwo\n");
+    let seg = &segment_files(&log)[0];
+    let renamed = log.join("00000000000000000005.wal");
+    std::fs::rename(seg, &renamed).unwrap();
+    let out = run(&["verify", s(&log)], b"");
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("corruption: segment header gives first lsn 1, not the 5 of its name"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("00000000000000000005.wal at offset 0 (lsn 5)"),
+        "{stdout}"
+    );
 }
