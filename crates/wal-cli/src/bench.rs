@@ -20,6 +20,12 @@ use crate::Outcome;
 use crate::cli::BenchArgs;
 use crate::error::{self, CliError, Code};
 
+/// The most writer threads one run starts.
+const MAX_WRITERS: usize = 4096;
+
+/// The largest payload (the largest record of the default options).
+const MAX_SIZE: usize = 64 << 20;
+
 /// One writer count's measurement.
 struct Row {
     writers: usize,
@@ -33,8 +39,15 @@ struct Row {
 }
 
 pub(crate) fn run(args: &BenchArgs) -> Outcome {
-    if args.writers.is_empty() || args.writers.contains(&0) {
-        return Err(CliError::usage("--writers: each count must be at least 1"));
+    if args.writers.is_empty() || args.writers.iter().any(|&w| w == 0 || w > MAX_WRITERS) {
+        return Err(CliError::usage(format!(
+            "--writers: each count must be 1 to {MAX_WRITERS}"
+        )));
+    }
+    if args.size > MAX_SIZE {
+        return Err(CliError::usage(format!(
+            "--size must be at most {MAX_SIZE} bytes (the largest record)"
+        )));
     }
     if !(args.seconds.is_finite() && args.seconds > 0.0 && args.seconds <= 3600.0) {
         return Err(CliError::usage(

@@ -27,6 +27,21 @@ fn user_mistakes_exit_2() {
         "invalid value",
     );
     assert_usage(&["frobnicate"], "unrecognized subcommand");
+    assert_usage(&["bench", "--writers", "0"], "--writers");
+    assert_usage(&["bench", "--size", "99999999999"], "--size");
+    assert_usage(
+        &["dump", s(dir.path()), "--from", "5", "--to", "3"],
+        "after --to",
+    );
+    assert_usage(
+        &[
+            "append",
+            s(&dir.path().join("new")),
+            "--segment-size",
+            "100",
+        ],
+        "segment",
+    );
     let file = dir.path().join("file");
     std::fs::write(&file, "x").unwrap();
     assert_usage(&["stat", s(&file)], "not a directory");
