@@ -34,6 +34,8 @@ pub(crate) struct CliError {
     code: Code,
     message: String,
     source: Option<Box<dyn StdError + Send + Sync + 'static>>,
+    /// What to do about it, when the tool knows.
+    hint: Option<&'static str>,
 }
 
 impl CliError {
@@ -43,6 +45,7 @@ impl CliError {
             code: Code::Usage,
             message: message.into(),
             source: None,
+            hint: None,
         }
     }
 
@@ -55,6 +58,7 @@ impl CliError {
             code: Code::Failure,
             message: what.into(),
             source: Some(Box::new(e)),
+            hint: None,
         }
     }
 
@@ -66,16 +70,19 @@ impl CliError {
             code,
             message: what.into(),
             source: Some(Box::new(e)),
+            hint: None,
         }
     }
 
     /// A groupwal error while doing `what`, classified by its cause.
     pub(crate) fn wal(what: impl Into<String>, e: groupwal::Error) -> Self {
         let code = classify(&e);
+        let hint = missing_key(&e).then_some("pass the log's key file with --key-file");
         CliError {
             code,
             message: what.into(),
             source: Some(Box::new(e)),
+            hint,
         }
     }
 
@@ -116,6 +123,9 @@ impl fmt::Display for CliError {
             }
             last = text;
         }
+        if let Some(hint) = self.hint {
+            write!(f, " ({hint})")?;
+        }
         Ok(())
     }
 }
@@ -126,6 +136,7 @@ pub(crate) fn output(e: std::io::Error) -> CliError {
         code: Code::Failure,
         message: "writing output".into(),
         source: Some(Box::new(e)),
+        hint: None,
     }
 }
 
@@ -164,6 +175,19 @@ fn classify(e: &groupwal::Error) -> Code {
         }
     }
     Code::Failure
+}
+
+/// Whether a segment could not be read for want of a key.
+fn missing_key(e: &groupwal::Error) -> bool {
+    let groupwal::Error::Read(r) = e else {
+        return false;
+    };
+    chain(Some(r)).any(|c| {
+        matches!(
+            c.downcast_ref::<crypto::Error>(),
+            Some(crypto::Error::MissingKey { .. })
+        )
+    })
 }
 
 fn classify_one(e: &(dyn StdError + 'static)) -> Option<Code> {

@@ -61,6 +61,7 @@ fn encrypted_round_trip_and_failures() {
     let err = text(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("no key with id 1"), "{err}");
+    assert!(err.contains("--key-file"), "{err}");
 
     // With another key: exit 2, "wrong key", not corruption.
     let other = key_file(dir.path(), "other");
