@@ -19,6 +19,22 @@ fn each_lsn_is_printed_before_the_next_line_is_written() {
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    // A safety net, not a timing assertion: were the tool to wait for the
+    // end of input, the read below would block forever; kill it after a
+    // generous while so the test fails instead of hanging.
+    let child = std::sync::Arc::new(std::sync::Mutex::new(child));
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = {
+        let child = child.clone();
+        std::thread::spawn(move || {
+            if finished
+                .recv_timeout(std::time::Duration::from_secs(300))
+                .is_err()
+            {
+                let _ = child.lock().unwrap().kill();
+            }
+        })
+    };
     for i in 1..=5u64 {
         // One line, then its acknowledgement, with standard input still
         // open: if the tool waited for the end of input this would block.
@@ -32,7 +48,9 @@ fn each_lsn_is_printed_before_the_next_line_is_written() {
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).unwrap();
     assert_eq!(rest, "", "nothing but acknowledgements on stdout");
-    assert!(child.wait().unwrap().success());
+    assert!(child.lock().unwrap().wait().unwrap().success());
+    done.send(()).unwrap();
+    watchdog.join().unwrap();
 
     // The acknowledged records are there.
     let dumped = run_ok(&["dump", s(&log), "--payload"], b"");
