@@ -113,6 +113,11 @@ pub fn recover(
                 && seg.first_lsn() == end.next_lsn;
             removed_segments = later.saturating_add(usize::from(gone_too));
             log.truncate_from(end.next_lsn)?;
+            // `truncate_from` cuts at the first record at or after the LSN
+            // it finds; cut exactly where this scan's data ended.
+            if log.segments().last().is_some_and(|s| s.path() == seg.path) {
+                log.resume(end.offset, end.next_lsn)?;
+            }
         } else {
             log.resume(end.offset, end.next_lsn)?;
         }

@@ -150,6 +150,21 @@ pub(crate) struct Walker {
     retries: (Lsn, u8),
     /// (Skipping mode) where the walk last resumed after damage.
     last_resync: Option<(usize, u64)>,
+    /// (Skipping mode) the ranges skipped and where the walk resumed.
+    skips: Vec<Skip>,
+}
+
+/// A range skipped in skipping mode.
+#[derive(Clone, Copy, Debug)]
+struct Skip {
+    /// Its index in `Walker::corrupt`.
+    index: usize,
+    segment: usize,
+    /// The consistent point before it (offset, LSN).
+    before: u64,
+    before_lsn: Lsn,
+    /// Where the walk resumed after it.
+    resume: u64,
 }
 
 impl Walker {
@@ -184,6 +199,7 @@ impl Walker {
             last_indexed: 0,
             retries: (Lsn::ZERO, 0),
             last_resync: None,
+            skips: Vec::new(),
         }
     }
 
@@ -418,6 +434,10 @@ impl Walker {
     /// Checks a physical record against the sequence and does what it says.
     fn accept(&mut self, phys: Phys) -> Result<Accept> {
         let h = phys.header;
+        if h.lsn == Lsn::MAX {
+            // No record can follow it.
+            return Ok(Accept::Break("lsn at the largest value"));
+        }
         let expected = self.expected.unwrap_or(h.lsn);
         match h.record_type {
             RecordType::Batch => {
@@ -754,6 +774,38 @@ impl Walker {
     /// Ends the walk: the log's data ends at `commit` in the current
     /// segment.
     fn finish(&mut self, tail: TailKind, detail: Option<String>, dropped: Option<(Lsn, Lsn)>) {
+        // Skipping mode: a range skipped in this segment is part of the
+        // tail if nothing was kept after it, or if all that was kept after
+        // it ends within the torn write window: once this recovery cuts the
+        // tail, the next one would see it so. The log ends before it.
+        let (mut tail, mut detail, mut dropped) = (tail, detail, dropped);
+        loop {
+            let end = self.commit;
+            let window = self.opts.torn_write_window;
+            let found = self
+                .skips
+                .iter()
+                .filter(|k| {
+                    k.segment == self.seg_idx
+                        && k.before <= end
+                        && (end == k.resume || end.saturating_sub(k.before) <= window)
+                })
+                .min_by_key(|k| k.before)
+                .copied();
+            let Some(k) = found else {
+                break;
+            };
+            self.commit = k.before;
+            self.commit_lsn = k.before_lsn;
+            self.corrupt.truncate(k.index);
+            self.skips.retain(|o| o.index < k.index);
+            tail = TailKind::Torn;
+            detail = Some(format!(
+                "damage at the end of the log, from offset {} (skipped ranges after it kept nothing beyond the torn write window)",
+                k.before
+            ));
+            dropped = None;
+        }
         let cut = !matches!(tail, TailKind::Clean | TailKind::ZeroFilled);
         if let Some(detail) = &detail {
             tracing::info!(
@@ -980,6 +1032,13 @@ impl Walker {
                 self.batch = None;
                 match resync {
                     Some(p) => {
+                        self.skips.push(Skip {
+                            index: self.corrupt.len().saturating_sub(1),
+                            segment: self.seg_idx,
+                            before: c,
+                            before_lsn: c_lsn,
+                            resume: p.offset,
+                        });
                         self.last_resync = Some((self.seg_idx, p.offset));
                         if let Some(s) = self.scanner.as_mut() {
                             s.offset = p.offset;
