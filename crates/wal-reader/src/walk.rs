@@ -245,6 +245,8 @@ impl Walker {
     pub(crate) fn seek(&mut self, lsn: Lsn) -> Result<()> {
         self.end = None;
         self.corrupt.clear();
+        self.skips.clear();
+        self.last_resync = None;
         let oldest = self.oldest();
         if self.segments.is_empty() {
             self.seg_idx = 0;
@@ -261,7 +263,6 @@ impl Walker {
             .partition_point(|s| s.first_lsn() <= lsn)
             .saturating_sub(1);
         self.open_segment(idx, false)?;
-        self.skip_below = lsn;
         if let Some(seg) = self.segments.get(idx) {
             let key = (seg.first_lsn(), seg.header.salt.get());
             if let Some(points) = self.index.get(&key) {
