@@ -52,7 +52,7 @@
 //!
 //! # Features
 //!
-//! - `encryption`: decrypt AES-256-GCM records ([`ReadOptions::keys`]).
+//! - `encryption`: decrypt AES-256-GCM records (`ReadOptions::keys`).
 //! - `compression`: decompress zstd records.
 //!
 //! Without them, such a record is an error naming the missing feature.
