@@ -89,6 +89,8 @@ pub(crate) fn run(args: &VerifyArgs) -> Outcome {
                 reader
                     .seek(next)
                     .map_err(|e| CliError::wal("reading on after damage", e.into()))?;
+                // A seek may start a new list of skipped ranges.
+                reported = reader.skipped().len();
                 continue;
             }
             Err(e) => {

@@ -125,3 +125,56 @@ fn a_bad_key_file_is_a_usage_error() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A record whose checksums are right but whose ciphertext was changed (so
+/// only authentication catches it) is a finding of verify, and verify reads
+/// on after it.
+#[test]
+fn a_record_failing_authentication_is_a_finding() {
+    use groupwal::format::{RecordDecoder, SEGMENT_HEADER_LEN, SegmentHeader, encode_record};
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let key = key_file(dir.path(), "key");
+    run_ok(
+        &["append", s(&log), "--key-file", s(&key)],
+        b"first\nsecond\nthird\n",
+    );
+    let seg = &segment_files(&log)[0];
+    let mut bytes = std::fs::read(seg).unwrap();
+    let header = SegmentHeader::decode(&bytes[..SEGMENT_HEADER_LEN]).unwrap();
+    let decoder = RecordDecoder::new(header.salt, 1 << 20);
+    let first = decoder.decode(&bytes[SEGMENT_HEADER_LEN..]).unwrap();
+    let offset = SEGMENT_HEADER_LEN + first.encoded_len();
+    let second = decoder.decode(&bytes[offset..]).unwrap();
+    assert_eq!(second.header.lsn.get(), 2);
+    // Change the ciphertext and write the record again with its checksums
+    // recomputed.
+    let mut payload = second.payload.to_vec();
+    payload[0] ^= 1;
+    let mut record = Vec::new();
+    encode_record(&mut record, &second.header, &payload).unwrap();
+    bytes[offset..offset + record.len()].copy_from_slice(&record);
+    std::fs::write(seg, &bytes).unwrap();
+
+    let out = run(&["verify", s(&log), "--key-file", s(&key)], b"");
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let findings: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("corruption:"))
+        .collect();
+    assert_eq!(findings.len(), 1, "{stdout}");
+    let name = seg.file_name().unwrap().to_str().unwrap();
+    assert!(findings[0].contains(name), "{stdout}");
+    assert!(
+        findings[0].contains(&format!("at offset {offset} (lsn 2)")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("verify: 2 records"), "{stdout}");
+
+    // dump stops there with exit 1 (corruption), after the first record.
+    let out = run(&["dump", s(&log), "--key-file", s(&key), "--payload"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "first\n");
+}
