@@ -132,7 +132,7 @@ fn acknowledge(rx: &mpsc::Receiver<Pending>, print: bool) -> Result<Option<Lsn>,
                 // waiting for an acknowledgement would wait forever).
                 let e = CliError::wal("making a record durable", e.into());
                 let _ = writeln!(std::io::stderr().lock(), "groupwal: {e}");
-                std::process::exit(e.code() as i32);
+                std::process::exit(i32::from(e.code().number()));
             }
         };
         if print {

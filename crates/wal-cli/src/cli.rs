@@ -8,9 +8,8 @@ const AFTER_HELP: &str = "\
 Exit codes:
   0  success
   1  corruption found (verify; dump when it reaches damage)
-  2  usage error: bad arguments, a missing directory, not a groupwal log
-     directory, a missing or wrong key, a bad key file
-  3  I/O or other error
+  2  it did not work: bad arguments, a missing directory, not a groupwal
+     log directory, a missing or wrong key, a bad key file, an I/O error
 Errors go to standard error on one line, with their causes.
 
 Key file (--key-file): the hexadecimal of a 256-bit key (64 hex digits), a

@@ -11,19 +11,31 @@ use groupwal::{commit, crypto, io, reader};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Code {
     /// Success.
-    Ok = 0,
+    Ok,
     /// Corruption found.
-    Corrupt = 1,
+    Corrupt,
     /// Bad usage: arguments, a missing directory, not a log directory, a
     /// missing or wrong key.
-    Usage = 2,
-    /// An I/O or other error.
-    Failure = 3,
+    Usage,
+    /// An I/O or other error (the same code as bad usage, as the tool's
+    /// contract says: 2 is "it did not work", 1 is "corruption found").
+    Failure,
+}
+
+impl Code {
+    /// The process exit status.
+    pub(crate) fn number(self) -> u8 {
+        match self {
+            Code::Ok => 0,
+            Code::Corrupt => 1,
+            Code::Usage | Code::Failure => 2,
+        }
+    }
 }
 
 impl From<Code> for ExitCode {
     fn from(code: Code) -> ExitCode {
-        ExitCode::from(code as u8)
+        ExitCode::from(code.number())
     }
 }
 
@@ -49,7 +61,7 @@ impl CliError {
         }
     }
 
-    /// Another error while doing `what` (exit code 3).
+    /// Another error while doing `what` (exit code 2).
     pub(crate) fn failure(
         what: impl Into<String>,
         e: impl StdError + Send + Sync + 'static,

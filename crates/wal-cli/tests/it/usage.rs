@@ -56,8 +56,8 @@ fn help_documents_exit_codes_and_the_key_file() {
         "Exit codes:",
         "0  success",
         "1  corruption",
-        "2  usage",
-        "3  I/O",
+        "2  it did not work",
+        "an I/O error",
         "Key file",
         "ID:HEX",
     ] {
