@@ -158,13 +158,10 @@ impl DurableWatermark for Watermark {
 /// needs were purged. It takes no lock on the log.
 ///
 /// **I/O and executors.** [`TailReader::next_record`] blocks the calling
-/// thread. [`TailReader::next_record_async`] waits for the watermark
-/// without blocking (a runtime-free notification), then reads inline in
-/// small steps: one read of at most `ReadOptions::buffer_size` bytes at a
-/// time, of data that was just made durable (normally still in the page
-/// cache). wal-reader starts no threads; on storage that can stall for
-/// long, call the blocking form from a thread of your own (or
-/// `spawn_blocking`).
+/// thread, and there is deliberately no async form that reads: file reads
+/// never run on an executor. wal-reader starts no threads; async callers
+/// use `groupwal::Wal::tail_async` (a reader thread feeding a channel) or
+/// run the blocking form on a thread of their own.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -271,24 +268,5 @@ impl TailReader {
         // Wait for more than what was looked at (at least the next LSN).
         let past = durable.max(self.next.checked_prev().unwrap_or(Lsn::ZERO));
         self.watermark.wait_past(past).map(drop)
-    }
-
-    /// The next record, waiting without blocking the thread until it is
-    /// durable; see the type's docs for how the reads are done.
-    ///
-    /// # Errors
-    ///
-    /// As [`TailReader::next_record`].
-    pub async fn next_record_async(&mut self) -> Result<LogRecord<'_>> {
-        loop {
-            let durable = self.watermark.durable_lsn();
-            self.reader.walker.limit = Some(durable);
-            if let Some(found) = self.reader.step()? {
-                self.next = found.lsn.checked_next().unwrap_or(Lsn::MAX);
-                return self.reader.decode(found);
-            }
-            let past = durable.max(self.next.checked_prev().unwrap_or(Lsn::ZERO));
-            self.watermark.wait_past_async(past).await?;
-        }
     }
 }
