@@ -12,8 +12,8 @@
 //! - `compare [--rocksdb]`: the full comparison of `docs/PERFORMANCE.md`
 //!   (every engine, workload and writer count, medians of 3 runs; about
 //!   15 minutes): tables to stdout and `docs/perf/*.txt`, JSON and SVG plots
-//!   to `docs/perf/`. `--rocksdb` adds RocksDB (builds its C++, needs
-//!   libclang).
+//!   to `docs/perf/`. `--rocksdb` adds RocksDB (needs libclang; links the
+//!   system's librocksdb when there is one, else builds its C++).
 //!
 //! Fuzzing needs the nightly toolchain and cargo-fuzz; `fuzz-smoke` installs
 //! cargo-fuzz from crates.io when it is missing.
@@ -80,8 +80,10 @@ fn project_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// The groupwal engine variants the full comparison runs at 1 KiB.
-const VARIANTS: &str = "groupwal,groupwal-zstd,groupwal-all,groupwal-dsync,groupwal-direct";
+/// The groupwal engine variants the full comparison runs at 1 KiB (and
+/// through the buffered and recovery workloads).
+const VARIANTS: &str =
+    "groupwal,groupwal-fallocate,groupwal-zstd,groupwal-all,groupwal-dsync,groupwal-direct";
 
 fn bench() -> Result {
     step("criterion (quick mode)", || {
@@ -129,6 +131,22 @@ fn bench() -> Result {
 fn compare_to(features: &[&str], args: &[&str], out: &str) -> Result {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
+    if features.contains(&"rocksdb") {
+        // The engine is compiled in only with this cfg too, so that
+        // `--all-features` elsewhere never builds RocksDB.
+        let mut flags = env::var("RUSTFLAGS").unwrap_or_default();
+        flags.push_str(" --cfg groupwal_rocksdb");
+        cmd.env("RUSTFLAGS", flags.trim());
+    }
+    if features.contains(&"rocksdb") && env::var_os("ROCKSDB_LIB_DIR").is_none() {
+        // Link the system's RocksDB where there is one: building the
+        // bundled C++ takes hours on a small machine.
+        let system = Path::new("/usr/lib/x86_64-linux-gnu");
+        if system.join("librocksdb.so").exists() {
+            println!("   (linking the system RocksDB in {})", system.display());
+            cmd.env("ROCKSDB_LIB_DIR", system);
+        }
+    }
     cmd.args(["run", "--release", "-p", "groupwal-benches"])
         .args(features)
         .args(["--bin", "compare", "--"])
@@ -185,7 +203,7 @@ fn compare(rocksdb: bool) -> Result {
         },
     )?;
     step(
-        "comparison: groupwal's sync modes and compression, 1 KiB",
+        "comparison: groupwal's preallocation, sync modes and compression, 1 KiB",
         || {
             compare_to(
                 features,
@@ -201,7 +219,7 @@ fn compare(rocksdb: bool) -> Result {
                     "--warmup",
                     "0.5",
                     "--buffered-mib",
-                    "0",
+                    "1024",
                     "--no-disk",
                     "--long",
                     "--json",

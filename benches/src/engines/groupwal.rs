@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use wal_commit::{CommitOptions, Committer};
 use wal_format::{Lsn, RecordType};
-use wal_io::{FileStorage, LogOptions, SegmentLog, SyncMode};
+use wal_io::{FileStorage, LogOptions, Preallocation, SegmentLog, SyncMode};
 
 use crate::harness::{DurableLog, GroupStats, RecordSource, Verifier};
 
@@ -41,6 +41,8 @@ pub struct Variant {
     pub sync_mode: SyncMode,
     /// zstd level, if compressing.
     pub compression: Option<i32>,
+    /// How segments reserve their space.
+    pub preallocation: Preallocation,
 }
 
 impl Variant {
@@ -48,6 +50,7 @@ impl Variant {
     pub const DEFAULT: Self = Self {
         sync_mode: SyncMode::Data,
         compression: None,
+        preallocation: Preallocation::ZeroFill,
     };
 
     /// The default configuration in another sync mode.
@@ -55,7 +58,7 @@ impl Variant {
     pub const fn sync(sync_mode: SyncMode) -> Self {
         Self {
             sync_mode,
-            compression: None,
+            ..Self::DEFAULT
         }
     }
 }
@@ -101,7 +104,10 @@ impl GroupwalLog {
     /// `Unsupported`.
     pub fn open(dir: &Path, variant: Variant) -> io::Result<Self> {
         let mut log_options = LogOptions::new();
-        log_options.create(true).sync_mode(variant.sync_mode);
+        log_options
+            .create(true)
+            .sync_mode(variant.sync_mode)
+            .preallocation(variant.preallocation);
         let mut options = CommitOptions::new();
         options.compression_level(variant.compression);
         let committer = Committer::open(
@@ -240,8 +246,8 @@ mod tests {
     fn compressed_variant_appends() {
         let dir = tempfile::tempdir().unwrap();
         let variant = Variant {
-            sync_mode: SyncMode::Data,
             compression: Some(ZSTD_LEVEL),
+            ..Variant::DEFAULT
         };
         let log = Box::new(GroupwalLog::open(dir.path(), variant).unwrap());
         assert_eq!(log.append(&[7u8; 4096]).unwrap(), 1);

@@ -12,7 +12,7 @@ pub mod groupwal;
 pub mod mutex;
 pub mod okaywal;
 pub mod raft_engine;
-#[cfg(feature = "rocksdb")]
+#[cfg(all(feature = "rocksdb", groupwal_rocksdb))]
 pub mod rocksdb;
 pub mod window;
 
@@ -20,7 +20,7 @@ use std::io;
 use std::path::Path;
 
 use wal_format::{Flags, Lsn, RecordHeader, RecordType, encode_record};
-use wal_io::SyncMode;
+use wal_io::{Preallocation, SyncMode};
 
 use self::groupwal::{GroupwalLog, Variant, ZSTD_LEVEL};
 use crate::harness::DurableLog;
@@ -69,12 +69,26 @@ pub const ENGINES: &[EngineInfo] = &[
             gw(
                 dir,
                 Variant {
-                    sync_mode: SyncMode::Data,
                     compression: Some(ZSTD_LEVEL),
+                    ..Variant::DEFAULT
                 },
             )
         },
         recover: None,
+    },
+    EngineInfo {
+        name: "groupwal-fallocate",
+        about: "groupwal with segments reserved by fallocate only (Preallocation::Allocate), not zero-filled",
+        open: |dir, _| {
+            gw(
+                dir,
+                Variant {
+                    preallocation: Preallocation::Allocate,
+                    ..Variant::DEFAULT
+                },
+            )
+        },
+        recover: Some(groupwal::recover),
     },
     EngineInfo {
         name: "groupwal-all",
@@ -124,7 +138,7 @@ pub const ENGINES: &[EngineInfo] = &[
         open: |dir, _| Ok(Box::new(fjall::FjallLog::open(dir)?)),
         recover: Some(fjall::recover),
     },
-    #[cfg(feature = "rocksdb")]
+    #[cfg(all(feature = "rocksdb", groupwal_rocksdb))]
     EngineInfo {
         name: "rocksdb",
         about: "RocksDB (rocksdb crate), default Options, put_opt with WriteOptions::set_sync(true)",

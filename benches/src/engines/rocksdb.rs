@@ -1,4 +1,5 @@
-//! RocksDB (through the `rocksdb` crate; feature `rocksdb`): an LSM-tree
+//! RocksDB (through the `rocksdb` crate 0.20; feature `rocksdb`; linked
+//! with the system librocksdb when `ROCKSDB_LIB_DIR` is set): an LSM-tree
 //! whose write path appends each write batch to its WAL and inserts it
 //! into the memtable. Concurrent writers form write groups: a leader
 //! writes every member's batch to the WAL with one write and, when any

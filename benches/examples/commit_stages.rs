@@ -1,0 +1,96 @@
+//! Where a groupwal append's time goes: W threads append to a
+//! `wal_commit::Committer` for a few seconds, then the committer's own
+//! stage timings are printed (queue → encode + `begin_batch` (which rotates
+//! and prepares segments) + write → sync). Used in `docs/PERFORMANCE.md`
+//! to show what segment preparation costs.
+//!
+//! ```sh
+//! cargo run --release -p groupwal-benches --example commit_stages -- WRITERS SIZE zero|fallocate SECONDS
+//! ```
+
+#![allow(clippy::print_stdout, clippy::print_stderr, missing_docs)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wal_commit::{CommitOptions, Committer, Percentiles};
+use wal_io::{FileStorage, LogOptions, Preallocation};
+
+fn show(name: &str, p: &Percentiles) {
+    println!(
+        "  {name:<48} p50 {:>9.3} ms  p99 {:>9.3} ms  p99.9 {:>9.3} ms  max {:>9.3} ms",
+        p.p50.as_secs_f64() * 1e3,
+        p.p99.as_secs_f64() * 1e3,
+        p.p999.as_secs_f64() * 1e3,
+        p.max.as_secs_f64() * 1e3
+    );
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [writers, size, prealloc, secs] = args.as_slice() else {
+        eprintln!("usage: commit_stages WRITERS SIZE zero|fallocate SECONDS");
+        std::process::exit(2);
+    };
+    let (writers, size, secs): (usize, usize, f64) =
+        (writers.parse()?, size.parse()?, secs.parse()?);
+    let preallocation = match prealloc.as_str() {
+        "zero" => Preallocation::ZeroFill,
+        "fallocate" => Preallocation::Allocate,
+        other => return Err(format!("unknown preallocation {other:?}").into()),
+    };
+    let dir = tempfile::tempdir_in(std::env::current_dir()?)?;
+    let mut log_options = LogOptions::new();
+    log_options.create(true).preallocation(preallocation);
+    let committer = Arc::new(Committer::open(
+        Arc::new(FileStorage::new()),
+        dir.path().join("wal"),
+        &log_options,
+        &CommitOptions::new(),
+    )?);
+    // The first append creates (and prepares) the first segment; not counted.
+    committer.append(&vec![1u8; size])?;
+    let before = committer.stats();
+    let measure = Duration::from_secs_f64(secs);
+    let start = Instant::now();
+    let handles: Vec<_> = (0..writers)
+        .map(|_| {
+            let committer = Arc::clone(&committer);
+            std::thread::spawn(move || -> Result<u64, wal_commit::Error> {
+                let payload = groupwal_benches::payload(size);
+                let mut n = 0;
+                while start.elapsed() < measure {
+                    committer.append(&payload)?;
+                    n += 1;
+                }
+                Ok(n)
+            })
+        })
+        .collect();
+    let mut appends = 0;
+    for h in handles {
+        appends += h.join().map_err(|_| "a writer panicked")??;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let s = committer.stats();
+    println!(
+        "{writers} writers, {size} B, {prealloc}: {:.0} appends/s, {:.1} records per group",
+        appends as f64 / elapsed,
+        (s.appends - before.appends) as f64 / (s.groups - before.groups).max(1) as f64
+    );
+    println!("  (stage figures include the uncounted first append)");
+    show(
+        "queue wait (enqueued -> taken by the I/O thread)",
+        &s.queue_wait,
+    );
+    show(
+        "write (encode, begin_batch incl. rotation, write)",
+        &s.write,
+    );
+    show("sync", &s.sync);
+    show("append, I/O thread's view (enqueued -> durable)", &s.append);
+    Arc::into_inner(committer)
+        .ok_or("committer still shared")?
+        .close()?;
+    Ok(())
+}
