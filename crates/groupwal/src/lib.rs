@@ -112,3 +112,9 @@ pub fn read_log(
         &options.read,
     )?)
 }
+
+// The README's examples compile (and, unless marked `no_run`, run) as doc
+// tests here, where every layer is a dependency.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

@@ -89,8 +89,3 @@ pub use segment::{
     FORMAT_VERSION, SEGMENT_EXTENSION, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SegmentHeader,
     parse_segment_file_name, segment_file_name,
 };
-
-// The README's example compiles and runs as a doc test.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;
