@@ -109,6 +109,16 @@ impl WalOptions {
         self
     }
 
+    /// Prepare the next segment (create, preallocate, zero-fill, sync) on
+    /// a thread of its own, so no append waits for it; off, the rotation
+    /// does it inline, and the order of storage calls follows from the
+    /// appends alone (for crash-point tests on a simulated disk). By
+    /// default, on.
+    pub fn prepare_in_background(&mut self, on: bool) -> &mut Self {
+        self.commit.prepare_in_background(on);
+        self
+    }
+
     /// The most payload bytes appended but not yet durable; appenders wait
     /// beyond it. By default, 64 MiB.
     pub fn max_in_flight_bytes(&mut self, n: usize) -> &mut Self {

@@ -20,6 +20,7 @@ use wal_io::{LogOptions, SegmentLog, Storage};
 use crate::encrypt::Encryption;
 use crate::error::{Error, Result};
 use crate::options::CommitOptions;
+use crate::prepare::{self, Nudge, PrepareThread};
 use crate::recover::{Tail, find_tail};
 use crate::stats::{Counters, Stats};
 use crate::watermark::Watermark;
@@ -99,6 +100,7 @@ impl Shared {
 pub struct Committer {
     shared: Arc<Shared>,
     io: Mutex<Option<IoThread>>,
+    preparer: Mutex<Option<PrepareThread>>,
     report: OpenReport,
 }
 
@@ -271,6 +273,14 @@ impl Committer {
             dropped_bytes: 0,
         };
         let durable = report.last_lsn;
+        // Last of the checks: the preparer holds the directory lock.
+        let (preparer, nudge) =
+            if options.prepare_in_background && log.options().get_prepare_ahead() {
+                let (thread, nudge) = prepare::start(&mut log)?;
+                (Some(thread), Some(nudge))
+            } else {
+                (None, None)
+            };
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 next_lsn,
@@ -284,7 +294,7 @@ impl Committer {
             watermark: Watermark::new(durable),
             counters: Counters::default(),
             options: options.clone(),
-            io: Mutex::new(Some(IoState::new(log, encoder, encryption, options))),
+            io: Mutex::new(Some(IoState::new(log, encoder, encryption, nudge, options))),
         });
         let (done_tx, done) = mpsc::channel();
         let io_shared = shared.clone();
@@ -295,10 +305,23 @@ impl Committer {
                 let _ = done_tx.send(());
                 result
             })
-            .map_err(|e| Error::Thread(e.to_string()))?;
+            .map_err(|e| Error::Thread(e.to_string()));
+        let handle = match handle {
+            Ok(handle) => handle,
+            Err(e) => {
+                // Stop the preparer (its nudge goes with the log) so the
+                // directory is unlocked when this returns.
+                drop(shared);
+                if let Some(preparer) = preparer {
+                    let _ = preparer.join(None);
+                }
+                return Err(e);
+            }
+        };
         Ok(Committer {
             shared,
             io: Mutex::new(Some(IoThread { handle, done })),
+            preparer: Mutex::new(preparer),
             report,
         })
     }
@@ -484,9 +507,22 @@ impl Committer {
             tracing::warn!("groupwal i/o thread still draining after {limit:?}; detaching it");
             return Ok(());
         }
-        match io.handle.join() {
+        let result = match io.handle.join() {
             Ok(result) => result,
             Err(_) => Err(Error::Thread("the i/o thread panicked".into())),
+        };
+        // The I/O thread dropped the preparer's nudge when it finished.
+        let preparer = self
+            .preparer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match preparer {
+            Some(preparer) => {
+                let prepared = preparer.join(wait);
+                result.and(prepared)
+            }
+            None => result,
         }
     }
 
@@ -735,6 +771,9 @@ struct IoState {
     log: SegmentLog,
     encoder: PayloadEncoder,
     encryption: Encryption,
+    /// Wakes the segment preparer after a rotation (`None`: the log
+    /// prepares inline, or not at all).
+    nudge: Option<Nudge>,
     buf: Vec<u8>,
     fragment: NonZeroUsize,
 }
@@ -903,6 +942,7 @@ impl IoState {
         log: SegmentLog,
         encoder: PayloadEncoder,
         encryption: Encryption,
+        nudge: Option<Nudge>,
         options: &CommitOptions,
     ) -> Self {
         let fragment = NonZeroUsize::new(options.fragment_size).unwrap_or(NonZeroUsize::MIN);
@@ -910,6 +950,7 @@ impl IoState {
             log,
             encoder,
             encryption,
+            nudge,
             buf: Vec::new(),
             fragment,
         }
@@ -919,9 +960,16 @@ impl IoState {
     fn run_group(&mut self, shared: &Shared, group: &[Request]) {
         let taken = Instant::now();
         let span = tracing::trace_span!("group", records = group.len()).entered();
-        if let Err(e) = self.commit(shared, group, taken) {
-            tracing::error!(error = %e, "group commit failed; the log is poisoned");
-            fail(shared, e);
+        match self.commit(shared, group, taken) {
+            Ok(()) => {
+                if let Some(nudge) = &mut self.nudge {
+                    nudge.after_group(&self.log);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "group commit failed; the log is poisoned");
+                fail(shared, e);
+            }
         }
         drop(span);
     }

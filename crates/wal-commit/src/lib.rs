@@ -83,6 +83,7 @@ mod commit;
 mod encrypt;
 mod error;
 mod options;
+mod prepare;
 mod recover;
 mod stats;
 mod watermark;

@@ -18,6 +18,7 @@ pub struct CommitOptions {
     pub(crate) max_record_len: usize,
     pub(crate) fragment_size: usize,
     pub(crate) compression_level: Option<i32>,
+    pub(crate) prepare_in_background: bool,
     #[cfg(feature = "encryption")]
     pub(crate) keys: Option<std::sync::Arc<dyn wal_crypto::KeyProvider>>,
 }
@@ -40,6 +41,7 @@ impl CommitOptions {
             max_record_len: 64 << 20,
             fragment_size: 1 << 20,
             compression_level: None,
+            prepare_in_background: true,
             #[cfg(feature = "encryption")]
             keys: None,
         }
@@ -107,6 +109,19 @@ impl CommitOptions {
     /// By default, `None`.
     pub fn compression_level(&mut self, level: Option<i32>) -> &mut Self {
         self.compression_level = level;
+        self
+    }
+
+    /// When the log prepares its next segment ahead of need
+    /// (`wal_io::LogOptions::prepare_ahead`, on by default), do it on a
+    /// thread of the committer's own instead of inside the rotation, so no
+    /// group waits while a segment file is created, zero-filled and synced.
+    /// Turn it off for a deterministic order of storage calls (crash-point
+    /// tests on a simulated disk).
+    ///
+    /// By default, on.
+    pub fn prepare_in_background(&mut self, on: bool) -> &mut Self {
+        self.prepare_in_background = on;
         self
     }
 

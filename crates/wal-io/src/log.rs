@@ -519,6 +519,14 @@ impl SegmentLog {
         self.spare_preparer().prepare().map(drop)
     }
 
+    /// Turns [`LogOptions::prepare_ahead`] on or off for this open log: a
+    /// caller that prepares spares on a thread of its own (see
+    /// [`SegmentLog::spare_preparer`]) turns it off, so rotations never
+    /// prepare on the appending thread.
+    pub fn set_prepare_ahead(&mut self, on: bool) {
+        self.options.prepare_ahead = on;
+    }
+
     /// A handle that prepares spare segments from another thread (wal-io
     /// starts none): turn [`LogOptions::prepare_ahead`] off and call
     /// [`SparePreparer::prepare`] whenever [`SparePreparer::is_needed`], so

@@ -176,6 +176,12 @@ impl LogOptions {
         self.segment_size
     }
 
+    /// Whether the next segment is prepared ahead of need.
+    #[must_use]
+    pub fn get_prepare_ahead(&self) -> bool {
+        self.prepare_ahead
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
         if self.segment_size < MIN_SEGMENT_SIZE {
             return Err(Error::InvalidOption {

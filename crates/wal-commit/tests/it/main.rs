@@ -4,6 +4,7 @@
 #![allow(clippy::print_stderr)]
 
 mod async_tasks;
+mod background_preparation;
 mod batches_are_atomic;
 mod concurrent_appends;
 mod crash_keeps_acknowledged;
