@@ -82,8 +82,7 @@ fn project_root() -> PathBuf {
 
 /// The groupwal engine variants the full comparison runs at 1 KiB (and
 /// through the buffered and recovery workloads).
-const VARIANTS: &str =
-    "groupwal,groupwal-fallocate,groupwal-zstd,groupwal-all,groupwal-dsync,groupwal-direct";
+const VARIANTS: &str = "groupwal,groupwal-inline-prepare,groupwal-fallocate,groupwal-zstd,groupwal-aes,groupwal-aes-zstd,groupwal-all,groupwal-dsync,groupwal-direct";
 
 fn bench() -> Result {
     step("criterion (quick mode)", || {

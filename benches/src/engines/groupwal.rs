@@ -1,9 +1,9 @@
 //! groupwal itself: `wal_commit::Committer` (the group-commit writer) on the
 //! real file system, in each sync mode, with and without compression.
 //!
-//! The facade crate (`groupwal::Wal`) does not exist yet; when it lands this
-//! engine can open through it instead. Encryption is not wired into the
-//! committer yet, so there is no encrypted variant.
+//! It drives the committer directly (the facade `groupwal::Wal` adds only
+//! recovery through `wal-reader` on open). The `-aes` variants encrypt every
+//! payload with AES-256-GCM (a fixed benchmark key).
 //!
 //! - Durable appends: [`Committer::append`], which returns once a sync
 //!   covering the record has succeeded (one write and one sync per group;
@@ -13,18 +13,21 @@
 //!   go (the committer has no unsynced mode short of `SyncMode::None`), so
 //!   this does more than the peers' buffered modes: each group of up to
 //!   8 MiB is durable when written.
-//! - Recovery: there is no reader crate yet (`wal-reader` is pending), so
-//!   the harness opens the directory with `wal_io::SegmentLog` and scans
-//!   each segment with `SegmentReader::records` (CRC-checked, one `pread`
-//!   for each header and one for each payload).
+//! - Recovery: what reopening a log for writing and replaying it costs a
+//!   user: `wal_reader::recover` (the scan `groupwal::Wal::open` runs: find
+//!   the end of valid data, classify what follows, make the log ready to
+//!   append), then a full read with `wal_reader::LogReader` (streaming,
+//!   every record's CRC, salt and LSN checked). Two passes over the data,
+//!   where the peers' reopen replays in one.
 
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
 use wal_commit::{CommitOptions, Committer};
-use wal_format::{Lsn, RecordType};
-use wal_io::{FileStorage, LogOptions, Preallocation, SegmentLog, SyncMode};
+use wal_format::{LogicalKind, Lsn};
+use wal_io::{FileStorage, LogOptions, Preallocation, SyncMode};
+use wal_reader::{LogReader, ReadOptions};
 
 use crate::harness::{DurableLog, GroupStats, RecordSource, Verifier};
 
@@ -43,6 +46,11 @@ pub struct Variant {
     pub compression: Option<i32>,
     /// How segments reserve their space.
     pub preallocation: Preallocation,
+    /// Whether payloads are encrypted (AES-256-GCM).
+    pub encryption: bool,
+    /// Whether spare segments are prepared on the committer's own thread
+    /// (the default) or inline by the rotation.
+    pub prepare_in_background: bool,
 }
 
 impl Variant {
@@ -51,6 +59,8 @@ impl Variant {
         sync_mode: SyncMode::Data,
         compression: None,
         preallocation: Preallocation::ZeroFill,
+        encryption: false,
+        prepare_in_background: true,
     };
 
     /// The default configuration in another sync mode.
@@ -109,7 +119,15 @@ impl GroupwalLog {
             .sync_mode(variant.sync_mode)
             .preallocation(variant.preallocation);
         let mut options = CommitOptions::new();
-        options.compression_level(variant.compression);
+        options
+            .compression_level(variant.compression)
+            .prepare_in_background(variant.prepare_in_background);
+        if variant.encryption {
+            let key = wal_crypto::Key::from_bytes([0x5a; wal_crypto::KEY_LEN]);
+            let keys = wal_crypto::Keyring::new(wal_format::KeyId::new(1), key)
+                .map_err(io::Error::other)?;
+            options.encryption(Some(Arc::new(keys)));
+        }
         let committer = Committer::open(
             Arc::new(FileStorage::new()),
             dir.join(DIR_NAME),
@@ -151,51 +169,47 @@ impl DurableLog for GroupwalLog {
     }
 }
 
-/// Reopens `dir/wal` and reads every record back, in LSN order, checking
-/// each record's CRC and that LSNs are consecutive.
+/// Reopens `dir/wal` as a writer would (recovery) and reads every record
+/// back, in LSN order, each checked (CRC, salt, consecutive LSNs).
 ///
 /// # Errors
 ///
-/// I/O errors, a gap in the LSNs, a record type this scan does not handle
-/// (fragments, batches: the bench does not write them), or a segment whose
-/// data does not end cleanly.
+/// I/O errors, a log that recovery refuses or that does not end cleanly,
+/// a record kind the bench does not write.
 pub fn recover(dir: &Path, verifier: &mut Verifier) -> io::Result<()> {
-    let mut options = LogOptions::new();
-    options.create(false);
-    let log = SegmentLog::open(Arc::new(FileStorage::new()), dir.join(DIR_NAME), &options)
+    let storage: Arc<dyn wal_io::Storage> = Arc::new(FileStorage::new());
+    let dir = dir.join(DIR_NAME);
+    let mut log_options = LogOptions::new();
+    log_options.create(false);
+    let read_options = ReadOptions::new();
+    let (log, report) = wal_reader::recover(storage.clone(), &dir, &log_options, &read_options)
         .map_err(io::Error::other)?;
+    if report.truncated_bytes != 0 || !report.corrupt.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("recovery found damage: {report:?}"),
+        ));
+    }
+    log.close().map_err(io::Error::other)?;
+    let mut reader = LogReader::open(storage, &dir, &read_options).map_err(io::Error::other)?;
     let mut expected = Lsn::FIRST.get();
-    let firsts: Vec<Lsn> = log.segments().iter().map(|s| s.first_lsn()).collect();
-    for first in firsts {
-        let segment = log.open_segment(first).map_err(io::Error::other)?;
-        let mut records = segment.records(1 << 20);
-        for record in records.by_ref() {
-            let record = record.map_err(io::Error::other)?;
-            if record.header.lsn.get() != expected {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("expected LSN {expected}, found {}", record.header.lsn),
-                ));
-            }
-            if record.header.record_type != RecordType::Full {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("record type {:?} not handled", record.header.record_type),
-                ));
-            }
-            verifier.visit(&record.payload);
-            expected += 1;
-        }
-        if let Some(end) = records.end()
-            && !end.is_clean()
-        {
+    while let Some(record) = reader.next_record().map_err(io::Error::other)? {
+        if record.lsn.get() != expected {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("segment {first}: data ends unclean: {end:?}"),
+                format!("expected LSN {expected}, found {}", record.lsn),
             ));
         }
+        if record.kind != LogicalKind::Data {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("record kind {:?} not handled", record.kind),
+            ));
+        }
+        verifier.visit(record.payload);
+        expected += 1;
     }
-    log.close().map_err(io::Error::other)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -77,6 +77,35 @@ pub const ENGINES: &[EngineInfo] = &[
         recover: None,
     },
     EngineInfo {
+        name: "groupwal-aes",
+        about: "groupwal with AES-256-GCM on every payload (a fresh key seed per segment)",
+        open: |dir, _| {
+            gw(
+                dir,
+                Variant {
+                    encryption: true,
+                    ..Variant::DEFAULT
+                },
+            )
+        },
+        recover: None,
+    },
+    EngineInfo {
+        name: "groupwal-aes-zstd",
+        about: "groupwal with zstd level 3, then AES-256-GCM, on every payload",
+        open: |dir, _| {
+            gw(
+                dir,
+                Variant {
+                    encryption: true,
+                    compression: Some(ZSTD_LEVEL),
+                    ..Variant::DEFAULT
+                },
+            )
+        },
+        recover: None,
+    },
+    EngineInfo {
         name: "groupwal-fallocate",
         about: "groupwal with segments reserved by fallocate only (Preallocation::Allocate), not zero-filled",
         open: |dir, _| {
@@ -89,6 +118,20 @@ pub const ENGINES: &[EngineInfo] = &[
             )
         },
         recover: Some(groupwal::recover),
+    },
+    EngineInfo {
+        name: "groupwal-inline-prepare",
+        about: "groupwal with spare segments prepared inline by the rotation, on the thread that writes groups (CommitOptions::prepare_in_background off)",
+        open: |dir, _| {
+            gw(
+                dir,
+                Variant {
+                    prepare_in_background: false,
+                    ..Variant::DEFAULT
+                },
+            )
+        },
+        recover: None,
     },
     EngineInfo {
         name: "groupwal-all",
