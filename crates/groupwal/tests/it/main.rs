@@ -7,5 +7,7 @@ mod basics;
 mod crashes;
 #[cfg(all(feature = "encryption", feature = "compression"))]
 mod encrypted;
+#[cfg(unix)]
+mod process_kill;
 mod support;
 mod tailing;

@@ -1,0 +1,760 @@
+//! Process kills on the real file system (issue 8, item 2).
+//!
+//! The test re-executes its own binary as the child (filtered to this test,
+//! told by [`CHILD_ENV`] that it is the child). The child opens a log in a
+//! temporary directory with small segments and fragments, appends from
+//! several threads (single records of mixed sizes, some longer than a
+//! fragment, atomic batches, and now and then a checkpoint followed by
+//! `truncate_below` at it), and writes every acknowledgement to its
+//! standard output, flushed, as soon as the call returns. The parent reads
+//! the pipe and after a seeded random number of acknowledgements (or as
+//! soon as the child starts or has opened the log, so that the kill lands
+//! in recovery) sends SIGKILL, then reopens the directory and checks the
+//! oracle:
+//!
+//! - every acknowledged record, and every record an earlier cycle
+//!   recovered, comes back bit-exact at its LSN (unless a purge the child
+//!   asked for took it), with its kind;
+//! - what comes back is gap-free from the first LSN, and every record in it
+//!   is one that was submitted: its payload names its cycle, writer,
+//!   sequence number and place in its batch, and the whole payload must be
+//!   the one derived from those; at most one unacknowledged operation per
+//!   writer survives, the one after its last acknowledged one;
+//! - no batch is half there, no record is there twice;
+//! - the purge only ever removes records below an LSN it was asked for, and
+//!   a purge that reported removing segments did;
+//! - opening twice gives the same records; appending after recovery works,
+//!   at the next LSN.
+//!
+//! The next cycle's child reopens the same directory (so recovery runs on
+//! recovered logs) and checks nothing itself; its recovery report is
+//! checked by the parent against the state the parent left. Sync modes and
+//! preallocation vary from cycle to cycle (`Data`, the default, in five
+//! cycles of eight).
+//!
+//! What this does not test: power loss. A SIGKILL loses only what the
+//! process had not yet handed to the kernel; the page cache survives it,
+//! so even `SyncMode::None` must keep every acknowledged record here. This
+//! checks that an acknowledgement is never given early and that recovery
+//! copes with the process stopping at an arbitrary point (in the middle of
+//! a write, a rotation, a purge, the preparation of a spare, or recovery
+//! itself). Power loss is simulated on `SimStorage` elsewhere.
+//!
+//! `GROUPWAL_KILL_SEED` picks the seed (by default one is drawn from the
+//! clock and printed); `GROUPWAL_KILL_CYCLES` the number of cycles (200 by
+//! default). A failure names the seed and cycle; the seed replays the same
+//! kill counts, sync modes and workloads, though where exactly in the
+//! child's work the kill lands depends on timing.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use groupwal::{LogicalKind, Lsn, Preallocation, SyncMode, Wal, WalOptions};
+
+/// Set in the child's environment: its cycle, seed, sync mode and
+/// preallocation.
+const CHILD_ENV: &str = "GROUPWAL_KILL_CHILD";
+/// Set in the child's environment: the log directory.
+const DIR_ENV: &str = "GROUPWAL_KILL_DIR";
+const SEED_ENV: &str = "GROUPWAL_KILL_SEED";
+const CYCLES_ENV: &str = "GROUPWAL_KILL_CYCLES";
+const TEST_NAME: &str = "process_kill::acknowledged_records_survive_sigkill";
+const DEFAULT_CYCLES: u64 = 200;
+/// Appending threads in the child.
+const WRITERS: u64 = 4;
+/// The writer number of the record the parent appends after recovery.
+const PARENT: u64 = 99;
+/// The most acknowledgements a child gets before the kill.
+const MAX_ACKS: u64 = 120;
+
+const SYNC_MODES: [SyncMode; 4] = [
+    SyncMode::Data,
+    SyncMode::None,
+    SyncMode::All,
+    SyncMode::Dsync,
+];
+const PREALLOCATIONS: [Preallocation; 3] = [
+    Preallocation::ZeroFill,
+    Preallocation::None,
+    Preallocation::Allocate,
+];
+
+/// SplitMix64: small, seeded, good enough to pick kill points.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        mix(self.0)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// What a record is: everything its payload is derived from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Id {
+    /// `a` a single append, `b` part of a batch, `c` a checkpoint, `p` the
+    /// parent's append after recovery.
+    tag: u8,
+    cycle: u64,
+    writer: u64,
+    seq: u64,
+    /// Place in its batch, and the batch's length (0 of 1 outside batches).
+    idx: u64,
+    of: u64,
+}
+
+impl Id {
+    fn one(tag: u8, cycle: u64, writer: u64, seq: u64) -> Id {
+        Id {
+            tag,
+            cycle,
+            writer,
+            seq,
+            idx: 0,
+            of: 1,
+        }
+    }
+
+    fn kind(&self) -> LogicalKind {
+        if self.tag == b'c' {
+            LogicalKind::Checkpoint
+        } else {
+            LogicalKind::Data
+        }
+    }
+
+    /// The payload: a header naming the record, then bytes derived from
+    /// it. Lengths are mixed: mostly short, some up to a fragment, one in
+    /// ten longer than a fragment (checkpoints and the parent's records are
+    /// short).
+    fn payload(&self) -> Vec<u8> {
+        let h = [self.cycle, self.writer, self.seq, self.idx, self.of]
+            .iter()
+            .fold(u64::from(self.tag), |h, &x| mix(h ^ x));
+        let r = (h >> 40) % 100;
+        let len = match (self.tag, r) {
+            (b'c' | b'p', _) | (_, 0..60) => 16 + (h % 300),
+            (_, 60..90) => 300 + (h % 1700),
+            _ => 2000 + (h % 7000),
+        } as usize;
+        let mut p = format!(
+            "{}{}.{}.{}.{}/{};",
+            char::from(self.tag),
+            self.cycle,
+            self.writer,
+            self.seq,
+            self.idx,
+            self.of
+        )
+        .into_bytes();
+        let header = p.len();
+        let mut chunk = 0;
+        while p.len() < len {
+            chunk += 1;
+            p.extend_from_slice(&mix(h ^ chunk).to_le_bytes());
+        }
+        p.truncate(len.max(header));
+        p
+    }
+
+    /// The record a payload names, if the payload is exactly that record's.
+    fn parse(payload: &[u8]) -> Option<Id> {
+        let end = payload.iter().take(64).position(|&b| b == b';')?;
+        let header = std::str::from_utf8(payload.get(..end)?).ok()?;
+        let tag = *header.as_bytes().first()?;
+        let rest = header.get(1..)?;
+        let (rest, of) = rest.split_once('/')?;
+        let mut n = rest.split('.').map(|s| s.parse::<u64>().ok());
+        let id = Id {
+            tag,
+            cycle: n.next()??,
+            writer: n.next()??,
+            seq: n.next()??,
+            idx: n.next()??,
+            of: of.parse().ok()?,
+        };
+        (n.next().is_none() && b"abcp".contains(&tag) && id.payload() == payload).then_some(id)
+    }
+}
+
+/// The log's options: small segments and fragments, so records are split
+/// and segments rotate, are purged and recycled often.
+fn options(sync: SyncMode, prealloc: Preallocation) -> WalOptions {
+    let mut o = WalOptions::new();
+    o.segment_size(16 * 1024)
+        .fragment_size(2000)
+        .max_record_len(100_000)
+        .sync_mode(sync)
+        .preallocation(prealloc);
+    o
+}
+
+// ---------------------------------------------------------------- child
+
+/// One line to the parent, handed to the kernel before this returns. If
+/// the parent is gone, so is the child.
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "@{line}").and_then(|()| out.flush()).is_err() {
+        std::process::exit(2);
+    }
+}
+
+/// Tells the parent and stops: the parent reports it as a failure.
+fn fail_child(what: &str, e: &dyn std::fmt::Display) -> ! {
+    say(&format!("E {what}: {e}"));
+    std::process::exit(3);
+}
+
+fn child(spec: &str) -> ! {
+    let n: Vec<u64> = spec.split(' ').filter_map(|s| s.parse().ok()).collect();
+    let [cycle, seed, sync, prealloc] = n[..] else {
+        fail_child("bad spec", &spec);
+    };
+    let dir = std::env::var(DIR_ENV).unwrap_or_else(|e| fail_child(DIR_ENV, &e));
+    let o = options(SYNC_MODES[sync as usize], PREALLOCATIONS[prealloc as usize]);
+    say("S");
+    let (wal, report) = Wal::open(&dir, &o).unwrap_or_else(|e| fail_child("open", &e));
+    say(&format!(
+        "O {} {}",
+        report.first_lsn.get(),
+        report.last_lsn.get()
+    ));
+    let wal = Arc::new(wal);
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let wal = wal.clone();
+            std::thread::spawn(move || child_writer(&wal, cycle, seed, w))
+        })
+        .collect();
+    for w in writers {
+        let _ = w.join();
+    }
+    fail_child("writers", &"stopped before the kill");
+}
+
+fn child_writer(wal: &Wal, cycle: u64, seed: u64, w: u64) {
+    let mut rng = Rng(mix(seed ^ mix(cycle ^ mix(w))));
+    for seq in 0.. {
+        let roll = rng.below(100);
+        if w == 0 && roll < 5 {
+            // A checkpoint, then the prefix it makes unnecessary goes.
+            let lsn = wal
+                .checkpoint(&Id::one(b'c', cycle, w, seq).payload())
+                .unwrap_or_else(|e| fail_child("checkpoint", &e));
+            say(&format!("A {} {w} {seq} c", lsn.get()));
+            say(&format!("p {}", lsn.get()));
+            let n = wal
+                .truncate_below(lsn)
+                .unwrap_or_else(|e| fail_child("truncate_below", &e));
+            say(&format!("P {} {n}", lsn.get()));
+        } else if roll < 20 {
+            let of = 2 + rng.below(3);
+            let batch: Vec<Vec<u8>> = (0..of)
+                .map(|idx| {
+                    Id {
+                        tag: b'b',
+                        cycle,
+                        writer: w,
+                        seq,
+                        idx,
+                        of,
+                    }
+                    .payload()
+                })
+                .collect();
+            let (first, last) = wal
+                .append_batch(&batch)
+                .unwrap_or_else(|e| fail_child("append_batch", &e));
+            say(&format!("B {} {} {w} {seq}", first.get(), last.get()));
+        } else {
+            let lsn = wal
+                .append(&Id::one(b'a', cycle, w, seq).payload())
+                .unwrap_or_else(|e| fail_child("append", &e));
+            say(&format!("A {} {w} {seq} a", lsn.get()));
+        }
+    }
+}
+
+// --------------------------------------------------------------- parent
+
+/// What the parent knows about the log between cycles.
+#[derive(Default)]
+struct Model {
+    /// Records known to be in the log (acknowledged, or recovered by an
+    /// earlier cycle), from `first` on.
+    known: BTreeMap<u64, Id>,
+    /// The first and last LSN after the last cycle (0 for an empty log).
+    first: u64,
+    last: u64,
+    /// The highest LSN a purge was ever asked to remove below.
+    purge_asked: u64,
+}
+
+/// What one child reported before it died.
+#[derive(Default)]
+struct Heard {
+    started: bool,
+    opened: Option<(u64, u64)>,
+    acked: Vec<(u64, Id)>,
+    acks: u64,
+    purges_asked: Vec<u64>,
+    purges_done: Vec<(u64, u64)>,
+}
+
+impl Heard {
+    fn hear(&mut self, line: &str, cycle: u64) -> Result<(), String> {
+        let bad = || format!("unreadable line from the child: {line:?}");
+        let num = |s: Option<&str>| s.and_then(|s| s.parse::<u64>().ok()).ok_or_else(bad);
+        let mut f = line.split(' ');
+        match f.next() {
+            Some("S") => self.started = true,
+            Some("O") => self.opened = Some((num(f.next())?, num(f.next())?)),
+            Some("A") => {
+                let (lsn, w, s) = (num(f.next())?, num(f.next())?, num(f.next())?);
+                let tag = match f.next() {
+                    Some("c") => b'c',
+                    Some("a") => b'a',
+                    _ => return Err(bad()),
+                };
+                self.acked.push((lsn, Id::one(tag, cycle, w, s)));
+                self.acks += 1;
+            }
+            Some("B") => {
+                let (first, last) = (num(f.next())?, num(f.next())?);
+                let (w, s) = (num(f.next())?, num(f.next())?);
+                let of = (last + 1).checked_sub(first).ok_or_else(bad)?;
+                for idx in 0..of {
+                    let id = Id {
+                        tag: b'b',
+                        cycle,
+                        writer: w,
+                        seq: s,
+                        idx,
+                        of,
+                    };
+                    self.acked.push((first + idx, id));
+                }
+                self.acks += 1;
+            }
+            Some("p") => self.purges_asked.push(num(f.next())?),
+            Some("P") => self.purges_done.push((num(f.next())?, num(f.next())?)),
+            Some("E") => return Err(format!("the child failed: {line}")),
+            _ => return Err(bad()),
+        }
+        Ok(())
+    }
+}
+
+/// When the parent kills the child.
+#[derive(Clone, Copy, Debug)]
+enum KillAt {
+    /// As soon as it says it started: usually during recovery.
+    Start,
+    /// As soon as it says it opened the log: during the first appends.
+    Open,
+    /// After this many acknowledged appends, batches or checkpoints.
+    Acks(u64),
+}
+
+#[derive(Default)]
+struct Totals {
+    cycles: u64,
+    acked: u64,
+    recovered: u64,
+    beyond_ack: u64,
+    purges: u64,
+    by_mode: [u64; SYNC_MODES.len()],
+}
+
+#[test]
+fn acknowledged_records_survive_sigkill() {
+    if let Ok(spec) = std::env::var(CHILD_ENV) {
+        child(&spec);
+    }
+    let seed = std::env::var(SEED_ENV)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            mix(t.as_secs() ^ u64::from(t.subsec_nanos()))
+        });
+    let cycles = std::env::var(CYCLES_ENV)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(DEFAULT_CYCLES);
+    let dir = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let mut rng = Rng(seed);
+    let mut model = Model::default();
+    let mut totals = Totals::default();
+    for cycle in 0..cycles {
+        let sync = rng.below(8).saturating_sub(4).min(3) as usize;
+        let prealloc = [0, 0, 1, 2][rng.below(4) as usize];
+        let kill_at = match rng.below(100) {
+            0..6 => KillAt::Start,
+            6..12 => KillAt::Open,
+            _ => KillAt::Acks(1 + rng.below(MAX_ACKS)),
+        };
+        let spec = format!("{cycle} {seed} {sync} {prealloc}");
+        run_cycle(
+            dir.path(),
+            cycle,
+            &spec,
+            kill_at,
+            (SYNC_MODES[sync], PREALLOCATIONS[prealloc]),
+            &mut model,
+            &mut totals,
+        )
+        .unwrap_or_else(|e| {
+            panic!(
+                "process kill: seed {seed}, cycle {cycle} ({:?}, {:?}, kill at {kill_at:?}): {e}\n\
+                 replay: {SEED_ENV}={seed} {CYCLES_ENV}={} cargo test -p groupwal --all-features \
+                 --test it {TEST_NAME}",
+                SYNC_MODES[sync],
+                PREALLOCATIONS[prealloc],
+                cycle + 1
+            )
+        });
+        totals.by_mode[sync] += 1;
+    }
+    eprintln!(
+        "process kill: seed {seed}: {} cycles (sync modes {:?}: {:?}), {} records acknowledged, \
+         {} records recovered ({} beyond the last acknowledgement), {} purges acknowledged, {:.1?}",
+        totals.cycles,
+        SYNC_MODES,
+        totals.by_mode,
+        totals.acked,
+        totals.recovered,
+        totals.beyond_ack,
+        totals.purges,
+        start.elapsed()
+    );
+    assert_eq!(totals.cycles, cycles);
+    assert!(
+        cycles < 20 || totals.acked > cycles,
+        "the children acknowledged almost nothing"
+    );
+}
+
+/// Runs one child to its kill, then checks what recovery gives back.
+fn run_cycle(
+    dir: &Path,
+    cycle: u64,
+    spec: &str,
+    kill_at: KillAt,
+    (sync, prealloc): (SyncMode, Preallocation),
+    model: &mut Model,
+    totals: &mut Totals,
+) -> Result<(), String> {
+    let heard = kill_child(dir, cycle, spec, kill_at)?;
+    if let Some(opened) = heard.opened {
+        ensure(opened == (model.first, model.last), || {
+            format!(
+                "the child recovered {opened:?} from a log closed cleanly at ({}, {})",
+                model.first, model.last
+            )
+        })?;
+    }
+    for &(lsn, id) in &heard.acked {
+        ensure(lsn > model.last, || {
+            format!(
+                "{id:?} acknowledged at {lsn}, at or below the earlier end {}",
+                model.last
+            )
+        })?;
+    }
+    model.purge_asked = heard
+        .purges_asked
+        .iter()
+        .copied()
+        .fold(model.purge_asked, u64::max);
+
+    let o = options(sync, prealloc);
+    let (wal, report) = Wal::open(dir, &o).map_err(|e| format!("recovery: {e} ({e:?})"))?;
+    let (first, last) = (report.first_lsn.get(), report.last_lsn.get());
+    let records = read_verified(&wal, first, last)?;
+    wal.close().map_err(|e| format!("close: {e}"))?;
+    let (wal, again) = Wal::open(dir, &o).map_err(|e| format!("second recovery: {e}"))?;
+    ensure(
+        (again.first_lsn, again.last_lsn) == (report.first_lsn, report.last_lsn),
+        || format!("the second recovery found {again:?}, the first {report:?}"),
+    )?;
+    ensure(read_verified(&wal, first, last)? == records, || {
+        "the second recovery gives other records".to_owned()
+    })?;
+
+    check(cycle, model, &heard, first, last, &records)?;
+    totals.cycles += 1;
+    totals.acked += heard.acked.len() as u64;
+    totals.purges += heard.purges_done.len() as u64;
+    let acked: HashSet<u64> = heard.acked.iter().map(|a| a.0).collect();
+    for (lsn, id) in &records {
+        if id.cycle == cycle && id.tag != b'p' {
+            totals.recovered += 1;
+            totals.beyond_ack += u64::from(!acked.contains(lsn));
+        }
+    }
+
+    // Appending after recovery works, at the next LSN.
+    let id = Id::one(b'p', cycle, PARENT, 0);
+    let lsn = wal
+        .append(&id.payload())
+        .map_err(|e| format!("append after recovery: {e}"))?;
+    ensure(lsn == Lsn::new(last + 1), || {
+        format!("the append after recovery got {lsn}, not {}", last + 1)
+    })?;
+    wal.close().map_err(|e| format!("close: {e}"))?;
+
+    model.known = records.into_iter().collect();
+    model.known.insert(lsn.get(), id);
+    model.first = first.max(1);
+    model.last = lsn.get();
+    Ok(())
+}
+
+/// Starts the child, reads its reports until the kill moment, kills it,
+/// reads what it had written before it died.
+fn kill_child(dir: &Path, cycle: u64, spec: &str, kill_at: KillAt) -> Result<Heard, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = Command::new(exe)
+        .args([TEST_NAME, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, spec)
+        .env(DIR_ENV, dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("spawn: {e}"))?;
+    let mut out = BufReader::new(child.stdout.take().ok_or("no stdout")?);
+    let child = Arc::new(Mutex::new(child));
+    // A safety net, not a timing assertion: a child that hangs before the
+    // kill moment is killed after a generous while, so the test fails
+    // (the child stopped early) instead of hanging.
+    let (done, finished) = mpsc::channel::<()>();
+    let watchdog = {
+        let child = child.clone();
+        std::thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) =
+                finished.recv_timeout(Duration::from_secs(300))
+            {
+                let _ = child.lock().unwrap().kill();
+            }
+        })
+    };
+
+    let mut heard = Heard::default();
+    let mut killed = false;
+    let mut error = None;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = out
+            .read_until(b'\n', &mut line)
+            .map_err(|e| format!("reading the child: {e}"))?;
+        if n == 0 || line.last() != Some(&b'\n') {
+            // The end, or a line cut short by the kill.
+            break;
+        }
+        let text = String::from_utf8_lossy(&line);
+        // The test harness writes to the same pipe ("test NAME ... " with
+        // no newline before the test runs), so a report starts at its `@`.
+        let Some((_, report)) = text.trim_end().split_once('@') else {
+            continue;
+        };
+        if let Err(e) = heard.hear(report, cycle) {
+            error.get_or_insert(e);
+        }
+        let now = error.is_some()
+            || match kill_at {
+                KillAt::Start => heard.started,
+                KillAt::Open => heard.opened.is_some(),
+                KillAt::Acks(n) => heard.acks >= n,
+            };
+        if now && !killed {
+            killed = true;
+            child
+                .lock()
+                .unwrap()
+                .kill()
+                .map_err(|e| format!("kill: {e}"))?;
+        }
+    }
+    let status = child
+        .lock()
+        .unwrap()
+        .wait()
+        .map_err(|e| format!("wait: {e}"))?;
+    drop(done);
+    watchdog.join().map_err(|_| "the watchdog panicked")?;
+    if let Some(e) = error {
+        return Err(e);
+    }
+    ensure(killed, || {
+        format!(
+            "the child stopped before the kill ({status}) after {} acknowledgements",
+            heard.acks
+        )
+    })?;
+    {
+        use std::os::unix::process::ExitStatusExt;
+        ensure(status.signal() == Some(9), || {
+            format!("the child ended with {status}, not by the kill")
+        })?;
+    }
+    Ok(heard)
+}
+
+/// Every record from `first` to `last`, each checked to be exactly the
+/// record its header names, with its kind.
+fn read_verified(wal: &Wal, first: u64, last: u64) -> Result<Vec<(u64, Id)>, String> {
+    if last == 0 {
+        return Ok(Vec::new());
+    }
+    let mut records = Vec::new();
+    let iter = wal
+        .read_from(Lsn::new(first))
+        .map_err(|e| format!("read_from({first}): {e}"))?;
+    for (i, r) in iter.enumerate() {
+        let r = r.map_err(|e| format!("reading after lsn {}: {e}", first + i as u64))?;
+        let lsn = r.lsn.get();
+        ensure(lsn == first + i as u64, || {
+            format!("lsn {lsn} where {} was due: a gap", first + i as u64)
+        })?;
+        let id = Id::parse(&r.payload).ok_or_else(|| {
+            format!(
+                "lsn {lsn}: a payload no one submitted ({} bytes, starting {:?})",
+                r.payload.len(),
+                String::from_utf8_lossy(r.payload.get(..40).unwrap_or(&r.payload))
+            )
+        })?;
+        ensure(r.kind == id.kind(), || {
+            format!("lsn {lsn}: {id:?} read as {:?}", r.kind)
+        })?;
+        records.push((lsn, id));
+    }
+    ensure(records.len() as u64 == last + 1 - first, || {
+        format!(
+            "recovery said {first}..={last} but {} records were read",
+            records.len()
+        )
+    })?;
+    Ok(records)
+}
+
+/// The oracle, on what one recovery gave back (already checked gap-free,
+/// each payload exactly its record's).
+fn check(
+    cycle: u64,
+    model: &Model,
+    heard: &Heard,
+    first: u64,
+    last: u64,
+    records: &[(u64, Id)],
+) -> Result<(), String> {
+    let got: HashMap<u64, Id> = records.iter().copied().collect();
+    if last == 0 {
+        ensure(model.known.is_empty() && heard.acked.is_empty(), || {
+            "the log came back empty".to_owned()
+        })?;
+        return Ok(());
+    }
+    // Purges remove only what they were asked to, and what they said.
+    ensure(first >= model.first.max(1), || {
+        format!("the log now starts at {first}, before {}", model.first)
+    })?;
+    ensure(first <= model.first.max(model.purge_asked).max(1), || {
+        format!(
+            "the log now starts at {first}, but no purge was asked above {}",
+            model.purge_asked
+        )
+    })?;
+    if let Some(&(at, n)) = heard.purges_done.iter().find(|p| p.1 > 0) {
+        ensure(first > model.first, || {
+            format!("a purge below {at} removed {n} segments, but the log still starts at {first}")
+        })?;
+    }
+    // Everything acknowledged, or recovered before, is there unchanged.
+    for (&lsn, &id) in model.known.range(first..).chain(
+        heard
+            .acked
+            .iter()
+            .filter(|a| a.0 >= first)
+            .map(|(l, i)| (l, i)),
+    ) {
+        ensure(got.get(&lsn) == Some(&id), || match got.get(&lsn) {
+            Some(other) => format!("lsn {lsn}: {id:?} was acknowledged, {other:?} came back"),
+            None => format!("lsn {lsn}: {id:?} was acknowledged and is lost (log ends at {last})"),
+        })?;
+    }
+    // Beyond that, only this child's records, at most the one operation
+    // each writer had in flight when it died.
+    let known: HashSet<u64> = model
+        .known
+        .keys()
+        .copied()
+        .chain(heard.acked.iter().map(|a| a.0))
+        .collect();
+    let mut last_acked: HashMap<u64, u64> = HashMap::new();
+    for (_, id) in &heard.acked {
+        let s = last_acked.entry(id.writer).or_default();
+        *s = (*s).max(id.seq + 1);
+    }
+    let mut in_flight: HashMap<u64, u64> = HashMap::new();
+    let mut seen = HashSet::new();
+    for &(lsn, id) in records {
+        ensure(seen.insert(id), || {
+            format!("lsn {lsn}: {id:?} is there twice")
+        })?;
+        if id.of > 1 {
+            // The whole batch, in order, around it.
+            for j in 0..id.of {
+                let at = (lsn + j).checked_sub(id.idx);
+                let want = Id { idx: j, ..id };
+                ensure(at.and_then(|at| got.get(&at)) == Some(&want), || {
+                    format!("lsn {lsn}: {id:?} is there, but not {want:?} at {at:?}: half a batch")
+                })?;
+            }
+        }
+        if known.contains(&lsn) {
+            continue;
+        }
+        ensure(id.cycle == cycle && id.writer < WRITERS, || {
+            format!("lsn {lsn}: {id:?} was not submitted by this cycle's child")
+        })?;
+        let next = last_acked.get(&id.writer).copied().unwrap_or(0);
+        ensure(id.seq == next, || {
+            format!(
+                "lsn {lsn}: {id:?} is there unacknowledged, but the writer's next operation was {next}"
+            )
+        })?;
+        let op = in_flight.entry(id.writer).or_insert(id.seq);
+        ensure(*op == id.seq, || {
+            format!(
+                "lsn {lsn}: two unacknowledged operations of writer {}",
+                id.writer
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn ensure(ok: bool, why: impl FnOnce() -> String) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(why()) }
+}
