@@ -674,7 +674,7 @@ impl SegmentLog {
         }
         file.set_len(offset).map_err(io_err("set_len", path))?;
         file.sync_all().map_err(io_err("sync", path))?;
-        preallocate(&self.options, &*file, path, offset, false)?;
+        preallocate(&self.options, &*file, path, offset)?;
         file.sync_all().map_err(io_err("sync", path))?;
         Ok(())
     }
@@ -755,7 +755,7 @@ impl SegmentLog {
             .open(&spare, file_options(OpenOptions::write(), mode))
             .map_err(io_err("open", &spare))?;
         // A spare from an interrupted preparation may be short.
-        preallocate(&self.options, &*file, &spare, 0, false)?;
+        preallocate(&self.options, &*file, &spare, 0)?;
         let encoded = header.encode();
         if mode.is_direct() {
             let mut block = AlignedBuf::new(DIRECT_ALIGN);
@@ -971,7 +971,10 @@ fn create_spare(
     storage
         .sync_dir(dir)
         .map_err(io_err("sync directory", dir))?;
-    preallocate(options, &*file, &path, 0, true)?;
+    preallocate(options, &*file, &path, 0)?;
+    if options.preallocation == Preallocation::ZeroFill {
+        zero_fill(storage, &*file, &path, options.segment_size)?;
+    }
     file.sync_all().map_err(io_err("sync", &path))?;
     tracing::debug!(path = %path.display(), "prepared a spare segment");
     Ok(path)
@@ -979,13 +982,7 @@ fn create_spare(
 
 /// Reserves `from..segment_size` of a file as configured; zero-fills it
 /// too when asked and configured.
-fn preallocate(
-    options: &LogOptions,
-    file: &dyn StorageFile,
-    path: &Path,
-    from: u64,
-    zero_fill: bool,
-) -> Result<()> {
+fn preallocate(options: &LogOptions, file: &dyn StorageFile, path: &Path, from: u64) -> Result<()> {
     let size = options.segment_size;
     if from >= size {
         return Ok(());
@@ -1001,17 +998,40 @@ fn preallocate(
         Preallocation::Allocate | Preallocation::ZeroFill => {
             file.allocate(from, size - from)
                 .map_err(io_err("allocate", path))?;
-            if zero_fill && options.preallocation == Preallocation::ZeroFill {
-                let zeros = vec![0u8; ZERO_CHUNK];
-                let mut at = from;
-                while at < size {
-                    let n = (size - at).min(ZERO_CHUNK as u64) as usize;
-                    file.write_all_at(zeros.get(..n).unwrap_or_default(), at)
-                        .map_err(io_err("zero-fill", path))?;
-                    at += n as u64;
-                }
-            }
         }
+    }
+    Ok(())
+}
+
+/// Writes zeros over `0..size` of a new spare file, so its extents are
+/// written ones and a steady-state `fdatasync` of the segment flushes data
+/// only. Through `O_DIRECT` where the file system takes it: the zeros then
+/// go from one aligned buffer to the disk, neither copied into nor
+/// crowding the page cache (buffered, the copy cost as much CPU as the
+/// records later written over them). Whatever `O_DIRECT` cannot do (an
+/// unaligned end, a refused open or write) goes through `file`.
+fn zero_fill(storage: &dyn Storage, file: &dyn StorageFile, path: &Path, size: u64) -> Result<()> {
+    let mut at = 0u64;
+    let aligned_end = round_down(size);
+    if aligned_end > 0
+        && let Ok(direct) = storage.open(path, OpenOptions::write().direct(true))
+    {
+        let zeros = AlignedBuf::new(ZERO_CHUNK);
+        while at < aligned_end {
+            let n = (aligned_end - at).min(ZERO_CHUNK as u64) as usize;
+            if let Err(e) = direct.write_all_at(zeros.get(..n).unwrap_or_default(), at) {
+                tracing::debug!(path = %path.display(), error = %e, "O_DIRECT zero-fill refused; writing through the page cache");
+                break;
+            }
+            at += n as u64;
+        }
+    }
+    let zeros = vec![0u8; ZERO_CHUNK];
+    while at < size {
+        let n = (size - at).min(ZERO_CHUNK as u64) as usize;
+        file.write_all_at(zeros.get(..n).unwrap_or_default(), at)
+            .map_err(io_err("zero-fill", path))?;
+        at += n as u64;
     }
     Ok(())
 }

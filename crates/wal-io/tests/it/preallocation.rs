@@ -79,3 +79,40 @@ fn zero_fill_writes_the_zeros_on_the_simulated_disk() {
     let path = disk.dir.join(wal_format::segment_file_name(Lsn::FIRST));
     assert_eq!(sim.contents(&path).unwrap().len() as u64, SIZE);
 }
+
+#[test]
+fn zero_fill_covers_the_whole_spare_with_or_without_o_direct() {
+    // The aligned part goes through O_DIRECT where it is allowed, the rest
+    // (and everything where it is refused, as on tmpfs) through the page
+    // cache; either way the whole file reads as zeros and is durable.
+    let size = 3 * 4096 + 1000;
+    for direct in [true, false] {
+        for disk in disks(seed()) {
+            match &disk.sim {
+                Some(sim) => sim.set_direct_supported(direct),
+                None if !direct => continue,
+                None => {}
+            }
+            let mut opts = options(Preallocation::ZeroFill);
+            opts.segment_size(size);
+            let mut log = SegmentLog::open(disk.storage.clone(), &disk.dir, &opts).unwrap();
+            log.prepare_next().unwrap();
+            assert_eq!(log.spare_count(), 1);
+            drop(log);
+            let spare = disk.dir.join("spare-0.spare");
+            let contents = match &disk.sim {
+                Some(sim) => {
+                    sim.crash();
+                    sim.contents(&spare).unwrap()
+                }
+                None => std::fs::read(&spare).unwrap(),
+            };
+            assert_eq!(contents.len() as u64, size, "{} direct={direct}", disk.name);
+            assert!(
+                contents.iter().all(|&b| b == 0),
+                "{} direct={direct}",
+                disk.name
+            );
+        }
+    }
+}
