@@ -470,6 +470,9 @@ mod tests {
                 "wal-reader",
             ],
         ),
+        // The crash and fault campaign: the facade, and wal-io for its
+        // simulated disk (feature `sim`).
+        ("wal-torture", &["groupwal", "wal-io"]),
     ];
 
     fn workspace_deps(manifest: &str) -> Vec<String> {

@@ -143,6 +143,14 @@ impl WalOptions {
         self
     }
 
+    /// How many bytes readers and recovery read at a time: the read window
+    /// over a segment, grown to one record when a record is larger (at
+    /// least [`wal_reader::MIN_BUFFER_SIZE`]). By default, 1 MiB.
+    pub fn read_buffer_size(&mut self, bytes: usize) -> &mut Self {
+        self.read.buffer_size(bytes);
+        self
+    }
+
     /// What recovery does about damage when the log is opened; see
     /// [`RecoveryMode`]. By default, a torn tail is cut and any corruption
     /// before it is an error.

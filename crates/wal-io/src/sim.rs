@@ -25,6 +25,15 @@
 //!   [`SimStorage::set_capacity`] makes the disk fill up (short writes, then
 //!   `ENOSPC`).
 //!
+//! For crash exploration, [`SimStorage::fork`] copies the disk as it is
+//! (to try many post-crash states of one crash point), and
+//! [`SimStorage::crash_with`] crashes it with the random choices drawn from
+//! a seed of the caller's, and lost sectors either left as they were
+//! ([`LostSectors::Old`], as [`SimStorage::crash`] does), zeroed
+//! ([`LostSectors::Zeroed`]) or filled with garbage
+//! ([`LostSectors::Garbage`]: a sector the disk was writing when the power
+//! went).
+//!
 //! A crash also ends the "process": handles opened before it fail with
 //! `EBADF`, and directory locks are released. [`SimStorage::crash_process`]
 //! models a process crash alone (the page cache survives).
@@ -114,6 +123,21 @@ pub struct SimStats {
     pub dir_syncs: u64,
 }
 
+/// What a power loss leaves in the bytes of an unsynced sector it loses
+/// (the bytes the lost writes changed; bytes they did not change keep their
+/// durable value).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LostSectors {
+    /// The durable (old) content, as if the write never started.
+    #[default]
+    Old,
+    /// Zeros.
+    Zeroed,
+    /// Random bytes: the sector was being written when the power went.
+    Garbage,
+}
+
 /// A small deterministic generator (SplitMix64).
 #[derive(Clone, Debug)]
 struct Rng(u64);
@@ -134,7 +158,7 @@ impl Rng {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Inode {
     live: Vec<u8>,
     durable: Vec<u8>,
@@ -161,9 +185,9 @@ impl Inode {
         self.dirty.clear();
     }
 
-    /// Power loss: each dirty sector survives or not; the size is the old
-    /// or the new one.
-    fn crash(&mut self, rng: &mut Rng, stats: &mut SimStats) {
+    /// Power loss: each dirty sector survives or not (a lost one as `lost`
+    /// says); the size is the old or the new one.
+    fn crash(&mut self, rng: &mut Rng, stats: &mut SimStats, lost: LostSectors) {
         let live_len = self.live.len();
         let durable_len = self.durable.len();
         let len = if live_len == durable_len || rng.coin() {
@@ -179,12 +203,37 @@ impl Inode {
                 stats.sectors_kept += 1;
             } else {
                 stats.sectors_lost += 1;
+                spoil_sector(&self.live, &mut image, sector, lost, rng);
             }
         }
         image.truncate(len);
         self.live = image.clone();
         self.durable = image;
         self.dirty.clear();
+    }
+}
+
+/// Replaces the bytes of sector `sector` of `image` that differ from `live`
+/// (those the lost writes changed) as `lost` says.
+fn spoil_sector(live: &[u8], image: &mut [u8], sector: u64, lost: LostSectors, rng: &mut Rng) {
+    if lost == LostSectors::Old {
+        return;
+    }
+    let start = (sector * SIM_SECTOR) as usize;
+    let end = start
+        .saturating_add(SIM_SECTOR as usize)
+        .min(live.len())
+        .min(image.len());
+    let (Some(new), Some(old)) = (live.get(start..end), image.get_mut(start..end)) else {
+        return;
+    };
+    for (o, &n) in old.iter_mut().zip(new) {
+        if *o != n {
+            *o = match lost {
+                LostSectors::Garbage => rng.next_u64() as u8,
+                _ => 0,
+            };
+        }
     }
 }
 
@@ -204,7 +253,7 @@ enum NsOp {
     Unlink(String),
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Dir {
     live: BTreeMap<String, u64>,
     durable: BTreeMap<String, u64>,
@@ -224,7 +273,7 @@ impl Dir {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Inner {
     rng: Rng,
     /// Bumped by every crash; handles of an earlier epoch are dead.
@@ -397,29 +446,35 @@ impl SimStorage {
     pub fn crash(&self) {
         let mut guard = self.lock();
         let inner = &mut *guard;
+        let mut rng = inner.rng.clone();
+        power_loss(inner, &mut rng, LostSectors::Old);
+        inner.rng = rng;
+    }
+
+    /// A power loss as [`SimStorage::crash`], with its random choices
+    /// (which unsynced sectors and directory changes survive, the garbage)
+    /// drawn from `seed` instead of the disk's own generator, and lost
+    /// sectors as `lost` says. The disk's generator is left alone, so forks
+    /// of one disk crashed with different seeds are different post-crash
+    /// states of the same crash point.
+    pub fn crash_with(&self, seed: u64, lost: LostSectors) {
+        let mut guard = self.lock();
+        power_loss(&mut guard, &mut Rng(seed), lost);
+    }
+
+    /// An independent copy of the disk as it is now: files, directories,
+    /// what is durable and what is not, queued faults, rates, capacity, the
+    /// random generator's state. It has no open handles and no locks (as
+    /// after [`SimStorage::crash_process`]); handles of this disk never
+    /// reach the copy.
+    #[must_use]
+    pub fn fork(&self) -> SimStorage {
+        let mut inner = self.lock().clone();
         inner.epoch += 1;
         inner.locks.clear();
-        inner.queued.clear();
-        inner.stats.crashes += 1;
-        let mut reachable = BTreeSet::new();
-        for dir in inner.dirs.values_mut() {
-            let keep = inner.rng.below(dir.pending.len() as u64 + 1) as usize;
-            for op in dir.pending.drain(..).take(keep) {
-                match op {
-                    NsOp::Link(name, ino) => {
-                        dir.durable.insert(name, ino);
-                    }
-                    NsOp::Unlink(name) => {
-                        dir.durable.remove(&name);
-                    }
-                }
-            }
-            dir.live = dir.durable.clone();
-            reachable.extend(dir.live.values().copied());
-        }
-        inner.inodes.retain(|ino, _| reachable.contains(ino));
-        for inode in inner.inodes.values_mut() {
-            inode.crash(&mut inner.rng, &mut inner.stats);
+        SimStorage {
+            inner: Arc::new(Mutex::new(inner)),
+            seed: self.seed,
         }
     }
 
@@ -466,6 +521,34 @@ impl SimStorage {
                 .copy_from_slice(bytes);
         }
         Ok(())
+    }
+}
+
+/// The power loss of [`SimStorage::crash`], its choices drawn from `rng`.
+fn power_loss(inner: &mut Inner, rng: &mut Rng, lost: LostSectors) {
+    inner.epoch += 1;
+    inner.locks.clear();
+    inner.queued.clear();
+    inner.stats.crashes += 1;
+    let mut reachable = BTreeSet::new();
+    for dir in inner.dirs.values_mut() {
+        let keep = rng.below(dir.pending.len() as u64 + 1) as usize;
+        for op in dir.pending.drain(..).take(keep) {
+            match op {
+                NsOp::Link(name, ino) => {
+                    dir.durable.insert(name, ino);
+                }
+                NsOp::Unlink(name) => {
+                    dir.durable.remove(&name);
+                }
+            }
+        }
+        dir.live = dir.durable.clone();
+        reachable.extend(dir.live.values().copied());
+    }
+    inner.inodes.retain(|ino, _| reachable.contains(ino));
+    for inode in inner.inodes.values_mut() {
+        inode.crash(rng, &mut inner.stats, lost);
     }
 }
 

@@ -1,0 +1,288 @@
+//! Cases (one crash point and post-crash state, or one injected fault),
+//! violations, and the counts of a campaign.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::faults::FaultKind;
+use crate::workload::Plan;
+
+/// One case of the campaign, enough to replay it exactly
+/// ([`crate::replay`]). Its text form (`Display`, [`FromStr`]) is what
+/// `cargo xtask crash --replay` takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Case {
+    /// The process dies at mutating storage call `point` of the workload
+    /// (counted from the first open), then post-crash state `variant`
+    /// (see [`crate::crash::Variant`]); with `recovery`, the first reopen
+    /// dies at its own call of that number, and the power fails again.
+    Crash {
+        /// The workload.
+        plan: Plan,
+        /// The crash point.
+        point: u64,
+        /// The post-crash state.
+        variant: u32,
+        /// A crash point inside the first recovery.
+        recovery: Option<u64>,
+    },
+    /// Fault `kind` on the `k`-th call it applies to (from 0).
+    Fault {
+        /// The workload.
+        plan: Plan,
+        /// The fault.
+        kind: FaultKind,
+        /// Which call.
+        k: u64,
+    },
+}
+
+impl Case {
+    /// The workload of the case.
+    #[must_use]
+    pub fn plan(&self) -> &Plan {
+        match self {
+            Case::Crash { plan, .. } | Case::Fault { plan, .. } => plan,
+        }
+    }
+
+    /// The command line that replays this case.
+    #[must_use]
+    pub fn replay_line(&self) -> String {
+        format!("cargo xtask crash --replay {self}")
+    }
+}
+
+impl fmt::Display for Case {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Case::Crash {
+                plan,
+                point,
+                variant,
+                recovery,
+            } => {
+                write!(f, "crash:{:#x}:{}:{point}:{variant}", plan.seed, plan.ops)?;
+                if let Some(r) = recovery {
+                    write!(f, ":{r}")?;
+                }
+                Ok(())
+            }
+            Case::Fault { plan, kind, k } => {
+                write!(f, "fault:{:#x}:{}:{}:{k}", plan.seed, plan.ops, kind.name())
+            }
+        }
+    }
+}
+
+/// A case that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadCase(pub String);
+
+impl fmt::Display for BadCase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "bad case {:?}: expected crash:SEED:OPS:POINT:VARIANT[:RECOVERY_POINT] or fault:SEED:OPS:KIND:K",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for BadCase {}
+
+fn number(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+impl FromStr for Case {
+    type Err = BadCase;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || BadCase(s.to_owned());
+        let parts: Vec<&str> = s.split(':').collect();
+        let seed = parts.get(1).and_then(|p| number(p)).ok_or_else(bad)?;
+        let ops = parts
+            .get(2)
+            .and_then(|p| number(p))
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(bad)?;
+        match (parts.first().copied(), parts.len()) {
+            (Some("crash"), 5 | 6) => Ok(Case::Crash {
+                plan: Plan::from_seed(seed, ops),
+                point: parts.get(3).and_then(|p| number(p)).ok_or_else(bad)?,
+                variant: parts
+                    .get(4)
+                    .and_then(|p| number(p))
+                    .and_then(|v| u32::try_from(v).ok())
+                    .ok_or_else(bad)?,
+                recovery: match parts.get(5) {
+                    Some(p) => Some(number(p).ok_or_else(bad)?),
+                    None => None,
+                },
+            }),
+            (Some("fault"), 5) => Ok(Case::Fault {
+                plan: Plan::from_seed(seed, ops).with_concurrent(true),
+                kind: parts
+                    .get(3)
+                    .and_then(|p| FaultKind::from_name(p))
+                    .ok_or_else(bad)?,
+                k: parts.get(4).and_then(|p| number(p)).ok_or_else(bad)?,
+            }),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// An oracle violation: the case, and what was wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The case that found it.
+    pub case: Case,
+    /// What was wrong.
+    pub what: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "VIOLATION ({}): {}; replay: {}",
+            self.case.plan(),
+            self.what,
+            self.case.replay_line()
+        )
+    }
+}
+
+/// What a campaign did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Counts {
+    /// Workloads explored.
+    pub workloads: u64,
+    /// Crash points (mutating storage calls of the workloads).
+    pub crash_points: u64,
+    /// (crash point, post-crash state) cases checked.
+    pub crash_cases: u64,
+    /// Cases with a second crash inside the first recovery.
+    pub recovery_crash_cases: u64,
+    /// Injected-fault cases checked.
+    pub fault_cases: u64,
+    /// Of those, disk-full runs (ENOSPC from the capacity running out).
+    pub disk_full_cases: u64,
+    /// Violations found.
+    pub violations: u64,
+}
+
+impl Counts {
+    /// Adds `other` to these counts.
+    pub fn add(&mut self, other: &Counts) {
+        self.workloads += other.workloads;
+        self.crash_points += other.crash_points;
+        self.crash_cases += other.crash_cases;
+        self.recovery_crash_cases += other.recovery_crash_cases;
+        self.fault_cases += other.fault_cases;
+        self.disk_full_cases += other.disk_full_cases;
+        self.violations += other.violations;
+    }
+}
+
+impl fmt::Display for Counts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} workloads, {} crash points, {} (crash point, post-crash state) cases, {} crashes during recovery, {} injected faults ({} disk-full runs), {} violations",
+            self.workloads,
+            self.crash_points,
+            self.crash_cases,
+            self.recovery_crash_cases,
+            self.fault_cases,
+            self.disk_full_cases,
+            self.violations
+        )
+    }
+}
+
+/// The counts and violations of an exploration.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// What was done.
+    pub counts: Counts,
+    /// What was found (at most [`MAX_KEPT`] are kept; `counts.violations`
+    /// has them all).
+    pub violations: Vec<Violation>,
+}
+
+/// The most violations an [`Outcome`] keeps.
+pub const MAX_KEPT: usize = 20;
+
+impl Outcome {
+    pub(crate) fn violation(&mut self, case: Case, what: String) {
+        self.counts.violations += 1;
+        if self.violations.len() < MAX_KEPT {
+            self.violations.push(Violation { case, what });
+        }
+    }
+
+    /// Merges `other` into this outcome.
+    pub fn merge(&mut self, other: Outcome) {
+        self.counts.add(&other.counts);
+        for v in other.violations {
+            if self.violations.len() < MAX_KEPT {
+                self.violations.push(v);
+            }
+        }
+    }
+}
+
+/// Runs `f`, turning a panic into an error naming it.
+pub(crate) fn no_panic<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(no message)".to_owned());
+            Err(format!("panic: {msg}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cases_round_trip_through_their_text() {
+        let plan = Plan::from_seed(0x2a, 120);
+        for case in [
+            Case::Crash {
+                plan,
+                point: 17,
+                variant: 3,
+                recovery: None,
+            },
+            Case::Crash {
+                plan,
+                point: 17,
+                variant: 1,
+                recovery: Some(2),
+            },
+            Case::Fault {
+                plan: plan.with_concurrent(true),
+                kind: FaultKind::SyncEioForgets,
+                k: 9,
+            },
+        ] {
+            assert_eq!(case.to_string().parse::<Case>(), Ok(case));
+        }
+        assert!("crash:1:2".parse::<Case>().is_err());
+        assert!("fault:1:2:nonsense:3".parse::<Case>().is_err());
+    }
+}

@@ -1,0 +1,133 @@
+//! groupwal's crash and fault campaign, on the simulated disk
+//! (`groupwal::io::sim`).
+//!
+//! - [`workload`]: a deterministic workload from a seed (appends tiny, of
+//!   about 1 KiB and larger than a fragment; atomic batches; checkpoints
+//!   and purges; suffix truncations; small segments, so it rotates; with
+//!   recycling, encryption and compression on or off).
+//! - [`model`]: what the log may hold after a crash, and the oracle:
+//!   every acknowledged record back bit-exact in LSN order, a gap-free
+//!   prefix of what was submitted (truncations modelled), no half batch.
+//!   [`verify`](crate::verify) adds: recovering twice gives the same
+//!   result, appending after recovery works and reads back; no panic
+//!   anywhere (caught and reported as a violation).
+//! - [`crash`]: the process dies at every mutating storage call of the
+//!   workload, then several post-crash states (the page cache survives;
+//!   power loss with unsynced sectors kept or lost at random, lost ones
+//!   old, zeroed or garbage), and crashes inside the recovery.
+//! - [`faults`]: a failed write, sync, directory sync or allocation at
+//!   every k-th call, short writes, a disk that fills up.
+//! - [`soak`]: both over new seeds until time is up (`cargo xtask crash`).
+//!
+//! Every violation names its [`Case`]; [`replay`] runs exactly that case
+//! again (`cargo xtask crash --replay CASE`).
+
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+#![forbid(unsafe_code)]
+
+mod case;
+pub mod crash;
+pub mod faults;
+pub mod model;
+mod rng;
+mod verify;
+pub mod workload;
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+pub use case::{BadCase, Case, Counts, MAX_KEPT, Outcome, Violation};
+pub use crash::CrashConfig;
+pub use faults::{ALL_FAULTS, FaultKind};
+pub use workload::{Op, Plan};
+
+/// Runs one case again, exactly (a fault case up to the timing of its
+/// groups, see [`faults`]).
+///
+/// # Errors
+///
+/// The violation it finds.
+pub fn replay(case: &Case) -> Result<(), Violation> {
+    let result = match *case {
+        Case::Crash {
+            plan,
+            point,
+            variant,
+            recovery,
+        } => crash::replay(&plan, point, variant, recovery),
+        Case::Fault { plan, kind, k } => faults::replay(&plan, kind, k),
+    };
+    result.map_err(|what| Violation { case: *case, what })
+}
+
+/// What a soak runs.
+#[derive(Clone, Debug)]
+pub struct SoakConfig {
+    /// The first seed; seed `first_seed + i` is the i-th workload.
+    pub first_seed: u64,
+    /// Stop after this many seeds (`None`: only the deadline stops it).
+    pub seeds: Option<u64>,
+    /// Start no new seed after this.
+    pub deadline: Option<Instant>,
+    /// Operations of each crash-exploration workload.
+    pub crash_ops: usize,
+    /// Operations of each fault workload.
+    pub fault_ops: usize,
+    /// Post-crash states per crash point, and crashes inside recovery.
+    pub crash: CrashConfig,
+    /// Worker threads.
+    pub jobs: usize,
+}
+
+impl Default for SoakConfig {
+    fn default() -> Self {
+        SoakConfig {
+            first_seed: 1,
+            seeds: None,
+            deadline: None,
+            crash_ops: 120,
+            fault_ops: 300,
+            crash: CrashConfig::default(),
+            jobs: 1,
+        }
+    }
+}
+
+/// Explores seed after seed (crash points, then every fault kind) on
+/// `config.jobs` threads until the seeds or the time run out; calls
+/// `progress` after each seed with the seed and the totals so far.
+pub fn soak(config: &SoakConfig, progress: impl Fn(u64, &Outcome) + Sync) -> Outcome {
+    let next = AtomicU64::new(0);
+    let total = Mutex::new(Outcome::default());
+    let worker = || {
+        loop {
+            if config.deadline.is_some_and(|d| Instant::now() >= d) {
+                return;
+            }
+            let i = next.fetch_add(1, Ordering::SeqCst);
+            if config.seeds.is_some_and(|n| i >= n) {
+                return;
+            }
+            let seed = config.first_seed.wrapping_add(i);
+            let mut out = crash::explore(&Plan::from_seed(seed, config.crash_ops), &config.crash);
+            out.merge(faults::explore(
+                &Plan::from_seed(seed, config.fault_ops).with_concurrent(true),
+                ALL_FAULTS,
+            ));
+            out.counts.workloads = 1;
+            let mut total = total.lock().unwrap_or_else(|e| e.into_inner());
+            total.merge(out);
+            progress(seed, &total);
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 0..config.jobs.max(1) {
+            s.spawn(worker);
+        }
+    });
+    total.into_inner().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,28 @@
+//! Running an exploration and reporting it.
+
+use std::time::Instant;
+
+use wal_torture::Outcome;
+
+/// Runs `explore`, prints its counts (the CI log quotes them) and any
+/// violation with its replay line, and fails on a violation.
+pub(crate) fn run_and_report(name: &str, explore: impl FnOnce() -> Outcome) -> Outcome {
+    let started = Instant::now();
+    let out = explore();
+    eprintln!(
+        "wal-torture {name}: {} in {:.1?}",
+        out.counts,
+        started.elapsed()
+    );
+    for v in &out.violations {
+        eprintln!("  {v}");
+    }
+    assert_eq!(
+        out.counts.violations,
+        0,
+        "{name}: {} violations, first: {:?}",
+        out.counts.violations,
+        out.violations.first().map(ToString::to_string)
+    );
+    out
+}
