@@ -9,8 +9,9 @@
 //! standard output, flushed, as soon as the call returns. The parent reads
 //! the pipe and after a seeded random number of acknowledgements (or as
 //! soon as the child starts or has opened the log, so that the kill lands
-//! in recovery) sends SIGKILL, then reopens the directory and checks the
-//! oracle:
+//! in recovery, or as soon as it says it is about to purge, so that the
+//! kill lands in the purge) sends SIGKILL, then reopens the directory and
+//! checks the oracle:
 //!
 //! - every acknowledged record, and every record an earlier cycle
 //!   recovered, comes back bit-exact at its LSN (unless a purge the child
@@ -373,6 +374,9 @@ enum KillAt {
     Open,
     /// After this many acknowledged appends, batches or checkpoints.
     Acks(u64),
+    /// As soon as it says it is about to ask for this many purges (counted
+    /// from 1): usually in the middle of the purge.
+    Purge(usize),
 }
 
 #[derive(Default)]
@@ -422,6 +426,7 @@ fn acknowledged_records_survive_sigkill() {
         let kill_at = match rng.below(100) {
             0..6 => KillAt::Start,
             6..12 => KillAt::Open,
+            12..24 => KillAt::Purge(1 + rng.below(3) as usize),
             _ => KillAt::Acks(1 + rng.below(MAX_ACKS)),
         };
         let spec = format!("{cycle} {seed} {sync} {prealloc}");
@@ -623,6 +628,7 @@ fn kill_child(dir: &Path, cycle: u64, spec: &str, kill_at: KillAt) -> Result<Hea
                 KillAt::Start => heard.started,
                 KillAt::Open => heard.opened.is_some(),
                 KillAt::Acks(n) => heard.acks >= n,
+                KillAt::Purge(n) => heard.purges_asked.len() >= n,
             };
         if now && !killed {
             killed = true;
