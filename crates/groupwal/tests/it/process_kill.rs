@@ -27,9 +27,14 @@
 //! - opening twice gives the same records; appending after recovery works,
 //!   at the next LSN.
 //!
-//! The next cycle's child reopens the same directory (so recovery runs on
-//! recovered logs) and checks nothing itself; its recovery report is
-//! checked by the parent against the state the parent left. Sync modes and
+//! The next cycle's child reopens the same directory, so recovery runs on
+//! recovered logs. In one cycle of four the parent does not check: the
+//! next child recovers the log straight after the kill (and may be killed
+//! in that recovery, which then has a torn tail to cut), and the next
+//! check covers every cycle since the last one. A child's own recovery
+//! report is checked too: after a check it must find exactly the log the
+//! parent closed; after a kill, at least everything acknowledged; and what
+//! it recovered must still be there at the next check. Sync modes and
 //! preallocation vary from cycle to cycle: `Data` (the default) in half the
 //! cycles, `None`, `All`, `Dsync` in one in ten each, `Direct` in one in
 //! five where the file system takes `O_DIRECT` (else `Data`).
@@ -308,11 +313,18 @@ struct Model {
     last: u64,
     /// The highest LSN a purge was ever asked to remove below.
     purge_asked: u64,
+    /// The cycles since the last check (the next child recovered the log
+    /// its predecessor left when killed), with what their children said.
+    unchecked: Vec<Heard>,
+    /// The last LSN a child found when it opened the log since the last
+    /// check: those records were recovered once and must stay.
+    recovered_last: u64,
 }
 
 /// What one child reported before it died.
 #[derive(Default)]
 struct Heard {
+    cycle: u64,
     started: bool,
     opened: Option<(u64, u64)>,
     acked: Vec<(u64, Id)>,
@@ -322,7 +334,8 @@ struct Heard {
 }
 
 impl Heard {
-    fn hear(&mut self, line: &str, cycle: u64) -> Result<(), String> {
+    fn hear(&mut self, line: &str) -> Result<(), String> {
+        let cycle = self.cycle;
         let bad = || format!("unreadable line from the child: {line:?}");
         let num = |s: Option<&str>| s.and_then(|s| s.parse::<u64>().ok()).ok_or_else(bad);
         let mut f = line.split(' ');
@@ -386,6 +399,7 @@ struct Totals {
     recovered: u64,
     beyond_ack: u64,
     purges: u64,
+    checks: u64,
     /// Time spent with a child running, and checking after it.
     in_child: Duration,
     checking: Duration,
@@ -429,6 +443,9 @@ fn acknowledged_records_survive_sigkill() {
             12..24 => KillAt::Purge(1 + rng.below(3) as usize),
             _ => KillAt::Acks(1 + rng.below(MAX_ACKS)),
         };
+        // One cycle in four leaves the log to the next child's recovery
+        // (killed in turn); the last cycle checks.
+        let check_now = cycle + 1 == cycles || rng.below(4) != 0;
         let spec = format!("{cycle} {seed} {sync} {prealloc}");
         run_cycle(
             dir.path(),
@@ -436,6 +453,7 @@ fn acknowledged_records_survive_sigkill() {
             &spec,
             kill_at,
             (SYNC_MODES[sync], PREALLOCATIONS[prealloc]),
+            check_now,
             &mut model,
             &mut totals,
         )
@@ -452,11 +470,13 @@ fn acknowledged_records_survive_sigkill() {
         totals.by_mode[sync] += 1;
     }
     eprintln!(
-        "process kill: seed {seed}: {} cycles (sync modes {:?}: {:?}), {} records acknowledged, \
-         {} records recovered ({} beyond the last acknowledgement), {} purges acknowledged; {:.1?} in all, {:.1?} in children, {:.1?} checking",
+        "process kill: seed {seed}: {} cycles (sync modes {:?}: {:?}), {} recoveries checked, \
+         {} records acknowledged, {} records recovered ({} not acknowledged), {} purges \
+         acknowledged; {:.1?} in all, {:.1?} in children, {:.1?} checking",
         totals.cycles,
         SYNC_MODES,
         totals.by_mode,
+        totals.checks,
         totals.acked,
         totals.recovered,
         totals.beyond_ack,
@@ -491,13 +511,16 @@ fn direct_works() -> bool {
     works
 }
 
-/// Runs one child to its kill, then checks what recovery gives back.
+/// Runs one child to its kill, then (if `check_now`) checks what recovery
+/// gives back; else the next child recovers the log as the kill left it.
+#[allow(clippy::too_many_arguments, reason = "one cycle's settings")]
 fn run_cycle(
     dir: &Path,
     cycle: u64,
     spec: &str,
     kill_at: KillAt,
     (sync, prealloc): (SyncMode, Preallocation),
+    check_now: bool,
     model: &mut Model,
     totals: &mut Totals,
 ) -> Result<(), String> {
@@ -506,19 +529,37 @@ fn run_cycle(
     totals.in_child += started.elapsed();
     let started = Instant::now();
     if let Some(opened) = heard.opened {
-        ensure(opened == (model.first, model.last), || {
-            format!(
-                "the child recovered {opened:?} from a log closed cleanly at ({}, {})",
-                model.first, model.last
-            )
-        })?;
+        if model.unchecked.is_empty() {
+            ensure(opened == (model.first, model.last), || {
+                format!(
+                    "the child recovered {opened:?} from a log closed cleanly at ({}, {})",
+                    model.first, model.last
+                )
+            })?;
+        } else {
+            // Recovery after a kill: everything acknowledged before is
+            // there (the rest is checked when the log is next checked).
+            let acked = model.unchecked.iter().flat_map(|h| &h.acked);
+            let top = acked.map(|a| a.0).fold(model.last, u64::max);
+            ensure(opened.1 >= top && opened.0 >= model.first, || {
+                format!(
+                    "the child recovered {opened:?} after a kill, but {top} was acknowledged \
+                     and the log started at {}",
+                    model.first
+                )
+            })?;
+        }
+        model.recovered_last = model.recovered_last.max(opened.1);
     }
+    let before = model
+        .unchecked
+        .iter()
+        .flat_map(|h| &h.acked)
+        .map(|a| a.0)
+        .fold(model.last, u64::max);
     for &(lsn, id) in &heard.acked {
-        ensure(lsn > model.last, || {
-            format!(
-                "{id:?} acknowledged at {lsn}, at or below the earlier end {}",
-                model.last
-            )
+        ensure(lsn > before, || {
+            format!("{id:?} acknowledged at {lsn}, at or below the earlier end {before}")
         })?;
     }
     model.purge_asked = heard
@@ -526,6 +567,13 @@ fn run_cycle(
         .iter()
         .copied()
         .fold(model.purge_asked, u64::max);
+    totals.cycles += 1;
+    totals.acked += heard.acked.len() as u64;
+    totals.purges += heard.purges_done.len() as u64;
+    model.unchecked.push(heard);
+    if !check_now {
+        return Ok(());
+    }
 
     let o = options(sync, prealloc);
     let (wal, report) = Wal::open(dir, &o).map_err(|e| format!("recovery: {e} ({e:?})"))?;
@@ -541,13 +589,16 @@ fn run_cycle(
         "the second recovery gives other records".to_owned()
     })?;
 
-    check(cycle, model, &heard, first, last, &records)?;
-    totals.cycles += 1;
-    totals.acked += heard.acked.len() as u64;
-    totals.purges += heard.purges_done.len() as u64;
-    let acked: HashSet<u64> = heard.acked.iter().map(|a| a.0).collect();
+    check(model, first, last, &records)?;
+    totals.checks += 1;
+    let acked: HashSet<u64> = model
+        .unchecked
+        .iter()
+        .flat_map(|h| &h.acked)
+        .map(|a| a.0)
+        .collect();
     for (lsn, id) in &records {
-        if id.cycle == cycle && id.tag != b'p' {
+        if !model.known.contains_key(lsn) && id.tag != b'p' {
             totals.recovered += 1;
             totals.beyond_ack += u64::from(!acked.contains(lsn));
         }
@@ -568,6 +619,8 @@ fn run_cycle(
     model.known.insert(lsn.get(), id);
     model.first = first.max(1);
     model.last = lsn.get();
+    model.unchecked.clear();
+    model.recovered_last = 0;
     Ok(())
 }
 
@@ -601,7 +654,10 @@ fn kill_child(dir: &Path, cycle: u64, spec: &str, kill_at: KillAt) -> Result<Hea
         })
     };
 
-    let mut heard = Heard::default();
+    let mut heard = Heard {
+        cycle,
+        ..Heard::default()
+    };
     let mut killed = false;
     let mut error = None;
     let mut line = Vec::new();
@@ -620,7 +676,7 @@ fn kill_child(dir: &Path, cycle: u64, spec: &str, kill_at: KillAt) -> Result<Hea
         let Some((_, report)) = text.trim_end().split_once('@') else {
             continue;
         };
-        if let Err(e) = heard.hear(report, cycle) {
+        if let Err(e) = heard.hear(report) {
             error.get_or_insert(e);
         }
         let now = error.is_some()
@@ -702,22 +758,25 @@ fn read_verified(wal: &Wal, first: u64, last: u64) -> Result<Vec<(u64, Id)>, Str
 }
 
 /// The oracle, on what one recovery gave back (already checked gap-free,
-/// each payload exactly its record's).
-fn check(
-    cycle: u64,
-    model: &Model,
-    heard: &Heard,
-    first: u64,
-    last: u64,
-    records: &[(u64, Id)],
-) -> Result<(), String> {
+/// each payload exactly its record's), against what the children of the
+/// cycles since the last check said.
+fn check(model: &Model, first: u64, last: u64, records: &[(u64, Id)]) -> Result<(), String> {
     let got: HashMap<u64, Id> = records.iter().copied().collect();
+    let heard = &model.unchecked;
+    let acked = || heard.iter().flat_map(|h| &h.acked);
     if last == 0 {
-        ensure(model.known.is_empty() && heard.acked.is_empty(), || {
+        ensure(model.known.is_empty() && acked().next().is_none(), || {
             "the log came back empty".to_owned()
         })?;
         return Ok(());
     }
+    // What a child recovered stays.
+    ensure(last >= model.recovered_last, || {
+        format!(
+            "the log ends at {last}, but a child had recovered it up to {}",
+            model.recovered_last
+        )
+    })?;
     // Purges remove only what they were asked to, and what they said.
     ensure(first >= model.first.max(1), || {
         format!("the log now starts at {first}, before {}", model.first)
@@ -728,38 +787,38 @@ fn check(
             model.purge_asked
         )
     })?;
-    if let Some(&(at, n)) = heard.purges_done.iter().find(|p| p.1 > 0) {
+    let done = heard.iter().flat_map(|h| &h.purges_done);
+    if let Some(&(at, n)) = done.clone().find(|p| p.1 > 0) {
         ensure(first > model.first, || {
             format!("a purge below {at} removed {n} segments, but the log still starts at {first}")
         })?;
     }
     // Everything acknowledged, or recovered before, is there unchanged.
-    for (&lsn, &id) in model.known.range(first..).chain(
-        heard
-            .acked
-            .iter()
-            .filter(|a| a.0 >= first)
-            .map(|(l, i)| (l, i)),
-    ) {
+    for (&lsn, &id) in model
+        .known
+        .range(first..)
+        .chain(acked().filter(|a| a.0 >= first).map(|(l, i)| (l, i)))
+    {
         ensure(got.get(&lsn) == Some(&id), || match got.get(&lsn) {
             Some(other) => format!("lsn {lsn}: {id:?} was acknowledged, {other:?} came back"),
             None => format!("lsn {lsn}: {id:?} was acknowledged and is lost (log ends at {last})"),
         })?;
     }
-    // Beyond that, only this child's records, at most the one operation
-    // each writer had in flight when it died.
+    // Beyond that, only records of the children since the last check, at
+    // most the one operation each writer had in flight when it died.
     let known: HashSet<u64> = model
         .known
         .keys()
         .copied()
-        .chain(heard.acked.iter().map(|a| a.0))
+        .chain(acked().map(|a| a.0))
         .collect();
-    let mut last_acked: HashMap<u64, u64> = HashMap::new();
-    for (_, id) in &heard.acked {
-        let s = last_acked.entry(id.writer).or_default();
+    let cycles: HashSet<u64> = heard.iter().map(|h| h.cycle).collect();
+    let mut next_op: HashMap<(u64, u64), u64> = HashMap::new();
+    for (_, id) in acked() {
+        let s = next_op.entry((id.cycle, id.writer)).or_default();
         *s = (*s).max(id.seq + 1);
     }
-    let mut in_flight: HashMap<u64, u64> = HashMap::new();
+    let mut in_flight: HashMap<(u64, u64), u64> = HashMap::new();
     let mut seen = HashSet::new();
     for &(lsn, id) in records {
         ensure(seen.insert(id), || {
@@ -778,21 +837,19 @@ fn check(
         if known.contains(&lsn) {
             continue;
         }
-        ensure(id.cycle == cycle && id.writer < WRITERS, || {
-            format!("lsn {lsn}: {id:?} was not submitted by this cycle's child")
+        ensure(cycles.contains(&id.cycle) && id.writer < WRITERS, || {
+            format!("lsn {lsn}: {id:?} was not submitted by a child since the last check")
         })?;
-        let next = last_acked.get(&id.writer).copied().unwrap_or(0);
+        let writer = (id.cycle, id.writer);
+        let next = next_op.get(&writer).copied().unwrap_or(0);
         ensure(id.seq == next, || {
             format!(
                 "lsn {lsn}: {id:?} is there unacknowledged, but the writer's next operation was {next}"
             )
         })?;
-        let op = in_flight.entry(id.writer).or_insert(id.seq);
+        let op = in_flight.entry(writer).or_insert(id.seq);
         ensure(*op == id.seq, || {
-            format!(
-                "lsn {lsn}: two unacknowledged operations of writer {}",
-                id.writer
-            )
+            format!("lsn {lsn}: two unacknowledged operations of writer {writer:?}")
         })?;
     }
     Ok(())
