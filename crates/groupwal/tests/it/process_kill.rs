@@ -172,10 +172,13 @@ impl Id {
         )
         .into_bytes();
         let header = p.len();
+        // One payload in three compresses well, the others not at all.
+        let repeat = h.is_multiple_of(3);
         let mut chunk = 0;
         while p.len() < len {
             chunk += 1;
-            p.extend_from_slice(&mix(h ^ chunk).to_le_bytes());
+            let word = if repeat { h } else { mix(h ^ chunk) };
+            p.extend_from_slice(&word.to_le_bytes());
         }
         p.truncate(len.max(header));
         p
@@ -203,15 +206,29 @@ impl Id {
 
 /// The log's options: small segments and fragments, so records are split
 /// and segments rotate, are purged and recycled often.
-fn options(sync: SyncMode, prealloc: Preallocation) -> WalOptions {
+/// With `transformed`, payloads are compressed (where that makes them
+/// smaller) and encrypted.
+fn options(sync: SyncMode, prealloc: Preallocation, transformed: bool) -> WalOptions {
     let mut o = WalOptions::new();
     o.segment_size(16 * 1024)
         .fragment_size(2000)
         .max_record_len(100_000)
         .sync_mode(sync)
         .preallocation(prealloc);
+    #[cfg(all(feature = "encryption", feature = "compression"))]
+    if transformed {
+        use groupwal::crypto::{Key, Keyring};
+        use groupwal::format::KeyId;
+        let keys = Keyring::new(KeyId::new(1), Key::from_bytes([7; 32])).unwrap();
+        o.encryption(Arc::new(keys)).compression_level(Some(3));
+    }
+    assert!(TRANSFORMS || !transformed);
     o
 }
+
+/// Whether some cycles run on a second log, encrypted and compressed
+/// (with both features).
+const TRANSFORMS: bool = cfg!(all(feature = "encryption", feature = "compression"));
 
 // ---------------------------------------------------------------- child
 
@@ -232,11 +249,15 @@ fn fail_child(what: &str, e: &dyn std::fmt::Display) -> ! {
 
 fn child(spec: &str) -> ! {
     let n: Vec<u64> = spec.split(' ').filter_map(|s| s.parse().ok()).collect();
-    let [cycle, seed, sync, prealloc] = n[..] else {
+    let [cycle, seed, sync, prealloc, transformed] = n[..] else {
         fail_child("bad spec", &spec);
     };
     let dir = std::env::var(DIR_ENV).unwrap_or_else(|e| fail_child(DIR_ENV, &e));
-    let o = options(SYNC_MODES[sync as usize], PREALLOCATIONS[prealloc as usize]);
+    let o = options(
+        SYNC_MODES[sync as usize],
+        PREALLOCATIONS[prealloc as usize],
+        transformed == 1,
+    );
     say("S");
     let (wal, report) = Wal::open(&dir, &o).unwrap_or_else(|e| fail_child("open", &e));
     say(&format!(
@@ -400,6 +421,10 @@ struct Totals {
     beyond_ack: u64,
     purges: u64,
     checks: u64,
+    /// Cycles on the encrypted and compressed log, and compressed records
+    /// read back at checks.
+    transformed: u64,
+    compressed: u64,
     /// Time spent with a child running, and checking after it.
     in_child: Duration,
     checking: Duration,
@@ -424,13 +449,18 @@ fn acknowledged_records_survive_sigkill() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(DEFAULT_CYCLES);
-    let dir = tempfile::tempdir().unwrap();
+    // Two logs: a plain one, and (with both features) an encrypted and
+    // compressed one that takes every fourth cycle.
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut models = [Model::default(), Model::default()];
+    let log_of = |cycle: u64| usize::from(TRANSFORMS && cycle % 4 == 3);
+    let last_of = |log: usize| (0..cycles).rev().find(|&c| log_of(c) == log);
     let direct = direct_works();
     let start = Instant::now();
     let mut rng = Rng(seed);
-    let mut model = Model::default();
     let mut totals = Totals::default();
     for cycle in 0..cycles {
+        let log = log_of(cycle);
         let sync = match rng.below(10) {
             r @ 5..=7 => r as usize - 4,
             8 | 9 if direct => 4,
@@ -444,36 +474,40 @@ fn acknowledged_records_survive_sigkill() {
             _ => KillAt::Acks(1 + rng.below(MAX_ACKS)),
         };
         // One cycle in four leaves the log to the next child's recovery
-        // (killed in turn); the last cycle checks.
-        let check_now = cycle + 1 == cycles || rng.below(4) != 0;
-        let spec = format!("{cycle} {seed} {sync} {prealloc}");
+        // (killed in turn); a log's last cycle checks.
+        let check_now = Some(cycle) == last_of(log) || rng.below(4) != 0;
+        let spec = format!("{cycle} {seed} {sync} {prealloc} {log}");
         run_cycle(
-            dir.path(),
+            dirs[log].path(),
             cycle,
             &spec,
             kill_at,
-            (SYNC_MODES[sync], PREALLOCATIONS[prealloc]),
+            (SYNC_MODES[sync], PREALLOCATIONS[prealloc], log == 1),
             check_now,
-            &mut model,
+            &mut models[log],
             &mut totals,
         )
         .unwrap_or_else(|e| {
             panic!(
-                "process kill: seed {seed}, cycle {cycle} ({:?}, {:?}, kill at {kill_at:?}): {e}\n\
-                 replay: {SEED_ENV}={seed} {CYCLES_ENV}={} cargo test -p groupwal --all-features \
-                 --test it {TEST_NAME}",
+                "process kill: seed {seed}, cycle {cycle} ({:?}, {:?}, {}, kill at {kill_at:?}): \
+                 {e}\nreplay: {SEED_ENV}={seed} {CYCLES_ENV}={} cargo test -p groupwal \
+                 --all-features --test it {TEST_NAME}",
                 SYNC_MODES[sync],
                 PREALLOCATIONS[prealloc],
+                ["plain", "encrypted and compressed"][log],
                 cycle + 1
             )
         });
         totals.by_mode[sync] += 1;
+        totals.transformed += u64::from(log == 1);
     }
     eprintln!(
-        "process kill: seed {seed}: {} cycles (sync modes {:?}: {:?}), {} recoveries checked, \
+        "process kill: seed {seed}: {} cycles ({} encrypted and compressed; sync modes {:?}: \
+         {:?}), {} recoveries checked, \
          {} records acknowledged, {} records recovered ({} not acknowledged), {} purges \
-         acknowledged; {:.1?} in all, {:.1?} in children, {:.1?} checking",
+         acknowledged, {} compressed records read; {:.1?} in all, {:.1?} in children, {:.1?} checking",
         totals.cycles,
+        totals.transformed,
         SYNC_MODES,
         totals.by_mode,
         totals.checks,
@@ -481,11 +515,16 @@ fn acknowledged_records_survive_sigkill() {
         totals.recovered,
         totals.beyond_ack,
         totals.purges,
+        totals.compressed,
         start.elapsed(),
         totals.in_child,
         totals.checking
     );
     assert_eq!(totals.cycles, cycles);
+    assert!(
+        !TRANSFORMS || cycles < 20 || totals.compressed > 0,
+        "nothing was compressed"
+    );
     assert!(
         cycles < 20 || totals.acked > cycles,
         "the children acknowledged almost nothing"
@@ -498,7 +537,7 @@ fn direct_works() -> bool {
     let dir = tempfile::tempdir().unwrap();
     let works = Wal::open(
         dir.path(),
-        &options(SyncMode::Direct, Preallocation::ZeroFill),
+        &options(SyncMode::Direct, Preallocation::ZeroFill, false),
     )
     .and_then(|(wal, _)| {
         wal.append(b"probe")?;
@@ -519,7 +558,7 @@ fn run_cycle(
     cycle: u64,
     spec: &str,
     kill_at: KillAt,
-    (sync, prealloc): (SyncMode, Preallocation),
+    (sync, prealloc, transformed): (SyncMode, Preallocation, bool),
     check_now: bool,
     model: &mut Model,
     totals: &mut Totals,
@@ -575,22 +614,24 @@ fn run_cycle(
         return Ok(());
     }
 
-    let o = options(sync, prealloc);
+    let o = options(sync, prealloc, transformed);
     let (wal, report) = Wal::open(dir, &o).map_err(|e| format!("recovery: {e} ({e:?})"))?;
     let (first, last) = (report.first_lsn.get(), report.last_lsn.get());
-    let records = read_verified(&wal, first, last)?;
+    let (records, compressed) = read_verified(&wal, first, last, transformed)?;
     wal.close().map_err(|e| format!("close: {e}"))?;
     let (wal, again) = Wal::open(dir, &o).map_err(|e| format!("second recovery: {e}"))?;
     ensure(
         (again.first_lsn, again.last_lsn) == (report.first_lsn, report.last_lsn),
         || format!("the second recovery found {again:?}, the first {report:?}"),
     )?;
-    ensure(read_verified(&wal, first, last)? == records, || {
-        "the second recovery gives other records".to_owned()
-    })?;
+    ensure(
+        read_verified(&wal, first, last, transformed)?.0 == records,
+        || "the second recovery gives other records".to_owned(),
+    )?;
 
     check(model, first, last, &records)?;
     totals.checks += 1;
+    totals.compressed += compressed;
     let acked: HashSet<u64> = model
         .unchecked
         .iter()
@@ -722,9 +763,15 @@ fn kill_child(dir: &Path, cycle: u64, spec: &str, kill_at: KillAt) -> Result<Hea
 
 /// Every record from `first` to `last`, each checked to be exactly the
 /// record its header names, with its kind.
-fn read_verified(wal: &Wal, first: u64, last: u64) -> Result<Vec<(u64, Id)>, String> {
+fn read_verified(
+    wal: &Wal,
+    first: u64,
+    last: u64,
+    transformed: bool,
+) -> Result<(Vec<(u64, Id)>, u64), String> {
+    let mut compressed = 0;
     if last == 0 {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), 0));
     }
     let mut records = Vec::new();
     let iter = wal
@@ -743,6 +790,16 @@ fn read_verified(wal: &Wal, first: u64, last: u64) -> Result<Vec<(u64, Id)>, Str
                 String::from_utf8_lossy(r.payload.get(..40).unwrap_or(&r.payload))
             )
         })?;
+        ensure(
+            r.flags.contains(groupwal::format::Flags::ENCRYPTED) == transformed,
+            || {
+                format!(
+                    "lsn {lsn}: flags {:?} in a log encrypted: {transformed}",
+                    r.flags
+                )
+            },
+        )?;
+        compressed += u64::from(r.flags.contains(groupwal::format::Flags::COMPRESSED));
         ensure(r.kind == id.kind(), || {
             format!("lsn {lsn}: {id:?} read as {:?}", r.kind)
         })?;
@@ -754,7 +811,7 @@ fn read_verified(wal: &Wal, first: u64, last: u64) -> Result<Vec<(u64, Id)>, Str
             records.len()
         )
     })?;
-    Ok(records)
+    Ok((records, compressed))
 }
 
 /// The oracle, on what one recovery gave back (already checked gap-free,
