@@ -8,11 +8,9 @@
 //! - Durable appends: [`Committer::append`], which returns once a sync
 //!   covering the record has succeeded (one write and one sync per group;
 //!   the group grows while the previous sync is in flight).
-//! - Buffered workload: [`Committer::submit`] for every record without
-//!   waiting, then a wait for the last LSN. Groups are still synced as they
-//!   go (the committer has no unsynced mode short of `SyncMode::None`), so
-//!   this does more than the peers' buffered modes: each group of up to
-//!   8 MiB is durable when written.
+//! - Buffered workload: [`Committer::append_unsynced`] for every record
+//!   (groups of up to 8 MiB written as they fill, no sync), then one
+//!   [`Committer::sync`], as the peers write and sync once.
 //! - Recovery: what reopening a log for writing and replaying it costs a
 //!   user: `wal_reader::recover` (the scan `groupwal::Wal::open` runs: find
 //!   the end of valid data, classify what follows, make the log ready to
@@ -145,13 +143,10 @@ impl DurableLog for GroupwalLog {
     }
 
     fn write_buffered(&self, source: &mut RecordSource) -> io::Result<()> {
-        let mut last = None;
         while let Some(payload) = source.next_record() {
-            last = Some(self.committer.submit(payload).map_err(to_io)?);
+            self.committer.append_unsynced(payload).map_err(to_io)?;
         }
-        if let Some(pending) = last {
-            pending.wait().map_err(to_io)?;
-        }
+        self.committer.sync().map_err(to_io)?;
         Ok(())
     }
 

@@ -107,6 +107,34 @@ impl Wal {
         Ok(self.committer.submit(payload)?)
     }
 
+    /// Appends one record without waiting for a sync, and without asking
+    /// for one: it returns its LSN at once and the record is written with
+    /// the next group. It becomes durable (and visible to [`Wal::read_from`]
+    /// and tailing readers) only when a later sync covers it:
+    /// [`Wal::sync`], a wait for its LSN, or any durable append after it.
+    /// A crash can lose the unsynced records after the last sync; what
+    /// recovery returns is still a gap-free prefix. For bulk loads and
+    /// for callers that acknowledge at their own sync points.
+    ///
+    /// # Errors
+    ///
+    /// As [`Wal::append`] (a failed write of an earlier group poisons the
+    /// log and shows here or at the next sync).
+    pub fn append_unsynced(&self, payload: &[u8]) -> Result<Lsn> {
+        Ok(self.committer.append_unsynced(payload)?)
+    }
+
+    /// Makes every record appended so far durable, unsynced ones included;
+    /// returns the durable LSN.
+    ///
+    /// # Errors
+    ///
+    /// [`wal_commit::Error::Poisoned`] (inside [`crate::Error::Commit`])
+    /// if a write or sync failed.
+    pub fn sync(&self) -> Result<Lsn> {
+        Ok(self.committer.sync()?)
+    }
+
     /// Appends records as one atomic batch (after a crash all or none are
     /// there); blocks until durable; returns the first and last LSN.
     ///

@@ -45,6 +45,9 @@ struct Request {
     first_lsn: Lsn,
     records: Vec<(LogicalKind, Vec<u8>)>,
     batch: bool,
+    /// Whether its group must be synced ([`Committer::append_unsynced`]
+    /// clears it).
+    sync: bool,
     bytes: usize,
     enqueued: Instant,
 }
@@ -66,6 +69,9 @@ struct Queue {
     closing: bool,
     /// A suffix truncation is under way: appenders wait.
     paused: bool,
+    /// Records up to here must be made durable even if they were appended
+    /// unsynced (asked for by [`Committer::sync`], a wait, a truncation).
+    sync_to: Lsn,
 }
 
 #[derive(Debug)]
@@ -289,6 +295,7 @@ impl Committer {
                 in_flight: 0,
                 closing: false,
                 paused: false,
+                sync_to: Lsn::ZERO,
             }),
             work: Condvar::new(),
             watermark: Watermark::new(durable),
@@ -372,6 +379,58 @@ impl Committer {
         })
     }
 
+    /// Queues one record to be written without a sync of its own and
+    /// returns its LSN at once (blocking only while the in-flight bound is
+    /// reached). It is not durable, and not acknowledged to readers
+    /// following the log, until a later sync covers it: [`Committer::sync`],
+    /// a wait for its LSN, or any durable append after it (whose sync
+    /// covers everything written before). A crash can lose it, and every
+    /// unsynced record after the last sync; what survives is still a
+    /// gap-free prefix of the log. Groups of unsynced records are written
+    /// as they fill, so the page cache, not the queue, holds them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`], [`Error::Closed`], [`Error::Poisoned`] (a
+    /// write that failed before this call).
+    pub fn append_unsynced(&self, payload: &[u8]) -> Result<Lsn> {
+        let records = self.one(LogicalKind::Data, payload)?;
+        let t = self.enqueue_with(records, false, false, Wake::Thread)?;
+        Ok(t.last)
+    }
+
+    /// Makes every record appended so far durable (unsynced ones
+    /// included) and returns the durable LSN.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Poisoned`] if a write or sync failed, [`Error::Closed`].
+    pub fn sync(&self) -> Result<Lsn> {
+        let (target, generation) = {
+            let q = self.shared.lock();
+            (
+                q.next_lsn.checked_prev(),
+                self.shared.watermark.generation(),
+            )
+        };
+        let Some(target) = target else {
+            return Ok(Lsn::ZERO);
+        };
+        self.request_sync(target);
+        lead(&self.shared, target, generation);
+        self.shared.watermark.wait(target, generation)
+    }
+
+    /// Asks for records up to `lsn` to be synced, appended unsynced or not.
+    fn request_sync(&self, lsn: Lsn) {
+        let mut q = self.shared.lock();
+        if q.sync_to < lsn {
+            q.sync_to = lsn;
+            drop(q);
+            self.shared.work.notify_one();
+        }
+    }
+
     /// Appends a checkpoint record (a logical record of its own kind, at
     /// most one fragment long) and blocks until it is durable.
     ///
@@ -443,6 +502,7 @@ impl Committer {
     /// assigned (it would wait forever).
     pub fn wait_for(&self, lsn: Lsn) -> Result<Lsn> {
         let generation = self.check_assigned(lsn)?;
+        self.request_sync(lsn);
         self.shared.watermark.wait(lsn, generation)
     }
 
@@ -453,6 +513,7 @@ impl Committer {
     /// As [`Committer::wait_for`].
     pub async fn wait_for_async(&self, lsn: Lsn) -> Result<Lsn> {
         let generation = self.check_assigned(lsn)?;
+        self.request_sync(lsn);
         self.shared.watermark.wait_async(lsn, generation).await
     }
 
@@ -581,6 +642,10 @@ impl Committer {
     fn truncate_paused(&self, lsn: Lsn) -> Result<Lsn> {
         // Everything assigned so far becomes durable first, so no record
         // is in flight while the log is cut.
+        let last = self.shared.lock().next_lsn.checked_prev();
+        if let Some(last) = last {
+            self.request_sync(last);
+        }
         self.shared.watermark.wait_until(|| {
             let next = self.shared.lock().next_lsn;
             self.shared.watermark.durable().get().saturating_add(1) >= next.get()
@@ -665,16 +730,27 @@ impl Committer {
         Ok(())
     }
 
-    /// Queues records; returns where the last went. Blocks for room.
+    /// Queues records to be synced; returns where the last went. Blocks
+    /// for room.
     fn enqueue(
+        &self,
+        records: Vec<(LogicalKind, Vec<u8>)>,
+        batch: bool,
+        wake: Wake,
+    ) -> Result<Ticket> {
+        self.enqueue_with(records, batch, true, wake)
+    }
+
+    fn enqueue_with(
         &self,
         mut records: Vec<(LogicalKind, Vec<u8>)>,
         batch: bool,
+        sync: bool,
         wake: Wake,
     ) -> Result<Ticket> {
         let bytes = records.iter().map(|(_, p)| p.len()).sum();
         loop {
-            if let Some(t) = self.try_enqueue(&mut records, batch, bytes, wake)? {
+            if let Some(t) = self.try_enqueue(&mut records, batch, sync, bytes, wake)? {
                 return Ok(t);
             }
             self.shared.watermark.wait_until(|| self.has_room(bytes))?;
@@ -688,7 +764,7 @@ impl Committer {
     ) -> Result<Ticket> {
         let bytes = records.iter().map(|(_, p)| p.len()).sum();
         loop {
-            if let Some(t) = self.try_enqueue(&mut records, batch, bytes, Wake::Thread)? {
+            if let Some(t) = self.try_enqueue(&mut records, batch, true, bytes, Wake::Thread)? {
                 return Ok(t);
             }
             self.shared
@@ -710,6 +786,7 @@ impl Committer {
         &self,
         records: &mut Vec<(LogicalKind, Vec<u8>)>,
         batch: bool,
+        sync: bool,
         bytes: usize,
         wake: Wake,
     ) -> Result<Option<Ticket>> {
@@ -735,6 +812,7 @@ impl Committer {
             first_lsn,
             records: std::mem::take(records),
             batch,
+            sync,
             bytes,
             enqueued: Instant::now(),
         });
@@ -760,6 +838,8 @@ impl Drop for Committer {
 enum Work {
     Control(Control),
     Group(Vec<Request>),
+    /// Everything is written; sync what was written unsynced.
+    Sync,
 }
 
 /// The log and what encodes records for it, behind `Shared::io`: the I/O
@@ -774,6 +854,8 @@ struct IoState {
     /// Wakes the segment preparer after a rotation (`None`: the log
     /// prepares inline, or not at all).
     nudge: Option<Nudge>,
+    /// The last LSN written to the log (durable or not).
+    written: Lsn,
     buf: Vec<u8>,
     fragment: NonZeroUsize,
 }
@@ -805,6 +887,7 @@ impl IoLoop {
             match work {
                 Work::Control(c) => state.control(shared, c),
                 Work::Group(group) => state.run_group(shared, &group),
+                Work::Sync => state.run_sync(shared),
             }
             drop(io);
             if shared.watermark.poison().is_some() {
@@ -814,7 +897,15 @@ impl IoLoop {
         let state = shared.io_lock().take();
         let result = match (shared.watermark.poison(), state) {
             (Some(cause), _) => Err(Error::Poisoned(cause.clone())),
-            (None, Some(state)) => state.log.close().map_err(|e| Error::Io(Arc::new(e))),
+            (None, Some(state)) => {
+                let written = state.written;
+                let closed = state.log.close().map_err(|e| Error::Io(Arc::new(e)));
+                // Closing synced what was written unsynced.
+                if closed.is_ok() {
+                    shared.watermark.publish(written);
+                }
+                closed
+            }
             (None, None) => Ok(()),
         };
         // Anyone still waiting for room or durability must wake and see
@@ -841,6 +932,9 @@ impl IoLoop {
             }
             if !q.requests.is_empty() {
                 break;
+            }
+            if q.sync_to > shared.watermark.durable() {
+                return true;
             }
             if q.closing {
                 return false;
@@ -872,7 +966,9 @@ fn take_work(shared: &Shared) -> Option<Work> {
     if let Some(c) = q.controls.pop_front() {
         return Some(Work::Control(c));
     }
-    take_group(&shared.options, &mut q).map(Work::Group)
+    take_group(&shared.options, &mut q)
+        .map(Work::Group)
+        .or_else(|| (q.sync_to > shared.watermark.durable()).then_some(Work::Sync))
 }
 
 fn take_group(opts: &CommitOptions, q: &mut Queue) -> Option<Vec<Request>> {
@@ -913,24 +1009,36 @@ fn lead(shared: &Shared, lsn: Lsn, generation: u64) {
             && shared.watermark.durable() < lsn
             && shared.watermark.generation() == generation
         {
-            let group = {
-                let mut q = shared.lock();
+            let work = {
+                let q = shared.lock();
                 // Controls (and closing) are the I/O thread's.
                 if !q.controls.is_empty() || q.closing {
                     break;
                 }
-                take_group(&shared.options, &mut q)
+                drop(q);
+                take_work(shared)
             };
-            let Some(group) = group else {
-                break;
-            };
-            state.run_group(shared, &group);
+            match work {
+                Some(Work::Group(group)) => state.run_group(shared, &group),
+                Some(Work::Sync) => state.run_sync(shared),
+                // Not reached: controls were checked under the same lock
+                // (the I/O lock keeps the thread from taking them, and
+                // only it runs them); leave it to the thread.
+                Some(Work::Control(c)) => {
+                    shared.lock().controls.push_front(c);
+                    break;
+                }
+                None => break,
+            }
         }
     }
     drop(io);
     // Whatever is left (queued behind us, or a control) is the thread's.
     let q = shared.lock();
-    let more = !q.requests.is_empty() || !q.controls.is_empty() || q.closing;
+    let more = !q.requests.is_empty()
+        || !q.controls.is_empty()
+        || q.closing
+        || q.sync_to > shared.watermark.durable();
     drop(q);
     if more {
         shared.work.notify_one();
@@ -946,11 +1054,16 @@ impl IoState {
         options: &CommitOptions,
     ) -> Self {
         let fragment = NonZeroUsize::new(options.fragment_size).unwrap_or(NonZeroUsize::MIN);
+        let log_written = log
+            .next_lsn()
+            .and_then(Lsn::checked_prev)
+            .unwrap_or(Lsn::ZERO);
         IoState {
             log,
             encoder,
             encryption,
             nudge,
+            written: log_written,
             buf: Vec::new(),
             fragment,
         }
@@ -974,6 +1087,24 @@ impl IoState {
         drop(span);
     }
 
+    /// Syncs what was written unsynced and publishes it as durable; a
+    /// failure poisons the log.
+    fn run_sync(&mut self, shared: &Shared) {
+        let started = Instant::now();
+        match self.log.sync() {
+            Ok(()) => {
+                shared.counters.sync.record(started.elapsed());
+                shared.counters.syncs.fetch_add(1, Ordering::Relaxed);
+                shared.watermark.publish(self.written);
+            }
+            Err(e) => {
+                let e = Error::Io(Arc::new(e));
+                tracing::error!(error = %e, "sync failed; the log is poisoned");
+                fail(shared, e);
+            }
+        }
+    }
+
     /// Runs a control operation and replies to its caller. An I/O error
     /// poisons the log (the segment log refuses writes after one anyway).
     fn control(&mut self, shared: &Shared, c: Control) {
@@ -985,9 +1116,11 @@ impl IoState {
             Control::TruncateFrom(lsn, reply) => {
                 let result = self.log.truncate_from(lsn).map(|()| {
                     let next = self.log.next_lsn().unwrap_or(lsn);
+                    self.written = next.checked_prev().unwrap_or(Lsn::ZERO);
                     {
                         let mut q = shared.lock();
                         q.next_lsn = next;
+                        q.sync_to = q.sync_to.min(self.written);
                         shared
                             .watermark
                             .reset(next.checked_prev().unwrap_or(Lsn::ZERO));
@@ -1099,14 +1232,34 @@ impl IoState {
         self.log
             .write(&self.buf, next_lsn)
             .map_err(|e| Error::Io(Arc::new(e)))?;
+        let last = Lsn::new(next_lsn.get() - 1);
+        self.written = last;
         let written = Instant::now();
         counters.write.record(written - taken);
+        // A group of unsynced appends goes without a sync unless one was
+        // asked for since the last (it then covers everything written).
+        let must_sync =
+            group.iter().any(|r| r.sync) || shared.lock().sync_to > shared.watermark.durable();
+        if !must_sync {
+            counters
+                .appends
+                .fetch_add(records as u64, Ordering::Relaxed);
+            counters.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+            counters.groups.fetch_add(1, Ordering::Relaxed);
+            {
+                let mut q = shared.lock();
+                q.in_flight = q.in_flight.saturating_sub(bytes);
+            }
+            // Appenders waiting for room wake on the watermark.
+            shared.watermark.wake_all();
+            tracing::trace!(first = %first_lsn, %last, records, bytes = len, "group written, not synced");
+            return Ok(());
+        }
         self.log.sync().map_err(|e| Error::Io(Arc::new(e)))?;
         let synced = Instant::now();
         counters.sync.record(synced - written);
         counters.syncs.fetch_add(1, Ordering::Relaxed);
 
-        let last = Lsn::new(next_lsn.get() - 1);
         // Counters first, so a caller that sees its record durable also
         // sees it counted.
         counters

@@ -182,3 +182,26 @@ fn corruption_before_the_tail_refuses_to_open_and_names_the_place() {
     );
     wal.close().unwrap();
 }
+
+#[test]
+fn unsynced_appends_are_read_back_only_once_synced() {
+    let storage = SimStorage::new(9);
+    let wal = open(&storage);
+    let mut expected = Vec::new();
+    for s in 0..40 {
+        let p = payload(2, s);
+        expected.push((wal.append_unsynced(&p).unwrap().get(), p));
+    }
+    assert_eq!(expected.last().map(|e| e.0), Some(40));
+    // Not durable, so not readable yet.
+    assert_eq!(wal.durable_lsn(), Lsn::ZERO);
+    assert!(read_all(&wal).is_empty());
+    assert_eq!(wal.sync().unwrap(), Lsn::new(40));
+    assert_eq!(read_all(&wal), expected);
+    drop(wal);
+    storage.crash();
+    let (wal, report) = Wal::open(DIR, &options(&storage)).unwrap();
+    assert_eq!(report.last_lsn, Lsn::new(40));
+    assert_eq!(read_all(&wal), expected);
+    wal.close().unwrap();
+}

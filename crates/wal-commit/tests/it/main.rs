@@ -13,3 +13,4 @@ mod encryption;
 mod failed_sync_poisons;
 mod support;
 mod truncation;
+mod unsynced;

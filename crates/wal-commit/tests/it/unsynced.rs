@@ -1,0 +1,131 @@
+//! Appends without a sync of their own (`append_unsynced`): nothing is
+//! durable, or acknowledged, until a sync covers it; a crash keeps a
+//! gap-free prefix; an explicit `sync`, a wait or a durable append makes
+//! everything before it durable.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use wal_format::Lsn;
+use wal_io::sim::{Fault, SimStorage};
+
+use crate::support::{DIR, check_oracle, open, payload, read_all};
+
+/// Appends `n` unsynced records from writer `w`; returns them by LSN.
+fn append_unsynced(
+    log: &wal_commit::Committer,
+    w: u64,
+    n: u64,
+    submitted: &mut BTreeMap<Lsn, Vec<u8>>,
+) -> Lsn {
+    let mut last = Lsn::ZERO;
+    for s in 0..n {
+        let p = payload(w, s);
+        last = log.append_unsynced(&p).unwrap();
+        submitted.insert(last, p);
+    }
+    last
+}
+
+#[test]
+fn nothing_is_durable_until_a_sync_then_everything_is() {
+    for seed in 0..8 {
+        let sim = SimStorage::new(seed);
+        let log = open(&sim);
+        let mut submitted = BTreeMap::new();
+        let last = append_unsynced(&log, 1, 60, &mut submitted);
+        assert_eq!(last, Lsn::new(60), "seed {seed}: LSNs are dense");
+        assert_eq!(log.durable_lsn(), Lsn::ZERO, "seed {seed}");
+        assert_eq!(log.sync().unwrap(), last, "seed {seed}");
+        assert_eq!(log.durable_lsn(), last, "seed {seed}");
+        // The power goes without close: the sync kept all of them.
+        drop(log);
+        sim.crash();
+        let recovered = read_all(Arc::new(sim.clone()), Path::new(DIR));
+        assert_eq!(recovered.len(), 60, "seed {seed}");
+        check_oracle(seed, &recovered, &submitted, submitted.keys().copied());
+    }
+}
+
+#[test]
+fn a_crash_before_the_sync_keeps_a_gap_free_prefix() {
+    for seed in 0..16 {
+        let sim = SimStorage::new(seed);
+        let log = open(&sim);
+        let mut submitted = BTreeMap::new();
+        let synced = append_unsynced(&log, 2, 30, &mut submitted);
+        log.sync().unwrap();
+        append_unsynced(&log, 3, 40, &mut submitted);
+        // The process dies with those 40 written or queued, unsynced; then
+        // the power goes.
+        sim.crash_process();
+        drop(log);
+        sim.crash();
+        let recovered = read_all(Arc::new(sim.clone()), Path::new(DIR));
+        check_oracle(
+            seed,
+            &recovered,
+            &submitted,
+            (1..=synced.get()).map(Lsn::new),
+        );
+    }
+}
+
+#[test]
+fn a_durable_append_covers_the_unsynced_ones_before_it() {
+    let sim = SimStorage::new(3);
+    let log = open(&sim);
+    let mut submitted = BTreeMap::new();
+    append_unsynced(&log, 4, 25, &mut submitted);
+    let p = payload(5, 0);
+    let lsn = log.append(&p).unwrap();
+    submitted.insert(lsn, p);
+    assert_eq!(lsn, Lsn::new(26));
+    assert_eq!(log.durable_lsn(), lsn);
+    drop(log);
+    sim.crash();
+    let recovered = read_all(Arc::new(sim.clone()), Path::new(DIR));
+    assert_eq!(recovered.len(), 26);
+    check_oracle(3, &recovered, &submitted, submitted.keys().copied());
+}
+
+#[test]
+fn waiting_for_an_unsynced_record_syncs_it() {
+    let sim = SimStorage::new(4);
+    let log = open(&sim);
+    let mut submitted = BTreeMap::new();
+    let last = append_unsynced(&log, 6, 10, &mut submitted);
+    assert_eq!(log.wait_for(Lsn::new(7)).unwrap(), Lsn::new(7));
+    assert!(log.durable_lsn() >= Lsn::new(7));
+    // A truncation first makes everything assigned durable.
+    let next = log.truncate_from(Lsn::new(9)).unwrap();
+    assert_eq!(next, Lsn::new(9));
+    assert!(last > next);
+    assert_eq!(log.append_unsynced(b"again").unwrap(), Lsn::new(9));
+    log.close().unwrap();
+    let recovered = read_all(Arc::new(sim), Path::new(DIR));
+    assert_eq!(recovered.len(), 9);
+    assert_eq!(recovered[8].2, b"again");
+}
+
+#[test]
+fn a_failed_unsynced_write_poisons_and_the_sync_reports_it() {
+    let sim = SimStorage::new(5);
+    let log = open(&sim);
+    let mut submitted = BTreeMap::new();
+    let synced = append_unsynced(&log, 7, 5, &mut submitted);
+    log.sync().unwrap();
+    sim.inject(Fault::WriteEio);
+    append_unsynced(&log, 8, 1, &mut submitted);
+    let e = log.sync().unwrap_err();
+    assert!(matches!(e, wal_commit::Error::Poisoned(_)), "{e}");
+    assert!(
+        log.append_unsynced(b"more").is_err(),
+        "poisoned log took more"
+    );
+    drop(log);
+    sim.crash();
+    let recovered = read_all(Arc::new(sim), Path::new(DIR));
+    check_oracle(5, &recovered, &submitted, (1..=synced.get()).map(Lsn::new));
+}
