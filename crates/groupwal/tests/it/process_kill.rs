@@ -207,10 +207,18 @@ impl Id {
 /// The log's options: small segments and fragments, so records are split
 /// and segments rotate, are purged and recycled often.
 /// With `transformed`, payloads are compressed (where that makes them
-/// smaller) and encrypted.
-fn options(sync: SyncMode, prealloc: Preallocation, transformed: bool) -> WalOptions {
+/// smaller) and encrypted. Readers and recovery read through a window of
+/// `window` bytes (smaller than the largest records, so it grows, up to
+/// larger than a segment).
+fn options(
+    sync: SyncMode,
+    prealloc: Preallocation,
+    transformed: bool,
+    window: usize,
+) -> WalOptions {
     let mut o = WalOptions::new();
     o.segment_size(16 * 1024)
+        .read_buffer_size(window)
         .fragment_size(2000)
         .max_record_len(100_000)
         .sync_mode(sync)
@@ -225,6 +233,9 @@ fn options(sync: SyncMode, prealloc: Preallocation, transformed: bool) -> WalOpt
     assert!(TRANSFORMS || !transformed);
     o
 }
+
+/// Read windows, chosen per cycle.
+const WINDOWS: [usize; 3] = [4096, 16 * 1024, 64 * 1024];
 
 /// Whether some cycles run on a second log, encrypted and compressed
 /// (with both features).
@@ -249,7 +260,7 @@ fn fail_child(what: &str, e: &dyn std::fmt::Display) -> ! {
 
 fn child(spec: &str) -> ! {
     let n: Vec<u64> = spec.split(' ').filter_map(|s| s.parse().ok()).collect();
-    let [cycle, seed, sync, prealloc, transformed] = n[..] else {
+    let [cycle, seed, sync, prealloc, transformed, window] = n[..] else {
         fail_child("bad spec", &spec);
     };
     let dir = std::env::var(DIR_ENV).unwrap_or_else(|e| fail_child(DIR_ENV, &e));
@@ -257,6 +268,7 @@ fn child(spec: &str) -> ! {
         SYNC_MODES[sync as usize],
         PREALLOCATIONS[prealloc as usize],
         transformed == 1,
+        WINDOWS[window as usize],
     );
     say("S");
     let (wal, report) = Wal::open(&dir, &o).unwrap_or_else(|e| fail_child("open", &e));
@@ -467,6 +479,7 @@ fn acknowledged_records_survive_sigkill() {
             _ => 0,
         };
         let prealloc = [0, 0, 1, 2][rng.below(4) as usize];
+        let window = rng.below(WINDOWS.len() as u64) as usize;
         let kill_at = match rng.below(100) {
             0..6 => KillAt::Start,
             6..12 => KillAt::Open,
@@ -476,25 +489,32 @@ fn acknowledged_records_survive_sigkill() {
         // One cycle in four leaves the log to the next child's recovery
         // (killed in turn); a log's last cycle checks.
         let check_now = Some(cycle) == last_of(log) || rng.below(4) != 0;
-        let spec = format!("{cycle} {seed} {sync} {prealloc} {log}");
+        let spec = format!("{cycle} {seed} {sync} {prealloc} {log} {window}");
         run_cycle(
             dirs[log].path(),
             cycle,
             &spec,
             kill_at,
-            (SYNC_MODES[sync], PREALLOCATIONS[prealloc], log == 1),
+            (
+                SYNC_MODES[sync],
+                PREALLOCATIONS[prealloc],
+                log == 1,
+                WINDOWS[window],
+            ),
             check_now,
             &mut models[log],
             &mut totals,
         )
         .unwrap_or_else(|e| {
             panic!(
-                "process kill: seed {seed}, cycle {cycle} ({:?}, {:?}, {}, kill at {kill_at:?}): \
+                "process kill: seed {seed}, cycle {cycle} ({:?}, {:?}, {}, read window {}, kill at \
+                 {kill_at:?}): \
                  {e}\nreplay: {SEED_ENV}={seed} {CYCLES_ENV}={} cargo test -p groupwal \
                  --all-features --test it {TEST_NAME}",
                 SYNC_MODES[sync],
                 PREALLOCATIONS[prealloc],
                 ["plain", "encrypted and compressed"][log],
+                WINDOWS[window],
                 cycle + 1
             )
         });
@@ -537,7 +557,7 @@ fn direct_works() -> bool {
     let dir = tempfile::tempdir().unwrap();
     let works = Wal::open(
         dir.path(),
-        &options(SyncMode::Direct, Preallocation::ZeroFill, false),
+        &options(SyncMode::Direct, Preallocation::ZeroFill, false, WINDOWS[0]),
     )
     .and_then(|(wal, _)| {
         wal.append(b"probe")?;
@@ -558,7 +578,7 @@ fn run_cycle(
     cycle: u64,
     spec: &str,
     kill_at: KillAt,
-    (sync, prealloc, transformed): (SyncMode, Preallocation, bool),
+    (sync, prealloc, transformed, window): (SyncMode, Preallocation, bool, usize),
     check_now: bool,
     model: &mut Model,
     totals: &mut Totals,
@@ -614,7 +634,7 @@ fn run_cycle(
         return Ok(());
     }
 
-    let o = options(sync, prealloc, transformed);
+    let o = options(sync, prealloc, transformed, window);
     let (wal, report) = Wal::open(dir, &o).map_err(|e| format!("recovery: {e} ({e:?})"))?;
     let (first, last) = (report.first_lsn.get(), report.last_lsn.get());
     let (records, compressed) = read_verified(&wal, first, last, transformed)?;
