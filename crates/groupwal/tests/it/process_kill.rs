@@ -19,8 +19,10 @@
 //! - what comes back is gap-free from the first LSN, and every record in it
 //!   is one that was submitted: its payload names its cycle, writer,
 //!   sequence number and place in its batch, and the whole payload must be
-//!   the one derived from those; at most one unacknowledged operation per
-//!   writer survives, the one after its last acknowledged one;
+//!   the one derived from those; the unacknowledged operations that
+//!   survive are, for each writer, those right after its last acknowledged
+//!   one, at most one (up to eight for the writer that submits up to eight
+//!   records before it waits);
 //! - no batch is half there, no record is there twice;
 //! - the purge only ever removes records below an LSN it was asked for, and
 //!   a purge that reported removing segments did;
@@ -53,7 +55,7 @@
 //! kill counts, sync modes and workloads, though where exactly in the
 //! child's work the kill lands depends on timing.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -73,6 +75,10 @@ const TEST_NAME: &str = "process_kill::acknowledged_records_survive_sigkill";
 const DEFAULT_CYCLES: u64 = 200;
 /// Appending threads in the child.
 const WRITERS: u64 = 4;
+/// The writer that submits several records before it waits (the others
+/// have one operation in flight), and how many at most.
+const PIPELINED: u64 = WRITERS - 1;
+const MAX_PIPELINE: u64 = 8;
 /// The writer number of the record the parent appends after recovery.
 const PARENT: u64 = 99;
 /// The most acknowledgements a child gets before the kill.
@@ -292,7 +298,8 @@ fn child(spec: &str) -> ! {
 
 fn child_writer(wal: &Wal, cycle: u64, seed: u64, w: u64) {
     let mut rng = Rng(mix(seed ^ mix(cycle ^ mix(w))));
-    for seq in 0.. {
+    let mut seq = 0;
+    loop {
         let roll = rng.below(100);
         if w == 0 && roll < 12 {
             // A checkpoint, then the prefix it makes unnecessary goes.
@@ -324,12 +331,28 @@ fn child_writer(wal: &Wal, cycle: u64, seed: u64, w: u64) {
                 .append_batch(&batch)
                 .unwrap_or_else(|e| fail_child("append_batch", &e));
             say(&format!("B {} {} {w} {seq}", first.get(), last.get()));
+        } else if w == PIPELINED {
+            // Several records in flight from one thread: submit them all,
+            // then wait for each in turn.
+            let n = 1 + rng.below(MAX_PIPELINE);
+            let pending: Vec<_> = (seq..seq + n)
+                .map(|s| {
+                    let p = wal.submit(&Id::one(b'a', cycle, w, s).payload());
+                    (s, p.unwrap_or_else(|e| fail_child("submit", &e)))
+                })
+                .collect();
+            for (s, p) in pending {
+                let lsn = p.wait().unwrap_or_else(|e| fail_child("wait", &e));
+                say(&format!("A {} {w} {s} a", lsn.get()));
+            }
+            seq += n - 1;
         } else {
             let lsn = wal
                 .append(&Id::one(b'a', cycle, w, seq).payload())
                 .unwrap_or_else(|e| fail_child("append", &e));
             say(&format!("A {} {w} {seq} a", lsn.get()));
         }
+        seq += 1;
     }
 }
 
@@ -895,7 +918,7 @@ fn check(model: &Model, first: u64, last: u64, records: &[(u64, Id)]) -> Result<
         let s = next_op.entry((id.cycle, id.writer)).or_default();
         *s = (*s).max(id.seq + 1);
     }
-    let mut in_flight: HashMap<(u64, u64), u64> = HashMap::new();
+    let mut unacked: HashMap<(u64, u64), BTreeSet<u64>> = HashMap::new();
     let mut seen = HashSet::new();
     for &(lsn, id) in records {
         ensure(seen.insert(id), || {
@@ -917,16 +940,27 @@ fn check(model: &Model, first: u64, last: u64, records: &[(u64, Id)]) -> Result<
         ensure(cycles.contains(&id.cycle) && id.writer < WRITERS, || {
             format!("lsn {lsn}: {id:?} was not submitted by a child since the last check")
         })?;
-        let writer = (id.cycle, id.writer);
+        unacked
+            .entry((id.cycle, id.writer))
+            .or_default()
+            .insert(id.seq);
+    }
+    // Those are the operations after the writer's last acknowledged one
+    // (LSN order is submission order, and what survives is a prefix), no
+    // more than it had in flight.
+    for (writer, seqs) in unacked {
         let next = next_op.get(&writer).copied().unwrap_or(0);
-        ensure(id.seq == next, || {
+        let most = if writer.1 == PIPELINED {
+            MAX_PIPELINE
+        } else {
+            1
+        };
+        let want: BTreeSet<u64> = (next..next + seqs.len() as u64).collect();
+        ensure(seqs == want && seqs.len() as u64 <= most, || {
             format!(
-                "lsn {lsn}: {id:?} is there unacknowledged, but the writer's next operation was {next}"
+                "writer {writer:?}: operations {seqs:?} are there unacknowledged, but its next \
+                 operation was {next} and it had at most {most} in flight"
             )
-        })?;
-        let op = in_flight.entry(writer).or_insert(id.seq);
-        ensure(*op == id.seq, || {
-            format!("lsn {lsn}: two unacknowledged operations of writer {writer:?}")
         })?;
     }
     Ok(())
