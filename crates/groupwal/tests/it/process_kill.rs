@@ -513,7 +513,7 @@ fn acknowledged_records_survive_sigkill() {
         // (killed in turn); a log's last cycle checks.
         let check_now = Some(cycle) == last_of(log) || rng.below(4) != 0;
         let spec = format!("{cycle} {seed} {sync} {prealloc} {log} {window}");
-        run_cycle(
+        let result = run_cycle(
             dirs[log].path(),
             cycle,
             &spec,
@@ -527,20 +527,22 @@ fn acknowledged_records_survive_sigkill() {
             check_now,
             &mut models[log],
             &mut totals,
-        )
-        .unwrap_or_else(|e| {
+        );
+        if let Err(e) = result {
+            let kept = dirs[log].path().to_owned();
+            let _ = dirs.map(tempfile::TempDir::keep);
             panic!(
                 "process kill: seed {seed}, cycle {cycle} ({:?}, {:?}, {}, read window {}, kill at \
-                 {kill_at:?}): \
-                 {e}\nreplay: {SEED_ENV}={seed} {CYCLES_ENV}={} cargo test -p groupwal \
-                 --all-features --test it {TEST_NAME}",
+                 {kill_at:?}): {e}\nthe log is kept in {}\nreplay: {SEED_ENV}={seed} \
+                 {CYCLES_ENV}={} cargo test -p groupwal --all-features --test it {TEST_NAME}",
                 SYNC_MODES[sync],
                 PREALLOCATIONS[prealloc],
                 ["plain", "encrypted and compressed"][log],
                 WINDOWS[window],
+                kept.display(),
                 cycle + 1
-            )
-        });
+            );
+        }
         totals.by_mode[sync] += 1;
         totals.transformed += u64::from(log == 1);
     }
