@@ -64,8 +64,8 @@ use std::time::{Duration, Instant};
 
 use groupwal::{LogicalKind, Lsn, Preallocation, SyncMode, Wal, WalOptions};
 
-/// Set in the child's environment: its cycle, seed, sync mode and
-/// preallocation.
+/// Set in the child's environment: its cycle, the seed, and indexes of its
+/// sync mode, preallocation, log (plain or transformed) and read window.
 const CHILD_ENV: &str = "GROUPWAL_KILL_CHILD";
 /// Set in the child's environment: the log directory.
 const DIR_ENV: &str = "GROUPWAL_KILL_DIR";
@@ -793,7 +793,8 @@ fn kill_child(dir: &Path, cycle: u64, spec: &str, kill_at: KillAt) -> Result<Hea
     }
     ensure(killed, || {
         format!(
-            "the child stopped before the kill ({status}) after {} acknowledgements",
+            "the child stopped before the kill ({status}) after {} acknowledgements \
+             (one that hangs is killed after 300 s)",
             heard.acks
         )
     })?;
