@@ -1237,9 +1237,14 @@ impl IoState {
         let written = Instant::now();
         counters.write.record(written - taken);
         // A group of unsynced appends goes without a sync unless one was
-        // asked for since the last (it then covers everything written).
-        let must_sync =
-            group.iter().any(|r| r.sync) || shared.lock().sync_to > shared.watermark.durable();
+        // asked for up to a record in it (the sync then covers everything
+        // written before). Records up to `sync_to` were all queued when
+        // it was set, so a group that ends below it is followed by one
+        // that reaches it: one sync, not one per group.
+        let must_sync = group.iter().any(|r| r.sync) || {
+            let to = shared.lock().sync_to;
+            to > shared.watermark.durable() && last >= to
+        };
         if !must_sync {
             counters
                 .appends
