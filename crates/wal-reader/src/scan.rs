@@ -74,11 +74,15 @@ pub(crate) struct Scanner {
 const HDR: usize = RECORD_HEADER_LEN;
 
 impl Scanner {
+    /// Opens `seg` for scanning. `buf` is the window's memory, passed on
+    /// from the previous segment's scanner ([`Scanner::into_buffer`]) so a
+    /// walk over many segments allocates and zeroes it once.
     pub(crate) fn open(
         storage: &dyn Storage,
         seg: &Segment,
         max_payload_len: u32,
         chunk: usize,
+        buf: Vec<u8>,
     ) -> Result<Scanner> {
         let file = storage
             .open(&seg.path, OpenOptions::read())
@@ -88,12 +92,17 @@ impl Scanner {
             seg: seg.clone(),
             decoder: RecordDecoder::new(seg.header.salt, max_payload_len),
             salt: seg.header.salt.get().to_le_bytes(),
-            buf: Vec::new(),
+            buf,
             buf_start: 0,
             buf_len: 0,
             offset: SEGMENT_HEADER_LEN as u64,
             chunk,
         })
+    }
+
+    /// Gives back the window's memory, for the next segment's scanner.
+    pub(crate) fn into_buffer(self) -> Vec<u8> {
+        self.buf
     }
 
     /// The capacity of the window.

@@ -285,8 +285,10 @@ impl Walker {
     /// Opens segment `idx`, checking that it continues the LSNs (when
     /// `check` and the walker knows what comes next).
     fn open_segment(&mut self, idx: usize, check: bool) -> Result<bool> {
+        let mut buf = Vec::new();
         if let Some(s) = self.scanner.take() {
             self.window_high = self.window_high.max(s.window_capacity());
+            buf = s.into_buffer();
         }
         let Some(seg) = self.segments.get(idx).cloned() else {
             return Ok(true);
@@ -350,6 +352,7 @@ impl Walker {
             &seg,
             self.opts.max_payload_len,
             self.opts.buffer_size,
+            buf,
         )?);
         Ok(true)
     }
