@@ -331,6 +331,25 @@ fn child_writer(wal: &Wal, cycle: u64, seed: u64, w: u64) {
                 .append_batch(&batch)
                 .unwrap_or_else(|e| fail_child("append_batch", &e));
             say(&format!("B {} {} {w} {seq}", first.get(), last.get()));
+        } else if w == PIPELINED && roll < 60 {
+            // Several records in flight from one thread, appended without
+            // a sync of their own; one `sync` then makes them durable (and
+            // only then are they acknowledged).
+            let n = 1 + rng.below(MAX_PIPELINE);
+            let lsns: Vec<_> = (seq..seq + n)
+                .map(|s| {
+                    let lsn = wal.append_unsynced(&Id::one(b'a', cycle, w, s).payload());
+                    (s, lsn.unwrap_or_else(|e| fail_child("append_unsynced", &e)))
+                })
+                .collect();
+            let durable = wal.sync().unwrap_or_else(|e| fail_child("sync", &e));
+            for (s, lsn) in lsns {
+                if lsn > durable {
+                    fail_child("sync", &format!("returned {durable} below {lsn}"));
+                }
+                say(&format!("A {} {w} {s} a", lsn.get()));
+            }
+            seq += n - 1;
         } else if w == PIPELINED {
             // Several records in flight from one thread: submit them all,
             // then wait for each in turn.
