@@ -14,6 +14,12 @@
 //!   15 minutes): tables to stdout and `docs/perf/*.txt`, JSON and SVG plots
 //!   to `docs/perf/`. `--rocksdb` adds RocksDB (needs libclang; links the
 //!   system's librocksdb when there is one, else builds its C++).
+//! - `crash [--seeds N] [--minutes M] [--jobs J] [--first-seed S]`: the
+//!   crash and fault soak (`wal-torture`, release build): crash-point
+//!   exploration and fault injection over new seeds until N seeds or M
+//!   minutes are done (4 seeds when neither is given); prints the counts and
+//!   the replay line of any violation. `crash --replay CASE` runs one case
+//!   again.
 //!
 //! Fuzzing needs the nightly toolchain and cargo-fuzz; `fuzz-smoke` installs
 //! cargo-fuzz from crates.io when it is missing.
@@ -27,7 +33,7 @@ use std::time::Instant;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
-const USAGE: &str = "usage: cargo xtask <ci [--no-fuzz] | test | fuzz TARGET [--secs N] | fuzz-smoke [--secs N] | bench | compare [--rocksdb]>";
+const USAGE: &str = "usage: cargo xtask <ci [--no-fuzz] | test | fuzz TARGET [--secs N] | fuzz-smoke [--secs N] | bench | compare [--rocksdb] | crash [--seeds N] [--minutes M] [--jobs J] [--first-seed S] | crash --replay CASE>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -54,6 +60,7 @@ fn run(args: &[String]) -> Result {
         "fuzz-smoke" => fuzz_smoke(secs_arg(rest)?.unwrap_or(20)),
         "bench" => bench(),
         "compare" => compare(rest.iter().any(|a| a == "--rocksdb")),
+        "crash" => crash(rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
@@ -228,6 +235,28 @@ fn compare(rocksdb: bool) -> Result {
             )
         },
     )
+}
+
+/// The crash and fault soak: `wal-torture soak` (or `replay`) in a release
+/// build, its arguments passed on.
+fn crash(args: &[String]) -> Result {
+    let mut cmd = vec!["run", "--release", "-p", "wal-torture", "--"];
+    match args.iter().position(|a| a == "--replay") {
+        Some(pos) => {
+            let case = args.get(pos + 1).ok_or("--replay needs a case")?;
+            cmd.extend(["replay", case.as_str()]);
+        }
+        None => {
+            cmd.push("soak");
+            for flag in ["--seeds", "--minutes", "--jobs", "--first-seed"] {
+                if let Some(pos) = args.iter().position(|a| a == flag) {
+                    let value = args.get(pos + 1).ok_or(format!("{flag} needs a value"))?;
+                    cmd.extend([flag, value.as_str()]);
+                }
+            }
+        }
+    }
+    cargo(&cmd)
 }
 
 fn ci(no_fuzz: bool) -> Result {

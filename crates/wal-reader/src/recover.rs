@@ -70,6 +70,10 @@ pub fn recover(
     options.validate()?;
     let dir = dir.into();
     let mut log = SegmentLog::open(Arc::clone(&storage), &dir, log_options)?;
+    // The names listed may not be durable (a failed directory sync before
+    // the process stopped, with the machine still up): make them durable
+    // before new records are acknowledged in the files they name.
+    storage.sync_dir(&dir).map_err(io_err("sync", &dir))?;
     let segs: Vec<Segment> = log
         .segments()
         .iter()

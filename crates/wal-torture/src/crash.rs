@@ -201,6 +201,69 @@ pub fn explore(plan: &Plan, config: &CrashConfig) -> Outcome {
     out
 }
 
+/// What a workload exercised, from its operations and the storage calls
+/// of an uncrashed run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Coverage {
+    /// Mutating storage calls (crash points).
+    pub calls: u64,
+    /// Segments started (a rename to a `.wal` name).
+    pub segments: u64,
+    /// Segment files purged or cut away (renamed to a spare or removed).
+    pub segments_dropped: u64,
+    /// Of those, kept as spares for reuse.
+    pub recycled: u64,
+    /// Atomic batches.
+    pub batches: u64,
+    /// Records larger than a fragment.
+    pub fragmented: u64,
+    /// Purge requests.
+    pub purges: u64,
+    /// Suffix truncation requests.
+    pub truncations: u64,
+}
+
+/// Runs `plan` once without a crash and says what it exercised.
+///
+/// # Errors
+///
+/// A violation of the uncrashed run.
+pub fn coverage(plan: &Plan) -> Result<Coverage, String> {
+    let ops = plan.operations();
+    let full = no_panic(|| run_halted(plan, &ops, None))?;
+    let mut c = Coverage {
+        calls: full.made,
+        ..Coverage::default()
+    };
+    let big = |p: &Vec<u8>| u64::from(p.len() > crate::workload::FRAGMENT_SIZE);
+    for op in &ops {
+        match op {
+            Op::Append(p) => c.fragmented += big(p),
+            Op::Batch(ps) | Op::Submit(ps) => {
+                c.batches += u64::from(matches!(op, Op::Batch(_)));
+                c.fragmented += ps.iter().map(big).sum::<u64>();
+            }
+            Op::Purge => c.purges += 1,
+            Op::TruncateBack(_) => c.truncations += 1,
+            Op::Checkpoint(_) => {}
+        }
+    }
+    for call in &full.calls {
+        let ext = call.path.extension().and_then(|e| e.to_str());
+        match (call.op, ext) {
+            ("rename", Some("spare")) => c.segments += 1,
+            ("rename", Some("wal")) => {
+                c.segments_dropped += 1;
+                c.recycled += 1;
+            }
+            ("remove", Some("wal")) => c.segments_dropped += 1,
+            _ => {}
+        }
+    }
+    Ok(c)
+}
+
 /// Replays one crash case.
 pub(crate) fn replay(plan: &Plan, point: u64, v: u32, recovery: Option<u64>) -> Result<(), String> {
     let ops = plan.operations();

@@ -60,6 +60,11 @@ pub enum FaultKind {
     /// [`DISK_FULL_STEP`] bytes free (short writes, then `ENOSPC` on writes
     /// and allocations).
     DiskFull,
+    /// The k-th write reports success but never reaches the disk
+    /// ([`Fault::LostWrite`]): a disk that lies, which no log can survive.
+    /// Not in [`ALL_FAULTS`]: it is there to show that the oracle catches
+    /// acknowledged records that are lost.
+    LostWrite,
 }
 
 /// Every fault kind.
@@ -96,18 +101,26 @@ impl FaultKind {
             FaultKind::DirSyncEio => "dir-sync-eio",
             FaultKind::AllocEnospc => "alloc-enospc",
             FaultKind::DiskFull => "disk-full",
+            FaultKind::LostWrite => "lost-write",
         }
     }
 
     /// The kind named `name`.
     #[must_use]
     pub fn from_name(name: &str) -> Option<FaultKind> {
-        ALL_FAULTS.iter().copied().find(|k| k.name() == name)
+        ALL_FAULTS
+            .iter()
+            .copied()
+            .chain([FaultKind::LostWrite])
+            .find(|k| k.name() == name)
     }
 
     fn class(self) -> Class {
         match self {
-            FaultKind::WriteEio | FaultKind::WriteEnospc | FaultKind::ShortWrite => Class::Write,
+            FaultKind::WriteEio
+            | FaultKind::WriteEnospc
+            | FaultKind::ShortWrite
+            | FaultKind::LostWrite => Class::Write,
             FaultKind::SyncEio | FaultKind::SyncEioForgets => Class::Sync,
             FaultKind::DirSyncEio => Class::DirSync,
             FaultKind::AllocEnospc => Class::Alloc,
@@ -117,7 +130,7 @@ impl FaultKind {
 
     /// Whether the fault must make some operation fail.
     fn must_fail(self) -> bool {
-        !matches!(self, FaultKind::ShortWrite)
+        !matches!(self, FaultKind::ShortWrite | FaultKind::LostWrite)
     }
 }
 
@@ -153,6 +166,7 @@ impl Trigger {
             FaultKind::WriteEio => self.sim.inject(Fault::WriteEio),
             FaultKind::WriteEnospc => self.sim.inject(Fault::WriteEnospc),
             FaultKind::ShortWrite => self.sim.inject(Fault::ShortWrite),
+            FaultKind::LostWrite => self.sim.inject(Fault::LostWrite),
             FaultKind::SyncEio => self.sim.inject(Fault::SyncEio),
             FaultKind::SyncEioForgets => self.sim.inject(Fault::SyncEioForgets),
             FaultKind::DirSyncEio => return Err(io::Error::from_raw_os_error(EIO)),

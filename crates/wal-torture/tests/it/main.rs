@@ -1,8 +1,11 @@
 //! The crash and fault campaign, in CI: crash-point exploration and fault
-//! injection with zero oracle violations, the counts printed.
+//! injection with zero oracle violations; the counts are printed (run with
+//! `--nocapture` to see them; `cargo xtask crash` soaks further).
 
 #![allow(clippy::print_stderr)]
 
 mod crash_points;
 mod fault_injection;
+mod oracle_catches;
+mod regressions;
 mod support;
