@@ -127,6 +127,19 @@ pub fn recover(
         }
     }
 
+    // What was read may be only in the page cache: a write whose sync
+    // failed (the process stopped, the machine did not) stays dirty, and
+    // nothing syncs that file again if the next append goes to a new
+    // segment (as with encryption). Sync the last segment before anything
+    // is acknowledged after it.
+    if let Some(last) = log.segments().last() {
+        let path = last.path().to_path_buf();
+        storage
+            .open(&path, OpenOptions::read())
+            .and_then(|f| f.sync_data())
+            .map_err(io_err("sync", &path))?;
+    }
+
     let durable_end = log.append_position().and_then(|(first, offset)| {
         log.segments()
             .iter()

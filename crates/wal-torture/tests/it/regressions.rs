@@ -27,6 +27,24 @@ fn reopen_after_a_failed_directory_sync_then_power_loss_keeps_the_appends() {
     }
 }
 
+/// A sync fails (the data stays dirty in the page cache), the log is
+/// reopened on the same machine and, encrypted, appends to a new segment,
+/// whose syncs never cover the old one; then the power fails: the old
+/// segment's tail is torn under a later segment, and recovery refuses the
+/// log. Found as `fault:0x5007:100:sync-eio:3`. Fixed in wal-reader:
+/// recovery syncs the last segment before the log is built on.
+#[test]
+fn reopen_after_a_failed_sync_then_appends_to_a_new_segment_then_power_loss() {
+    let plan = Plan::from_seed(0x5007, 100).with_concurrent(true);
+    for k in 0..=12 {
+        replay(Case::Fault {
+            plan,
+            kind: FaultKind::SyncEio,
+            k,
+        });
+    }
+}
+
 /// A crash between renaming a purged segment to a spare (recycling) and
 /// the directory sync leaves both names on one file; reusing that spare for
 /// the next segment overwrites the segment it still is (its header then
