@@ -69,7 +69,14 @@ impl fmt::Display for Case {
                 Ok(())
             }
             Case::Fault { plan, kind, k } => {
-                write!(f, "fault:{:#x}:{}:{}:{k}", plan.seed, plan.ops, kind.name())
+                // `fault:` for the fault explorer's concurrent plans,
+                // `fault-seq:` for sequential ones.
+                let tag = if plan.concurrent {
+                    "fault"
+                } else {
+                    "fault-seq"
+                };
+                write!(f, "{tag}:{:#x}:{}:{}:{k}", plan.seed, plan.ops, kind.name())
             }
         }
     }
@@ -83,7 +90,7 @@ impl fmt::Display for BadCase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "bad case {:?}: expected crash:SEED:OPS:POINT:VARIANT[:RECOVERY_POINT] or fault:SEED:OPS:KIND:K",
+            "bad case {:?}: expected crash:SEED:OPS:POINT:VARIANT[:RECOVERY_POINT] or fault[-seq]:SEED:OPS:KIND:K",
             self.0
         )
     }
@@ -124,8 +131,8 @@ impl FromStr for Case {
                     None => None,
                 },
             }),
-            (Some("fault"), 5) => Ok(Case::Fault {
-                plan: Plan::from_seed(seed, ops).with_concurrent(true),
+            (Some(tag @ ("fault" | "fault-seq")), 5) => Ok(Case::Fault {
+                plan: Plan::from_seed(seed, ops).with_concurrent(tag == "fault"),
                 kind: parts
                     .get(3)
                     .and_then(|p| FaultKind::from_name(p))
@@ -278,6 +285,11 @@ mod tests {
                 plan: plan.with_concurrent(true),
                 kind: FaultKind::SyncEioForgets,
                 k: 9,
+            },
+            Case::Fault {
+                plan,
+                kind: FaultKind::DirSyncEio,
+                k: 2,
             },
         ] {
             assert_eq!(case.to_string().parse::<Case>(), Ok(case));

@@ -146,6 +146,8 @@ struct Trigger {
     /// thread, or a file not in the log yet), which is allowed to fail
     /// quietly: the next rotation creates its file inline.
     spare: AtomicBool,
+    /// The call the fault hit: its path and thread, for the report.
+    hit: std::sync::Mutex<String>,
 }
 
 impl Trigger {
@@ -160,6 +162,12 @@ impl Trigger {
             .and_then(|n| n.to_str())
             .is_some_and(|n| n.ends_with(".spare"));
         self.spare.store(preparing || spare, Ordering::SeqCst);
+        *self.hit.lock().unwrap_or_else(|e| e.into_inner()) = format!(
+            "{:?} on {} in thread {:?}",
+            class,
+            path.display(),
+            std::thread::current().name().unwrap_or("?")
+        );
         // A fault queued in the simulated disk applies to its next call of
         // that class, which is this one.
         match self.kind {
@@ -313,6 +321,7 @@ fn run_fault(plan: &Plan, ops: &[Op], kind: FaultKind, k: u64) -> Result<bool, S
         seen: AtomicU64::new(0),
         fired: AtomicBool::new(false),
         spare: AtomicBool::new(false),
+        hit: std::sync::Mutex::new(String::new()),
     });
     let storage = Arc::new(FaultStorage {
         trigger: Arc::clone(&trigger),
@@ -336,7 +345,10 @@ fn run_fault(plan: &Plan, ops: &[Op], kind: FaultKind, k: u64) -> Result<bool, S
             match ended {
                 Ended::Completed if !fired => return Ok(false),
                 Ended::Completed if kind.must_fail() && !trigger.spare.load(Ordering::SeqCst) => {
-                    return Err("the fault fired but no operation failed".into());
+                    return Err(format!(
+                        "the fault fired ({}) but no operation failed",
+                        trigger.hit.lock().unwrap_or_else(|e| e.into_inner())
+                    ));
                 }
                 Ended::Completed => {}
                 Ended::Failed { op, error } if !fired => {
