@@ -209,6 +209,29 @@ impl SegmentLog {
                 foreign.push(path);
             }
         }
+        // A crash between renaming a segment to a spare (recycling) and
+        // syncing the directory can leave both names on one file. Reusing
+        // that spare would overwrite the segment: drop the spare's name.
+        let mut second_names = Vec::new();
+        spares.retain(|spare| {
+            let header = storage
+                .open(spare, OpenOptions::read())
+                .ok()
+                .and_then(|f| read_header(&*f, spare).ok());
+            let same = header.is_some_and(|h| segments.iter().any(|s| s.header == h));
+            if same {
+                second_names.push(spare.clone());
+            }
+            !same
+        });
+        for spare in &second_names {
+            storage
+                .remove_file(spare)
+                .map_err(io_err("remove", spare))?;
+        }
+        if !second_names.is_empty() {
+            storage.sync_dir(&dir).map_err(io_err("sync", &dir))?;
+        }
         segments.sort_by_key(SegmentInfo::first_lsn);
         let log_id = match segments.first() {
             Some(first) => {
