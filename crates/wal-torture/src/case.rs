@@ -14,7 +14,7 @@ use crate::workload::Plan;
 pub enum Case {
     /// The process dies at mutating storage call `point` of the workload
     /// (counted from the first open), then post-crash state `variant`
-    /// (see [`crate::crash::Variant`]); with `recovery`, the first reopen
+    /// (see [`crate::crash::variant`]); with `recovery`, the first reopen
     /// dies at its own call of that number, and the power fails again.
     Crash {
         /// The workload.
