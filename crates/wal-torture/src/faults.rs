@@ -148,6 +148,11 @@ struct Trigger {
     spare: AtomicBool,
     /// The call the fault hit: its path and thread, for the report.
     hit: std::sync::Mutex<String>,
+    /// Held from the trigger's decision through the file call it applies
+    /// to: a fault is queued in the simulated disk for its next call of a
+    /// class, and without this another thread (the segment preparer) could
+    /// make that call first and take the fault meant for this one.
+    serial: std::sync::Mutex<()>,
 }
 
 impl Trigger {
@@ -198,29 +203,38 @@ struct FaultFile {
     path: PathBuf,
 }
 
+impl FaultFile {
+    /// Runs `op` right after the trigger has seen a call of `class`, with
+    /// no other file call in between.
+    fn guarded<T>(&self, class: Class, op: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+        let _serial = self
+            .trigger
+            .serial
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        self.trigger.call(class, &self.path)?;
+        op()
+    }
+}
+
 impl StorageFile for FaultFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         self.inner.read_at(buf, offset)
     }
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
-        self.trigger.call(Class::Write, &self.path)?;
-        self.inner.write_at(buf, offset)
+        self.guarded(Class::Write, || self.inner.write_at(buf, offset))
     }
     fn sync_data(&self) -> io::Result<()> {
-        self.trigger.call(Class::Sync, &self.path)?;
-        self.inner.sync_data()
+        self.guarded(Class::Sync, || self.inner.sync_data())
     }
     fn sync_all(&self) -> io::Result<()> {
-        self.trigger.call(Class::Sync, &self.path)?;
-        self.inner.sync_all()
+        self.guarded(Class::Sync, || self.inner.sync_all())
     }
     fn allocate(&self, offset: u64, len: u64) -> io::Result<()> {
-        self.trigger.call(Class::Alloc, &self.path)?;
-        self.inner.allocate(offset, len)
+        self.guarded(Class::Alloc, || self.inner.allocate(offset, len))
     }
     fn set_len(&self, len: u64) -> io::Result<()> {
-        self.trigger.call(Class::Alloc, &self.path)?;
-        self.inner.set_len(len)
+        self.guarded(Class::Alloc, || self.inner.set_len(len))
     }
     fn size(&self) -> io::Result<u64> {
         self.inner.size()
@@ -322,6 +336,7 @@ fn run_fault(plan: &Plan, ops: &[Op], kind: FaultKind, k: u64) -> Result<bool, S
         fired: AtomicBool::new(false),
         spare: AtomicBool::new(false),
         hit: std::sync::Mutex::new(String::new()),
+        serial: std::sync::Mutex::new(()),
     });
     let storage = Arc::new(FaultStorage {
         trigger: Arc::clone(&trigger),
