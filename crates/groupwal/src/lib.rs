@@ -56,7 +56,7 @@
 //! # Layers
 //!
 //! Each layer is re-exported as a module, so you can go down a level
-//! without another dependency: [`format`] (record codec), [`io`] (segment
+//! without another dependency: [`format`](mod@crate::format) (record codec), [`io`] (segment
 //! files, sync modes, the simulated disk), [`crypto`] (encryption and
 //! compression), [`commit`] (the group-commit scheduler), [`reader`]
 //! (streaming reads, recovery, tailing).
