@@ -293,8 +293,17 @@ fn ci(no_fuzz: bool) -> Result {
     Ok(())
 }
 
+/// The README's test command; `--show-output` prints what passing tests
+/// report (the crash campaign's and the process-kill test's counts) into
+/// the CI log.
 fn test() -> Result {
-    cargo(&["test", "--workspace", "--all-features"])
+    cargo(&[
+        "test",
+        "--workspace",
+        "--all-features",
+        "--",
+        "--show-output",
+    ])
 }
 
 fn step(name: &str, f: impl FnOnce() -> Result) -> Result {
