@@ -1245,25 +1245,15 @@ impl IoState {
             let to = shared.lock().sync_to;
             to > shared.watermark.durable() && last >= to
         };
-        if !must_sync {
-            counters
-                .appends
-                .fetch_add(records as u64, Ordering::Relaxed);
-            counters.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
-            counters.groups.fetch_add(1, Ordering::Relaxed);
-            {
-                let mut q = shared.lock();
-                q.in_flight = q.in_flight.saturating_sub(bytes);
-            }
-            // Appenders waiting for room wake on the watermark.
-            shared.watermark.wake_all();
-            tracing::trace!(first = %first_lsn, %last, records, bytes = len, "group written, not synced");
-            return Ok(());
-        }
-        self.log.sync().map_err(|e| Error::Io(Arc::new(e)))?;
-        let synced = Instant::now();
-        counters.sync.record(synced - written);
-        counters.syncs.fetch_add(1, Ordering::Relaxed);
+        let synced = if must_sync {
+            self.log.sync().map_err(|e| Error::Io(Arc::new(e)))?;
+            let synced = Instant::now();
+            counters.sync.record(synced - written);
+            counters.syncs.fetch_add(1, Ordering::Relaxed);
+            Some(synced)
+        } else {
+            None
+        };
 
         // Counters first, so a caller that sees its record durable also
         // sees it counted.
@@ -1275,17 +1265,26 @@ impl IoState {
         counters
             .max_group
             .fetch_max(records as u64, Ordering::Relaxed);
-        for r in group {
-            counters
-                .append
-                .record(synced.saturating_duration_since(r.enqueued));
+        if let Some(synced) = synced {
+            for r in group {
+                counters
+                    .append
+                    .record(synced.saturating_duration_since(r.enqueued));
+            }
         }
         {
             let mut q = shared.lock();
             q.in_flight = q.in_flight.saturating_sub(bytes);
         }
-        shared.watermark.publish(last);
-        tracing::trace!(first = %first_lsn, last = %last, records, bytes = len, "group durable");
+        if synced.is_some() {
+            shared.watermark.publish(last);
+            tracing::trace!(first = %first_lsn, %last, records, bytes = len, "group durable");
+        } else {
+            // Not durable yet; appenders waiting for room wake on the
+            // watermark.
+            shared.watermark.wake_all();
+            tracing::trace!(first = %first_lsn, %last, records, bytes = len, "group written, not synced");
+        }
         Ok(())
     }
 }
