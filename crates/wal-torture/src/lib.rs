@@ -8,7 +8,7 @@
 //! - [`model`]: what the log may hold after a crash, and the oracle:
 //!   every acknowledged record back bit-exact in LSN order, a gap-free
 //!   prefix of what was submitted (truncations modelled), no half batch.
-//!   The `verify` module adds: recovering twice gives the same
+//!   [`verify`] adds: recovering twice gives the same
 //!   result, appending after recovery works and reads back; no panic
 //!   anywhere (caught and reported as a violation).
 //! - [`crash`]: the process dies at every mutating storage call of the
@@ -33,7 +33,7 @@ pub mod crash;
 pub mod faults;
 pub mod model;
 mod rng;
-mod verify;
+pub mod verify;
 pub mod workload;
 
 use std::sync::Mutex;

@@ -63,7 +63,7 @@ impl Model {
     }
 
     /// Notes the submission of one unit; returns its first and last LSN.
-    pub(crate) fn push(&mut self, payloads: &[Vec<u8>], checkpoint: bool) -> (u64, u64) {
+    pub fn push(&mut self, payloads: &[Vec<u8>], checkpoint: bool) -> (u64, u64) {
         let first = self.next_lsn();
         let unit = Unit {
             first,
@@ -81,41 +81,46 @@ impl Model {
     }
 
     /// Notes that everything up to `lsn` was acknowledged.
-    pub(crate) fn ack(&mut self, lsn: u64) {
+    pub fn ack(&mut self, lsn: u64) {
         self.acked = self.acked.max(lsn);
     }
 
-    pub(crate) fn checkpointed(&mut self, lsn: u64) {
+    /// Notes that the checkpoint record at `lsn` was acknowledged (the
+    /// point [`Model::last_checkpoint`] purges below).
+    pub fn checkpointed(&mut self, lsn: u64) {
         self.checkpoint = Some(lsn);
     }
 
-    pub(crate) fn last_checkpoint(&self) -> Option<u64> {
+    /// The LSN of the last acknowledged checkpoint still in the history.
+    #[must_use]
+    pub fn last_checkpoint(&self) -> Option<u64> {
         self.checkpoint
     }
 
     /// Notes a purge below `lsn` (requested: it may have happened, in part
     /// or whole, from now on).
-    pub(crate) fn purging(&mut self, lsn: u64) {
+    pub fn purging(&mut self, lsn: u64) {
         self.purge_floor = self.purge_floor.max(lsn);
     }
 
     /// The first LSN of the `n`-th last unit, if it lies above every purge
     /// point (truncating into purged segments is not what this workload
     /// tests).
-    pub(crate) fn truncation_point(&self, n: usize) -> Option<u64> {
+    #[must_use]
+    pub fn truncation_point(&self, n: usize) -> Option<u64> {
         let i = self.units.len().checked_sub(n)?;
         let first = self.units.get(i)?.first;
         (first > self.purge_floor).then_some(first)
     }
 
     /// Notes a `truncate_from(lsn)` under way.
-    pub(crate) fn truncating(&mut self, lsn: u64) {
+    pub fn truncating(&mut self, lsn: u64) {
         self.truncating = Some(lsn);
     }
 
     /// Notes that `truncate_from(lsn)` returned: records from `lsn` on are
     /// gone, and their LSNs go to new records.
-    pub(crate) fn truncated(&mut self, lsn: u64) {
+    pub fn truncated(&mut self, lsn: u64) {
         self.units.retain(|u| u.first < lsn);
         self.acked = self.acked.min(lsn.saturating_sub(1));
         self.truncating = None;
@@ -127,7 +132,7 @@ impl Model {
     /// Notes that a recovered log ending at `last` (checked by
     /// [`Model::check`]) was reopened and built on: what it holds is the
     /// history now, and must survive like acknowledged records.
-    pub(crate) fn rebase(&mut self, last: u64) {
+    pub fn rebase(&mut self, last: u64) {
         self.units.retain(|u| u.first <= last);
         self.acked = last;
         self.truncating = None;

@@ -10,17 +10,21 @@ use crate::workload::{DIR, Plan};
 
 /// What a successful verification found.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Verified {
+pub struct Verified {
     /// The last LSN recovered.
-    pub(crate) last: u64,
+    pub last: u64,
     /// The LSN of the probe record appended after recovery.
-    pub(crate) probe: u64,
+    pub probe: u64,
 }
 
 /// Opens the log on `sim` (default recovery mode), checks what it holds
 /// against `model`, closes it, recovers it a second time (the same result
 /// is required), appends a probe record, reads it back and closes.
-pub(crate) fn verify(
+///
+/// # Errors
+///
+/// A description of the violation.
+pub fn verify(
     plan: &Plan,
     sim: &SimStorage,
     model: &Model,
