@@ -51,7 +51,15 @@ struct Active {
     /// Direct mode only: a buffer whose first `offset % DIRECT_ALIGN` bytes
     /// are the partly filled last block.
     direct: Option<AlignedBuf>,
+    /// The file's size when it became active: the preallocated space that
+    /// writes may pad into ([`Active::append`]).
+    capacity: u64,
+    /// The last page of a padded write.
+    pad: Vec<u8>,
 }
+
+/// The page size writes are padded to (see [`Active::append`]).
+const PAGE: u64 = 4096;
 
 /// Called with the header of every new segment before it is written, to
 /// fill in fields the log does not own (the key id, key seed and key check
@@ -734,6 +742,7 @@ impl SegmentLog {
         } else {
             None
         };
+        let capacity = file.size().map_err(io_err("stat", &info.path))?;
         self.writer = Writer::Active(Active {
             file,
             path: info.path.clone(),
@@ -741,6 +750,8 @@ impl SegmentLog {
             offset,
             dirty: false,
             direct,
+            capacity,
+            pad: Vec::new(),
         });
         Ok(())
     }
@@ -836,9 +847,35 @@ impl Active {
             })?;
         match &mut self.direct {
             None => {
-                self.file
-                    .write_all_at(records, self.offset)
-                    .map_err(io_err("write", &self.path))?;
+                // A write that ends inside a page the page cache does not
+                // hold makes the kernel read that page from the disk
+                // first (a zero-filled segment's pages were written around
+                // the cache, with O_DIRECT; a recycled one's are old): a
+                // synchronous disk read inside every group's write. Within
+                // the preallocated space, the last page is written whole
+                // instead, the records followed by zeros: what follows the
+                // records is never data (zeros end a segment's records).
+                let in_page = end % PAGE;
+                let page_end = end - in_page + PAGE;
+                if in_page == 0 || page_end > self.capacity {
+                    self.file
+                        .write_all_at(records, self.offset)
+                        .map_err(io_err("write", &self.path))?;
+                } else {
+                    let last_start = (end - in_page).max(self.offset);
+                    let (head, last) = records.split_at((last_start - self.offset) as usize);
+                    if !head.is_empty() {
+                        self.file
+                            .write_all_at(head, self.offset)
+                            .map_err(io_err("write", &self.path))?;
+                    }
+                    self.pad.clear();
+                    self.pad.extend_from_slice(last);
+                    self.pad.resize((page_end - last_start) as usize, 0);
+                    self.file
+                        .write_all_at(&self.pad, last_start)
+                        .map_err(io_err("write", &self.path))?;
+                }
             }
             Some(buf) => {
                 let block = round_down(self.offset);

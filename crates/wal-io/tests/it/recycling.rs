@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::MetadataExt;
 
-use wal_format::{Error as FormatError, Lsn};
+use wal_format::{Error as FormatError, Lsn, RECORD_HEADER_LEN, RecordDecoder, SEGMENT_HEADER_LEN};
 use wal_io::{ScanEnd, SegmentLog, SyncMode};
 
 use crate::support::{append, disks, range, read_log, seed, small_options};
@@ -33,7 +33,9 @@ fn purged_segments_are_reused_with_a_new_salt_and_stale_records_rejected() {
             append(&mut log, 1000).unwrap();
         }
         // Same size as the old records, so the new data ends on an old
-        // record's boundary and the next header there is a stale one.
+        // record's boundary. The write pads the rest of its last page with
+        // zeros (so the kernel need not read that page first); the next
+        // old record after the pad is a stale one.
         append(&mut log, 1000).unwrap();
         log.sync().unwrap();
         assert_eq!(log.spare_count(), 0, "{}", disk.name);
@@ -46,18 +48,38 @@ fn purged_segments_are_reused_with_a_new_salt_and_stale_records_rejected() {
                 "same file reused"
             );
         }
-        // Its records: the new ones, then the old ones are rejected as stale.
+        // Its records: the new ones, then zeros to the end of the page.
         let reader = log.open_segment(newest.first_lsn()).unwrap();
         let mut iter = reader.records(1 << 20);
         let records: Vec<_> = iter.by_ref().map(Result::unwrap).collect();
         assert_eq!(records.len(), 2);
         assert_eq!(records[0].header.lsn, newest.first_lsn());
-        match iter.end().unwrap() {
+        let end = match iter.end().unwrap() {
             ScanEnd::NotARecord {
-                reason: FormatError::WrongSalt { found, .. },
-                ..
-            } => assert_eq!(*found, old_salt, "{}", disk.name),
-            other => panic!("{}: expected stale records, got {other:?}", disk.name),
+                reason: FormatError::ZeroFilled,
+                offset,
+            } => *offset,
+            other => panic!("{}: expected the zero pad, got {other:?}", disk.name),
+        };
+        // After the pad, the old records are still there, and rejected as
+        // stale: the first old record boundary past the page end holds a
+        // header with the old salt, which the new salt's decoder refuses.
+        let record_len = (RECORD_HEADER_LEN + 1000) as u64;
+        let page_end = end.div_ceil(4096) * 4096;
+        let stale_at = SEGMENT_HEADER_LEN as u64
+            + (page_end - SEGMENT_HEADER_LEN as u64).div_ceil(record_len) * record_len;
+        let file = disk
+            .storage
+            .open(newest.path(), wal_io::OpenOptions::read())
+            .unwrap();
+        let mut header = [0u8; RECORD_HEADER_LEN];
+        file.read_exact_at(&mut header, stale_at).unwrap();
+        let decoder = RecordDecoder::new(newest.header().salt, 1 << 20);
+        match decoder.decode_header(&header) {
+            Err(FormatError::WrongSalt { found, .. }) => {
+                assert_eq!(found, old_salt, "{}", disk.name);
+            }
+            other => panic!("{}: expected a stale record, got {other:?}", disk.name),
         }
         let next = log.next_lsn().unwrap();
         drop(reader);
