@@ -46,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Arc::new(FileStorage::new()),
         dir.path().join("wal"),
         &log_options,
-        &CommitOptions::new(),
+        CommitOptions::new().adaptive_delay(std::env::var_os("NO_ADAPTIVE").is_none()),
     )?);
     // The first append creates (and prepares) the first segment; not counted.
     committer.append(&vec![1u8; size])?;

@@ -49,6 +49,9 @@ pub struct Variant {
     /// Whether spare segments are prepared on the committer's own thread
     /// (the default) or inline by the rotation.
     pub prepare_in_background: bool,
+    /// Whether groups wait for returning writers
+    /// (`WalOptions::adaptive_delay`, the default).
+    pub adaptive_delay: bool,
 }
 
 impl Variant {
@@ -59,6 +62,7 @@ impl Variant {
         preallocation: Preallocation::ZeroFill,
         encryption: false,
         prepare_in_background: true,
+        adaptive_delay: true,
     };
 
     /// The default configuration in another sync mode.
@@ -119,7 +123,8 @@ impl GroupwalLog {
         let mut options = CommitOptions::new();
         options
             .compression_level(variant.compression)
-            .prepare_in_background(variant.prepare_in_background);
+            .prepare_in_background(variant.prepare_in_background)
+            .adaptive_delay(variant.adaptive_delay);
         if variant.encryption {
             let key = wal_crypto::Key::from_bytes([0x5a; wal_crypto::KEY_LEN]);
             let keys = wal_crypto::Keyring::new(wal_format::KeyId::new(1), key)

@@ -134,6 +134,20 @@ pub const ENGINES: &[EngineInfo] = &[
         recover: None,
     },
     EngineInfo {
+        name: "groupwal-no-adaptive",
+        about: "groupwal with groups that go as soon as the previous sync returns (WalOptions::adaptive_delay off)",
+        open: |dir, _| {
+            gw(
+                dir,
+                Variant {
+                    adaptive_delay: false,
+                    ..Variant::DEFAULT
+                },
+            )
+        },
+        recover: None,
+    },
+    EngineInfo {
         name: "groupwal-all",
         about: "groupwal with fsync (SyncMode::All)",
         open: |dir, _| gw(dir, Variant::sync(SyncMode::All)),

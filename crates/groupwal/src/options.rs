@@ -109,6 +109,16 @@ impl WalOptions {
         self
     }
 
+    /// Lets a group wait briefly (at most half the recent sync time) for
+    /// the writers recent groups served that have not queued their next
+    /// record yet, so steady writers share one sync instead of taking
+    /// turns in two half-size groups; a lone writer never waits. See
+    /// `wal_commit::CommitOptions::adaptive_delay`. By default, on.
+    pub fn adaptive_delay(&mut self, on: bool) -> &mut Self {
+        self.commit.adaptive_delay(on);
+        self
+    }
+
     /// Prepare the next segment (create, preallocate, zero-fill, sync) on
     /// a thread of its own, so no append waits for it; off, the rotation
     /// does it inline, and the order of storage calls follows from the

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -28,6 +28,9 @@ use crate::watermark::Watermark;
 /// How long `Drop` waits for the I/O thread to drain before leaving it to
 /// finish on its own.
 const DROP_WAIT: Duration = Duration::from_secs(5);
+
+/// The longest [`gather`] waits, whatever the syncs take.
+const MAX_GATHER: Duration = Duration::from_millis(2);
 
 /// What opening found at the end of an existing log.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -72,12 +75,27 @@ struct Queue {
     /// Records up to here must be made durable even if they were appended
     /// unsynced (asked for by [`Committer::sync`], a wait, a truncation).
     sync_to: Lsn,
+    /// Synced requests queued or being committed, not yet acknowledged:
+    /// callers waiting for their records.
+    waiting: usize,
+    /// The most `waiting` seen since the last group was taken.
+    peak: usize,
+    /// How many callers recent groups served (the peaks, decaying): the
+    /// writers a group may wait for ([`gather`]).
+    writers: usize,
+    /// Someone is in [`gather`]: appenders notify `Shared::gathered`.
+    gathering: bool,
 }
 
 #[derive(Debug)]
 struct Shared {
     queue: Mutex<Queue>,
     work: Condvar,
+    /// Wakes whoever is in [`gather`] when a request arrives.
+    gathered: Condvar,
+    /// Recent sync durations in nanoseconds (an exponential average): what
+    /// bounds [`gather`]'s wait.
+    sync_nanos: AtomicU64,
     watermark: Watermark,
     counters: Counters,
     options: CommitOptions,
@@ -296,8 +314,14 @@ impl Committer {
                 closing: false,
                 paused: false,
                 sync_to: Lsn::ZERO,
+                waiting: 0,
+                peak: 0,
+                writers: 0,
+                gathering: false,
             }),
             work: Condvar::new(),
+            gathered: Condvar::new(),
+            sync_nanos: AtomicU64::new(0),
             watermark: Watermark::new(durable),
             counters: Counters::default(),
             options: options.clone(),
@@ -808,6 +832,11 @@ impl Committer {
         };
         q.next_lsn = next;
         q.in_flight += bytes;
+        if sync {
+            q.waiting += 1;
+            q.peak = q.peak.max(q.waiting);
+        }
+        let gathering = q.gathering;
         q.requests.push_back(Request {
             first_lsn,
             records: std::mem::take(records),
@@ -819,6 +848,9 @@ impl Committer {
         // Read under the queue lock, which a truncation holds to bump it.
         let generation = self.shared.watermark.generation();
         drop(q);
+        if gathering {
+            self.shared.gathered.notify_one();
+        }
         if wake == Wake::Thread {
             self.shared.work.notify_one();
         }
@@ -966,6 +998,10 @@ fn take_work(shared: &Shared) -> Option<Work> {
     if let Some(c) = q.controls.pop_front() {
         return Some(Work::Control(c));
     }
+    q = gather(shared, q);
+    if let Some(c) = q.controls.pop_front() {
+        return Some(Work::Control(c));
+    }
     take_group(&shared.options, &mut q)
         .map(Work::Group)
         .or_else(|| (q.sync_to > shared.watermark.durable()).then_some(Work::Sync))
@@ -986,7 +1022,58 @@ fn take_group(opts: &CommitOptions, q: &mut Queue) -> Option<Vec<Request>> {
             group.push(r);
         }
     }
+    if !group.is_empty() {
+        // Decays by a quarter per group, so a burst that is over stops
+        // making groups wait within a few of them.
+        q.writers = q.peak.max(q.writers * 3 / 4);
+        q.peak = q.waiting;
+    }
     (!group.is_empty()).then_some(group)
+}
+
+/// Before a group is taken, waits a little for the writers that recent
+/// groups served and that are not queued yet: the callers the last sync
+/// acknowledged come back with their next records within microseconds,
+/// while the sync they would otherwise miss takes a whole disk flush.
+/// Taking the group at once would split W steady writers into two groups
+/// of W/2 that alternate (one syncing while the other gathers).
+///
+/// Waits only while fewer callers wait than recent groups served (so a
+/// lone writer, or a group that is already whole, never waits), at most
+/// half the recent sync time, and not with `max_delay` (which waits on its
+/// own terms) or when the group is full, a control is queued or the log
+/// is closing. Call with the I/O lock held.
+fn gather<'a>(shared: &'a Shared, mut q: MutexGuard<'a, Queue>) -> MutexGuard<'a, Queue> {
+    let opts = &shared.options;
+    if !opts.adaptive_delay || opts.max_delay.is_some() || q.requests.is_empty() {
+        return q;
+    }
+    let target = q.writers - q.writers / 8;
+    if q.waiting >= target {
+        return q;
+    }
+    let budget =
+        Duration::from_nanos(shared.sync_nanos.load(Ordering::Relaxed) / 2).min(MAX_GATHER);
+    let deadline = Instant::now() + budget;
+    q.gathering = true;
+    while q.waiting < target
+        && q.controls.is_empty()
+        && !q.closing
+        && q.requests.len() < opts.max_group_records
+        && pending_bytes(&q.requests) < opts.max_group_bytes
+    {
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        q = shared
+            .gathered
+            .wait_timeout(q, deadline - now)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+    }
+    q.gathering = false;
+    q
 }
 
 /// An appender that finds the I/O lock free writes and syncs the queued
@@ -1094,6 +1181,7 @@ impl IoState {
         match self.log.sync() {
             Ok(()) => {
                 shared.counters.sync.record(started.elapsed());
+                record_sync_time(shared, started.elapsed());
                 shared.counters.syncs.fetch_add(1, Ordering::Relaxed);
                 shared.watermark.publish(self.written);
             }
@@ -1162,32 +1250,45 @@ impl IoState {
         let bytes: usize = group.iter().map(|r| r.bytes).sum();
         let next_lsn = Lsn::new(first_lsn.get() + records as u64);
 
-        // Compressed payloads first (compression does not depend on the
-        // segment; encryption adds a fixed tag), so the group's length is
-        // known before `begin_batch` picks the segment, its salt and its
-        // key.
+        // The group's length must be known before `begin_batch` picks the
+        // segment, its salt and its key. Plain payloads (no compression,
+        // no encryption) are stored as they are: their length is known,
+        // and they are encoded straight from the requests. Otherwise the
+        // payloads are compressed first (compression does not depend on
+        // the segment; encryption adds a fixed tag) and sealed once the
+        // segment is known.
         let overhead = self.encryption.overhead();
-        let mut stored: Vec<(Lsn, LogicalKind, Flags, Vec<u8>)> = Vec::with_capacity(records);
+        let plain = overhead == 0 && !self.encoder.compresses();
+        let fragment = self.fragment;
+        let stored_len = |n: usize| {
+            let stored = n + overhead;
+            (stored.div_ceil(fragment.get()).max(1) * RECORD_HEADER_LEN + stored) as u64
+        };
+        let mut stored: Vec<(Lsn, LogicalKind, Flags, Vec<u8>)> = Vec::new();
         let mut len = 0u64;
+        let mut stored_bytes = 0u64;
         for r in group {
             if r.batch {
                 len += (RECORD_HEADER_LEN + BatchMarker::ENCODED_LEN) as u64;
             }
             for (i, (kind, payload)) in r.records.iter().enumerate() {
+                if plain {
+                    len += stored_len(payload.len());
+                    stored_bytes += payload.len() as u64;
+                    continue;
+                }
                 let lsn = Lsn::new(r.first_lsn.get() + i as u64);
                 let (flags, bytes) = self
                     .encoder
                     .encode(lsn, *kind, payload, None)
                     .map_err(Error::Crypto)?;
-                let stored_len = bytes.len() + overhead;
-                let frags = stored_len.div_ceil(self.fragment.get()).max(1);
-                len += (frags * RECORD_HEADER_LEN + stored_len) as u64;
-                let mut owned = Vec::with_capacity(stored_len);
+                len += stored_len(bytes.len());
+                stored_bytes += (bytes.len() + overhead) as u64;
+                let mut owned = Vec::with_capacity(bytes.len() + overhead);
                 owned.extend_from_slice(bytes);
                 stored.push((lsn, *kind, flags, owned));
             }
         }
-        let stored_bytes: u64 = stored.iter().map(|s| (s.3.len() + overhead) as u64).sum();
         self.encryption
             .before_group(&mut self.log, records as u64, stored_bytes);
         let salt = self.log.begin_batch(first_lsn, len).map_err(from_io)?;
@@ -1210,22 +1311,24 @@ impl IoState {
                     &marker.encode(),
                 )?;
             }
-            for (lsn, kind, flags, mut bytes) in stored.by_ref().take(r.records.len()) {
-                let flags = self.encryption.seal(lsn, kind, flags, &mut bytes)?;
-                if kind == LogicalKind::Checkpoint {
-                    push_record(
+            if plain {
+                for (i, (kind, payload)) in r.records.iter().enumerate() {
+                    let lsn = Lsn::new(r.first_lsn.get() + i as u64);
+                    push_logical(
                         &mut self.buf,
                         lsn,
                         salt,
-                        RecordType::Checkpoint,
-                        flags,
-                        &bytes,
+                        *kind,
+                        Flags::EMPTY,
+                        payload,
+                        fragment,
                     )?;
-                } else {
-                    for (ty, part) in split_fragments(&bytes, self.fragment) {
-                        push_record(&mut self.buf, lsn, salt, ty, flags, part)?;
-                    }
                 }
+                continue;
+            }
+            for (lsn, kind, flags, mut bytes) in stored.by_ref().take(r.records.len()) {
+                let flags = self.encryption.seal(lsn, kind, flags, &mut bytes)?;
+                push_logical(&mut self.buf, lsn, salt, kind, flags, &bytes, fragment)?;
             }
         }
         debug_assert_eq!(self.buf.len() as u64, len);
@@ -1249,6 +1352,7 @@ impl IoState {
             self.log.sync().map_err(|e| Error::Io(Arc::new(e)))?;
             let synced = Instant::now();
             counters.sync.record(synced - written);
+            record_sync_time(shared, synced - written);
             counters.syncs.fetch_add(1, Ordering::Relaxed);
             Some(synced)
         } else {
@@ -1275,6 +1379,10 @@ impl IoState {
         {
             let mut q = shared.lock();
             q.in_flight = q.in_flight.saturating_sub(bytes);
+            if synced.is_some() {
+                let acked = group.iter().filter(|r| r.sync).count();
+                q.waiting = q.waiting.saturating_sub(acked);
+            }
         }
         if synced.is_some() {
             shared.watermark.publish(last);
@@ -1296,6 +1404,19 @@ fn fail(shared: &Shared, e: Error) {
     let mut q = shared.lock();
     q.requests.clear();
     q.in_flight = 0;
+    q.waiting = 0;
+}
+
+/// Folds one sync's duration into `Shared::sync_nanos` (weight 1/8).
+fn record_sync_time(shared: &Shared, took: Duration) {
+    let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+    let old = shared.sync_nanos.load(Ordering::Relaxed);
+    let new = if old == 0 {
+        took
+    } else {
+        old - old / 8 + took / 8
+    };
+    shared.sync_nanos.store(new, Ordering::Relaxed);
 }
 
 /// An error of the segment log; a refusal of the encryption hook (a
@@ -1312,6 +1433,26 @@ fn from_io(e: wal_io::Error) -> Error {
 
 fn pending_bytes(requests: &VecDeque<Request>) -> usize {
     requests.iter().map(|r| r.bytes).sum()
+}
+
+/// Encodes one logical record: a checkpoint whole, data in fragments of
+/// at most `fragment` bytes.
+fn push_logical(
+    buf: &mut Vec<u8>,
+    lsn: Lsn,
+    salt: Salt,
+    kind: LogicalKind,
+    flags: Flags,
+    bytes: &[u8],
+    fragment: NonZeroUsize,
+) -> Result<()> {
+    if kind == LogicalKind::Checkpoint {
+        return push_record(buf, lsn, salt, RecordType::Checkpoint, flags, bytes);
+    }
+    for (ty, part) in split_fragments(bytes, fragment) {
+        push_record(buf, lsn, salt, ty, flags, part)?;
+    }
+    Ok(())
 }
 
 fn push_record(
