@@ -52,6 +52,9 @@ pub struct Variant {
     /// Whether groups wait for returning writers
     /// (`WalOptions::adaptive_delay`, the default).
     pub adaptive_delay: bool,
+    /// Whether spares after bulk-written segments are fallocated only
+    /// (`WalOptions::adaptive_preallocation`, the default).
+    pub adaptive_preallocation: bool,
 }
 
 impl Variant {
@@ -63,6 +66,7 @@ impl Variant {
         encryption: false,
         prepare_in_background: true,
         adaptive_delay: true,
+        adaptive_preallocation: true,
     };
 
     /// The default configuration in another sync mode.
@@ -124,7 +128,8 @@ impl GroupwalLog {
         options
             .compression_level(variant.compression)
             .prepare_in_background(variant.prepare_in_background)
-            .adaptive_delay(variant.adaptive_delay);
+            .adaptive_delay(variant.adaptive_delay)
+            .adaptive_preallocation(variant.adaptive_preallocation);
         if variant.encryption {
             let key = wal_crypto::Key::from_bytes([0x5a; wal_crypto::KEY_LEN]);
             let keys = wal_crypto::Keyring::new(wal_format::KeyId::new(1), key)

@@ -148,6 +148,20 @@ pub const ENGINES: &[EngineInfo] = &[
         recover: None,
     },
     EngineInfo {
+        name: "groupwal-zero-fill",
+        about: "groupwal with every segment zero-filled, however it is written (WalOptions::adaptive_preallocation off)",
+        open: |dir, _| {
+            gw(
+                dir,
+                Variant {
+                    adaptive_preallocation: false,
+                    ..Variant::DEFAULT
+                },
+            )
+        },
+        recover: Some(groupwal::recover),
+    },
+    EngineInfo {
         name: "groupwal-all",
         about: "groupwal with fsync (SyncMode::All)",
         open: |dir, _| gw(dir, Variant::sync(SyncMode::All)),

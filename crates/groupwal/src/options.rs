@@ -119,6 +119,16 @@ impl WalOptions {
         self
     }
 
+    /// With zero-filled segments (the default), zero-fill the next one only
+    /// while the log syncs often for the bytes it writes; after a segment
+    /// written at 32 KiB or more per sync, the next is only fallocated
+    /// (zeros would double what the disk writes). See
+    /// `wal_commit::CommitOptions::adaptive_preallocation`. By default, on.
+    pub fn adaptive_preallocation(&mut self, on: bool) -> &mut Self {
+        self.commit.adaptive_preallocation(on);
+        self
+    }
+
     /// Prepare the next segment (create, preallocate, zero-fill, sync) on
     /// a thread of its own, so no append waits for it; off, the rotation
     /// does it inline, and the order of storage calls follows from the

@@ -300,7 +300,7 @@ impl Committer {
         // Last of the checks: the preparer holds the directory lock.
         let (preparer, nudge) =
             if options.prepare_in_background && log.options().get_prepare_ahead() {
-                let (thread, nudge) = prepare::start(&mut log)?;
+                let (thread, nudge) = prepare::start(&mut log, options.adaptive_preallocation)?;
                 (Some(thread), Some(nudge))
             } else {
                 (None, None)
@@ -1163,7 +1163,7 @@ impl IoState {
         match self.commit(shared, group, taken) {
             Ok(()) => {
                 if let Some(nudge) = &mut self.nudge {
-                    nudge.after_group(&self.log);
+                    nudge.after_group(&self.log, &shared.counters);
                 }
             }
             Err(e) => {

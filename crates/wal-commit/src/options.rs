@@ -15,6 +15,7 @@ pub struct CommitOptions {
     pub(crate) max_group_bytes: usize,
     pub(crate) max_delay: Option<Duration>,
     pub(crate) adaptive_delay: bool,
+    pub(crate) adaptive_preallocation: bool,
     pub(crate) max_in_flight_bytes: usize,
     pub(crate) max_record_len: usize,
     pub(crate) fragment_size: usize,
@@ -39,6 +40,7 @@ impl CommitOptions {
             max_group_bytes: 8 << 20,
             max_delay: None,
             adaptive_delay: true,
+            adaptive_preallocation: true,
             max_in_flight_bytes: 64 << 20,
             max_record_len: 64 << 20,
             fragment_size: 1 << 20,
@@ -140,6 +142,22 @@ impl CommitOptions {
     /// By default, on.
     pub fn prepare_in_background(&mut self, on: bool) -> &mut Self {
         self.prepare_in_background = on;
+        self
+    }
+
+    /// With segments zero-filled (`wal_io::Preallocation::ZeroFill`, the
+    /// default) and prepared in the background: zero-fill the next spare
+    /// only while the log syncs often for the bytes it writes. When the
+    /// segment just filled took 32 KiB or more per sync (many writers,
+    /// large records, unsynced appends), the spare is only allocated
+    /// (`fallocate`): zeros make each small sync cheaper, but they are as
+    /// many bytes again for the disk to write, which costs more once the
+    /// disk's bandwidth is what limits. Off, every spare is reserved as
+    /// the log's options say.
+    ///
+    /// By default, on.
+    pub fn adaptive_preallocation(&mut self, on: bool) -> &mut Self {
+        self.adaptive_preallocation = on;
         self
     }
 

@@ -116,6 +116,14 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    /// Payload bytes committed and syncs so far.
+    pub(crate) fn bytes_and_syncs(&self) -> (u64, u64) {
+        (
+            self.bytes.load(Ordering::Relaxed),
+            self.syncs.load(Ordering::Relaxed),
+        )
+    }
+
     pub(crate) fn snapshot(&self) -> Stats {
         let appends = self.appends.load(Ordering::Relaxed);
         let groups = self.groups.load(Ordering::Relaxed);

@@ -1007,12 +1007,32 @@ impl SparePreparer {
     /// [`Error::Io`]. A failure leaves the log as it was (at worst a
     /// partly prepared spare file, which a later rotation can still use).
     pub fn prepare(&self) -> Result<bool> {
+        self.prepare_with(self.options.preallocation)
+    }
+
+    /// [`SparePreparer::prepare`], reserving the spare's space as `how`
+    /// says instead of as the log's options do (a caller that knows how
+    /// the log is being written picks per spare; every mode is read back
+    /// alike).
+    ///
+    /// # Errors
+    ///
+    /// As [`SparePreparer::prepare`].
+    pub fn prepare_with(&self, how: Preallocation) -> Result<bool> {
         if !self.is_needed() {
             return Ok(false);
         }
-        let path = create_spare(&*self.storage, &self.dir, &self.options, &self.spares)?;
+        let mut options = self.options.clone();
+        options.preallocation = how;
+        let path = create_spare(&*self.storage, &self.dir, &options, &self.spares)?;
         self.spares.lock().push(path);
         Ok(true)
+    }
+
+    /// How the log's options reserve a segment's space.
+    #[must_use]
+    pub fn preallocation(&self) -> Preallocation {
+        self.options.preallocation
     }
 }
 
