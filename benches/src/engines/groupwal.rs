@@ -25,7 +25,7 @@ use std::sync::Arc;
 use wal_commit::{CommitOptions, Committer};
 use wal_format::{LogicalKind, Lsn};
 use wal_io::{FileStorage, LogOptions, Preallocation, SyncMode};
-use wal_reader::{LogReader, ReadOptions};
+use wal_reader::ReadOptions;
 
 use crate::harness::{DurableLog, GroupStats, RecordSource, Verifier};
 
@@ -187,34 +187,36 @@ pub fn recover(dir: &Path, verifier: &mut Verifier) -> io::Result<()> {
     let mut log_options = LogOptions::new();
     log_options.create(false);
     let read_options = ReadOptions::new();
-    let (log, report) = wal_reader::recover(storage.clone(), &dir, &log_options, &read_options)
+    // One pass: recovery hands each record over as it checks it (what an
+    // application rebuilding its state on open does), as okaywal's
+    // recovery callback does.
+    let mut expected = Lsn::FIRST.get();
+    let mut trouble = None;
+    let (log, report) =
+        wal_reader::recover_with(storage, &dir, &log_options, &read_options, |record| {
+            if trouble.is_some() {
+                return;
+            }
+            if record.lsn.get() != expected {
+                trouble = Some(format!("expected LSN {expected}, found {}", record.lsn));
+            } else if record.kind != LogicalKind::Data {
+                trouble = Some(format!("record kind {:?} not handled", record.kind));
+            } else {
+                verifier.visit(record.payload);
+                expected += 1;
+            }
+        })
         .map_err(io::Error::other)?;
+    if let Some(trouble) = trouble {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, trouble));
+    }
     if report.truncated_bytes != 0 || !report.corrupt.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("recovery found damage: {report:?}"),
         ));
     }
-    log.close().map_err(io::Error::other)?;
-    let mut reader = LogReader::open(storage, &dir, &read_options).map_err(io::Error::other)?;
-    let mut expected = Lsn::FIRST.get();
-    while let Some(record) = reader.next_record().map_err(io::Error::other)? {
-        if record.lsn.get() != expected {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("expected LSN {expected}, found {}", record.lsn),
-            ));
-        }
-        if record.kind != LogicalKind::Data {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("record kind {:?} not handled", record.kind),
-            ));
-        }
-        verifier.visit(record.payload);
-        expected += 1;
-    }
-    Ok(())
+    log.close().map_err(io::Error::other)
 }
 
 #[cfg(test)]

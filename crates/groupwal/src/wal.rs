@@ -42,14 +42,63 @@ impl Wal {
     /// offset and LSNs) or the directory cannot be opened or locked;
     /// [`crate::Error::Commit`] for invalid options or a missing feature.
     pub fn open(dir: impl AsRef<Path>, options: &WalOptions) -> Result<(Wal, RecoveryReport)> {
-        let dir = dir.as_ref().to_path_buf();
+        Self::open_inner(dir.as_ref(), options, None)
+    }
+
+    /// [`Wal::open`], handing every record recovery finds to `replay` on
+    /// the way, in LSN order: one pass over the log to rebuild an
+    /// application's state, instead of opening and then reading it all
+    /// (see [`wal_reader::recover_with`] for what `replay` sees). If the
+    /// open fails, `replay` may have seen the records before the failure.
+    ///
+    /// ```
+    /// use groupwal::{Wal, WalOptions};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let (wal, _) = Wal::open(dir.path(), &WalOptions::new())?;
+    /// wal.append(b"one")?;
+    /// wal.append(b"two")?;
+    /// wal.close()?;
+    ///
+    /// let mut state = Vec::new();
+    /// let (wal, report) = Wal::open_with(dir.path(), &WalOptions::new(), |record| {
+    ///     state.push(record.payload.to_vec());
+    /// })?;
+    /// assert_eq!(state, [b"one".to_vec(), b"two".to_vec()]);
+    /// assert_eq!(report.last_lsn.get(), 2);
+    /// # wal.close()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Wal::open`]; also [`wal_reader::Error::Key`] or `Payload` when
+    /// a payload cannot be decrypted or decompressed.
+    pub fn open_with(
+        dir: impl AsRef<Path>,
+        options: &WalOptions,
+        mut replay: impl FnMut(wal_reader::LogRecord<'_>),
+    ) -> Result<(Wal, RecoveryReport)> {
+        Self::open_inner(dir.as_ref(), options, Some(&mut replay))
+    }
+
+    fn open_inner(
+        dir: &Path,
+        options: &WalOptions,
+        replay: Option<&mut dyn FnMut(wal_reader::LogRecord<'_>)>,
+    ) -> Result<(Wal, RecoveryReport)> {
+        let dir = dir.to_path_buf();
         // Damage within one write of the end, with valid records after it,
         // is a torn write (sectors of an unsynced write reach the disk in
         // any order), not corruption: nothing after it was acknowledged.
         let mut read = options.read.clone();
         read.torn_write_window(options.commit.max_write_len());
-        let (log, report) =
-            wal_reader::recover(options.storage.clone(), &dir, &options.log, &read)?;
+        let storage = options.storage.clone();
+        let (log, report) = match replay {
+            None => wal_reader::recover(storage, &dir, &options.log, &read)?,
+            Some(replay) => wal_reader::recover_with(storage, &dir, &options.log, &read, replay)?,
+        };
         let committer = Committer::from_log(log, &options.commit)?;
         tracing::info!(
             dir = %dir.display(),

@@ -10,6 +10,7 @@ use wal_io::{LogOptions, OpenOptions, SegmentLog, Storage};
 
 use crate::error::{Error, Result, io_err};
 use crate::options::ReadOptions;
+use crate::reader::{LogReader, LogRecord};
 use crate::report::{Position, RecoveryReport, TailKind};
 use crate::segments::Segment;
 use crate::walk::{Step, Walker};
@@ -66,9 +67,67 @@ pub fn recover(
     log_options: &LogOptions,
     options: &ReadOptions,
 ) -> Result<(SegmentLog, RecoveryReport)> {
+    recover_inner(storage, dir.into(), log_options, options, None)
+}
+
+/// [`recover`], handing every record it finds to `replay` on the way: one
+/// pass over the log instead of a recovery and then a read from the start
+/// (what an application that rebuilds its state from the log on open
+/// would do otherwise).
+///
+/// `replay` sees exactly what a [`LogReader`] over the recovered log would
+/// yield, in LSN order: whole batches only, fragments reassembled,
+/// payloads decrypted (so `options` needs the keys of an encrypted log)
+/// and decompressed; in the skipping mode, none of the skipped records;
+/// in the point-in-time mode, nothing from the damage on; never a record
+/// of a torn tail. If recovery fails (corruption before the tail in the
+/// default mode, a missing key, an I/O error), `replay` may already have
+/// seen the records before the failure: throw away what it built.
+///
+/// ```
+/// use std::sync::Arc;
+/// use wal_io::{FileStorage, LogOptions};
+/// use wal_reader::{recover_with, ReadOptions};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let storage = Arc::new(FileStorage::new());
+/// let mut state = Vec::new();
+/// let (log, report) = recover_with(
+///     storage,
+///     dir.path(),
+///     &LogOptions::new(),
+///     &ReadOptions::new(),
+///     |record| state.push(record.to_owned_record()),
+/// )?;
+/// assert_eq!(state.len() as u64, report.last_lsn.get()); // nothing yet
+/// log.close()?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// As [`recover`], and as [`LogReader::next_record`] for the payloads
+/// ([`Error::Key`], [`Error::Payload`]).
+pub fn recover_with(
+    storage: Arc<dyn Storage>,
+    dir: impl Into<PathBuf>,
+    log_options: &LogOptions,
+    options: &ReadOptions,
+    mut replay: impl FnMut(LogRecord<'_>),
+) -> Result<(SegmentLog, RecoveryReport)> {
+    recover_inner(storage, dir.into(), log_options, options, Some(&mut replay))
+}
+
+fn recover_inner(
+    storage: Arc<dyn Storage>,
+    dir: PathBuf,
+    log_options: &LogOptions,
+    options: &ReadOptions,
+    replay: Option<&mut dyn FnMut(LogRecord<'_>)>,
+) -> Result<(SegmentLog, RecoveryReport)> {
     let started = Instant::now();
     options.validate()?;
-    let dir = dir.into();
     let mut log = SegmentLog::open(Arc::clone(&storage), &dir, log_options)?;
     // The names listed may not be durable (a failed directory sync before
     // the process stopped, with the machine still up): make them durable
@@ -84,14 +143,28 @@ pub fn recover(
         .collect();
     let count = segs.len();
     let first_lsn = segs.first().map_or(Lsn::ZERO, Segment::first_lsn);
-    let mut walker = Walker::new(
-        Arc::clone(&storage),
-        dir.clone(),
-        options.clone(),
-        false,
-        segs,
-    );
-    while let Step::Record(_) = walker.advance()? {}
+    let walker = match replay {
+        // Checks fragments without assembling them.
+        None => {
+            let mut walker = Walker::new(
+                Arc::clone(&storage),
+                dir.clone(),
+                options.clone(),
+                false,
+                segs,
+            );
+            while let Step::Record(_) = walker.advance()? {}
+            walker
+        }
+        Some(replay) => {
+            let mut reader =
+                LogReader::with_segments(Arc::clone(&storage), dir.clone(), options, segs);
+            while let Some(found) = reader.step()? {
+                replay(reader.decode(found)?);
+            }
+            reader.walker
+        }
+    };
     let Some(end) = walker.end.clone() else {
         return Err(Error::InvalidOption {
             name: "recover",
