@@ -3,17 +3,19 @@
 //! A new segment is created, preallocated, zero-filled (by default) and
 //! synced before a rotation can use it: tens of milliseconds for 64 MiB.
 //! Done inline by the rotation (wal-io's `prepare_ahead`), every appender
-//! waits behind it. Here the I/O side only notices a rotation that used up
-//! the last spare and nudges this thread, which prepares the next one
-//! while groups keep going. A rotation that finds no spare ready (segments
-//! filling faster than they can be prepared) still creates one inline, so
+//! waits behind it. Here the I/O side nudges this thread once the segment
+//! being written is half full (by payload bytes) and no spare is ready,
+//! and it prepares the next one while groups keep going. A rotation that
+//! finds no spare ready (segments filling faster than they can be
+//! prepared) still creates one inline, fallocated only (wal-io), so
 //! nothing depends on this thread keeping up.
 //!
 //! With [`CommitOptions::adaptive_preallocation`] (on by default), a log
 //! configured to zero-fill its segments zero-fills a spare only while it
-//! syncs often for the bytes it writes: once the segment just filled took
-//! [`BULK_BYTES_PER_SYNC`] or more per sync (many writers, large records,
-//! unsynced appends), the spare is only allocated (`fallocate`). The
+//! syncs often for the bytes it writes: when the first half of the
+//! current segment took [`BULK_BYTES_PER_SYNC`] or more per sync (many
+//! writers, large records, unsynced appends), the spare is only allocated
+//! (`fallocate`). The
 //! zeros make each small sync cheaper (the extents are already written,
 //! so `fdatasync` commits no extent conversion), but they are as many
 //! bytes again for the disk to write: measured on the development VM,
@@ -52,12 +54,16 @@ pub(crate) struct Nudge {
     tx: mpsc::SyncSender<Preallocation>,
     /// The first LSN of the segment being written when last looked at.
     current: Option<Lsn>,
-    /// Pick each spare's preallocation from how the last segment was
-    /// written (only for a log that zero-fills).
+    /// Pick each spare's preallocation from how the current segment is
+    /// being written (only for a log that zero-fills).
     adaptive: bool,
     /// The committer's byte and sync counts when `current` started.
     bytes_at: u64,
     syncs_at: u64,
+    /// Whether the thread was nudged for the current segment.
+    nudged: bool,
+    /// Half a segment: when to nudge.
+    half: u64,
 }
 
 /// Starts the thread for `log` and turns the log's own (inline)
@@ -84,8 +90,8 @@ pub(crate) fn start(log: &mut SegmentLog, adaptive: bool) -> Result<(PrepareThre
         })
         .map_err(|e| Error::Thread(e.to_string()))?;
     log.set_prepare_ahead(false);
-    let _ = tx.try_send(configured);
     let current = log.segments().last().map(|s| s.first_lsn());
+    let half = spares.segment_size() / 2;
     Ok((
         PrepareThread { handle, done },
         Nudge {
@@ -95,11 +101,13 @@ pub(crate) fn start(log: &mut SegmentLog, adaptive: bool) -> Result<(PrepareThre
             adaptive: adaptive && configured == Preallocation::ZeroFill,
             bytes_at: 0,
             syncs_at: 0,
+            nudged: false,
+            half,
         },
     ))
 }
 
-/// How to reserve the next spare, given how the segment just filled was
+/// How to reserve the next spare, given how the current segment is being
 /// written (`bytes` over `syncs`).
 pub(crate) fn choose(
     configured: Preallocation,
@@ -118,24 +126,30 @@ pub(crate) fn choose(
 }
 
 impl Nudge {
-    /// Call after each group: after a rotation that left no spare ready,
-    /// wakes the thread (once per rotation, so a failing preparation is
-    /// not retried after every group).
+    /// Call after each group: once the current segment is half full and
+    /// no spare is ready, wakes the thread (once per segment, so a failing
+    /// preparation is not retried after every group).
     pub(crate) fn after_group(&mut self, log: &SegmentLog, counters: &Counters) {
+        let (bytes, syncs) = counters.bytes_and_syncs();
         let current = log.segments().last().map(|s| s.first_lsn());
         if current != self.current {
             self.current = current;
-            let (bytes, syncs) = counters.bytes_and_syncs();
+            (self.bytes_at, self.syncs_at) = (bytes, syncs);
+            self.nudged = false;
+        }
+        let written = bytes.saturating_sub(self.bytes_at);
+        if self.nudged || written < self.half {
+            return;
+        }
+        self.nudged = true;
+        if self.spares.is_needed() {
             let how = choose(
                 self.spares.preallocation(),
                 self.adaptive,
-                bytes.saturating_sub(self.bytes_at),
+                written,
                 syncs.saturating_sub(self.syncs_at),
             );
-            (self.bytes_at, self.syncs_at) = (bytes, syncs);
-            if self.spares.is_needed() {
-                let _ = self.tx.try_send(how);
-            }
+            let _ = self.tx.try_send(how);
         }
     }
 }

@@ -553,7 +553,11 @@ impl SegmentLog {
     /// Turns [`LogOptions::prepare_ahead`] on or off for this open log: a
     /// caller that prepares spares on a thread of its own (see
     /// [`SegmentLog::spare_preparer`]) turns it off, so rotations never
-    /// prepare on the appending thread.
+    /// prepare on the appending thread. Off, a rotation that finds no
+    /// spare ready (it outran the other thread) creates one with
+    /// [`Preallocation::Allocate`] where the options say
+    /// [`Preallocation::ZeroFill`]: zero-filling a whole segment there
+    /// would stall every appender.
     pub fn set_prepare_ahead(&mut self, on: bool) {
         self.options.prepare_ahead = on;
     }
@@ -782,6 +786,18 @@ impl SegmentLog {
         let popped = self.spares.lock().pop();
         let spare = match popped {
             Some(spare) => spare,
+            None if !self.options.prepare_ahead
+                && self.options.preallocation == Preallocation::ZeroFill =>
+            {
+                // Spares are prepared on another thread, and this rotation
+                // outran it: the log is filling segments faster than they
+                // can be zero-filled, and zero-filling one here would stall
+                // every appender for the whole segment's worth of writes.
+                // Allocate only (read back alike).
+                let mut options = self.options.clone();
+                options.preallocation = Preallocation::Allocate;
+                create_spare(&*self.storage, &self.dir, &options, &self.spares)?
+            }
             None => create_spare(&*self.storage, &self.dir, &self.options, &self.spares)?,
         };
         let file = self
@@ -1033,6 +1049,12 @@ impl SparePreparer {
     #[must_use]
     pub fn preallocation(&self) -> Preallocation {
         self.options.preallocation
+    }
+
+    /// The log's segment size.
+    #[must_use]
+    pub fn segment_size(&self) -> u64 {
+        self.options.segment_size
     }
 }
 

@@ -116,3 +116,43 @@ fn zero_fill_covers_the_whole_spare_with_or_without_o_direct() {
         }
     }
 }
+
+#[test]
+fn a_rotation_that_outruns_the_preparer_allocates_instead_of_zero_filling() {
+    // With spares prepared elsewhere (prepare_ahead off) and none ready, a
+    // rotation creates its file inline: allocated, not zero-filled (that
+    // would stall every appender for a segment's worth of writes). With
+    // prepare_ahead on, the log prepares its own spares and zero-fills.
+    for prepare_ahead in [false, true] {
+        let sim = wal_io::sim::SimStorage::new(seed());
+        let halting = wal_io::sim::HaltingStorage::new(std::sync::Arc::new(sim));
+        let storage: std::sync::Arc<dyn wal_io::Storage> = std::sync::Arc::new(halting.clone());
+        let dir = std::path::PathBuf::from("/wal");
+        let mut opts = options(Preallocation::ZeroFill);
+        opts.prepare_ahead(prepare_ahead);
+        let mut log = SegmentLog::open(storage, &dir, &opts).unwrap();
+        append(&mut log, 100).unwrap();
+        halting.reset_count();
+        while log.segments().len() < 2 {
+            append(&mut log, 4000).unwrap();
+        }
+        let spare_writes = halting
+            .calls()
+            .iter()
+            .filter(|c| c.op == "write" && c.path.to_string_lossy().ends_with(".spare"))
+            .count();
+        let allocations = halting
+            .calls()
+            .iter()
+            .filter(|c| c.op == "allocate")
+            .count();
+        assert!(allocations >= 1, "prepare_ahead {prepare_ahead}");
+        if prepare_ahead {
+            // Zero-filled: the zeros, then the header.
+            assert!(spare_writes > 1, "prepare_ahead on: {spare_writes} writes");
+        } else {
+            // Only the header is written before the rename.
+            assert_eq!(spare_writes, 1, "prepare_ahead off");
+        }
+    }
+}
