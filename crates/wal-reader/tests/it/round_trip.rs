@@ -70,8 +70,8 @@ proptest! {
             replayed.push(r.to_owned_record());
         })
         .unwrap();
-        prop_assert_eq!(as_expected(&replayed), written);
         prop_assert_eq!(report.next_lsn, Lsn::new(written.len() as u64 + 1));
+        prop_assert_eq!(as_expected(&replayed), written);
         prop_assert_eq!(report.last_lsn, replayed.last().map_or(Lsn::ZERO, |r| r.lsn));
         drop(log);
     }
