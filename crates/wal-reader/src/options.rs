@@ -57,6 +57,7 @@ pub struct ReadOptions {
     pub(crate) max_record_len: usize,
     pub(crate) max_payload_len: u32,
     pub(crate) buffer_size: usize,
+    pub(crate) read_ahead: bool,
     pub(crate) mode: RecoveryMode,
     pub(crate) torn_write_window: u64,
     pub(crate) index_interval: u64,
@@ -81,6 +82,7 @@ impl ReadOptions {
             max_record_len: 64 << 20,
             max_payload_len: 64 << 20,
             buffer_size: 1 << 20,
+            read_ahead: true,
             mode: RecoveryMode::default(),
             torn_write_window: 0,
             index_interval: 1 << 20,
@@ -110,6 +112,18 @@ impl ReadOptions {
     /// if that is larger; it never holds more. By default, 1 MiB.
     pub fn buffer_size(&mut self, bytes: usize) -> &mut Self {
         self.buffer_size = bytes;
+        self
+    }
+
+    /// Read the next `buffer_size` bytes of a segment on a thread of the
+    /// reader's own while the current ones are checked: with the page
+    /// cache warm, the copy out of the cache then overlaps the checksums
+    /// and the per-record work. Costs one thread per reader (started at
+    /// the first full buffer, so a small log never starts it) and a second
+    /// buffer of `buffer_size` plus 64 KiB. Off, every read happens on the
+    /// caller's thread. By default, on.
+    pub fn read_ahead(&mut self, on: bool) -> &mut Self {
+        self.read_ahead = on;
         self
     }
 
@@ -194,8 +208,17 @@ impl ReadOptions {
     #[must_use]
     pub fn memory_bound(&self) -> usize {
         let record = (self.max_payload_len as usize).saturating_add(wal_format::RECORD_HEADER_LEN);
-        let window = record.max(self.buffer_size);
+        // With read-ahead, the window may be a read-ahead buffer (room for
+        // a record's start, then a chunk), and the other one is spare.
+        let ahead = if self.read_ahead {
+            self.buffer_size
+                .saturating_add(crate::scan::headroom(self.buffer_size))
+        } else {
+            0
+        };
+        let window = record.max(self.buffer_size).max(ahead);
         window
+            .saturating_add(ahead)
             .saturating_add(self.max_record_len)
             .saturating_add(self.max_record_len.saturating_mul(2))
     }

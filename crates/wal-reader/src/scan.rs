@@ -6,6 +6,9 @@
 //! sizes anything). Records are decoded in place and their payloads
 //! borrowed from the window.
 
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+
 use wal_format::{RECORD_HEADER_LEN, RecordDecoder, RecordHeader, SEGMENT_HEADER_LEN};
 use wal_io::{OpenOptions, Storage, StorageFile};
 
@@ -57,15 +60,18 @@ impl Phys {
 /// A scan over one segment file.
 #[derive(Debug)]
 pub(crate) struct Scanner {
-    file: Box<dyn StorageFile>,
+    file: Arc<dyn StorageFile>,
     pub(crate) seg: Segment,
     decoder: RecordDecoder,
     salt: [u8; 8],
     buf: Vec<u8>,
-    /// The file offset of `buf[0]`.
+    /// Where in `buf` the window starts.
+    head: usize,
+    /// The file offset of `buf[head]`.
     buf_start: u64,
-    /// Valid bytes in `buf`.
+    /// Valid bytes in `buf` from `head`.
     buf_len: usize,
+    ahead: Option<ReadAhead>,
     /// The offset of the next record.
     pub(crate) offset: u64,
     chunk: usize,
@@ -75,7 +81,7 @@ const HDR: usize = RECORD_HEADER_LEN;
 
 impl Scanner {
     /// Opens `seg` for scanning. `buf` is the window's memory, passed on
-    /// from the previous segment's scanner ([`Scanner::into_buffer`]) so a
+    /// from the previous segment's scanner ([`Scanner::into_parts`]) so a
     /// walk over many segments allocates and zeroes it once.
     pub(crate) fn open(
         storage: &dyn Storage,
@@ -83,37 +89,51 @@ impl Scanner {
         max_payload_len: u32,
         chunk: usize,
         buf: Vec<u8>,
+        ahead: Option<ReadAhead>,
     ) -> Result<Scanner> {
-        let file = storage
+        let file: Arc<dyn StorageFile> = storage
             .open(&seg.path, OpenOptions::read())
-            .map_err(io_err("open", &seg.path))?;
+            .map_err(io_err("open", &seg.path))?
+            .into();
         Ok(Scanner {
             file,
             seg: seg.clone(),
             decoder: RecordDecoder::new(seg.header.salt, max_payload_len),
             salt: seg.header.salt.get().to_le_bytes(),
             buf,
+            head: 0,
             buf_start: 0,
             buf_len: 0,
+            ahead,
             offset: SEGMENT_HEADER_LEN as u64,
             chunk,
         })
     }
 
-    /// Gives back the window's memory, for the next segment's scanner.
-    pub(crate) fn into_buffer(self) -> Vec<u8> {
-        self.buf
+    /// Gives back the window's memory and the read-ahead, for the next
+    /// segment's scanner.
+    pub(crate) fn into_parts(mut self) -> (Vec<u8>, Option<ReadAhead>) {
+        let mut ahead = self.ahead.take();
+        if let Some(a) = ahead.as_mut() {
+            a.cancel();
+        }
+        (std::mem::take(&mut self.buf), ahead)
     }
 
-    /// The capacity of the window.
+    /// The capacity of the window (and of the read-ahead's buffer).
     pub(crate) fn window_capacity(&self) -> usize {
-        self.buf.capacity()
+        self.buf
+            .capacity()
+            .saturating_add(self.ahead.as_ref().map_or(0, ReadAhead::capacity))
     }
 
     /// Forgets the window, so the next read sees the file as it is now (for
     /// a file that is being appended to).
     pub(crate) fn invalidate(&mut self) {
         self.buf_len = 0;
+        if let Some(a) = self.ahead.as_mut() {
+            a.cancel();
+        }
     }
 
     /// The file's current size.
@@ -122,7 +142,8 @@ impl Scanner {
     }
 
     fn rel(&self, at: u64) -> usize {
-        at.saturating_sub(self.buf_start) as usize
+        self.head
+            .saturating_add(at.saturating_sub(self.buf_start) as usize)
     }
 
     fn window(&self, rel: usize, len: usize) -> &[u8] {
@@ -138,14 +159,28 @@ impl Scanner {
         if at < self.buf_start || at > window_end {
             self.buf_start = at;
             self.buf_len = 0;
+            self.head = 0;
+            if let Some(a) = self.ahead.as_mut() {
+                a.cancel();
+            }
         }
-        let rel = self.rel(at);
-        let avail = self.buf_len.saturating_sub(rel);
+        let avail = self.avail(at);
         if avail >= need {
             return Ok(avail);
         }
+        if self.take_ahead(at)? {
+            let avail = self.avail(at);
+            if avail >= need {
+                return Ok(avail);
+            }
+        }
+        // Read inline: what the window holds from `at` to the front, then
+        // as much as the buffer takes.
+        let rel = self.rel(at);
+        let avail = self.avail(at);
         if rel > 0 {
-            self.buf.copy_within(rel..self.buf_len, 0);
+            self.buf.copy_within(rel..rel.saturating_add(avail), 0);
+            self.head = 0;
             self.buf_start = at;
             self.buf_len = avail;
         }
@@ -155,6 +190,7 @@ impl Scanner {
             // checked against the maximum payload length.
             self.buf.resize(want, 0);
         }
+        let mut ended = false;
         while self.buf_len < need {
             let Some(dst) = self.buf.get_mut(self.buf_len..) else {
                 break;
@@ -164,11 +200,78 @@ impl Scanner {
                 .read_at(dst, self.buf_start.saturating_add(self.buf_len as u64))
                 .map_err(io_err("read", &self.seg.path))?;
             if n == 0 {
+                ended = true;
                 break;
             }
             self.buf_len = self.buf_len.saturating_add(n);
         }
+        // A full buffer: the file likely goes on, so read its next chunk
+        // on the side.
+        if !ended && self.buf_len == self.buf.len() {
+            let next = self.buf_start.saturating_add(self.buf_len as u64);
+            if let Some(a) = self.ahead.as_mut() {
+                a.start(&self.file, next);
+            }
+        }
         Ok(self.buf_len)
+    }
+
+    /// Bytes the window holds from `at` (which it covers).
+    fn avail(&self, at: u64) -> usize {
+        let end = self.buf_start.saturating_add(self.buf_len as u64);
+        end.saturating_sub(at) as usize
+    }
+
+    /// Swaps in the read-ahead's chunk if it starts where the window ends,
+    /// keeping the window's bytes from `at` in front of it. Returns whether
+    /// it did; a read error of the read-ahead is this read's error.
+    fn take_ahead(&mut self, at: u64) -> Result<bool> {
+        let end = self.buf_start.saturating_add(self.buf_len as u64);
+        let Some(ahead) = self.ahead.as_mut() else {
+            return Ok(false);
+        };
+        let Some(done) = ahead.take(end) else {
+            return Ok(false);
+        };
+        let n = match done.read {
+            Ok(n) => n,
+            Err(e) => {
+                ahead.spare = Some(done.buf);
+                return Err(io_err("read", &self.seg.path)(e));
+            }
+        };
+        let keep = end.saturating_sub(at) as usize;
+        let rel = self
+            .head
+            .saturating_add(at.saturating_sub(self.buf_start) as usize);
+        let room = ahead.headroom;
+        let mut next = done.buf;
+        let fits = n > 0 && keep <= room;
+        let copied = fits
+            && match (
+                next.get_mut(room.saturating_sub(keep)..room),
+                self.buf.get(rel..rel.saturating_add(keep)),
+            ) {
+                (Some(dst), Some(src)) => {
+                    dst.copy_from_slice(src);
+                    true
+                }
+                _ => false,
+            };
+        if !copied {
+            // A longer remainder (a large record): read inline instead.
+            ahead.spare = Some(next);
+            return Ok(false);
+        }
+        std::mem::swap(&mut self.buf, &mut next);
+        ahead.spare = Some(next);
+        self.head = room.saturating_sub(keep);
+        self.buf_start = at;
+        self.buf_len = keep.saturating_add(n);
+        if n == ahead.chunk {
+            ahead.start(&self.file, end.saturating_add(n as u64));
+        }
+        Ok(true)
     }
 
     /// The payload of a record just returned by [`Scanner::next`].
@@ -262,6 +365,188 @@ impl Scanner {
                 }
             }
         }
+    }
+}
+
+/// Room kept at the front of a read-ahead buffer of `chunk` bytes for the
+/// part of a record the window already holds when the next chunk is
+/// swapped in (a longer remainder falls back to an ordinary read): a
+/// sixteenth of the chunk, 4 to 64 KiB.
+pub(crate) fn headroom(chunk: usize) -> usize {
+    (chunk / 16).clamp(4096, 64 << 10)
+}
+
+/// A thread that reads the next chunk of a segment while the records of
+/// the current one are checked (`ReadOptions::read_ahead`): with the page
+/// cache warm, the copy out of the cache then overlaps the checksums and
+/// the per-record work instead of adding to them. One job at a time, one
+/// spare buffer; a job's result is used only if the scan asks for exactly
+/// the bytes that follow its window, else it is thrown away.
+#[derive(Debug)]
+pub(crate) struct ReadAhead {
+    worker: Option<Worker>,
+    /// The buffer for the next job (`None` while a job has it).
+    spare: Option<Vec<u8>>,
+    /// The file offset the job in flight reads from.
+    pending: Option<u64>,
+    /// The job size.
+    chunk: usize,
+    /// [`headroom`] of `chunk`.
+    headroom: usize,
+    /// Could not start a thread: read without one.
+    disabled: bool,
+}
+
+#[derive(Debug)]
+struct Worker {
+    jobs: mpsc::Sender<Job>,
+    done: mpsc::Receiver<Done>,
+    handle: JoinHandle<()>,
+}
+
+struct Job {
+    file: Arc<dyn StorageFile>,
+    offset: u64,
+    buf: Vec<u8>,
+    headroom: usize,
+}
+
+struct Done {
+    buf: Vec<u8>,
+    /// Bytes read into `buf[headroom..]`.
+    read: std::io::Result<usize>,
+}
+
+impl ReadAhead {
+    pub(crate) fn new(chunk: usize) -> ReadAhead {
+        ReadAhead {
+            worker: None,
+            spare: None,
+            pending: None,
+            chunk,
+            headroom: headroom(chunk),
+            disabled: false,
+        }
+    }
+
+    /// The bytes its buffer holds (for the memory high-water mark).
+    pub(crate) fn capacity(&self) -> usize {
+        self.spare.as_ref().map_or(0, Vec::capacity)
+    }
+
+    fn worker(&mut self) -> Option<&Worker> {
+        if self.worker.is_none() && !self.disabled {
+            let (jobs, rx) = mpsc::channel::<Job>();
+            let (tx, done) = mpsc::channel::<Done>();
+            let spawned = std::thread::Builder::new()
+                .name("groupwal-readahead".into())
+                .spawn(move || {
+                    for mut job in rx {
+                        let read = read_full(&*job.file, &mut job.buf, job.headroom, job.offset);
+                        if tx.send(Done { buf: job.buf, read }).is_err() {
+                            break;
+                        }
+                    }
+                });
+            match spawned {
+                Ok(handle) => {
+                    self.worker = Some(Worker { jobs, done, handle });
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "no read-ahead thread; reading inline");
+                    self.disabled = true;
+                }
+            }
+        }
+        self.worker.as_ref()
+    }
+
+    /// Starts reading `chunk` bytes of `file` at `offset`, if nothing is
+    /// in flight.
+    fn start(&mut self, file: &Arc<dyn StorageFile>, offset: u64) {
+        if self.pending.is_some() {
+            return;
+        }
+        let chunk = self.chunk;
+        let mut buf = self.spare.take().unwrap_or_default();
+        let len = self.headroom.saturating_add(chunk);
+        // Exactly: a doubling here would hold twice the memory for nothing.
+        buf.reserve_exact(len.saturating_sub(buf.len()));
+        buf.resize(len, 0);
+        let job = Job {
+            file: Arc::clone(file),
+            offset,
+            buf,
+            headroom: self.headroom,
+        };
+        let Some(worker) = self.worker() else {
+            self.spare = Some(job.buf);
+            return;
+        };
+        match worker.jobs.send(job) {
+            Ok(()) => self.pending = Some(offset),
+            Err(mpsc::SendError(job)) => {
+                self.spare = Some(job.buf);
+                self.disabled = true;
+            }
+        }
+    }
+
+    /// The result of the job in flight, if it read from `offset`; any other
+    /// job is waited for and thrown away.
+    fn take(&mut self, offset: u64) -> Option<Done> {
+        let at = self.pending.take()?;
+        let done = self.worker.as_ref()?.done.recv().ok()?;
+        if at == offset {
+            Some(done)
+        } else {
+            self.spare = Some(done.buf);
+            None
+        }
+    }
+
+    /// Waits for the job in flight, if any, and keeps its buffer.
+    fn cancel(&mut self) {
+        if self.pending.take().is_some()
+            && let Some(done) = self.worker.as_ref().and_then(|w| w.done.recv().ok())
+        {
+            self.spare = Some(done.buf);
+        }
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.cancel();
+        if let Some(worker) = self.worker.take() {
+            drop(worker.jobs);
+            // The thread ends once its channel is closed; at most one read
+            // was left (just waited for).
+            let _ = worker.handle.join();
+        }
+    }
+}
+
+/// Reads `buf[headroom..]` from `offset` until it is full or the file ends.
+fn read_full(
+    file: &dyn StorageFile,
+    buf: &mut [u8],
+    headroom: usize,
+    offset: u64,
+) -> std::io::Result<usize> {
+    let mut got = 0usize;
+    loop {
+        let Some(dst) = buf.get_mut(headroom.saturating_add(got)..) else {
+            return Ok(got);
+        };
+        if dst.is_empty() {
+            return Ok(got);
+        }
+        let n = file.read_at(dst, offset.saturating_add(got as u64))?;
+        if n == 0 {
+            return Ok(got);
+        }
+        got = got.saturating_add(n);
     }
 }
 

@@ -15,7 +15,7 @@ use wal_io::Storage;
 use crate::error::{Error, Result};
 use crate::options::{ReadOptions, RecoveryMode};
 use crate::report::{CorruptRange, CorruptionKind, TailKind};
-use crate::scan::{Phys, Scanner, Stop};
+use crate::scan::{Phys, ReadAhead, Scanner, Stop};
 use crate::segments::{self, Segment};
 
 /// Where a yielded record's payload is.
@@ -286,9 +286,13 @@ impl Walker {
     /// `check` and the walker knows what comes next).
     fn open_segment(&mut self, idx: usize, check: bool) -> Result<bool> {
         let mut buf = Vec::new();
+        let mut ahead = None;
         if let Some(s) = self.scanner.take() {
             self.window_high = self.window_high.max(s.window_capacity());
-            buf = s.into_buffer();
+            (buf, ahead) = s.into_parts();
+        }
+        if ahead.is_none() && self.opts.read_ahead {
+            ahead = Some(ReadAhead::new(self.opts.buffer_size));
         }
         let Some(seg) = self.segments.get(idx).cloned() else {
             return Ok(true);
@@ -353,6 +357,7 @@ impl Walker {
             self.opts.max_payload_len,
             self.opts.buffer_size,
             buf,
+            ahead,
         )?);
         Ok(true)
     }

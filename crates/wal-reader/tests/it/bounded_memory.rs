@@ -83,7 +83,9 @@ fn reading_a_large_segment_holds_one_window_and_one_record() {
     let mut ro = read_options();
     ro.buffer_size(16 * 1024).max_payload_len(4096);
     let bound = ro.memory_bound();
-    assert!(bound < 100 * 1024, "bound {bound}");
+    // Window, read-ahead buffer, assembly and decoder buffers: far below
+    // the 4 MiB of records.
+    assert!(bound < 128 * 1024, "bound {bound}");
 
     let ((count, high), peak) = peak_during(|| {
         let mut reader = LogReader::open(storage.clone(), dir(), &ro).unwrap();
