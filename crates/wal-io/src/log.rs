@@ -27,6 +27,12 @@ pub const SPARE_EXTENSION: &str = "spare";
 /// Zeros are written in chunks of this size when a segment is zero-filled.
 const ZERO_CHUNK: usize = 1 << 20;
 
+/// The size of each `O_DIRECT` write of a zero-fill. Small: the zeros go
+/// to the disk while the log's syncs do, and a sync's flush waits for the
+/// writes in flight, so a large one adds its whole duration to some
+/// appends' latency.
+const DIRECT_ZERO_CHUNK: usize = 128 << 10;
+
 fn spare_number(name: &str) -> Option<u64> {
     let digits = name
         .strip_prefix(SPARE_PREFIX)?
@@ -1118,9 +1124,9 @@ fn zero_fill(storage: &dyn Storage, file: &dyn StorageFile, path: &Path, size: u
     if aligned_end > 0
         && let Ok(direct) = storage.open(path, OpenOptions::write().direct(true))
     {
-        let zeros = AlignedBuf::new(ZERO_CHUNK);
+        let zeros = AlignedBuf::new(DIRECT_ZERO_CHUNK);
         while at < aligned_end {
-            let n = (aligned_end - at).min(ZERO_CHUNK as u64) as usize;
+            let n = (aligned_end - at).min(DIRECT_ZERO_CHUNK as u64) as usize;
             if let Err(e) = direct.write_all_at(zeros.get(..n).unwrap_or_default(), at) {
                 tracing::debug!(path = %path.display(), error = %e, "O_DIRECT zero-fill refused; writing through the page cache");
                 break;
