@@ -3,9 +3,10 @@
 //! A new segment is created, preallocated, zero-filled (by default) and
 //! synced before a rotation can use it: tens of milliseconds for 64 MiB.
 //! Done inline by the rotation (wal-io's `prepare_ahead`), every appender
-//! waits behind it. Here the I/O side nudges this thread once the segment
-//! being written is half full (by payload bytes) and no spare is ready,
-//! and it prepares the next one while groups keep going. A rotation that
+//! waits behind it. Here the thread prepares a first spare when it starts,
+//! and the I/O side nudges it again once the segment being written is half
+//! full (by payload bytes) and no spare is ready, and it prepares the next
+//! one while groups keep going. A rotation that
 //! finds no spare ready (segments filling faster than they can be
 //! prepared) still creates one inline, fallocated only (wal-io), so
 //! nothing depends on this thread keeping up.
@@ -90,6 +91,9 @@ pub(crate) fn start(log: &mut SegmentLog, adaptive: bool) -> Result<(PrepareThre
         })
         .map_err(|e| Error::Thread(e.to_string()))?;
     log.set_prepare_ahead(false);
+    // The first spare at once, as configured: nothing says yet how the log
+    // is written.
+    let _ = tx.try_send(configured);
     let current = log.segments().last().map(|s| s.first_lsn());
     let half = spares.segment_size() / 2;
     Ok((
@@ -154,6 +158,22 @@ impl Nudge {
     }
 }
 
+impl PrepareThread {
+    /// Waits for the thread to finish (its nudge must be dropped first),
+    /// at most `limit` when given.
+    pub(crate) fn join(self, limit: Option<Duration>) -> Result<()> {
+        if let Some(limit) = limit
+            && let Err(mpsc::RecvTimeoutError::Timeout) = self.done.recv_timeout(limit)
+        {
+            tracing::warn!("groupwal segment preparer still busy after {limit:?}; detaching it");
+            return Ok(());
+        }
+        self.handle
+            .join()
+            .map_err(|_| Error::Thread("the segment preparer panicked".into()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,21 +199,5 @@ mod tests {
         ] {
             assert_eq!(choose(other, true, 64 << 20, 0), other);
         }
-    }
-}
-
-impl PrepareThread {
-    /// Waits for the thread to finish (its nudge must be dropped first),
-    /// at most `limit` when given.
-    pub(crate) fn join(self, limit: Option<Duration>) -> Result<()> {
-        if let Some(limit) = limit
-            && let Err(mpsc::RecvTimeoutError::Timeout) = self.done.recv_timeout(limit)
-        {
-            tracing::warn!("groupwal segment preparer still busy after {limit:?}; detaching it");
-            return Ok(());
-        }
-        self.handle
-            .join()
-            .map_err(|_| Error::Thread("the segment preparer panicked".into()))
     }
 }

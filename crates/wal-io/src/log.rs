@@ -563,7 +563,8 @@ impl SegmentLog {
     /// spare ready (it outran the other thread) creates one with
     /// [`Preallocation::Allocate`] where the options say
     /// [`Preallocation::ZeroFill`]: zero-filling a whole segment there
-    /// would stall every appender.
+    /// would stall every appender. A log's first segment is always made
+    /// as configured.
     pub fn set_prepare_ahead(&mut self, on: bool) {
         self.options.prepare_ahead = on;
     }
@@ -793,13 +794,16 @@ impl SegmentLog {
         let spare = match popped {
             Some(spare) => spare,
             None if !self.options.prepare_ahead
-                && self.options.preallocation == Preallocation::ZeroFill =>
+                && self.options.preallocation == Preallocation::ZeroFill
+                && !self.segments.is_empty() =>
             {
                 // Spares are prepared on another thread, and this rotation
                 // outran it: the log is filling segments faster than they
                 // can be zero-filled, and zero-filling one here would stall
                 // every appender for the whole segment's worth of writes.
-                // Allocate only (read back alike).
+                // Allocate only (read back alike). (A log's first segment
+                // is made as configured: nothing was written yet to say
+                // how the log is used.)
                 let mut options = self.options.clone();
                 options.preallocation = Preallocation::Allocate;
                 create_spare(&*self.storage, &self.dir, &options, &self.spares)?
