@@ -1035,8 +1035,9 @@ fn take_group(opts: &CommitOptions, q: &mut Queue) -> Option<Vec<Request>> {
 /// groups served and that are not queued yet: the callers the last sync
 /// acknowledged come back with their next records within microseconds,
 /// while the sync they would otherwise miss takes a whole disk flush.
-/// Taking the group at once would split W steady writers into two groups
-/// of W/2 that alternate (one syncing while the other gathers).
+/// Taking the group at once can split W steady writers into smaller
+/// groups that take turns (one syncing while the other gathers): at
+/// W = 16, 1 KiB, 9 records per sync without the wait, 14 with it.
 ///
 /// Waits only while fewer callers wait than recent groups served (so a
 /// lone writer, or a group that is already whole, never waits), at most

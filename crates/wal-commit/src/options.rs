@@ -82,9 +82,10 @@ impl CommitOptions {
 
     /// Lets a group wait, briefly, for the writers that recent groups
     /// served and that have not queued their next record yet (the callers
-    /// a sync has just acknowledged). Without it, W steady writers split
-    /// into two groups of about W/2 that take turns: one syncing, the
-    /// other gathering behind it. The wait happens only while fewer
+    /// a sync has just acknowledged). Without it, W steady writers can
+    /// split into smaller groups that take turns, one syncing while the
+    /// other gathers behind it (measured at 16 writers of 1 KiB: 9 records
+    /// per sync without, 14 with). The wait happens only while fewer
     /// callers wait than recent groups served, so a lone writer and a
     /// group that is already whole go at once; it lasts at most half the
     /// recent sync time (and never more than 2 ms). Ignored when
