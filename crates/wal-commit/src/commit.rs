@@ -974,18 +974,11 @@ impl IoLoop {
             q = shared.work.wait(q).unwrap_or_else(PoisonError::into_inner);
         }
         if let Some(delay) = opts.max_delay {
-            let deadline = Instant::now() + delay;
-            while !q.closing && pending_bytes(&q.requests) < opts.max_group_bytes {
-                let now = Instant::now();
-                if now >= deadline {
-                    break;
-                }
-                q = shared
-                    .work
-                    .wait_timeout(q, deadline - now)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0;
-            }
+            // Returns the guard only to drop it: the caller takes the lock
+            // again under the I/O lock.
+            drop(wait_while(&shared.work, q, Instant::now() + delay, |q| {
+                !q.closing && pending_bytes(&q.requests) < opts.max_group_bytes
+            }));
         }
         true
     }
@@ -1055,25 +1048,35 @@ fn gather<'a>(shared: &'a Shared, mut q: MutexGuard<'a, Queue>) -> MutexGuard<'a
     }
     let budget =
         Duration::from_nanos(shared.sync_nanos.load(Ordering::Relaxed) / 2).min(MAX_GATHER);
-    let deadline = Instant::now() + budget;
     q.gathering = true;
-    while q.waiting < target
-        && q.controls.is_empty()
-        && !q.closing
-        && q.requests.len() < opts.max_group_records
-        && pending_bytes(&q.requests) < opts.max_group_bytes
-    {
+    q = wait_while(&shared.gathered, q, Instant::now() + budget, |q| {
+        q.waiting < target
+            && q.controls.is_empty()
+            && !q.closing
+            && q.requests.len() < opts.max_group_records
+            && pending_bytes(&q.requests) < opts.max_group_bytes
+    });
+    q.gathering = false;
+    q
+}
+
+/// Waits on `cond` while `waiting` holds, until `deadline` at the latest.
+fn wait_while<'a>(
+    cond: &Condvar,
+    mut q: MutexGuard<'a, Queue>,
+    deadline: Instant,
+    waiting: impl Fn(&Queue) -> bool,
+) -> MutexGuard<'a, Queue> {
+    while waiting(&q) {
         let now = Instant::now();
         if now >= deadline {
             break;
         }
-        q = shared
-            .gathered
+        q = cond
             .wait_timeout(q, deadline - now)
             .unwrap_or_else(PoisonError::into_inner)
             .0;
     }
-    q.gathering = false;
     q
 }
 
