@@ -61,7 +61,8 @@
 //!
 //! It never writes a record; the only changes it makes are recovery's,
 //! through `wal_io::SegmentLog` (cutting a torn tail, and in point-in-time
-//! mode removing what follows the damage). It starts no threads. It does not
+//! mode removing what follows the damage). Its only thread is a reader's
+//! read-ahead (`ReadOptions::read_ahead`). It does not
 //! repair damage in place or rewrite a log without its gaps. Recovery does
 //! not decrypt (no keys needed): authentication is checked by readers.
 

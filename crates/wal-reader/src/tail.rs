@@ -159,7 +159,8 @@ impl DurableWatermark for Watermark {
 ///
 /// **I/O and executors.** [`TailReader::next_record`] blocks the calling
 /// thread, and there is deliberately no async form that reads: file reads
-/// never run on an executor. wal-reader starts no threads; async callers
+/// never run on an executor. wal-reader starts no thread for this (its
+/// only thread is the read-ahead, which blocks its reader too); async callers
 /// use `groupwal::Wal::tail_async` (a reader thread feeding a channel) or
 /// run the blocking form on a thread of their own.
 ///
