@@ -75,6 +75,7 @@ mod fragment;
 mod ids;
 mod record;
 mod segment;
+mod zero;
 
 pub use error::{Checksum, Error, Result};
 pub use fragment::{
@@ -89,3 +90,4 @@ pub use segment::{
     FORMAT_VERSION, SEGMENT_EXTENSION, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SegmentHeader,
     parse_segment_file_name, segment_file_name,
 };
+pub use zero::first_nonzero;

@@ -960,31 +960,12 @@ fn all_zero(file: &dyn StorageFile, path: &Path, mut offset: u64, len: u64) -> R
         let chunk = buf.get_mut(..n).unwrap_or_default();
         file.read_exact_at(chunk, offset)
             .map_err(io_err("read", path))?;
-        if !is_zero(chunk) {
+        if wal_format::first_nonzero(chunk).is_some() {
             return Ok(false);
         }
         offset += n as u64;
     }
     Ok(true)
-}
-
-/// Whether every byte is zero, a 64-byte block at a time (a byte-wise
-/// `any` stops the compiler from vectorizing; recovery checks up to a
-/// whole segment's preallocated tail this way).
-fn is_zero(bytes: &[u8]) -> bool {
-    let mut blocks = bytes.chunks_exact(64);
-    for block in &mut blocks {
-        let mut acc = 0u64;
-        for word in block.chunks_exact(8) {
-            if let Ok(w) = <[u8; 8]>::try_from(word) {
-                acc |= u64::from_ne_bytes(w);
-            }
-        }
-        if acc != 0 {
-            return false;
-        }
-    }
-    blocks.remainder().iter().all(|&b| b == 0)
 }
 
 /// Checks that the sync mode can be done in `dir`, by opening the lock file
@@ -1165,22 +1146,4 @@ fn zero_fill(storage: &dyn Storage, file: &dyn StorageFile, path: &Path, size: u
         at += n as u64;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_zero;
-
-    #[test]
-    fn is_zero_finds_a_nonzero_byte_anywhere() {
-        for len in [0usize, 1, 7, 8, 63, 64, 65, 127, 128, 1000] {
-            let mut bytes = vec![0u8; len];
-            assert!(is_zero(&bytes), "len {len}");
-            for at in 0..len {
-                bytes[at] = 0x10;
-                assert!(!is_zero(&bytes), "len {len}, byte {at}");
-                bytes[at] = 0;
-            }
-        }
-    }
 }

@@ -9,7 +9,9 @@
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
-use wal_format::{RECORD_HEADER_LEN, RecordDecoder, RecordHeader, SEGMENT_HEADER_LEN};
+use wal_format::{
+    RECORD_HEADER_LEN, RecordDecoder, RecordHeader, SEGMENT_HEADER_LEN, first_nonzero,
+};
 use wal_io::{OpenOptions, Storage, StorageFile};
 
 use crate::error::{Result, io_err};
@@ -577,32 +579,6 @@ fn find_salt(hay: &[u8], salt: &[u8; 8], candidates: usize) -> Option<usize> {
         i = end.max(i.saturating_add(1));
     }
     None
-}
-
-/// The index of the first non-zero byte.
-fn first_nonzero(bytes: &[u8]) -> Option<usize> {
-    let mut chunks = bytes.chunks_exact(64);
-    let mut base = 0usize;
-    for chunk in &mut chunks {
-        let mut acc = 0u64;
-        for word in chunk.chunks_exact(8) {
-            if let Ok(w) = <[u8; 8]>::try_from(word) {
-                acc |= u64::from_ne_bytes(w);
-            }
-        }
-        if acc != 0 {
-            return chunk
-                .iter()
-                .position(|&b| b != 0)
-                .map(|p| base.saturating_add(p));
-        }
-        base = base.saturating_add(64);
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b != 0)
-        .map(|p| base.saturating_add(p))
 }
 
 #[cfg(test)]
