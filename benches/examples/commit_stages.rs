@@ -7,6 +7,8 @@
 //! ```sh
 //! cargo run --release -p groupwal-benches --example commit_stages -- WRITERS SIZE zero|fallocate SECONDS
 //! ```
+//!
+//! `NO_ADAPTIVE=1` turns `CommitOptions::adaptive_delay` off.
 
 #![allow(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
