@@ -54,6 +54,9 @@ struct Active {
     offset: u64,
     /// Whether bytes were written since the last sync.
     dirty: bool,
+    /// Where the bytes start whose writeback was neither started
+    /// ([`LogOptions::writeback_bytes`]) nor waited for by a sync.
+    unstarted: u64,
     /// Direct mode only: a buffer whose first `offset % DIRECT_ALIGN` bytes
     /// are the partly filled last block.
     direct: Option<AlignedBuf>,
@@ -509,6 +512,9 @@ impl SegmentLog {
                 });
             };
             active.append(records)?;
+            if matches!(log.options.sync_mode, SyncMode::Data | SyncMode::All) {
+                active.start_writeback(log.options.writeback_bytes);
+            }
             log.next_lsn = Some(next_lsn);
             Ok(())
         })
@@ -760,6 +766,7 @@ impl SegmentLog {
             salt: info.header.salt,
             offset,
             dirty: false,
+            unstarted: offset,
             direct,
             capacity,
             pad: Vec::new(),
@@ -934,6 +941,20 @@ impl Active {
         Ok(())
     }
 
+    /// Starts the writeback of what was written since the last sync or
+    /// start, once it reaches `threshold` bytes (0: never). A hint: its
+    /// failure changes nothing (the next sync reports the data's errors).
+    fn start_writeback(&mut self, threshold: u64) {
+        let pending = self.offset - self.unstarted;
+        if threshold == 0 || pending < threshold {
+            return;
+        }
+        if let Err(e) = self.file.start_writeback(self.unstarted, pending) {
+            tracing::debug!(path = %self.path.display(), error = %e, "could not start writeback");
+        }
+        self.unstarted = self.offset;
+    }
+
     fn sync(&mut self, mode: SyncMode) -> Result<()> {
         if !self.dirty {
             return Ok(());
@@ -944,6 +965,7 @@ impl Active {
             SyncMode::All => self.file.sync_all().map_err(io_err("sync", &self.path))?,
         }
         self.dirty = false;
+        self.unstarted = self.offset;
         Ok(())
     }
 }

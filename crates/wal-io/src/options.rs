@@ -84,6 +84,7 @@ pub struct LogOptions {
     pub(crate) max_spares: usize,
     pub(crate) prepare_ahead: bool,
     pub(crate) max_payload_len: u32,
+    pub(crate) writeback_bytes: u64,
 }
 
 impl Default for LogOptions {
@@ -96,6 +97,7 @@ impl Default for LogOptions {
             max_spares: 2,
             prepare_ahead: true,
             max_payload_len: 64 * 1024 * 1024,
+            writeback_bytes: 1024 * 1024,
         }
     }
 }
@@ -152,6 +154,18 @@ impl LogOptions {
     /// writes a header and renames a file. By default, it is.
     pub fn prepare_ahead(&mut self, on: bool) -> &mut Self {
         self.prepare_ahead = on;
+        self
+    }
+
+    /// How many bytes written without a sync make the log start their
+    /// writeback at once, without waiting for it (`sync_file_range`, like
+    /// RocksDB's `wal_bytes_per_sync`): with long runs of unsynced writes,
+    /// the sync that ends them (or the one that seals a full segment) then
+    /// finds most of the data on its way to the disk instead of stalling
+    /// for all of it. Only for [`SyncMode::Data`] and [`SyncMode::All`];
+    /// it makes nothing durable. 0 turns it off. By default, 1 MiB.
+    pub fn writeback_bytes(&mut self, bytes: u64) -> &mut Self {
+        self.writeback_bytes = bytes;
         self
     }
 

@@ -239,6 +239,10 @@ impl StorageFile for FaultFile {
     fn size(&self) -> io::Result<u64> {
         self.inner.size()
     }
+    // A hint whose errors the log ignores: passed through, no fault here.
+    fn start_writeback(&self, offset: u64, len: u64) -> io::Result<()> {
+        self.inner.start_writeback(offset, len)
+    }
 }
 
 impl Storage for FaultStorage {

@@ -194,3 +194,36 @@ fn one_sync_covers_appends_made_before_a_rotation() {
         }
     }
 }
+
+/// `writeback_bytes`: once that many bytes were written since the last
+/// sync (or the last start), their writeback is started, over exactly
+/// those bytes; a sync starts the count again; off at 0 and in the modes
+/// whose writes need no sync.
+#[test]
+fn writeback_starts_every_writeback_bytes_written_without_a_sync() {
+    // Records of 1000 payload bytes are 1032 bytes on disk: the third
+    // crosses 3000 (3096 bytes pending), and so does every third after.
+    let run = |mode: SyncMode, threshold: u64, appends: usize, sync_after: Option<usize>| {
+        let sim = sim(seed());
+        let mut options = small_options(mode);
+        options.segment_size(1 << 20).writeback_bytes(threshold);
+        let mut log = SegmentLog::open(Arc::new(sim.clone()), SIM_DIR, &options).unwrap();
+        for i in 0..appends {
+            append(&mut log, 1000).unwrap();
+            if sync_after == Some(i) {
+                log.sync().unwrap();
+            }
+        }
+        let stats = sim.stats();
+        log.close().unwrap();
+        (stats.writebacks, stats.writeback_bytes)
+    };
+    assert_eq!(run(SyncMode::Data, 3000, 9, None), (3, 3 * 3096));
+    assert_eq!(run(SyncMode::All, 3000, 10, None), (3, 3 * 3096));
+    // A sync after the second record: the count starts again after it.
+    assert_eq!(run(SyncMode::Data, 3000, 9, Some(1)), (2, 2 * 3096));
+    assert_eq!(run(SyncMode::Data, 0, 9, None), (0, 0));
+    for mode in [SyncMode::None, SyncMode::Dsync, SyncMode::Direct] {
+        assert_eq!(run(mode, 3000, 9, None), (0, 0), "{mode:?}");
+    }
+}
