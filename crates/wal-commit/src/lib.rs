@@ -84,6 +84,7 @@ mod encrypt;
 mod error;
 mod options;
 mod prepare;
+mod records;
 mod recover;
 mod stats;
 mod watermark;
