@@ -8,7 +8,9 @@
 //! cargo run --release -p groupwal-benches --example commit_stages -- WRITERS SIZE zero|fallocate SECONDS
 //! ```
 //!
-//! `NO_ADAPTIVE=1` turns `CommitOptions::adaptive_delay` off.
+//! `NO_ADAPTIVE=1` turns `CommitOptions::adaptive_delay` off. `ASYNC=1`
+//! makes the writers tokio tasks (`append_async`, a multi-threaded runtime
+//! with one worker per core) instead of threads.
 
 #![allow(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
@@ -55,6 +57,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let before = committer.stats();
     let measure = Duration::from_secs_f64(secs);
     let start = Instant::now();
+    if std::env::var_os("ASYNC").is_some() {
+        let runtime = tokio::runtime::Builder::new_multi_thread().build()?;
+        let appends = runtime.block_on(async {
+            let tasks: Vec<_> = (0..writers)
+                .map(|_| {
+                    let committer = Arc::clone(&committer);
+                    tokio::spawn(async move {
+                        let payload = groupwal_benches::payload(size);
+                        let mut n = 0u64;
+                        while start.elapsed() < measure {
+                            committer.append_async(&payload).await?;
+                            n += 1;
+                        }
+                        Ok::<u64, wal_commit::Error>(n)
+                    })
+                })
+                .collect();
+            let mut appends = 0;
+            for t in tasks {
+                appends += t.await.map_err(|_| "a writer panicked")??;
+            }
+            Ok::<u64, Box<dyn std::error::Error>>(appends)
+        })?;
+        return report(committer, &before, writers, size, prealloc, appends, start);
+    }
     let handles: Vec<_> = (0..writers)
         .map(|_| {
             let committer = Arc::clone(&committer);
@@ -73,6 +100,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for h in handles {
         appends += h.join().map_err(|_| "a writer panicked")??;
     }
+    report(committer, &before, writers, size, prealloc, appends, start)
+}
+
+fn report(
+    committer: Arc<Committer>,
+    before: &wal_commit::Stats,
+    writers: usize,
+    size: usize,
+    prealloc: &str,
+    appends: u64,
+    start: Instant,
+) -> Result<(), Box<dyn std::error::Error>> {
     let elapsed = start.elapsed().as_secs_f64();
     let s = committer.stats();
     println!(
