@@ -307,17 +307,22 @@ impl Committer {
         // A new log gets its first segment now rather than in the first
         // append (which would wait for its preallocation: 64 MiB of zeros
         // by default).
+        let background = options.prepare_in_background && log.options().get_prepare_ahead();
         if log.segments().is_empty() {
+            if background {
+                // The preparer thread makes the first spare, not this
+                // rotation.
+                log.set_prepare_ahead(false);
+            }
             log.begin_batch(next_lsn, 0).map_err(from_io)?;
         }
         // Last of the checks: the preparer holds the directory lock.
-        let (preparer, nudge) =
-            if options.prepare_in_background && log.options().get_prepare_ahead() {
-                let (thread, nudge) = prepare::start(&mut log, options.adaptive_preallocation)?;
-                (Some(thread), Some(nudge))
-            } else {
-                (None, None)
-            };
+        let (preparer, nudge) = if background {
+            let (thread, nudge) = prepare::start(&mut log, options.adaptive_preallocation)?;
+            (Some(thread), Some(nudge))
+        } else {
+            (None, None)
+        };
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 next_lsn,
