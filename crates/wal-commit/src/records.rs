@@ -5,9 +5,10 @@
 use wal_format::LogicalKind;
 
 /// Unsynced appends are packed into one request up to this many payload
-/// bytes (and no payload larger than [`PACK_MAX_RECORD`] is packed): about
-/// one write chunk, so a packed request is written while its buffer is
-/// still in the CPU's cache.
+/// bytes (and no payload larger than [`PACK_MAX_RECORD`] is packed): large
+/// enough that a request, an allocation and a wake-up of the I/O thread
+/// are rare, small enough that the pooled buffers stay small and the I/O
+/// thread gets a request to write soon.
 pub(crate) const PACK_BYTES: usize = 256 * 1024;
 
 /// The largest payload packed with others; larger ones get a buffer of
