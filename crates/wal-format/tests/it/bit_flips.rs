@@ -86,4 +86,35 @@ proptest! {
         buf[bit / 8] ^= 1 << (bit % 8);
         prop_assert!(RecordDecoder::new(h.salt, 4096).decode(&buf).is_err(), "bit {}", bit);
     }
+
+    /// `decode` checks both checksums in one pass; it must say exactly what
+    /// `decode_header` then `verify_payload` say, whole or damaged (a flip
+    /// anywhere, or none), and with the record cut short.
+    #[test]
+    fn one_pass_decode_agrees_with_the_two_steps(
+        h in header(),
+        payload in proptest::collection::vec(any::<u8>(), 0..2048),
+        flip in proptest::option::of(any::<usize>()),
+        cut in proptest::option::of(any::<usize>()),
+    ) {
+        let mut buf = Vec::new();
+        encode_record(&mut buf, &h, &payload).unwrap();
+        if let Some(seed) = flip {
+            let bit = seed % (buf.len() * 8);
+            buf[bit / 8] ^= 1 << (bit % 8);
+        }
+        if let Some(seed) = cut {
+            buf.truncate(seed % (buf.len() + 1));
+        }
+        let d = RecordDecoder::new(h.salt, 4096);
+        let two_steps = d.decode_header(&buf).and_then(|v| {
+            match buf.get(wal_format::RECORD_HEADER_LEN..v.encoded_len()) {
+                Some(p) => v.verify_payload(p),
+                None => Err(wal_format::Error::Incomplete {
+                    needed: v.encoded_len() - buf.len(),
+                }),
+            }
+        });
+        prop_assert_eq!(d.decode(&buf), two_steps);
+    }
 }
