@@ -216,11 +216,11 @@ impl LogReader {
                 .inspect_err(|_| self.failed = true)?;
         }
         let raw: &[u8] = match found.loc {
-            Loc::Window(p) => self
+            Loc::Window(span) => self
                 .walker
                 .scanner
                 .as_ref()
-                .map_or(&[][..], |s| s.payload(&p)),
+                .map_or(&[][..], |s| s.span(span)),
             Loc::Assembled => &self.walker.asm,
             Loc::None => &[],
         };

@@ -50,7 +50,22 @@ pub(crate) struct Phys {
     pub(crate) payload_len: usize,
 }
 
+/// Where a payload is in the scanner's window.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Span {
+    rel: usize,
+    len: usize,
+}
+
 impl Phys {
+    /// Where its payload is in the window (valid until the scanner moves).
+    pub(crate) fn span(&self) -> Span {
+        Span {
+            rel: self.payload_rel,
+            len: self.payload_len,
+        }
+    }
+
     /// The offset just after the record.
     pub(crate) fn end(&self) -> u64 {
         self.offset
@@ -278,12 +293,50 @@ impl Scanner {
 
     /// The payload of a record just returned by [`Scanner::next`].
     pub(crate) fn payload(&self, phys: &Phys) -> &[u8] {
-        self.window(phys.payload_rel, phys.payload_len)
+        self.span(phys.span())
+    }
+
+    /// The bytes of a [`Span`] of a record just returned.
+    pub(crate) fn span(&self, span: Span) -> &[u8] {
+        self.window(span.rel, span.len)
     }
 
     /// Decodes the record at the scanner's offset and moves past it, or
     /// says why there is none (the offset stays).
+    #[inline]
     pub(crate) fn next(&mut self) -> Result<Result<Phys, Stop>> {
+        match self.next_in_window() {
+            Some(phys) => Ok(Ok(phys)),
+            None => self.next_slow(),
+        }
+    }
+
+    /// The common case of [`Scanner::next`]: the record at the offset is
+    /// whole in the window and valid. `None` for anything else (bytes to
+    /// read, a stop to classify), which [`Scanner::next_slow`] then does
+    /// from the start.
+    #[inline]
+    pub(crate) fn next_in_window(&mut self) -> Option<Phys> {
+        let at = self.offset;
+        let skip = usize::try_from(at.checked_sub(self.buf_start)?).ok()?;
+        let rel = self.head.checked_add(skip)?;
+        let end = self.head.checked_add(self.buf_len)?;
+        let record = self.decoder.decode(self.buf.get(rel..end)?).ok()?;
+        let total = record.encoded_len();
+        let phys = Phys {
+            offset: at,
+            header: record.header,
+            payload_rel: rel.checked_add(HDR)?,
+            payload_len: record.payload.len(),
+        };
+        self.offset = at.checked_add(total as u64)?;
+        Some(phys)
+    }
+
+    /// [`Scanner::next`] when the record is not whole in the window or
+    /// does not verify: reads what is missing and classifies the stop.
+    #[inline(never)]
+    fn next_slow(&mut self) -> Result<Result<Phys, Stop>> {
         let at = self.offset;
         let avail = self.fill(at, HDR)?;
         if avail == 0 {

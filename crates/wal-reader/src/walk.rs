@@ -15,14 +15,14 @@ use wal_io::Storage;
 use crate::error::{Error, Result};
 use crate::options::{ReadOptions, RecoveryMode};
 use crate::report::{CorruptRange, CorruptionKind, TailKind};
-use crate::scan::{Phys, ReadAhead, Scanner, Stop};
+use crate::scan::{Phys, ReadAhead, Scanner, Span, Stop};
 use crate::segments::{self, Segment};
 
 /// Where a yielded record's payload is.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Loc {
     /// In the scanner's window (a full record or checkpoint).
-    Window(Phys),
+    Window(Span),
     /// In the assembly buffer (a reassembled fragment chain).
     Assembled,
     /// Not kept (recovery scans without payloads).
@@ -363,7 +363,73 @@ impl Walker {
     }
 
     /// Walks to the next logical record to yield.
+    #[inline]
     pub(crate) fn advance(&mut self) -> Result<Step> {
+        match self.next_full() {
+            Some(found) => Ok(Step::Record(found)),
+            None => self.advance_slow(),
+        }
+    }
+
+    /// The common case of [`Walker::advance`], without reading, stops or
+    /// state changes beyond one record: the next record is a valid full
+    /// record, whole in the scanner's window, that continues the sequence
+    /// and is to be yielded. `None` for anything else, with nothing
+    /// changed: [`Walker::advance_slow`] then takes it from the start.
+    #[inline]
+    fn next_full(&mut self) -> Option<Found> {
+        if self.end.is_some() || self.limit.is_some() {
+            return None;
+        }
+        let scanner = self.scanner.as_mut()?;
+        let at = scanner.offset;
+        let phys = scanner.next_in_window()?;
+        let h = phys.header;
+        if h.record_type != RecordType::Full
+            || h.lsn < self.skip_below
+            || self.expected.is_none()
+            || self.breaks_full(&phys).is_some()
+        {
+            if let Some(s) = self.scanner.as_mut() {
+                s.offset = at;
+            }
+            return None;
+        }
+        self.retries = (Lsn::ZERO, 0);
+        Some(self.complete_full(&phys, LogicalKind::Data))
+    }
+
+    /// Why the full record or checkpoint `phys` cannot come next, if it
+    /// cannot.
+    fn breaks_full(&self, phys: &Phys) -> Option<&'static str> {
+        let h = &phys.header;
+        if h.lsn == Lsn::MAX {
+            // No record can follow it.
+            Some("lsn at the largest value")
+        } else if self.chain.is_some() {
+            Some("fragment chain interrupted by another record")
+        } else if h.lsn != self.expected.unwrap_or(h.lsn) {
+            Some("lsn out of sequence")
+        } else if phys.payload_len > self.opts.max_record_len {
+            Some(TOO_LONG)
+        } else {
+            None
+        }
+    }
+
+    /// Completes the full record or checkpoint `phys` (which
+    /// [`Walker::breaks_full`] accepted).
+    fn complete_full(&mut self, phys: &Phys, kind: LogicalKind) -> Found {
+        let loc = if self.assemble {
+            Loc::Window(phys.span())
+        } else {
+            Loc::None
+        };
+        self.complete(phys.header, kind, phys.offset, phys.end(), loc)
+    }
+
+    #[inline(never)]
+    fn advance_slow(&mut self) -> Result<Step> {
         loop {
             if self.end.is_some() {
                 return Ok(Step::End);
@@ -493,34 +559,15 @@ impl Walker {
                 }
             }
             RecordType::Full | RecordType::Checkpoint => {
-                if self.chain.is_some() {
-                    return Ok(Accept::Break(
-                        "fragment chain interrupted by another record",
-                    ));
-                }
-                if h.lsn != expected {
-                    return Ok(Accept::Break("lsn out of sequence"));
-                }
-                if phys.payload_len > self.opts.max_record_len {
-                    return Ok(Accept::Break(TOO_LONG));
+                if let Some(reason) = self.breaks_full(&phys) {
+                    return Ok(Accept::Break(reason));
                 }
                 let kind = if h.record_type == RecordType::Checkpoint {
                     LogicalKind::Checkpoint
                 } else {
                     LogicalKind::Data
                 };
-                let loc = if self.assemble {
-                    Loc::Window(phys)
-                } else {
-                    Loc::None
-                };
-                Ok(Accept::Done(self.complete(
-                    h,
-                    kind,
-                    phys.offset,
-                    phys.end(),
-                    loc,
-                )))
+                Ok(Accept::Done(self.complete_full(&phys, kind)))
             }
             RecordType::First => {
                 if self.chain.is_some() {
