@@ -119,9 +119,10 @@ impl ReadOptions {
     /// reader's own while the current ones are checked: with the page
     /// cache warm, the copy out of the cache then overlaps the checksums
     /// and the per-record work. Costs one thread per reader (started at
-    /// the first full buffer, so a small log never starts it) and a second
-    /// buffer of `buffer_size` plus 64 KiB. Off, every read happens on the
-    /// caller's thread. By default, on.
+    /// the first full buffer, so a small log never starts it) and two more
+    /// buffers of `buffer_size` plus up to 64 KiB (it reads up to two
+    /// chunks ahead). Off, every read happens on the caller's thread. By
+    /// default, on.
     pub fn read_ahead(&mut self, on: bool) -> &mut Self {
         self.read_ahead = on;
         self
@@ -209,7 +210,8 @@ impl ReadOptions {
     pub fn memory_bound(&self) -> usize {
         let record = (self.max_payload_len as usize).saturating_add(wal_format::RECORD_HEADER_LEN);
         // With read-ahead, the window may be a read-ahead buffer (room for
-        // a record's start, then a chunk), and the other one is spare.
+        // a record's start, then a chunk), and the read-ahead has as many
+        // more as it keeps jobs in flight.
         let ahead = if self.read_ahead {
             self.buffer_size
                 .saturating_add(crate::scan::headroom(self.buffer_size))
@@ -218,7 +220,7 @@ impl ReadOptions {
         };
         let window = record.max(self.buffer_size).max(ahead);
         window
-            .saturating_add(ahead)
+            .saturating_add(ahead.saturating_mul(crate::scan::DEPTH))
             .saturating_add(self.max_record_len)
             .saturating_add(self.max_record_len.saturating_mul(2))
     }

@@ -6,6 +6,7 @@
 //! sizes anything). Records are decoded in place and their payloads
 //! borrowed from the window.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
@@ -253,7 +254,7 @@ impl Scanner {
         let n = match done.read {
             Ok(n) => n,
             Err(e) => {
-                ahead.spare = Some(done.buf);
+                ahead.give_back(done.buf);
                 return Err(io_err("read", &self.seg.path)(e));
             }
         };
@@ -277,11 +278,12 @@ impl Scanner {
             };
         if !copied {
             // A longer remainder (a large record): read inline instead.
-            ahead.spare = Some(next);
+            ahead.give_back(next);
+            ahead.cancel();
             return Ok(false);
         }
         std::mem::swap(&mut self.buf, &mut next);
-        ahead.spare = Some(next);
+        ahead.give_back(next);
         self.head = room.saturating_sub(keep);
         self.buf_start = at;
         self.buf_len = keep.saturating_add(n);
@@ -434,16 +436,18 @@ pub(crate) fn headroom(chunk: usize) -> usize {
 /// A thread that reads the next chunk of a segment while the records of
 /// the current one are checked (`ReadOptions::read_ahead`): with the page
 /// cache warm, the copy out of the cache then overlaps the checksums and
-/// the per-record work instead of adding to them. One job at a time, one
-/// spare buffer; a job's result is used only if the scan asks for exactly
-/// the bytes that follow its window, else it is thrown away.
+/// the per-record work instead of adding to them. Up to [`DEPTH`] jobs in
+/// flight, each with its own buffer; a job's result is used only if the
+/// scan asks for exactly the bytes that follow its window, else it (and
+/// the jobs after it) are thrown away.
 #[derive(Debug)]
 pub(crate) struct ReadAhead {
     worker: Option<Worker>,
-    /// The buffer for the next job (`None` while a job has it).
-    spare: Option<Vec<u8>>,
-    /// The file offset the job in flight reads from.
-    pending: Option<u64>,
+    /// Buffers no job has.
+    spares: Vec<Vec<u8>>,
+    /// The jobs in flight, oldest first (the thread does them in order):
+    /// the file offset each reads from and its buffer's capacity.
+    pending: VecDeque<(u64, usize)>,
     /// The job size.
     chunk: usize,
     /// [`headroom`] of `chunk`.
@@ -472,21 +476,29 @@ struct Done {
     read: std::io::Result<usize>,
 }
 
+/// Read-ahead jobs in flight at most: with one, the thread sat idle from
+/// the end of its read until the scan took it and sent the next, and the
+/// scan waited whenever a read ran late; two keep the thread reading.
+pub(crate) const DEPTH: usize = 2;
+
 impl ReadAhead {
     pub(crate) fn new(chunk: usize) -> ReadAhead {
         ReadAhead {
             worker: None,
-            spare: None,
-            pending: None,
+            spares: Vec::new(),
+            pending: VecDeque::new(),
             chunk,
             headroom: headroom(chunk),
             disabled: false,
         }
     }
 
-    /// The bytes its buffer holds (for the memory high-water mark).
+    /// The bytes its buffers hold, in flight or not (for the memory
+    /// high-water mark).
     pub(crate) fn capacity(&self) -> usize {
-        self.spare.as_ref().map_or(0, Vec::capacity)
+        let spare: usize = self.spares.iter().map(Vec::capacity).sum();
+        let busy: usize = self.pending.iter().map(|&(_, c)| c).sum();
+        spare.saturating_add(busy)
     }
 
     fn worker(&mut self) -> Option<&Worker> {
@@ -516,14 +528,29 @@ impl ReadAhead {
         self.worker.as_ref()
     }
 
-    /// Starts reading `chunk` bytes of `file` at `offset`, if nothing is
-    /// in flight.
+    /// Reads ahead from `offset`: starts a job there if none is in
+    /// flight there (throwing away jobs elsewhere), then queues the chunks
+    /// that follow the last job up to
+    /// [`DEPTH`] jobs. (A job past the end of the file reads nothing, and
+    /// one past a short read is thrown away by [`ReadAhead::take`].)
     fn start(&mut self, file: &Arc<dyn StorageFile>, offset: u64) {
-        if self.pending.is_some() {
-            return;
+        if self.pending.front().is_some_and(|&(at, _)| at != offset) {
+            self.cancel();
         }
+        let mut next = self
+            .pending
+            .back()
+            .map_or(offset, |&(at, _)| at.saturating_add(self.chunk as u64));
+        while self.pending.len() < DEPTH && !self.disabled {
+            self.send(file, next);
+            next = next.saturating_add(self.chunk as u64);
+        }
+    }
+
+    /// Sends a job reading `chunk` bytes of `file` at `offset`.
+    fn send(&mut self, file: &Arc<dyn StorageFile>, offset: u64) {
         let chunk = self.chunk;
-        let mut buf = self.spare.take().unwrap_or_default();
+        let mut buf = self.spares.pop().unwrap_or_default();
         let len = self.headroom.saturating_add(chunk);
         // Exactly: a doubling here would hold twice the memory for nothing.
         buf.reserve_exact(len.saturating_sub(buf.len()));
@@ -534,38 +561,49 @@ impl ReadAhead {
             buf,
             headroom: self.headroom,
         };
+        let capacity = job.buf.capacity();
         let Some(worker) = self.worker() else {
-            self.spare = Some(job.buf);
+            self.spares.push(job.buf);
             return;
         };
         match worker.jobs.send(job) {
-            Ok(()) => self.pending = Some(offset),
+            Ok(()) => self.pending.push_back((offset, capacity)),
             Err(mpsc::SendError(job)) => {
-                self.spare = Some(job.buf);
+                self.spares.push(job.buf);
                 self.disabled = true;
             }
         }
     }
 
-    /// The result of the job in flight, if it read from `offset`; any other
-    /// job is waited for and thrown away.
+    /// The result of the oldest job in flight, if it read from `offset`;
+    /// else every job in flight is waited for and thrown away.
     fn take(&mut self, offset: u64) -> Option<Done> {
-        let at = self.pending.take()?;
+        let (at, _) = self.pending.pop_front()?;
         let done = self.worker.as_ref()?.done.recv().ok()?;
         if at == offset {
             Some(done)
         } else {
-            self.spare = Some(done.buf);
+            self.spares.push(done.buf);
+            self.cancel();
             None
         }
     }
 
-    /// Waits for the job in flight, if any, and keeps its buffer.
+    /// Gives back a buffer (the window's old one, or a job's unused).
+    fn give_back(&mut self, buf: Vec<u8>) {
+        self.spares.push(buf);
+    }
+
+    /// Waits for the jobs in flight and keeps their buffers.
     fn cancel(&mut self) {
-        if self.pending.take().is_some()
-            && let Some(done) = self.worker.as_ref().and_then(|w| w.done.recv().ok())
-        {
-            self.spare = Some(done.buf);
+        while self.pending.pop_front().is_some() {
+            match self.worker.as_ref().and_then(|w| w.done.recv().ok()) {
+                Some(done) => self.spares.push(done.buf),
+                None => {
+                    self.pending.clear();
+                    return;
+                }
+            }
         }
     }
 }
@@ -657,5 +695,56 @@ mod tests {
         assert_eq!(find_salt(&[0; 100], &salt, 93), None);
         let zero = [0u8; 8];
         assert_eq!(find_salt(&[0; 100], &zero, 93), Some(0));
+    }
+
+    /// The read-ahead keeps `DEPTH` chunks in flight, in file order, hands
+    /// over only the one asked for, and after a jump throws away every job
+    /// in flight, keeping their buffers (none is lost or leaked).
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn read_ahead_queues_chunks_in_order_and_drops_them_on_a_jump() {
+        use wal_io::sim::SimStorage;
+        let storage = SimStorage::new(7);
+        storage.create_dir_all(std::path::Path::new("/d")).unwrap();
+        let path = std::path::Path::new("/d/f");
+        let data: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+        let file = storage.open(path, OpenOptions::create_new()).unwrap();
+        assert_eq!(file.write_at(&data, 0).unwrap(), data.len());
+        let file: Arc<dyn StorageFile> = storage.open(path, OpenOptions::read()).unwrap().into();
+
+        let chunk = 8192;
+        let mut ahead = ReadAhead::new(chunk);
+        let room = ahead.headroom;
+        ahead.start(&file, 0);
+        assert_eq!(ahead.pending.len(), DEPTH);
+        let per_buffer = ahead.capacity() / DEPTH;
+        assert_eq!(ahead.capacity() % DEPTH, 0);
+        assert!(per_buffer >= room + chunk);
+        // Chunk after chunk, each exactly the file's bytes there.
+        let mut at = 0usize;
+        for _ in 0..3 {
+            let done = ahead.take(at as u64).unwrap();
+            let n = done.read.unwrap();
+            assert_eq!(n, chunk);
+            assert_eq!(&done.buf[room..room + n], &data[at..at + n]);
+            ahead.give_back(done.buf);
+            at += n;
+            ahead.start(&file, at as u64);
+            assert_eq!(ahead.pending.len(), DEPTH);
+            assert_eq!(ahead.pending.front().map(|p| p.0), Some(at as u64));
+        }
+        // The scan jumps elsewhere: nothing is handed over, nothing stays
+        // in flight, and every buffer is back.
+        assert!(ahead.take(1).is_none());
+        assert!(ahead.pending.is_empty());
+        assert_eq!(ahead.spares.len(), DEPTH);
+        assert_eq!(ahead.capacity(), per_buffer * DEPTH);
+        // Past the end of the file a job reads nothing.
+        ahead.start(&file, 40_000);
+        let done = ahead.take(40_000).unwrap();
+        assert_eq!(done.read.unwrap(), 0);
+        ahead.give_back(done.buf);
+        ahead.cancel();
+        assert!(ahead.pending.is_empty());
     }
 }
