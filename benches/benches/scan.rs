@@ -6,7 +6,7 @@
 //! On the simulated disk a read is a `memcpy`, so what is left is the
 //! per-record work (decoding, checking the sequence, bookkeeping) and the
 //! checksums. The real-disk figure (page-cache copies, read-ahead thread)
-//! is `cargo run --release -p wal-reader --example scan_throughput`.
+//! is `cargo run --release -p groupwal-benches --example scan_throughput`.
 
 use std::hint::black_box;
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 //! files, and recovery, on the real file system (warm cache).
 //!
 //! ```text
-//! cargo run --release -p wal-reader --example scan_throughput -- [MiB] [record bytes] [dir] [rounds]
+//! cargo run --release -p groupwal-benches --example scan_throughput -- [MiB] [record bytes] [dir] [rounds]
 //! ```
 //!
 //! Defaults: 512 MiB of 1 KiB records in a temporary directory, 5 rounds.
@@ -21,9 +21,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wal_format::{Flags, Lsn, RecordHeader, RecordType, encode_record};
-use wal_io::{FileStorage, LogOptions, SegmentLog, Storage, SyncMode};
+use groupwal_benches::write_log;
+use wal_io::{FileStorage, LogOptions, Storage, SyncMode};
 use wal_reader::{LogReader, ReadOptions, recover};
+
+/// The log's segment size.
+const SEGMENT_SIZE: u64 = 64 << 20;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -38,7 +41,7 @@ fn main() -> Res<()> {
     let rounds: usize = args.get(4).map_or(Ok(5), |s| s.parse())?;
     let storage: Arc<dyn Storage> = Arc::new(FileStorage::new());
     let mut options = LogOptions::new();
-    options.segment_size(64 << 20).sync_mode(SyncMode::None);
+    options.segment_size(SEGMENT_SIZE).sync_mode(SyncMode::None);
     let mut ro = ReadOptions::new();
     if let Some(kib) = std::env::var("BUFFER_KIB")
         .ok()
@@ -53,7 +56,7 @@ fn main() -> Res<()> {
     let (files, records, payload_bytes) = if dir.join("00000000000000000001.wal").exists() {
         existing(&storage, &dir, &options, &ro)?
     } else {
-        write(&storage, &dir, &options, mib, record)?
+        write(&storage, &dir, mib, record)?
     };
     let data = payload_bytes + records * 32;
 
@@ -133,47 +136,17 @@ fn median(v: &mut [f64]) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// Writes `mib` MiB of `record`-byte records in batches of 1 MiB, one sync
-/// at the end; returns the files, the record count and the payload bytes.
+/// Writes `mib` MiB of `record`-byte records in batches of 1 MiB, synced
+/// at the close; returns the files, the record count and the payload
+/// bytes.
 fn write(
     storage: &Arc<dyn Storage>,
     dir: &Path,
-    options: &LogOptions,
     mib: u64,
     record: usize,
 ) -> Res<(Vec<PathBuf>, u64, u64)> {
     let started = Instant::now();
-    let mut log = SegmentLog::open(storage.clone(), dir, options)?;
-    let payload = vec![0x5au8; record];
-    let per_batch = ((1usize << 20) / (record + 32)).max(1);
-    let total = (mib << 20) / (record as u64 + 32);
-    let mut lsn = Lsn::FIRST;
-    let mut buf = Vec::new();
-    let mut written = 0u64;
-    while written < total {
-        let n = per_batch.min((total - written) as usize);
-        let salt = log.begin_batch(lsn, (n * (record + 32)) as u64)?;
-        buf.clear();
-        for i in 0..n as u64 {
-            let h = RecordHeader {
-                lsn: Lsn::new(lsn.get() + i),
-                salt,
-                record_type: RecordType::Full,
-                flags: Flags::EMPTY,
-            };
-            encode_record(&mut buf, &h, &payload)?;
-        }
-        lsn = Lsn::new(lsn.get() + n as u64);
-        log.write(&buf, lsn)?;
-        written += n as u64;
-    }
-    log.sync()?;
-    let files = log
-        .segments()
-        .iter()
-        .map(|s| s.path().to_path_buf())
-        .collect::<Vec<_>>();
-    log.close()?;
+    let (files, written) = write_log(storage, dir, SEGMENT_SIZE, (mib << 20) as usize, record)?;
     println!(
         "wrote {written} records of {record} B in {} segments in {:.2?}",
         files.len(),
