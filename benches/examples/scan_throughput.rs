@@ -121,14 +121,28 @@ fn main() -> Res<()> {
         recovery_mbs.push(mbs(data, rec));
     }
     println!(
-        "median of {rounds}: bare read {:.0} MB/s; reader scan {:.0} MB/s ({:.0}% of the bare read, median of the per-round ratios); recovery {:.0} MB/s; reader buffers high water {} KiB",
+        "median of {rounds}: bare read {:.0} MB/s; reader scan {:.0} MB/s ({:.0}% of the bare read, median of the per-round ratios); recovery {:.0} MB/s; reader buffers high water {} KiB; the process's peak resident memory {}",
         median(&mut bare_mbs),
         median(&mut scan_mbs),
         100.0 * median(&mut ratios),
         median(&mut recovery_mbs),
         high_water / 1024,
+        peak_rss(),
     );
     Ok(())
+}
+
+/// The process's peak resident set (`VmHWM` of `/proc/self/status`, Linux),
+/// as that file gives it.
+fn peak_rss() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn median(v: &mut [f64]) -> f64 {
