@@ -528,11 +528,11 @@ impl ReadAhead {
         self.worker.as_ref()
     }
 
-    /// Reads ahead from `offset`: starts a job there if none is in
-    /// flight there (throwing away jobs elsewhere), then queues the chunks
-    /// that follow the last job up to
-    /// [`DEPTH`] jobs. (A job past the end of the file reads nothing, and
-    /// one past a short read is thrown away by [`ReadAhead::take`].)
+    /// Reads ahead from `offset`: starts a job there unless the oldest job
+    /// in flight reads from there (jobs elsewhere are thrown away), then
+    /// queues the chunks that follow the last job, up to [`DEPTH`] jobs. (A
+    /// job past the end of the file reads nothing, and one past a short
+    /// read is thrown away by [`ReadAhead::take`].)
     fn start(&mut self, file: &Arc<dyn StorageFile>, offset: u64) {
         if self.pending.front().is_some_and(|&(at, _)| at != offset) {
             self.cancel();
@@ -589,8 +589,16 @@ impl ReadAhead {
         }
     }
 
-    /// Gives back a buffer (the window's old one, or a job's unused).
-    fn give_back(&mut self, buf: Vec<u8>) {
+    /// Gives back a buffer (the window's old one, or a job's unused). One
+    /// the window grew for a large record is cut back to a chunk's size,
+    /// so only the window itself is ever larger than a chunk (the bound
+    /// of `ReadOptions::memory_bound`).
+    fn give_back(&mut self, mut buf: Vec<u8>) {
+        let limit = self.headroom.saturating_add(self.chunk);
+        if buf.capacity() > limit {
+            buf.clear();
+            buf.shrink_to(limit);
+        }
         self.spares.push(buf);
     }
 
@@ -746,5 +754,9 @@ mod tests {
         ahead.give_back(done.buf);
         ahead.cancel();
         assert!(ahead.pending.is_empty());
+        // A window grown for a large record comes back at a chunk's size.
+        let before = ahead.capacity();
+        ahead.give_back(Vec::with_capacity(64 * per_buffer));
+        assert!(ahead.capacity() - before <= per_buffer);
     }
 }
