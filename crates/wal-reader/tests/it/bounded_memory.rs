@@ -116,3 +116,36 @@ fn reading_a_large_segment_holds_one_window_and_one_record() {
     });
     assert!(peak <= (1 << 20) + 2 * bound, "recovery peak heap {peak}");
 }
+
+/// With read-ahead, the reader holds its window and the chunks the
+/// read-ahead keeps in flight; with small records and record limits (so
+/// the assembly and decoder allowances leave little slack),
+/// `ReadOptions::memory_bound` must count every one of those chunks.
+#[test]
+fn the_bound_counts_every_read_ahead_chunk() {
+    let (_sim, storage) = sim(51);
+    let mut options = LogOptions::new();
+    options.create(true).segment_size(8 << 20);
+    let mut w = SegWriter::open(storage.clone(), &options);
+    for i in 1..=2000u64 {
+        w.append(&payload(i, 1024));
+    }
+    drop(w);
+
+    let mut ro = read_options();
+    ro.buffer_size(16 * 1024)
+        .max_payload_len(2048)
+        .max_record_len(2048);
+    let bound = ro.memory_bound();
+    let mut reader = LogReader::open(storage.clone(), dir(), &ro).unwrap();
+    let mut count = 0u64;
+    while let Some(r) = reader.next_record().unwrap() {
+        count += 1;
+        assert_eq!(r.lsn.get(), count);
+    }
+    assert_eq!(count, 2000);
+    let high = reader.buffer_high_water();
+    assert!(high <= bound, "high water {high} over the bound {bound}");
+    // The window and two read-ahead chunks (16 KiB and 4 KiB of room each).
+    assert!(high >= 3 * 16 * 1024, "high water {high}");
+}
