@@ -19,9 +19,19 @@ fn append_unsynced(
     n: u64,
     submitted: &mut BTreeMap<Lsn, Vec<u8>>,
 ) -> Lsn {
+    append_unsynced_with(log, n, submitted, |s| payload(w, s))
+}
+
+/// [`append_unsynced`] with payloads of the caller's making.
+fn append_unsynced_with(
+    log: &wal_commit::Committer,
+    n: u64,
+    submitted: &mut BTreeMap<Lsn, Vec<u8>>,
+    make: impl Fn(u64) -> Vec<u8>,
+) -> Lsn {
     let mut last = Lsn::ZERO;
     for s in 0..n {
-        let p = payload(w, s);
+        let p = make(s);
         last = log.append_unsynced(&p).unwrap();
         submitted.insert(last, p);
     }
@@ -204,16 +214,13 @@ fn packing_respects_the_group_and_in_flight_limits() {
         )
         .unwrap();
         let mut submitted = BTreeMap::new();
-        let mut last = Lsn::ZERO;
-        for s in 0..400u64 {
-            let p = if tiny {
+        let last = append_unsynced_with(&log, 400, &mut submitted, |s| {
+            if tiny {
                 format!("tiny {s}").into_bytes()
             } else {
                 payload(11, s)
-            };
-            last = log.append_unsynced(&p).unwrap();
-            submitted.insert(last, p);
-        }
+            }
+        });
         assert_eq!(log.sync().unwrap(), last);
         let stats = log.stats();
         assert!(stats.max_group <= 3, "a group of {}", stats.max_group);
