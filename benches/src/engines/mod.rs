@@ -7,6 +7,8 @@
 //! heavy build). The harness creates a fresh, empty directory for every run
 //! and removes it afterwards.
 
+#[cfg(target_os = "linux")]
+pub mod bare;
 pub mod fjall;
 pub mod groupwal;
 pub mod mutex;
@@ -209,6 +211,13 @@ pub const ENGINES: &[EngineInfo] = &[
         open: |dir, _| Ok(Box::new(fjall::FjallLog::open(dir)?)),
         recover: Some(fjall::recover),
     },
+    #[cfg(target_os = "linux")]
+    EngineInfo {
+        name: "bare",
+        about: "not a log: the least a group commit can do (a ticket per append, one write + fdatasync per group of every writer, one futex wake for all); not run by default",
+        open: |dir, _| Ok(Box::new(bare::Bare::open(dir)?)),
+        recover: None,
+    },
     #[cfg(all(feature = "rocksdb", groupwal_rocksdb))]
     EngineInfo {
         name: "rocksdb",
@@ -219,13 +228,14 @@ pub const ENGINES: &[EngineInfo] = &[
 ];
 
 /// The engines `compare` runs by default: groupwal's default
-/// configuration, the baselines and every peer built in.
+/// configuration, the baselines and every peer built in (not groupwal's
+/// variants, nor the bare group commit, which is not a log).
 #[must_use]
 pub fn default_engines() -> Vec<&'static str> {
     ENGINES
         .iter()
         .map(|e| e.name)
-        .filter(|n| !n.starts_with("groupwal-"))
+        .filter(|n| !n.starts_with("groupwal-") && *n != "bare")
         .collect()
 }
 
@@ -344,5 +354,6 @@ pub(crate) mod tests {
         assert_eq!(&names()[..2], ["groupwal", "groupwal-zstd"]);
         assert!(default_engines().contains(&"raft-engine"));
         assert!(!default_engines().contains(&"groupwal-all"));
+        assert!(!default_engines().contains(&"bare"));
     }
 }
