@@ -10,7 +10,12 @@
 //!
 //! `NO_ADAPTIVE=1` turns `CommitOptions::adaptive_delay` off. `ASYNC=1`
 //! makes the writers tokio tasks (`append_async`, a multi-threaded runtime
-//! with one worker per core) instead of threads.
+//! with one worker per core) instead of threads. `SEGMENT_MIB=N` sets the
+//! segment size; `SETTLE_SECS=S` waits S seconds after the first append
+//! before measuring (so the first spare is prepared before, not during,
+//! the measured appends: with a segment larger than what the run writes,
+//! the run measures syncs into a zero-filled segment with no zero-fill
+//! beside it).
 
 #![allow(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
@@ -46,6 +51,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir_in(std::env::current_dir()?)?;
     let mut log_options = LogOptions::new();
     log_options.create(true).preallocation(preallocation);
+    if let Ok(mib) = std::env::var("SEGMENT_MIB") {
+        log_options.segment_size(mib.parse::<u64>()? << 20);
+    }
     let committer = Arc::new(Committer::open(
         Arc::new(FileStorage::new()),
         dir.path().join("wal"),
@@ -54,6 +62,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?);
     // The first append creates (and prepares) the first segment; not counted.
     committer.append(&vec![1u8; size])?;
+    if let Ok(secs) = std::env::var("SETTLE_SECS") {
+        std::thread::sleep(Duration::from_secs_f64(secs.parse()?));
+    }
     let before = committer.stats();
     let measure = Duration::from_secs_f64(secs);
     let start = Instant::now();
