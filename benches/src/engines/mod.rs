@@ -309,12 +309,15 @@ pub(crate) mod tests {
         out
     }
 
-    /// Appends from `threads` threads, `per_thread` each, and checks the
-    /// LSNs are 1..=n with none repeated and that the file holds exactly
-    /// those records in LSN order.
-    pub(crate) fn check_engine(name: &str, file: &str, threads: usize, per_thread: usize) {
-        let dir = tempfile::tempdir().unwrap();
-        let log: Arc<Box<dyn DurableLog>> = Arc::new(open(name, dir.path()).unwrap());
+    /// Appends from `threads` threads, `per_thread` each (thread `t`'s
+    /// payloads are `10 + t` bytes of `t`), checks the LSNs are 1..=n with
+    /// none repeated and the engine's counters, then closes it; returns n.
+    pub(crate) fn append_concurrently(
+        log: Box<dyn DurableLog>,
+        threads: usize,
+        per_thread: usize,
+    ) -> u64 {
+        let log = Arc::new(log);
         let mut handles = Vec::new();
         for t in 0..threads {
             let log = Arc::clone(&log);
@@ -336,6 +339,14 @@ pub(crate) mod tests {
         assert_eq!(stats.records, n);
         assert!(stats.syncs >= 1 && stats.syncs <= n);
         Arc::into_inner(log).unwrap().close().unwrap();
+        n
+    }
+
+    /// [`append_concurrently`], then checks that the file holds exactly
+    /// those records in LSN order.
+    pub(crate) fn check_engine(name: &str, file: &str, threads: usize, per_thread: usize) {
+        let dir = tempfile::tempdir().unwrap();
+        let n = append_concurrently(open(name, dir.path()).unwrap(), threads, per_thread);
         let records = decode_file(&std::fs::read(dir.path().join(file)).unwrap());
         assert_eq!(records.len() as u64, n);
         for (i, (lsn, payload)) in records.iter().enumerate() {
