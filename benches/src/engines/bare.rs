@@ -24,7 +24,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -65,7 +65,7 @@ struct State {
     stop: AtomicBool,
     syncs: AtomicU64,
     /// The I/O thread's error; appends fail once it is set.
-    failed: Mutex<Option<String>>,
+    failed: OnceLock<String>,
 }
 
 /// The bare group commit.
@@ -95,10 +95,7 @@ impl Bare {
             .spawn(move || {
                 let result = io_loop(&io_state, &file);
                 if let Err(e) = &result {
-                    *io_state
-                        .failed
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner) = Some(e.to_string());
+                    let _ = io_state.failed.set(e.to_string());
                 }
                 // Wake everyone: durable appends return, the rest fail.
                 io_state.epoch.fetch_add(1, Ordering::Release);
@@ -114,9 +111,7 @@ impl Bare {
     fn failure(&self) -> Option<io::Error> {
         self.state
             .failed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
+            .get()
             .map(|e| io::Error::other(format!("the bare engine's I/O thread failed: {e}")))
     }
 
