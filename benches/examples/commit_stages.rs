@@ -15,7 +15,10 @@
 //! before measuring (so the first spare is prepared before, not during,
 //! the measured appends: with a segment larger than what the run writes,
 //! the run measures syncs into a zero-filled segment with no zero-fill
-//! beside it).
+//! beside it). `PURGE_BEHIND=1` purges every segment wholly below the
+//! durable LSN every 50 ms while the writers run, as a database does
+//! after its checkpoints: rotations then reuse the purged files (their
+//! extents already written) instead of preparing new ones.
 
 #![allow(clippy::print_stdout, clippy::print_stderr, missing_docs)]
 
@@ -68,6 +71,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let before = committer.stats();
     let measure = Duration::from_secs_f64(secs);
     let start = Instant::now();
+    let purger = std::env::var_os("PURGE_BEHIND").map(|_| {
+        let committer = Arc::clone(&committer);
+        std::thread::spawn(move || -> Result<usize, wal_commit::Error> {
+            let mut purged = 0;
+            while start.elapsed() < measure {
+                purged += committer.purge_below(committer.durable_lsn())?;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Ok(purged)
+        })
+    });
     if std::env::var_os("ASYNC").is_some() {
         let runtime = tokio::runtime::Builder::new_multi_thread().build()?;
         let appends = runtime.block_on(async {
@@ -91,6 +105,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             Ok::<u64, Box<dyn std::error::Error>>(appends)
         })?;
+        join_purger(purger)?;
         return report(committer, &before, writers, size, prealloc, appends, start);
     }
     let handles: Vec<_> = (0..writers)
@@ -111,7 +126,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for h in handles {
         appends += h.join().map_err(|_| "a writer panicked")??;
     }
+    join_purger(purger)?;
     report(committer, &before, writers, size, prealloc, appends, start)
+}
+
+type Purger = std::thread::JoinHandle<Result<usize, wal_commit::Error>>;
+
+fn join_purger(purger: Option<Purger>) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(purger) = purger {
+        let purged = purger.join().map_err(|_| "the purger panicked")??;
+        println!("  purged {purged} segments while writing");
+    }
+    Ok(())
 }
 
 fn report(
