@@ -98,7 +98,9 @@ pub mod sim;
 
 pub use aligned::DIRECT_ALIGN;
 pub use error::{Error, Result};
-pub use log::{LOCK_FILE, SPARE_EXTENSION, SPARE_PREFIX, SegmentHook, SegmentLog, SparePreparer};
+pub use log::{
+    CLEAN_FILE, LOCK_FILE, SPARE_EXTENSION, SPARE_PREFIX, SegmentHook, SegmentLog, SparePreparer,
+};
 pub use options::{LogOptions, MIN_SEGMENT_SIZE, Preallocation, SyncMode};
 pub use segment::{RecordIter, ScanEnd, ScannedRecord, SegmentInfo, SegmentReader};
 pub use storage::{DirEntry, DirLock, FileStorage, OpenOptions, Storage, StorageFile};

@@ -17,6 +17,13 @@ use crate::storage::{DirLock, OpenOptions, Storage, StorageFile};
 /// The name of the lock file in a log directory.
 pub const LOCK_FILE: &str = "LOCK";
 
+/// The name of the clean-close marker: an empty file that
+/// [`SegmentLog::close`] creates once everything in the log is durable, and
+/// that the next [`SegmentLog::open`] removes (durably) before anything is
+/// written. Found at open, it means every byte of the segments reached the
+/// disk, so resuming need not rewrite the last segment's records.
+pub const CLEAN_FILE: &str = "CLEAN";
+
 /// The prefix of spare segment files (prepared or recycled files waiting to
 /// become segments): `spare-N.spare`.
 pub const SPARE_PREFIX: &str = "spare-";
@@ -112,6 +119,14 @@ pub struct SegmentLog {
     /// The LSN the next batch must start with, when known.
     next_lsn: Option<Lsn>,
     failed: bool,
+    /// Whether the log was closed cleanly before this open (its
+    /// [`CLEAN_FILE`] was there).
+    opened_clean: bool,
+    /// Whether every record in the segments is known to be on the disk:
+    /// the log is empty, was closed cleanly, or its last segment was
+    /// rewritten and synced when resumed. Only then may `close` mark it
+    /// clean.
+    all_durable: bool,
     hook: Option<SegmentHook>,
     /// The next batch starts a new segment even if the current one has room.
     force_new_segment: bool,
@@ -200,9 +215,14 @@ impl SegmentLog {
         let mut spares = Vec::new();
         let mut next_spare = 0u64;
         let mut foreign = Vec::new();
+        let mut opened_clean = false;
         for entry in listing {
             let path = dir.join(&entry.name);
             if entry.name == LOCK_FILE && entry.is_file {
+                continue;
+            }
+            if entry.name == CLEAN_FILE && entry.is_file {
+                opened_clean = true;
                 continue;
             }
             if let (true, Some(lsn)) = (entry.is_file, parse_segment_file_name(&entry.name)) {
@@ -264,7 +284,21 @@ impl SegmentLog {
             }
             None => LogId::new(storage.random_u64().map_err(io_err("random", &dir))?),
         };
-        let writer = if segments.is_empty() {
+        // The marker goes before anything is written, durably: a crash
+        // from here on must not find it.
+        if opened_clean {
+            let marker = dir.join(CLEAN_FILE);
+            storage
+                .remove_file(&marker)
+                .map_err(io_err("remove", &marker))?;
+        }
+        // The names listed may not be durable (a failed directory sync
+        // before the last process stopped, with the machine still up):
+        // make them durable before new records are acknowledged in the
+        // files they name.
+        storage.sync_dir(&dir).map_err(io_err("sync", &dir))?;
+        let segments_empty = segments.is_empty();
+        let writer = if segments_empty {
             Writer::Empty
         } else {
             Writer::NotResumed
@@ -291,9 +325,18 @@ impl SegmentLog {
             writer,
             next_lsn: None,
             failed: false,
+            opened_clean,
+            all_durable: opened_clean || segments_empty,
             hook: None,
             force_new_segment: false,
         })
+    }
+
+    /// Whether the log was closed cleanly before this open (see
+    /// [`CLEAN_FILE`]): resuming it rewrites nothing.
+    #[must_use]
+    pub fn opened_clean(&self) -> bool {
+        self.opened_clean
     }
 
     /// Installs `hook`, called with the header of every new segment before
@@ -438,6 +481,7 @@ impl SegmentLog {
             }
             log.writer = Writer::NotResumed;
             log.cut_file(&last.path, end_offset, true)?;
+            log.make_durable(&last.path, end_offset)?;
             log.activate(&last, end_offset)?;
             log.next_lsn = Some(next_lsn);
             log.force_new_segment |= log.hook.is_some();
@@ -539,13 +583,26 @@ impl SegmentLog {
         })
     }
 
-    /// Syncs what was written and releases the directory.
+    /// Syncs what was written and releases the directory. If everything in
+    /// the log is then known to be durable, leaves the clean-close marker
+    /// ([`CLEAN_FILE`]) for the next open. Dropping the log instead leaves
+    /// none: the next resume rewrites the last segment's records.
     ///
     /// # Errors
     ///
-    /// As [`SegmentLog::sync`].
+    /// As [`SegmentLog::sync`]. A marker that cannot be created is not an
+    /// error (the next open rewrites instead).
     pub fn close(mut self) -> Result<()> {
-        self.sync()
+        self.sync()?;
+        if self.all_durable {
+            // Not synced: a marker lost to a power loss only costs the
+            // next open a rewrite.
+            let marker = self.dir.join(CLEAN_FILE);
+            if let Err(e) = self.storage.open(&marker, OpenOptions::create()) {
+                tracing::debug!(path = %marker.display(), error = %e, "could not leave the clean-close marker");
+            }
+        }
+        Ok(())
     }
 
     /// Makes sure a spare file is ready for the next rotation (prepared
@@ -663,12 +720,14 @@ impl SegmentLog {
                     if cut.needed {
                         log.cut_file(&info.path, cut.offset, false)?;
                     }
+                    log.make_durable(&info.path, cut.offset)?;
                     log.activate(&info, cut.offset)?;
                     log.next_lsn = Some(cut.next_lsn);
                 }
                 None => {
                     log.writer = Writer::Empty;
                     log.next_lsn = Some(lsn);
+                    log.all_durable = true;
                 }
             }
             log.force_new_segment |= log.hook.is_some();
@@ -700,6 +759,41 @@ impl SegmentLog {
         self.storage
             .sync_dir(&self.dir)
             .map_err(io_err("sync directory", &self.dir))
+    }
+
+    /// Unless everything is known to be durable already, reads the
+    /// records of segment `path` (up to `end`) and writes them back where
+    /// they were, then syncs. What a resume builds on may be only in the
+    /// page cache: a write whose sync failed (the process stopped, the
+    /// machine did not) either stays dirty (and nothing syncs that file
+    /// again if the next append goes to a new segment, as with
+    /// encryption), or, where a failed fsync marks its pages clean (Linux),
+    /// is never written at all though it reads back fine. Rewritten, the
+    /// bytes are dirty again, so the sync writes them. (Earlier segments
+    /// were synced before the next one was created.)
+    fn make_durable(&mut self, path: &Path, end: u64) -> Result<()> {
+        const CHUNK: u64 = 64 << 10;
+        if self.all_durable {
+            return Ok(());
+        }
+        let file = self
+            .storage
+            .open(path, OpenOptions::write())
+            .map_err(io_err("open", path))?;
+        let mut at = SEGMENT_HEADER_LEN as u64;
+        let mut buf = Vec::new();
+        while at < end {
+            let n = (end - at).min(CHUNK);
+            buf.resize(n as usize, 0);
+            file.read_exact_at(&mut buf, at)
+                .map_err(io_err("read", path))?;
+            file.write_all_at(&buf, at)
+                .map_err(io_err("rewrite", path))?;
+            at += n;
+        }
+        file.sync_data().map_err(io_err("sync", path))?;
+        self.all_durable = true;
+        Ok(())
     }
 
     /// Cuts the file at `offset` durably (everything from it on goes), then

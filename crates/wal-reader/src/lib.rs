@@ -59,11 +59,12 @@
 //!
 //! # What this crate does not do
 //!
-//! It never writes a new record; the only changes it makes are recovery's:
-//! through `wal_io::SegmentLog` (cutting a torn tail, and in point-in-time
-//! mode removing what follows the damage), and rewriting the last
-//! segment's records in place, then syncing them and the directory, so
-//! what it recovered is on the disk before anything is appended after it. Its only thread is a reader's
+//! It never writes a new record; the only changes it makes are recovery's,
+//! through `wal_io::SegmentLog`: cutting a torn tail, and in point-in-time
+//! mode removing what follows the damage. Resuming there also makes what
+//! was recovered durable before anything is appended after it (the
+//! directory synced, the last segment's records rewritten in place and
+//! synced, unless the log was closed cleanly). Its only thread is a reader's
 //! read-ahead (`ReadOptions::read_ahead`). It does not
 //! repair damage in place or rewrite a log without its gaps. Recovery does
 //! not decrypt (no keys needed): authentication is checked by readers.

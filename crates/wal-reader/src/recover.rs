@@ -1,7 +1,7 @@
 //! Recovery: open a log for writing, find where its valid data ends, apply
 //! the recovery mode, and position the appender there.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -128,11 +128,10 @@ fn recover_inner(
 ) -> Result<(SegmentLog, RecoveryReport)> {
     let started = Instant::now();
     options.validate()?;
+    // Opening syncs the directory (the names listed may not be durable),
+    // and resuming below makes the last segment's records durable (they
+    // may be only in the page cache) unless the log was closed cleanly.
     let mut log = SegmentLog::open(Arc::clone(&storage), &dir, log_options)?;
-    // The names listed may not be durable (a failed directory sync before
-    // the process stopped, with the machine still up): make them durable
-    // before new records are acknowledged in the files they name.
-    storage.sync_dir(&dir).map_err(io_err("sync", &dir))?;
     let segs: Vec<Segment> = log
         .segments()
         .iter()
@@ -200,21 +199,6 @@ fn recover_inner(
         }
     }
 
-    // What was read may be only in the page cache: a write whose sync
-    // failed (the process stopped, the machine did not) either stays dirty
-    // (and nothing syncs that file again if the next append goes to a new
-    // segment, as with encryption), or, where a failed fsync marks its
-    // pages clean (Linux), will never be written at all though it reads
-    // back fine. Rewrite the last segment's records in place and sync
-    // them before anything is acknowledged after them. (Earlier segments
-    // were synced before the next one was created.)
-    if let Some((first, offset)) = log.append_position()
-        && let Some(seg) = log.segments().iter().find(|s| s.first_lsn() == first)
-    {
-        let path = seg.path().to_path_buf();
-        rewrite_and_sync(&*storage, &path, offset).map_err(io_err("rewrite", &path))?;
-    }
-
     let durable_end = log.append_position().and_then(|(first, offset)| {
         log.segments()
             .iter()
@@ -239,6 +223,7 @@ fn recover_inner(
         removed_segments,
         dropped: end.dropped,
         corrupt: walker.corrupt,
+        clean_close: log.opened_clean(),
         elapsed: started.elapsed(),
     };
     if report.tail == TailKind::Torn || !report.corrupt.is_empty() {
@@ -260,22 +245,4 @@ fn recover_inner(
         );
     }
     Ok((log, report))
-}
-
-/// Reads `SEGMENT_HEADER_LEN..end` of a segment and writes it back where it
-/// was, then syncs: the bytes become dirty again, so the sync writes them
-/// even if an earlier failed sync left them clean but not on the disk.
-fn rewrite_and_sync(storage: &dyn Storage, path: &Path, end: u64) -> std::io::Result<()> {
-    const CHUNK: u64 = 64 << 10;
-    let file = storage.open(path, OpenOptions::write())?;
-    let mut at = wal_format::SEGMENT_HEADER_LEN as u64;
-    let mut buf = Vec::new();
-    while at < end {
-        let n = (end - at).min(CHUNK);
-        buf.resize(n as usize, 0);
-        file.read_exact_at(&mut buf, at)?;
-        file.write_all_at(&buf, at)?;
-        at += n;
-    }
-    file.sync_data()
 }

@@ -146,6 +146,10 @@ pub struct RecoveryReport {
     /// or discarded ([`RecoveryMode::PointInTime`]); empty in the other
     /// modes, which fail instead.
     pub corrupt: Vec<CorruptRange>,
+    /// Whether the log had been closed cleanly (`wal_io::CLEAN_FILE` was
+    /// there): its last segment's records were known to be on the disk and
+    /// were not rewritten. Otherwise resuming rewrote and synced them.
+    pub clean_close: bool,
     /// How long recovery took.
     pub elapsed: Duration,
 }

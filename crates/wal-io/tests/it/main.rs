@@ -8,6 +8,7 @@
 
 #![allow(clippy::print_stderr)]
 
+mod clean_close;
 mod errors;
 mod faults_and_crashes;
 mod lock;

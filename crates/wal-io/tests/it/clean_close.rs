@@ -1,0 +1,116 @@
+//! The clean-close marker: a close that synced everything leaves it, the
+//! next open removes it durably, and only then may a resume skip rewriting
+//! the last segment's records (which, after a failed sync, may be only in
+//! the page cache).
+
+use std::path::Path;
+
+use wal_io::sim::{Fault, SimStorage};
+use wal_io::{CLEAN_FILE, Error, SegmentLog, Storage, SyncMode};
+
+use crate::support::{SIM_DIR, append, seed, sim, small_options};
+
+fn marker_present(storage: &SimStorage) -> bool {
+    storage
+        .list_dir(Path::new(SIM_DIR))
+        .unwrap()
+        .iter()
+        .any(|e| e.name == CLEAN_FILE)
+}
+
+fn open(storage: &SimStorage) -> SegmentLog {
+    let mut options = small_options(SyncMode::Data);
+    options.create(true);
+    SegmentLog::open(std::sync::Arc::new(storage.clone()), SIM_DIR, &options).unwrap()
+}
+
+/// Writes a few records (two segments' worth) and syncs them.
+fn write_some(log: &mut SegmentLog) {
+    while log.segments().len() < 2 {
+        append(log, 1000).unwrap();
+    }
+    append(log, 1000).unwrap();
+    log.sync().unwrap();
+}
+
+/// Where the last segment's records end, and the next LSN.
+fn tail(log: &SegmentLog) -> (u64, wal_format::Lsn) {
+    let last = log.segments().last().unwrap().first_lsn();
+    let reader = log.open_segment(last).unwrap();
+    let mut iter = reader.records(1 << 20);
+    let mut next = last;
+    for record in iter.by_ref() {
+        next = record.unwrap().header.lsn.checked_next().unwrap();
+    }
+    (iter.end().unwrap().offset(), next)
+}
+
+#[test]
+fn a_clean_close_lets_the_next_resume_skip_the_rewrite() {
+    let storage = sim(seed());
+    let mut log = open(&storage);
+    write_some(&mut log);
+    log.close().unwrap();
+    assert!(marker_present(&storage), "a clean close leaves the marker");
+
+    let mut log = open(&storage);
+    assert!(log.opened_clean());
+    assert!(!marker_present(&storage), "the open removes it");
+    // Resuming writes nothing: a failing write would not be reached.
+    let (end, next) = tail(&log);
+    storage.inject(Fault::WriteEio);
+    log.resume(end, next).unwrap();
+    drop(log);
+
+    // The removal was durable: a power loss now does not bring it back.
+    storage.crash();
+    assert!(!marker_present(&storage));
+    assert!(!open(&storage).opened_clean());
+}
+
+#[test]
+fn without_a_clean_close_resume_rewrites_the_last_segment() {
+    let storage = sim(seed());
+    let mut log = open(&storage);
+    write_some(&mut log);
+    drop(log);
+    assert!(!marker_present(&storage), "a dropped log leaves no marker");
+
+    let mut log = open(&storage);
+    assert!(!log.opened_clean());
+    let (end, next) = tail(&log);
+    storage.inject(Fault::WriteEio);
+    let err = log.resume(end, next).unwrap_err();
+    assert!(
+        matches!(err, Error::Io { op: "rewrite", .. }),
+        "the rewrite met the fault: {err:?}"
+    );
+}
+
+#[test]
+fn a_failed_log_leaves_no_marker() {
+    let storage = sim(seed());
+    let mut log = open(&storage);
+    write_some(&mut log);
+    append(&mut log, 1000).unwrap();
+    storage.inject(Fault::SyncEioForgets);
+    log.sync().unwrap_err();
+    log.close().unwrap_err();
+    assert!(!marker_present(&storage));
+}
+
+#[test]
+fn a_log_opened_after_a_crash_and_never_resumed_leaves_no_marker() {
+    // Opened (say, to list its segments) and closed without a resume: its
+    // last segment was never rewritten, so it is not known to be durable.
+    let storage = sim(seed());
+    let mut log = open(&storage);
+    write_some(&mut log);
+    drop(log);
+    open(&storage).close().unwrap();
+    assert!(!marker_present(&storage));
+    // An empty log has nothing to lose.
+    let empty = SimStorage::new(seed());
+    open(&empty).close().unwrap();
+    assert!(marker_present(&empty));
+}
