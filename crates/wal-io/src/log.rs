@@ -586,7 +586,9 @@ impl SegmentLog {
     /// Syncs what was written and releases the directory. If everything in
     /// the log is then known to be durable, leaves the clean-close marker
     /// ([`CLEAN_FILE`]) for the next open. Dropping the log instead leaves
-    /// none: the next resume rewrites the last segment's records.
+    /// none: the next resume rewrites the last segment's records. So does
+    /// [`SyncMode::None`], which syncs nothing (a later session in another
+    /// mode must not take its writes for durable).
     ///
     /// # Errors
     ///
@@ -594,7 +596,7 @@ impl SegmentLog {
     /// error (the next open rewrites instead).
     pub fn close(mut self) -> Result<()> {
         self.sync()?;
-        if self.all_durable {
+        if self.all_durable && self.options.sync_mode != SyncMode::None {
             // Not synced: a marker lost to a power loss only costs the
             // next open a rewrite.
             let marker = self.dir.join(CLEAN_FILE);

@@ -114,3 +114,17 @@ fn a_log_opened_after_a_crash_and_never_resumed_leaves_no_marker() {
     open(&empty).close().unwrap();
     assert!(marker_present(&empty));
 }
+
+#[test]
+fn a_log_that_syncs_nothing_leaves_no_marker() {
+    // Its writes may still be only in the page cache, in every segment: a
+    // later session that syncs must not take them for durable.
+    let storage = sim(seed());
+    let mut options = small_options(SyncMode::None);
+    options.create(true);
+    let mut log =
+        SegmentLog::open(std::sync::Arc::new(storage.clone()), SIM_DIR, &options).unwrap();
+    write_some(&mut log);
+    log.close().unwrap();
+    assert!(!marker_present(&storage));
+}
