@@ -26,7 +26,9 @@ const SEGMENT_SIZE: u64 = 64 << 20;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let fill_mib: usize = args.first().map_or(60, |s| s.parse().expect("FILL_MiB"));
-    let parent = args.get(1).map_or_else(|| ".".into(), std::path::PathBuf::from);
+    let parent = args
+        .get(1)
+        .map_or_else(|| ".".into(), std::path::PathBuf::from);
     let rounds: usize = args.get(2).map_or(5, |s| s.parse().expect("rounds"));
     let tmp = tempfile::tempdir_in(parent).unwrap();
     let dir = tmp.path().join("wal");
