@@ -18,10 +18,14 @@ fn marker_present(storage: &SimStorage) -> bool {
         .any(|e| e.name == CLEAN_FILE)
 }
 
-fn open(storage: &SimStorage) -> SegmentLog {
-    let mut options = small_options(SyncMode::Data);
+fn open_in(storage: &SimStorage, mode: SyncMode) -> SegmentLog {
+    let mut options = small_options(mode);
     options.create(true);
     SegmentLog::open(std::sync::Arc::new(storage.clone()), SIM_DIR, &options).unwrap()
+}
+
+fn open(storage: &SimStorage) -> SegmentLog {
+    open_in(storage, SyncMode::Data)
 }
 
 /// Writes a few records (two segments' worth) and syncs them.
@@ -60,12 +64,27 @@ fn a_clean_close_lets_the_next_resume_skip_the_rewrite() {
     let (end, next) = tail(&log);
     storage.inject(Fault::WriteEio);
     log.resume(end, next).unwrap();
-    drop(log);
+}
 
-    // The removal was durable: a power loss now does not bring it back.
-    storage.crash();
-    assert!(!marker_present(&storage));
-    assert!(!open(&storage).opened_clean());
+#[test]
+fn the_open_removes_the_marker_durably() {
+    // The marker made durable first (the close does not sync it), so that
+    // only the open's own directory sync can keep a power loss from
+    // bringing it back. A crash keeps a random prefix of the directory's
+    // unsynced changes: several seeds.
+    for s in 0..16 {
+        let storage = sim(seed() + s);
+        let mut log = open(&storage);
+        write_some(&mut log);
+        log.close().unwrap();
+        storage.sync_dir(Path::new(SIM_DIR)).unwrap();
+        let log = open(&storage);
+        assert!(log.opened_clean());
+        drop(log);
+        storage.crash();
+        assert!(!marker_present(&storage), "seed {}", seed() + s);
+        assert!(!open(&storage).opened_clean());
+    }
 }
 
 #[test]
@@ -120,10 +139,7 @@ fn a_log_that_syncs_nothing_leaves_no_marker() {
     // Its writes may still be only in the page cache, in every segment: a
     // later session that syncs must not take them for durable.
     let storage = sim(seed());
-    let mut options = small_options(SyncMode::None);
-    options.create(true);
-    let mut log =
-        SegmentLog::open(std::sync::Arc::new(storage.clone()), SIM_DIR, &options).unwrap();
+    let mut log = open_in(&storage, SyncMode::None);
     write_some(&mut log);
     log.close().unwrap();
     assert!(!marker_present(&storage));
