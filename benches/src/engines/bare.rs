@@ -26,7 +26,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustix::fs::FallocateFlags;
 use rustix::thread::futex;
@@ -146,20 +146,20 @@ fn io_loop(state: &State, file: &File) -> io::Result<()> {
         // SeqCst pairs with the appender's add-then-read: either this
         // thread sees the arrival or the appender sees `wanted` and wakes it.
         state.wanted.store(want, Ordering::SeqCst);
-        let mut waited = Duration::ZERO;
+        let deadline = Instant::now() + GATHER_LIMIT;
         let upto = loop {
             let arrived = state.arrived.load(Ordering::SeqCst);
             let pending = arrived.wrapping_sub(taken);
-            if pending >= expected || (pending > 0 && waited >= GATHER_LIMIT) {
+            if pending >= expected || (pending > 0 && Instant::now() >= deadline) {
                 break arrived;
             }
             if pending == 0 && state.stop.load(Ordering::Acquire) {
                 return Ok(());
             }
-            let step = Duration::from_micros(500);
+            // Bounded, so the stop flag and the deadline are looked at.
             let timeout = futex::Timespec {
                 tv_sec: 0,
-                tv_nsec: i64::try_from(step.as_nanos()).unwrap_or(500_000),
+                tv_nsec: 500_000,
             };
             match futex::wait(
                 &state.arrived,
@@ -167,8 +167,12 @@ fn io_loop(state: &State, file: &File) -> io::Result<()> {
                 arrived,
                 Some(&timeout),
             ) {
-                Ok(()) | Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {}
-                Err(rustix::io::Errno::TIMEDOUT) => waited += step,
+                Ok(())
+                | Err(
+                    rustix::io::Errno::AGAIN
+                    | rustix::io::Errno::INTR
+                    | rustix::io::Errno::TIMEDOUT,
+                ) => {}
                 Err(e) => return Err(e.into()),
             }
         };
