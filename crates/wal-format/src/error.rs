@@ -12,6 +12,8 @@ pub enum Checksum {
     Record,
     /// The segment header checksum.
     SegmentHeader,
+    /// The clean-close marker's checksum.
+    CleanMarker,
 }
 
 impl std::fmt::Display for Checksum {
@@ -20,6 +22,7 @@ impl std::fmt::Display for Checksum {
             Checksum::RecordHeader => "record header",
             Checksum::Record => "record",
             Checksum::SegmentHeader => "segment header",
+            Checksum::CleanMarker => "clean-close marker",
         })
     }
 }

@@ -156,7 +156,8 @@ impl Reassembler {
     ///
     /// [`Error::Sequence`] for a broken chain (a middle or last fragment
     /// without a first, a first or full record while a chain is pending, a
-    /// fragment with another LSN or other flags, a batch marker), and
+    /// fragment with another LSN or other flags, a batch or commit marker),
+    /// and
     /// [`Error::TooLong`] when the chain grows past the maximum. The chain in
     /// progress is dropped on error.
     pub fn push<'a>(&'a mut self, record: Record<'a>) -> Result<Option<LogicalRecord<'a>>> {
@@ -201,7 +202,9 @@ impl Reassembler {
                     self.append(record.payload)
                 }
             }
-            (RecordType::Batch, None) => Err(seq_err("batch marker given to the reassembler")),
+            (RecordType::Batch | RecordType::Commit, None) => {
+                Err(seq_err("marker given to the reassembler"))
+            }
             (_, Some(_)) => Err(seq_err("fragment chain interrupted by another record")),
         };
         if let Err(e) = result {

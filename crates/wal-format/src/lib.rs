@@ -20,6 +20,11 @@
 //! - Payloads larger than a fragment are split by [`split_fragments`] and
 //!   put back together by a [`Reassembler`]. A [`BatchMarker`] makes the
 //!   records after it one all-or-nothing batch.
+//! - A [`CommitMarker`] starts every group a writer writes, carrying the
+//!   LSN through which the log was durable at that moment; a
+//!   [`CleanMarker`] (the content of the clean-close marker file) says
+//!   where a cleanly closed log ends. They are the evidence recovery uses
+//!   to tell a torn write from damage to acknowledged records.
 //!
 //! # Example
 //!
@@ -73,6 +78,7 @@
 mod error;
 mod fragment;
 mod ids;
+mod marker;
 mod record;
 mod segment;
 mod zero;
@@ -82,6 +88,7 @@ pub use fragment::{
     BatchMarker, Fragments, LogicalKind, LogicalRecord, Reassembler, split_fragments,
 };
 pub use ids::{KeyId, LogId, Lsn, Salt};
+pub use marker::{CleanMarker, CommitMarker};
 pub use record::{
     Flags, MAX_PAYLOAD_LEN, RECORD_HEADER_LEN, Record, RecordDecoder, RecordHeader, RecordType,
     VerifiedHeader, encode_record,

@@ -5,8 +5,8 @@
 //! | offset | size | field |
 //! |---:|---:|---|
 //! | 0 | 8 | magic `89 47 57 41 4c 0d 0a 1a` (`\x89GWAL\r\n\x1a`) |
-//! | 8 | 2 | format version (1) |
-//! | 10 | 2 | header length (64) |
+//! | 8 | 2 | format version (2) |
+//! | 10 | 2 | header length (96) |
 //! | 12 | 4 | flags, reserved, zero |
 //! | 16 | 8 | first LSN |
 //! | 24 | 8 | salt |
@@ -24,8 +24,11 @@ use crate::{KeyId, LogId, Lsn, Salt};
 /// The magic bytes every segment file starts with.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"\x89GWAL\r\n\x1a";
 
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format version this build writes and reads. Version 1 (no commit
+/// markers, an empty clean-close marker) is refused with
+/// [`Error::UnsupportedVersion`]: its logs hold no evidence of which
+/// records were acknowledged (`docs/FORMAT.md`, "Version history").
+pub const FORMAT_VERSION: u16 = 2;
 
 /// The size of an encoded segment header; records start at this offset.
 pub const SEGMENT_HEADER_LEN: usize = 96;
@@ -130,7 +133,7 @@ impl SegmentHeader {
         if usize::from(header_len) != SEGMENT_HEADER_LEN {
             return Err(Error::Invalid {
                 field: "segment header length",
-                reason: "must be 96 in format version 1",
+                reason: "must be 96 in format version 2",
             });
         }
         let flags = u32::from_le_bytes(r.take());
@@ -306,15 +309,18 @@ mod tests {
             SegmentHeader::decode(&bad),
             Err(Error::BadMagic { .. })
         ));
-        let mut v2 = sample().encode();
-        v2[8] = 2;
-        assert_eq!(
-            SegmentHeader::decode(&v2),
-            Err(Error::UnsupportedVersion {
-                found: 2,
-                supported: 1
-            })
-        );
+        // Version 1 is refused by name, as is any version after this one.
+        for found in [1, 3] {
+            let mut other = sample().encode();
+            other[8] = found as u8;
+            assert_eq!(
+                SegmentHeader::decode(&other),
+                Err(Error::UnsupportedVersion {
+                    found,
+                    supported: 2
+                })
+            );
+        }
         let mut crc = sample().encode();
         crc[20] ^= 0x10;
         assert!(matches!(

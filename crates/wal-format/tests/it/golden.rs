@@ -1,19 +1,20 @@
-//! Committed sample files pin format version 1: they must decode to the
+//! Committed sample files pin format version 2: they must decode to the
 //! records listed here, and encoding those records must give the same bytes.
 //!
 //! A deliberate format change bumps the version, adds new golden files and a
-//! line to the version history in docs/FORMAT.md; the v1 files stay, and
-//! stay readable or are refused with `UnsupportedVersion`. To write the
-//! files anew (only ever for a new version): `GROUPWAL_BLESS=1 cargo test
-//! -p wal-format --test it golden`.
+//! line to the version history in docs/FORMAT.md; the files of earlier
+//! versions stay, and stay readable or are refused with
+//! `UnsupportedVersion` (version 1 is refused). To write the files anew
+//! (only ever for a new version): `GROUPWAL_BLESS=1 cargo test -p
+//! wal-format --test it golden`.
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use wal_format::{
-    BatchMarker, Error, Flags, LogId, LogicalKind, Lsn, Reassembler, RecordDecoder, RecordHeader,
-    RecordType, SEGMENT_HEADER_LEN, Salt, SegmentHeader, encode_record, parse_segment_file_name,
-    segment_file_name, split_fragments,
+    BatchMarker, CleanMarker, CommitMarker, Error, Flags, LogId, LogicalKind, Lsn, Reassembler,
+    RecordDecoder, RecordHeader, RecordType, SEGMENT_HEADER_LEN, Salt, SegmentHeader,
+    encode_record, parse_segment_file_name, segment_file_name, split_fragments,
 };
 
 const FIRST_LSN: Lsn = Lsn::new(100);
@@ -24,10 +25,12 @@ const FRAGMENTED: &[u8] = b"a fragmented record payload, split in three";
 /// Zero bytes after the last record: preallocated, never written space.
 const ZERO_TAIL: usize = 64;
 
+fn golden_dir(version: u16) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/v{version}"))
+}
+
 fn golden_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden/v1")
-        .join(segment_file_name(FIRST_LSN))
+    golden_dir(2).join(segment_file_name(FIRST_LSN))
 }
 
 fn segment_header() -> SegmentHeader {
@@ -42,11 +45,21 @@ fn records() -> Vec<(RecordHeader, Vec<u8>)> {
         record_type,
         flags,
     };
+    let commit = |lsn: u64, durable: u64| {
+        (
+            h(lsn, RecordType::Commit, Flags::EMPTY),
+            CommitMarker::new(Lsn::new(durable)).encode().to_vec(),
+        )
+    };
+    // Three commit groups, each starting with its marker: the durable LSN
+    // each carries is the last LSN of the group before it.
     let mut out = vec![
+        commit(100, 99),
         (
             h(100, RecordType::Full, Flags::EMPTY),
             b"hello, groupwal".to_vec(),
         ),
+        commit(101, 100),
         (
             h(101, RecordType::Batch, Flags::EMPTY),
             BatchMarker::new(2).unwrap().encode().to_vec(),
@@ -59,6 +72,7 @@ fn records() -> Vec<(RecordHeader, Vec<u8>)> {
             h(102, RecordType::Full, Flags::EMPTY),
             b"batch member two".to_vec(),
         ),
+        commit(103, 102),
     ];
     for (ty, part) in split_fragments(FRAGMENTED, NonZeroUsize::new(FRAGMENT).unwrap()) {
         out.push((h(103, ty, Flags::EMPTY), part.to_vec()));
@@ -75,6 +89,19 @@ fn records() -> Vec<(RecordHeader, Vec<u8>)> {
     out
 }
 
+/// The clean-close marker of a log whose only segment is the sample,
+/// closed after its last record.
+fn clean_marker() -> CleanMarker {
+    let records_len: usize = records().iter().map(|(_, p)| 32 + p.len()).sum();
+    CleanMarker {
+        log_id: LOG_ID,
+        next_lsn: Lsn::new(107),
+        segment: FIRST_LSN,
+        salt: SALT,
+        end_offset: (SEGMENT_HEADER_LEN + records_len) as u64,
+    }
+}
+
 fn encode_sample() -> Vec<u8> {
     let mut buf = segment_header().encode().to_vec();
     for (h, p) in records() {
@@ -85,11 +112,12 @@ fn encode_sample() -> Vec<u8> {
 }
 
 #[test]
-fn v1_sample_segment_decodes_and_re_encodes_identically() {
+fn v2_sample_segment_decodes_and_re_encodes_identically() {
     let path = golden_path();
     if std::env::var_os("GROUPWAL_BLESS").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, encode_sample()).unwrap();
+        std::fs::write(golden_dir(2).join("CLEAN"), clean_marker().encode()).unwrap();
     }
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let name = path.file_name().unwrap().to_str().unwrap();
@@ -115,10 +143,19 @@ fn v1_sample_segment_decodes_and_re_encodes_identically() {
     assert_eq!(rest.len(), ZERO_TAIL);
     assert_eq!(physical, records());
 
-    // Logical view: batch marker aside, one record per LSN, fragments joined.
+    // Logical view: markers aside, one record per LSN, fragments joined.
     let mut reassembler = Reassembler::new(1024);
     let mut logical = Vec::new();
+    let mut durable = Vec::new();
     for (h, p) in &physical {
+        let rec = wal_format::Record {
+            header: *h,
+            payload: p,
+        };
+        if h.record_type == RecordType::Commit {
+            durable.push(CommitMarker::decode(&rec).unwrap().durable().get());
+            continue;
+        }
         if h.record_type == RecordType::Batch {
             continue;
         }
@@ -132,6 +169,7 @@ fn v1_sample_segment_decodes_and_re_encodes_identically() {
     }
     let lsns: Vec<u64> = logical.iter().map(|l| l.0).collect();
     assert_eq!(lsns, (100..=106).collect::<Vec<_>>());
+    assert_eq!(durable, [99, 100, 102]);
     assert_eq!(logical[3].2, FRAGMENTED);
     assert_eq!(logical[4].1, LogicalKind::Checkpoint);
 
@@ -139,25 +177,56 @@ fn v1_sample_segment_decodes_and_re_encodes_identically() {
     assert_eq!(
         encode_sample(),
         bytes,
-        "encoder output differs from the v1 golden file"
+        "encoder output differs from the v2 golden file"
     );
+
+    // The clean-close marker of that log.
+    let clean = std::fs::read(golden_dir(2).join("CLEAN")).unwrap();
+    assert_eq!(CleanMarker::decode(&clean), Ok(clean_marker()));
+    assert_eq!(clean, clean_marker().encode());
+    assert_eq!(clean_marker().end_offset as usize, bytes.len() - ZERO_TAIL);
+}
+
+/// Version 1 (no commit markers, an empty clean-close marker) is refused
+/// by name: its logs hold no evidence of what was acknowledged.
+#[test]
+fn a_v1_segment_is_refused_naming_its_version() {
+    let path = golden_dir(1).join(segment_file_name(FIRST_LSN));
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(&bytes[8..10], &[1, 0]);
+    let err = SegmentHeader::decode(&bytes).unwrap_err();
+    assert_eq!(
+        err,
+        Error::UnsupportedVersion {
+            found: 1,
+            supported: 2
+        }
+    );
+    assert!(err.to_string().contains('1'), "{err}");
 }
 
 #[test]
-fn v1_sample_header_bytes_are_as_documented() {
+fn v2_sample_header_bytes_are_as_documented() {
     let bytes = std::fs::read(golden_path()).unwrap();
-    // docs/FORMAT.md: magic, version 1, header length 96, first LSN at 16.
+    // docs/FORMAT.md: magic, version 2, header length 96, first LSN at 16.
     assert_eq!(&bytes[0..8], b"\x89GWAL\r\n\x1a");
-    assert_eq!(&bytes[8..10], &[1, 0]);
+    assert_eq!(&bytes[8..10], &[2, 0]);
     assert_eq!(&bytes[10..12], &[96, 0]);
     assert_eq!(&bytes[40..44], &[0, 0, 0, 0], "key id: none");
     assert_eq!(&bytes[16..24], &100u64.to_le_bytes());
     assert_eq!(&bytes[24..32], &SALT.get().to_le_bytes());
-    // First record: LSN at +8, salt at +16, length at +24, type at +28.
+    // First record, a commit marker: LSN at +8, salt at +16, length at
+    // +24, type at +28, the durable LSN as its payload.
     let r = &bytes[SEGMENT_HEADER_LEN..];
     assert_eq!(&r[8..16], &100u64.to_le_bytes());
     assert_eq!(&r[16..24], &SALT.get().to_le_bytes());
+    assert_eq!(&r[24..28], &8u32.to_le_bytes());
+    assert_eq!(r[28], 7);
+    assert_eq!(r[29], 0);
+    assert_eq!(&r[32..40], &99u64.to_le_bytes());
+    // Then the first data record.
+    let r = &r[40..];
+    assert_eq!(&r[8..16], &100u64.to_le_bytes());
     assert_eq!(&r[24..28], &15u32.to_le_bytes());
     assert_eq!(r[28], 1);
-    assert_eq!(r[29], 0);
 }
