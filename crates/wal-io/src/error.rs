@@ -65,6 +65,13 @@ pub enum Error {
         /// The LSN in the name.
         in_name: Lsn,
     },
+    /// An entry named like a segment is not a regular file (a symlink, a
+    /// directory, a FIFO or device): it is never followed or opened.
+    #[error("{path} is named like a segment but is not a regular file")]
+    NotRegular {
+        /// The entry.
+        path: PathBuf,
+    },
     /// A segment belongs to another log.
     #[error("segment {path} belongs to log {found}, not to log {expected}")]
     ForeignSegment {

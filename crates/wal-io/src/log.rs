@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use wal_format::{
-    LogId, Lsn, SEGMENT_HEADER_LEN, Salt, SegmentHeader, parse_segment_file_name, segment_file_name,
+    CleanMarker, LogId, Lsn, SEGMENT_HEADER_LEN, Salt, SegmentHeader, parse_segment_file_name,
+    segment_file_name,
 };
 
 use crate::aligned::{AlignedBuf, DIRECT_ALIGN, round_down, round_up};
@@ -17,11 +18,15 @@ use crate::storage::{DirLock, OpenOptions, Storage, StorageFile};
 /// The name of the lock file in a log directory.
 pub const LOCK_FILE: &str = "LOCK";
 
-/// The name of the clean-close marker: an empty file that
-/// [`SegmentLog::close`] creates once everything in the log is durable, and
-/// that the next [`SegmentLog::open`] removes (durably) before anything is
-/// written. Found at open, it means every byte of the segments reached the
-/// disk, so resuming need not rewrite the last segment's records.
+/// The name of the clean-close marker: a file that [`SegmentLog::close`]
+/// writes once everything in the log is durable, holding a
+/// [`CleanMarker`] (where the data ends, the next LSN), and that the next
+/// opener removes (durably) before it changes anything. Found at open and
+/// valid, it is evidence that every record below its next LSN was durable
+/// (so none of them can be a torn tail), and, if the log still ends where
+/// it says, resuming need not rewrite the last segment's records. A marker
+/// that does not verify (cut short by a power loss, or left by format
+/// version 1) is no evidence: it is ignored, with a warning.
 pub const CLEAN_FILE: &str = "CLEAN";
 
 /// The prefix of spare segment files (prepared or recycled files waiting to
@@ -119,9 +124,12 @@ pub struct SegmentLog {
     /// The LSN the next batch must start with, when known.
     next_lsn: Option<Lsn>,
     failed: bool,
-    /// Whether the log was closed cleanly before this open (its
-    /// [`CLEAN_FILE`] was there).
-    opened_clean: bool,
+    /// The clean-close marker found at open, when it verified and names
+    /// this log.
+    clean: Option<CleanMarker>,
+    /// Whether [`CLEAN_FILE`] is still in the directory: it goes, durably,
+    /// before the first change ([`SegmentLog::take_clean_marker`]).
+    clean_file: bool,
     /// Whether every record in the segments is known to be on the disk:
     /// the log is empty, was closed cleanly, or its last segment was
     /// rewritten and synced when resumed. Only then may `close` mark it
@@ -215,15 +223,20 @@ impl SegmentLog {
         let mut spares = Vec::new();
         let mut next_spare = 0u64;
         let mut foreign = Vec::new();
-        let mut opened_clean = false;
+        let mut clean_file = false;
         for entry in listing {
             let path = dir.join(&entry.name);
             if entry.name == LOCK_FILE && entry.is_file {
                 continue;
             }
             if entry.name == CLEAN_FILE && entry.is_file {
-                opened_clean = true;
+                clean_file = true;
                 continue;
+            }
+            if !entry.is_file && parse_segment_file_name(&entry.name).is_some() {
+                // A symlink, directory or special file under a segment's
+                // name: never followed or opened (a FIFO would block).
+                return Err(Error::NotRegular { path });
             }
             if let (true, Some(lsn)) = (entry.is_file, parse_segment_file_name(&entry.name)) {
                 let file = storage
@@ -284,14 +297,11 @@ impl SegmentLog {
             }
             None => LogId::new(storage.random_u64().map_err(io_err("random", &dir))?),
         };
-        // The marker goes before anything is written, durably: a crash
-        // from here on must not find it.
-        if opened_clean {
-            let marker = dir.join(CLEAN_FILE);
-            storage
-                .remove_file(&marker)
-                .map_err(io_err("remove", &marker))?;
-        }
+        let clean = if clean_file {
+            read_clean_marker(&*storage, &dir, log_id)
+        } else {
+            None
+        };
         // The names listed may not be durable (a failed directory sync
         // before the last process stopped, with the machine still up):
         // make them durable before new records are acknowledged in the
@@ -325,18 +335,50 @@ impl SegmentLog {
             writer,
             next_lsn: None,
             failed: false,
-            opened_clean,
-            all_durable: opened_clean || segments_empty,
+            clean,
+            clean_file,
+            all_durable: segments_empty,
             hook: None,
             force_new_segment: false,
         })
     }
 
-    /// Whether the log was closed cleanly before this open (see
-    /// [`CLEAN_FILE`]): resuming it rewrites nothing.
+    /// Whether the log was closed cleanly before this open: a valid
+    /// clean-close marker ([`CLEAN_FILE`]) of this log was there. Resuming
+    /// exactly where it says the data ends rewrites nothing.
     #[must_use]
     pub fn opened_clean(&self) -> bool {
-        self.opened_clean
+        self.clean.is_some()
+    }
+
+    /// The clean-close marker found at open, if it verified and names this
+    /// log: every record below its next LSN was durable at the close.
+    #[must_use]
+    pub fn clean_marker(&self) -> Option<&CleanMarker> {
+        self.clean.as_ref()
+    }
+
+    /// Removes the clean-close marker, durably, if it is still there.
+    /// Every call that changes the log does this first (its claims about
+    /// where the data ends would no longer hold), so an open that fails
+    /// before changing anything leaves it in place. Idempotent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`].
+    pub fn take_clean_marker(&mut self) -> Result<()> {
+        if !self.clean_file {
+            return Ok(());
+        }
+        let marker = self.dir.join(CLEAN_FILE);
+        match self.storage.remove_file(&marker) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("remove", &marker)(e)),
+        }
+        self.sync_dir()?;
+        self.clean_file = false;
+        Ok(())
     }
 
     /// Installs `hook`, called with the header of every new segment before
@@ -479,6 +521,16 @@ impl SegmentLog {
                     reason: "offset before the first record, or lsn before the segment's first",
                 });
             }
+            // Resuming exactly where a clean close left the data: every
+            // byte of it is on the disk, nothing to rewrite.
+            let clean_end = log.clean.is_some_and(|c| {
+                c.segment == last.first_lsn()
+                    && c.salt == last.header.salt
+                    && c.end_offset == end_offset
+                    && c.next_lsn == next_lsn
+            });
+            log.all_durable |= clean_end;
+            log.take_clean_marker()?;
             log.writer = Writer::NotResumed;
             log.cut_file(&last.path, end_offset, true)?;
             log.make_durable(&last.path, end_offset)?;
@@ -525,6 +577,7 @@ impl SegmentLog {
                 }
             };
             if rotate {
+                log.take_clean_marker()?;
                 log.rotate(first_lsn)?;
             }
             log.next_lsn = Some(first_lsn);
@@ -596,15 +649,50 @@ impl SegmentLog {
     /// error (the next open rewrites instead).
     pub fn close(mut self) -> Result<()> {
         self.sync()?;
-        if self.all_durable && self.options.sync_mode != SyncMode::None {
-            // Not synced: a marker lost to a power loss only costs the
-            // next open a rewrite.
+        if self.all_durable
+            && self.options.sync_mode != SyncMode::None
+            && let Some(content) = self.clean_content()
+        {
+            // Not synced: a marker lost to a power loss (or cut short: its
+            // checksum then fails) only costs the next open a rewrite and
+            // the evidence it holds.
             let marker = self.dir.join(CLEAN_FILE);
-            if let Err(e) = self.storage.open(&marker, OpenOptions::create()) {
+            let written = self
+                .storage
+                .open(&marker, OpenOptions::create())
+                .and_then(|f| {
+                    f.set_len(0)?;
+                    f.write_all_at(&content.encode(), 0)
+                });
+            if let Err(e) = written {
                 tracing::debug!(path = %marker.display(), error = %e, "could not leave the clean-close marker");
             }
         }
         Ok(())
+    }
+
+    /// What a clean-close marker written now would say: where the data
+    /// ends and the next LSN. `None` when that is not known (a log with
+    /// segments that was never resumed).
+    fn clean_content(&self) -> Option<CleanMarker> {
+        let (segment, salt, end_offset) = match (&self.writer, self.segments.last()) {
+            (Writer::Active(a), Some(last)) => (last.first_lsn(), a.salt, a.offset),
+            (Writer::Empty, None) => (Lsn::ZERO, Salt::new(0), 0),
+            // Unresumed, the old marker (if any) is still in place.
+            _ => return None,
+        };
+        let next_lsn = match self.next_lsn {
+            Some(next) => next,
+            None if segment == Lsn::ZERO => Lsn::FIRST,
+            None => return None,
+        };
+        Some(CleanMarker {
+            log_id: self.log_id,
+            next_lsn,
+            segment,
+            salt,
+            end_offset,
+        })
     }
 
     /// Makes sure a spare file is ready for the next rotation (prepared
@@ -663,6 +751,14 @@ impl SegmentLog {
     pub fn purge_below(&mut self, lsn: Lsn) -> Result<usize> {
         self.check_usable()?;
         let mut purged = 0;
+        if self.segments.len() > 1
+            && self
+                .segments
+                .get(1)
+                .is_some_and(|next| next.first_lsn() <= lsn)
+        {
+            self.take_clean_marker()?;
+        }
         while self.segments.len() > 1
             && self
                 .segments
@@ -711,6 +807,7 @@ impl SegmentLog {
                 }
                 None => None,
             };
+            log.take_clean_marker()?;
             log.writer = Writer::NotResumed;
             while log.segments.len() > keep {
                 if let Some(newest) = log.segments.pop() {
@@ -1063,6 +1160,45 @@ impl Active {
         self.dirty = false;
         self.unstarted = self.offset;
         Ok(())
+    }
+}
+
+/// Reads and verifies the clean-close marker of the log `log_id` in `dir`.
+/// A marker that cannot be read, does not verify (cut short by a power
+/// loss; the empty file of format version 1) or names another log is no
+/// evidence: `None`, with a warning.
+pub fn read_clean_marker(storage: &dyn Storage, dir: &Path, log_id: LogId) -> Option<CleanMarker> {
+    let path = dir.join(CLEAN_FILE);
+    let mut buf = [0u8; CleanMarker::ENCODED_LEN + 1];
+    let read = storage.open(&path, OpenOptions::read()).and_then(|f| {
+        let mut got = 0;
+        while let Some(rest) = buf.get_mut(got..).filter(|r| !r.is_empty()) {
+            match f.read_at(rest, got as u64) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(got)
+    });
+    let marker = match read {
+        Ok(n) => CleanMarker::decode(buf.get(..n).unwrap_or_default()),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "clean-close marker unreadable; ignored");
+            return None;
+        }
+    };
+    match marker {
+        Ok(m) if m.log_id == log_id => Some(m),
+        Ok(m) => {
+            tracing::warn!(path = %path.display(), found = %m.log_id, expected = %log_id, "clean-close marker of another log; ignored");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "clean-close marker does not verify; ignored");
+            None
+        }
     }
 }
 

@@ -1,9 +1,10 @@
 //! What an open makes durable before anything is built on the log: the
 //! directory's names (which a failed directory sync may have left
-//! undurable), and the clean-close marker's removal. A close that synced
-//! everything leaves the marker; only with it may a resume skip rewriting
-//! the last segment's records (which, after a failed sync, may be only in
-//! the page cache).
+//! undurable), and the clean-close marker's removal (by the first change,
+//! never by an open that changes nothing). A close that synced everything
+//! leaves the marker, saying where the data ends; only a resume exactly
+//! there may skip rewriting the last segment's records (which, after a
+//! failed sync, may be only in the page cache).
 
 use std::path::Path;
 
@@ -61,11 +62,77 @@ fn a_clean_close_lets_the_next_resume_skip_the_rewrite() {
 
     let mut log = open(&storage);
     assert!(log.opened_clean());
-    assert!(!marker_present(&storage), "the open removes it");
+    let marker = *log.clean_marker().unwrap();
+    assert!(marker_present(&storage), "an open alone changes nothing");
     // Resuming writes nothing: a failing write would not be reached.
     let (end, next) = tail(&log);
+    assert_eq!((marker.end_offset, marker.next_lsn), (end, next));
+    assert_eq!(marker.segment, log.segments().last().unwrap().first_lsn());
     storage.inject(Fault::WriteEio);
     log.resume(end, next).unwrap();
+    assert!(!marker_present(&storage), "the resume removes it");
+}
+
+#[test]
+fn a_resume_elsewhere_than_the_marked_end_rewrites() {
+    let storage = sim(seed());
+    let mut log = open(&storage);
+    write_some(&mut log);
+    log.close().unwrap();
+    let mut log = open(&storage);
+    assert!(log.opened_clean());
+    // One record short of the marked end (as a recovery that cut damage
+    // would): the marker no longer describes the log.
+    let last = log.segments().last().unwrap().first_lsn();
+    let reader = log.open_segment(last).unwrap();
+    let final_record = reader.records(1 << 20).map(Result::unwrap).last().unwrap();
+    assert!(final_record.offset > 96, "the segment holds two records");
+    storage.inject(Fault::WriteEio);
+    let err = log
+        .resume(final_record.offset, final_record.header.lsn)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Io { op: "rewrite", .. }),
+        "the rewrite met the fault: {err:?}"
+    );
+}
+
+#[test]
+fn an_open_that_changes_nothing_leaves_the_marker_valid() {
+    let storage = sim(seed());
+    let mut log = open(&storage);
+    write_some(&mut log);
+    log.close().unwrap();
+    // Opened and dropped (as by a recovery that refused the log).
+    drop(open(&storage));
+    assert!(marker_present(&storage));
+    assert!(open(&storage).opened_clean());
+}
+
+#[test]
+fn a_marker_that_does_not_verify_is_no_evidence() {
+    let storage = sim(seed());
+    let mut log = open(&storage);
+    write_some(&mut log);
+    log.close().unwrap();
+    let path = Path::new(SIM_DIR).join(CLEAN_FILE);
+    let file = storage.open(&path, wal_io::OpenOptions::write()).unwrap();
+    // Cut short, as a power loss right after the close can leave it; then
+    // the empty file of format version 1.
+    file.set_len(30).unwrap();
+    drop(file);
+    assert!(!open(&storage).opened_clean());
+    let file = storage.open(&path, wal_io::OpenOptions::write()).unwrap();
+    file.set_len(0).unwrap();
+    drop(file);
+    let mut log = open(&storage);
+    assert!(!log.opened_clean());
+    let (end, next) = tail(&log);
+    storage.inject(Fault::WriteEio);
+    assert!(
+        log.resume(end, next).is_err(),
+        "no marker: the resume rewrites"
+    );
 }
 
 #[test]
@@ -93,9 +160,9 @@ fn the_open_makes_the_names_it_lists_durable() {
 }
 
 #[test]
-fn the_open_removes_the_marker_durably() {
+fn the_resume_removes_the_marker_durably() {
     // The marker made durable first (the close does not sync it), so that
-    // only the open's own directory sync can keep a power loss from
+    // only the resume's own directory sync can keep a power loss from
     // bringing it back. A crash keeps a random prefix of the directory's
     // unsynced changes: several seeds.
     for s in 0..16 {
@@ -104,8 +171,10 @@ fn the_open_removes_the_marker_durably() {
         write_some(&mut log);
         log.close().unwrap();
         storage.sync_dir(Path::new(SIM_DIR)).unwrap();
-        let log = open(&storage);
+        let mut log = open(&storage);
         assert!(log.opened_clean());
+        let (end, next) = tail(&log);
+        log.resume(end, next).unwrap();
         drop(log);
         storage.crash();
         assert!(!marker_present(&storage), "seed {}", seed() + s);
