@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use wal_commit::{CommitOptions, Committer};
-use wal_io::{FileStorage, LogOptions, Preallocation};
+use wal_io::{FileStorage, LogOptions, Preallocation, SegmentLog};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -30,12 +30,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir_in(std::env::var("TMPDIR").unwrap_or_else(|_| ".".into()))?;
     let mut log_options = LogOptions::new();
     log_options.preallocation(preallocation);
-    let log = Committer::open(
+    let segments = SegmentLog::open(
         Arc::new(FileStorage::new()),
         dir.path().join("wal"),
         &log_options,
-        &CommitOptions::new(),
     )?;
+    let log = Committer::from_log(segments, &CommitOptions::new())?;
     let payload = vec![0x5au8; size];
     let records = (mib << 20) / size as u64;
     let started = Instant::now();

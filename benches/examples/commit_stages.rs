@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wal_commit::{CommitOptions, Committer, Percentiles};
-use wal_io::{FileStorage, LogOptions, Preallocation};
+use wal_io::{FileStorage, LogOptions, Preallocation, SegmentLog};
 
 fn show(name: &str, p: &Percentiles) {
     println!(
@@ -57,10 +57,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Ok(mib) = std::env::var("SEGMENT_MIB") {
         log_options.segment_size(mib.parse::<u64>()? << 20);
     }
-    let committer = Arc::new(Committer::open(
+    let segments = SegmentLog::open(
         Arc::new(FileStorage::new()),
         dir.path().join("wal"),
         &log_options,
+    )?;
+    let committer = Arc::new(Committer::from_log(
+        segments,
         CommitOptions::new().adaptive_delay(std::env::var_os("NO_ADAPTIVE").is_none()),
     )?);
     // The first append creates (and prepares) the first segment; not counted.

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use wal_commit::{CommitOptions, Committer};
 use wal_format::{LogicalKind, Lsn};
-use wal_io::{FileStorage, LogOptions, Preallocation, SyncMode};
+use wal_io::{FileStorage, LogOptions, Preallocation, SegmentLog, SyncMode};
 use wal_reader::ReadOptions;
 
 use crate::harness::{DurableLog, GroupStats, RecordSource, Verifier};
@@ -88,12 +88,7 @@ pub struct GroupwalLog {
 /// A committer error as an `io::Error` whose message carries the whole
 /// chain of causes; a sync mode the file system refuses (for example
 /// `O_DIRECT` on tmpfs) is `Unsupported`.
-fn to_io(e: wal_commit::Error) -> io::Error {
-    let refused = matches!(
-        &e,
-        wal_commit::Error::Open(inner)
-            if matches!(inner.as_ref(), wal_io::Error::UnsupportedSyncMode { .. })
-    );
+fn to_io(e: impl std::error::Error) -> io::Error {
     let mut text = e.to_string();
     let mut cause = std::error::Error::source(&e);
     while let Some(c) = cause {
@@ -101,12 +96,7 @@ fn to_io(e: wal_commit::Error) -> io::Error {
         text.push_str(&c.to_string());
         cause = c.source();
     }
-    let kind = if refused {
-        io::ErrorKind::Unsupported
-    } else {
-        io::ErrorKind::Other
-    };
-    io::Error::new(kind, text)
+    io::Error::other(text)
 }
 
 impl GroupwalLog {
@@ -136,13 +126,19 @@ impl GroupwalLog {
                 .map_err(io::Error::other)?;
             options.encryption(Some(Arc::new(keys)));
         }
-        let committer = Committer::open(
+        // A new log: no recovery to run before the committer starts.
+        let segments = SegmentLog::open(
             Arc::new(FileStorage::new()),
             dir.join(DIR_NAME),
             &log_options,
-            &options,
         )
-        .map_err(to_io)?;
+        .map_err(|e| match e {
+            wal_io::Error::UnsupportedSyncMode { .. } => {
+                io::Error::new(io::ErrorKind::Unsupported, e.to_string())
+            }
+            other => to_io(other),
+        })?;
+        let committer = Committer::from_log(segments, &options).map_err(to_io)?;
         Ok(Self { committer })
     }
 }

@@ -3,7 +3,6 @@
 
 use std::collections::VecDeque;
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -12,17 +11,16 @@ use std::time::{Duration, Instant};
 
 use wal_crypto::PayloadEncoder;
 use wal_format::{
-    BatchMarker, Flags, LogicalKind, Lsn, RECORD_HEADER_LEN, RecordHeader, RecordType, Salt,
-    encode_record, split_fragments,
+    BatchMarker, CommitMarker, Flags, LogicalKind, Lsn, RECORD_HEADER_LEN, RecordHeader,
+    RecordType, Salt, encode_record, split_fragments,
 };
-use wal_io::{LogOptions, SegmentLog, Storage};
+use wal_io::SegmentLog;
 
 use crate::encrypt::Encryption;
 use crate::error::{Error, Result};
 use crate::options::CommitOptions;
 use crate::prepare::{self, Nudge, PrepareThread};
 use crate::records::{PACK_MAX_RECORD, PACK_POOL, Packed, Records};
-use crate::recover::{Tail, find_tail};
 use crate::stats::{Counters, Stats};
 use crate::watermark::Watermark;
 
@@ -43,16 +41,6 @@ const WRITE_CHUNK: usize = 2 << 20;
 
 /// The longest [`gather`] waits, whatever the syncs take.
 const MAX_GATHER: Duration = Duration::from_millis(2);
-
-/// What opening found at the end of an existing log.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct OpenReport {
-    /// The last durable LSN ([`Lsn::ZERO`] for an empty log).
-    pub last_lsn: Lsn,
-    /// Bytes after the end of the data that were cut off (a torn tail).
-    pub dropped_bytes: u64,
-}
 
 /// One append or batch waiting for the I/O thread.
 #[derive(Debug)]
@@ -139,7 +127,6 @@ pub struct Committer {
     shared: Arc<Shared>,
     io: Mutex<Option<IoThread>>,
     preparer: Mutex<Option<PrepareThread>>,
-    report: OpenReport,
 }
 
 #[derive(Debug)]
@@ -243,50 +230,16 @@ impl Durability {
 }
 
 impl Committer {
-    /// Opens the log in `dir` on `storage` (creating it if the log options
-    /// allow), resumes after its last complete record, and starts the I/O
-    /// thread.
+    /// Starts a committer on a log that is ready to append: an empty log
+    /// (a new directory opened with [`SegmentLog::open`]), or one a
+    /// recovery has positioned with [`SegmentLog::resume`]. Appends
+    /// continue at the log's next LSN.
     ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidOption`], [`Error::Open`], [`Error::Recovery`],
-    /// [`Error::Thread`].
-    pub fn open(
-        storage: Arc<dyn Storage>,
-        dir: impl Into<PathBuf>,
-        log_options: &LogOptions,
-        options: &CommitOptions,
-    ) -> Result<Committer> {
-        options.validate()?;
-        let mut log =
-            SegmentLog::open(storage, dir, log_options).map_err(|e| Error::Open(Arc::new(e)))?;
-        let max_payload = u32::try_from(options.fragment_size.max(options.max_record_len))
-            .unwrap_or(u32::MAX)
-            .saturating_add(1024);
-        let tail = find_tail(&log, max_payload)?;
-        let report = match tail {
-            None => OpenReport::default(),
-            Some(Tail {
-                end,
-                next_lsn,
-                dropped,
-            }) => {
-                log.resume(end, next_lsn)
-                    .map_err(|e| Error::Open(Arc::new(e)))?;
-                OpenReport {
-                    last_lsn: next_lsn.checked_prev().unwrap_or(Lsn::ZERO),
-                    dropped_bytes: dropped,
-                }
-            }
-        };
-        let mut committer = Self::from_log(log, options)?;
-        committer.report = report;
-        Ok(committer)
-    }
-
-    /// Starts a committer on a log that is ready to append: an empty log,
-    /// or one a recovery (`wal-reader`) has positioned with
-    /// [`SegmentLog::resume`]. Appends continue at the log's next LSN.
+    /// Opening an existing log goes through `wal_reader::recover` (or the
+    /// `groupwal` facade's `Wal::open`, which does both): only recovery
+    /// knows where the log's data ends and whether damage before it is a
+    /// torn write or corruption. Given a log with segments that was never
+    /// resumed, this fails.
     ///
     /// # Errors
     ///
@@ -306,11 +259,7 @@ impl Committer {
                 });
             }
         };
-        let report = OpenReport {
-            last_lsn: next_lsn.checked_prev().unwrap_or(Lsn::ZERO),
-            dropped_bytes: 0,
-        };
-        let durable = report.last_lsn;
+        let durable = next_lsn.checked_prev().unwrap_or(Lsn::ZERO);
         // A new log gets its first segment now rather than in the first
         // append (which would wait for its preallocation: 64 MiB of zeros
         // by default).
@@ -379,14 +328,7 @@ impl Committer {
             shared,
             io: Mutex::new(Some(IoThread { handle, done })),
             preparer: Mutex::new(preparer),
-            report,
         })
-    }
-
-    /// What opening found.
-    #[must_use]
-    pub fn open_report(&self) -> OpenReport {
-        self.report
     }
 
     /// Appends one record and blocks until it is durable.
@@ -805,7 +747,7 @@ impl Committer {
             ));
         }
         // A batch is written whole in one group: keep it within what one
-        // write may hold, which bounds a torn write (`max_write_len`).
+        // group may hold.
         let total: usize = payloads.iter().map(|p| p.as_ref().len()).sum();
         let max = o.max_batch_bytes();
         if total > max {
@@ -1337,7 +1279,11 @@ impl IoState {
             (stored.div_ceil(fragment.get()).max(1) * RECORD_HEADER_LEN + stored) as u64
         };
         let mut stored: Vec<(Lsn, LogicalKind, Flags, Vec<u8>)> = Vec::new();
-        let mut len = 0u64;
+        // The group starts with its commit marker (`docs/FORMAT.md`,
+        // "Evidence of durability"): the LSN through which the log is
+        // durable now, every earlier group's sync having returned.
+        let marker = CommitMarker::new(shared.watermark.durable());
+        let mut len = (RECORD_HEADER_LEN + CommitMarker::ENCODED_LEN) as u64;
         let mut stored_bytes = 0u64;
         for r in group.iter() {
             if r.batch {
@@ -1367,6 +1313,14 @@ impl IoState {
         self.encryption.after_begin();
         self.buf.clear();
         self.buf.reserve((len as usize).min(WRITE_CHUNK * 2));
+        push_record(
+            &mut self.buf,
+            first_lsn,
+            salt,
+            RecordType::Commit,
+            Flags::EMPTY,
+            &marker.encode(),
+        )?;
         let mut stored = stored.into_iter();
         let mut flushed = 0u64;
         for r in group.iter() {

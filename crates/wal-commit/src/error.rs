@@ -40,12 +40,6 @@ pub enum Error {
         /// What is wrong.
         reason: &'static str,
     },
-    /// Opening the log failed.
-    #[error("cannot open the log")]
-    Open(#[source] Arc<wal_io::Error>),
-    /// The log's tail could not be read to find where to resume.
-    #[error("cannot recover the log's tail: {0}")]
-    Recovery(String),
     /// The I/O thread could not be started or ended abnormally.
     #[error("the log's i/o thread failed: {0}")]
     Thread(String),

@@ -35,16 +35,17 @@
 //! ```
 //! use std::sync::Arc;
 //! use wal_commit::{CommitOptions, Committer};
-//! use wal_io::{FileStorage, LogOptions};
+//! use wal_io::{FileStorage, LogOptions, SegmentLog};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = tempfile::tempdir()?;
-//! let log = Arc::new(Committer::open(
+//! // A new log; an existing one is opened through `wal_reader::recover`.
+//! let segments = SegmentLog::open(
 //!     Arc::new(FileStorage::new()),
 //!     dir.path().join("wal"),
 //!     LogOptions::new().create(true),
-//!     &CommitOptions::new(),
-//! )?);
+//! )?;
+//! let log = Arc::new(Committer::from_log(segments, &CommitOptions::new())?);
 //! let writers: Vec<_> = (0..4)
 //!     .map(|t| {
 //!         let log = log.clone();
@@ -68,10 +69,17 @@
 //!   compress first, then encrypt; a failure to encrypt fails the group,
 //!   nothing is ever written in plaintext.
 //!
-//! # Non-goals (for now)
+//! # Opening an existing log
 //!
-//! Recovery here only finds where to resume in the last segment; checking
-//! the whole log and classifying damage is `wal-reader`'s job.
+//! A committer starts on a log that is ready to append
+//! ([`Committer::from_log`]): a new one, or one that `wal_reader::recover`
+//! positioned after deciding where its data ends and whether damage before
+//! that end is a torn write or corruption. That decision is made in one
+//! place, `wal-reader`, for every opener and reader.
+//!
+//! Every group the committer writes starts with a commit marker carrying
+//! the LSN through which the log was durable at that moment: the evidence
+//! recovery uses to prove a record was acknowledged (`docs/FORMAT.md`).
 
 #![cfg_attr(
     not(test),
@@ -85,11 +93,10 @@ mod error;
 mod options;
 mod prepare;
 mod records;
-mod recover;
 mod stats;
 mod watermark;
 
-pub use commit::{Committer, Durability, OpenReport, Pending};
+pub use commit::{Committer, Durability, Pending};
 pub use error::{Error, Result};
 pub use options::CommitOptions;
 pub use stats::{Percentiles, Stats};

@@ -184,22 +184,6 @@ impl CommitOptions {
         self.max_group_bytes.max(self.max_record_len)
     }
 
-    /// An upper bound on the bytes of one write (one group, encoded): the
-    /// most a power loss can tear. A group holds at most
-    /// `max_group_records` records (or one batch, held to the same count)
-    /// and `max_batch_bytes` of payload (or one record), plus a 32-byte
-    /// header per record and fragment, a batch marker, and a 16-byte tag
-    /// per record when encrypting; compression never grows a payload.
-    /// Readers use it as the torn-write window of recovery.
-    #[must_use]
-    pub fn max_write_len(&self) -> u64 {
-        let payload = self.max_batch_bytes() as u64;
-        let records = self.max_group_records as u64 + 1;
-        let fragments = payload / (self.fragment_size.max(1) as u64) + 1;
-        let per_record = 32 + 16 + 36;
-        payload + (records + fragments) * per_record
-    }
-
     pub(crate) fn validate(&self) -> Result<()> {
         let bad = |name, reason| Err(Error::InvalidOption { name, reason });
         if self.max_group_records == 0 {

@@ -8,7 +8,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use wal_commit::Committer;
 use wal_io::sim::SimStorage;
 use wal_io::{DirEntry, DirLock, OpenOptions, SPARE_PREFIX, SegmentLog, Storage, StorageFile};
 
@@ -70,9 +69,11 @@ fn run(background: bool) -> (Vec<Option<String>>, usize, usize) {
     });
     let mut options = commit_options();
     options.prepare_in_background(background);
-    let log = Committer::open(storage.clone(), DIR, &log_options(), &options).unwrap();
+    let log = crate::support::open_with(storage.clone(), &options);
     let mut submitted = BTreeMap::new();
-    for seq in 0..200 {
+    // Enough to rotate several times and to end with the last segment more
+    // than half full, so a spare was asked for before the close (seed 11).
+    for seq in 0..220 {
         let p = payload(1, seq);
         let lsn = log.append(&p).unwrap();
         submitted.insert(lsn, p);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use wal_commit::{CommitOptions, Committer, Error};
 use wal_crypto::{Key, KeyProvider, Keyring, PayloadDecoder, SegmentDecryptor};
-use wal_format::{KeyId, Lsn, Reassembler, Record, RecordType};
+use wal_format::{KeyId, Lsn, Reassembler, Record};
 use wal_io::sim::SimStorage;
 use wal_io::{SegmentLog, Storage};
 
@@ -31,7 +31,7 @@ fn options(keys: Arc<dyn KeyProvider>, compress: bool) -> CommitOptions {
 }
 
 fn open(storage: &SimStorage, o: &CommitOptions) -> Committer {
-    Committer::open(Arc::new(storage.clone()), DIR, &log_options(), o).unwrap()
+    crate::support::open_with(Arc::new(storage.clone()), o)
 }
 
 /// A payload with the marker in it, compressible, sometimes longer than
@@ -63,7 +63,7 @@ fn read_decrypted(storage: &SimStorage, keys: &dyn KeyProvider) -> Decrypted {
         let mut reassembler = Reassembler::new(1 << 20);
         for rec in log.open_segment(seg.first_lsn()).unwrap().records(1 << 20) {
             let rec = rec.unwrap();
-            if rec.header.record_type == RecordType::Batch {
+            if rec.header.record_type.is_marker() {
                 continue;
             }
             let record = Record {
@@ -172,13 +172,8 @@ fn a_missing_key_fails_the_open_and_writes_nothing() {
     let storage = SimStorage::new(14);
     // A new log makes its first segment when it opens: that is where the
     // key is missed.
-    let e = Committer::open(
-        Arc::new(storage.clone()),
-        DIR,
-        &log_options(),
-        &options(Arc::new(Forgetful), false),
-    )
-    .unwrap_err();
+    let new_log = SegmentLog::open(Arc::new(storage.clone()), DIR, &log_options()).unwrap();
+    let e = Committer::from_log(new_log, &options(Arc::new(Forgetful), false)).unwrap_err();
     assert!(
         matches!(e.root(), Error::Crypto(wal_crypto::Error::MissingKey { key_id }) if *key_id == KeyId::new(9)),
         "{e:?}"

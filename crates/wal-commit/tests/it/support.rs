@@ -5,9 +5,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use wal_commit::{CommitOptions, Committer};
-use wal_format::{BatchMarker, LogicalKind, Lsn, Reassembler, Record, RecordType};
+use wal_format::{LogicalKind, Lsn};
 use wal_io::sim::{HaltingStorage, SimStorage};
-use wal_io::{LogOptions, SegmentLog, Storage};
+use wal_io::{LogOptions, Storage};
+use wal_reader::{LogReader, ReadOptions};
 
 pub(crate) const DIR: &str = "/wal";
 
@@ -27,14 +28,22 @@ pub(crate) fn commit_options() -> CommitOptions {
     o
 }
 
+/// Opens the log on `storage` as every opener must: recovery
+/// (`wal_reader::recover`, default mode) finds where its data ends, then the
+/// committer starts on the recovered log.
+pub(crate) fn open_with(storage: Arc<dyn Storage>, options: &CommitOptions) -> Committer {
+    let (log, _) = wal_reader::recover(storage, DIR, &log_options(), &ReadOptions::new())
+        .unwrap_or_else(|e| panic!("recovery failed: {e} ({e:?})"));
+    Committer::from_log(log, options).unwrap_or_else(|e| panic!("open failed: {e} ({e:?})"))
+}
+
 pub(crate) fn open(storage: &SimStorage) -> Committer {
-    Committer::open(
-        Arc::new(storage.clone()),
-        DIR,
-        &log_options(),
-        &commit_options(),
-    )
-    .unwrap_or_else(|e| panic!("open failed: {e} ({:?})", e))
+    open_with(Arc::new(storage.clone()), &commit_options())
+}
+
+/// The last LSN of a committer just opened (what recovery kept).
+pub(crate) fn last_lsn(log: &Committer) -> Lsn {
+    log.next_lsn().checked_prev().unwrap_or(Lsn::ZERO)
 }
 
 /// Opens a log on `sim` through a [`HaltingStorage`] that lets the log make
@@ -43,13 +52,7 @@ pub(crate) fn open(storage: &SimStorage) -> Committer {
 /// after the log is dropped to model a power loss at that point.
 pub(crate) fn open_dying_after(sim: &SimStorage, calls: u64) -> Committer {
     let halting = HaltingStorage::new(Arc::new(sim.clone()));
-    let log = Committer::open(
-        Arc::new(halting.clone()),
-        DIR,
-        &log_options(),
-        &commit_options(),
-    )
-    .unwrap_or_else(|e| panic!("open failed: {e} ({e:?})"));
+    let log = open_with(Arc::new(halting.clone()), &commit_options());
     halting.halt_at(halting.calls_made() + calls.max(1));
     log
 }
@@ -66,46 +69,24 @@ pub(crate) fn payload(writer: u64, seq: u64) -> Vec<u8> {
 /// A logical record read back: LSN, kind, payload.
 pub(crate) type Logical = (Lsn, LogicalKind, Vec<u8>);
 
-/// Every logical record of the log, in order, with batches held back until
-/// complete (as recovery must), as (LSN, kind, payload).
+/// Every logical record of the log, in order, read back by the real reader
+/// (default mode: any damage or gap fails the test), as (LSN, kind,
+/// payload).
 pub(crate) fn read_all(storage: Arc<dyn Storage>, dir: &Path) -> Vec<Logical> {
-    let log = SegmentLog::open(storage, dir, &log_options()).expect("reopen for reading");
-    let mut out = Vec::new();
-    let mut reassembler = Reassembler::new(1 << 20);
-    for seg in log.segments() {
-        let reader = log.open_segment(seg.first_lsn()).expect("open segment");
-        let mut batch: Option<(u32, Vec<Logical>)> = None;
-        reassembler.reset();
-        for rec in reader.records(1 << 20) {
-            let rec = rec.expect("read");
-            let record = Record {
-                header: rec.header,
-                payload: &rec.payload,
-            };
-            if rec.header.record_type == RecordType::Batch {
-                batch = Some((
-                    BatchMarker::decode(&record).expect("marker").count(),
-                    Vec::new(),
-                ));
-                continue;
-            }
-            let Ok(Some(l)) = reassembler.push(record) else {
-                continue;
-            };
-            let item = (l.lsn, l.kind, l.payload.to_vec());
-            match &mut batch {
-                Some((count, held)) => {
-                    held.push(item);
-                    if held.len() == *count as usize {
-                        out.append(held);
-                        batch = None;
-                    }
-                }
-                None => out.push(item),
-            }
-        }
-    }
-    out
+    LogReader::open(storage, dir, &read_options())
+        .expect("open a reader")
+        .map(|r| {
+            let r = r.unwrap_or_else(|e| panic!("reading back: {e} ({e:?})"));
+            (r.lsn, r.kind, r.payload)
+        })
+        .collect()
+}
+
+/// Read options that fit [`commit_options`].
+pub(crate) fn read_options() -> ReadOptions {
+    let mut o = ReadOptions::new();
+    o.max_record_len(20_000);
+    o
 }
 
 /// The oracle after a crash: what came back is a gap-free prefix from LSN 1,

@@ -27,7 +27,7 @@ fn truncate_from_discards_the_suffix_and_appends_continue_there() {
     // Power loss after close: the cut and the new record are durable.
     storage.crash();
     let reopened = open(&storage);
-    assert_eq!(reopened.open_report().last_lsn, Lsn::new(21));
+    assert_eq!(crate::support::last_lsn(&reopened), Lsn::new(21));
     reopened.close().unwrap();
     let records = read_all(Arc::new(storage), Path::new(DIR));
     assert_eq!(records.len(), 21);

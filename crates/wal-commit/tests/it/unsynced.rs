@@ -206,13 +206,7 @@ fn packing_respects_the_group_and_in_flight_limits() {
         let sim = SimStorage::new(9);
         let mut options = crate::support::commit_options();
         options.max_group_records(3).max_in_flight_bytes(in_flight);
-        let log = wal_commit::Committer::open(
-            Arc::new(sim.clone()),
-            DIR,
-            &crate::support::log_options(),
-            &options,
-        )
-        .unwrap();
+        let log = crate::support::open_with(Arc::new(sim.clone()), &options);
         let mut submitted = BTreeMap::new();
         let last = append_unsynced_with(&log, 400, &mut submitted, |s| {
             if tiny {
