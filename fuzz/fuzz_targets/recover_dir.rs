@@ -79,9 +79,6 @@ fuzz_target!(|data: &[u8]| {
         .max_payload_len(1 << 14)
         .buffer_size(4096)
         .index_interval(256);
-    if mode_byte & 0x10 != 0 {
-        options.torn_write_window(512);
-    }
 
     // The reader, read-only.
     if let Ok(mut reader) = LogReader::open(storage.clone(), dir, &options) {

@@ -89,11 +89,7 @@ impl Wal {
         replay: Option<&mut dyn FnMut(wal_reader::LogRecord<'_>)>,
     ) -> Result<(Wal, RecoveryReport)> {
         let dir = dir.to_path_buf();
-        // Damage within one write of the end, with valid records after it,
-        // is a torn write (sectors of an unsynced write reach the disk in
-        // any order), not corruption: nothing after it was acknowledged.
-        let mut read = options.read.clone();
-        read.torn_write_window(options.commit.max_write_len());
+        let read = options.read.clone();
         let storage = options.storage.clone();
         let (log, report) = match replay {
             None => wal_reader::recover(storage, &dir, &options.log, &read)?,

@@ -34,6 +34,14 @@ pub(crate) fn run(args: &AppendArgs) -> Outcome {
     refuse_foreign_dir(&args.dir)?;
     let (wal, report) = Wal::open(&args.dir, &options)
         .map_err(|e| CliError::wal(format!("opening {}", args.dir.display()), e))?;
+    if let Some(losses) = report.losses() {
+        // Whatever recovery dropped is said, on standard error.
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "groupwal: recovering {}: {losses}",
+            args.dir.display()
+        );
+    }
 
     // The main thread reads lines and submits each at once; the acker waits
     // on the handles in order (records become durable in LSN order) and
@@ -78,7 +86,7 @@ fn refuse_foreign_dir(dir: &std::path::Path) -> Result<(), CliError> {
     if entries.next().is_none() {
         return Ok(());
     }
-    crate::logdir::segments(dir).map(drop)
+    crate::logdir::check_dir(dir)
 }
 
 /// Reads standard input line by line, submitting each line (without its

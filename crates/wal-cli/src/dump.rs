@@ -4,7 +4,7 @@ use std::io::Write;
 
 use base64::Engine;
 use groupwal::format::Flags;
-use groupwal::reader::{LogRecord, RecoveryMode};
+use groupwal::reader::{LogRecord, RecoveryMode, TailKind};
 use groupwal::{LogicalKind, Lsn};
 
 use crate::Outcome;
@@ -20,7 +20,7 @@ pub(crate) fn run(args: &DumpArgs) -> Outcome {
     {
         return Err(CliError::usage(format!("--from {from} is after --to {to}")));
     }
-    crate::logdir::segments(&args.dir)?;
+    crate::logdir::check_dir(&args.dir)?;
     let options = crate::logdir::options(args.key_file.as_deref())?;
     let mut reader = crate::logdir::reader(
         &args.dir,
@@ -66,6 +66,21 @@ pub(crate) fn run(args: &DumpArgs) -> Outcome {
         }
     }
     out.flush().map_err(error::output)?;
+    if let Some(end) = reader.end().filter(|e| e.tail == TailKind::Torn) {
+        // Not an error (nothing acknowledged is lost), but the records
+        // after it are not shown: say so.
+        let at = end
+            .position
+            .as_ref()
+            .map(|(path, offset)| format!(" in {} at offset {offset}", path.display()))
+            .unwrap_or_default();
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "groupwal: dump: torn tail{at}: {}; the records after lsn {} are not shown",
+            end.torn_detail.as_deref().unwrap_or("an unfinished write"),
+            end.next_lsn.checked_prev().unwrap_or(Lsn::ZERO)
+        );
+    }
     Ok(Code::Ok)
 }
 

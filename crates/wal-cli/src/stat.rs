@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
+use std::path::PathBuf;
 
 use groupwal::Lsn;
 use groupwal::reader::{RecoveryMode, TailKind};
@@ -11,68 +12,64 @@ use crate::Outcome;
 use crate::cli::StatArgs;
 use crate::error::{self, Code};
 
-/// The largest physical payload the scan accepts (the facade's fragment
-/// size plus room for an authentication tag).
-const MAX_PAYLOAD: u32 = (1 << 20) + 64;
-
 pub(crate) fn run(args: &StatArgs) -> Outcome {
-    let segments = crate::logdir::segments(&args.dir)?;
-    let mut seg_values = Vec::new();
-    let mut key_ids = BTreeSet::new();
-    let mut stored = 0u64;
-    let mut file_bytes = 0u64;
-    let mut data_bytes = 0u64;
-    for seg in &segments {
-        let scan = crate::logdir::scan(seg, MAX_PAYLOAD)?;
-        stored += scan.stored_payload;
-        file_bytes += seg.size;
-        data_bytes += scan.data_end;
-        let key_id = seg.header.as_ref().ok().map(|h| h.key_id.get());
-        if let Some(id) = key_id.filter(|&id| id != 0) {
-            key_ids.insert(id);
-        }
-        seg_values.push(json!({
-            "file": seg.path.file_name().map(|n| n.to_string_lossy().into_owned()),
-            "first_lsn": seg.first_lsn.get(),
-            "size": seg.size,
-            "data_bytes": scan.data_end,
-            "records": scan.records,
-            "stored_payload_bytes": scan.stored_payload,
-            "key_id": key_id,
-            "header_error": seg.header.as_ref().err().map(ToString::to_string),
-        }));
-    }
-
-    // A full read for the logical view: LSN range, logical bytes, the tail.
+    crate::logdir::check_dir(&args.dir)?;
     let options = crate::logdir::options(args.key_file.as_deref())?;
-    let read = read_all(&args.dir, &options);
-    let (records, first, last, logical, tail, torn_detail, corrupt, read_error) = match read {
+    let mut reader =
+        crate::logdir::reader(&args.dir, &options, RecoveryMode::SkipAnyCorruptedRecords)?;
+    let mut segments: Vec<SegmentStat> = reader
+        .segments()
+        .map(|(path, header)| SegmentStat {
+            path: path.to_path_buf(),
+            first_lsn: header.first_lsn,
+            size: std::fs::symlink_metadata(path).map_or(0, |m| m.len()),
+            key_id: header.key_id.get(),
+            data_end: groupwal::format::SEGMENT_HEADER_LEN as u64,
+            records: 0,
+            stored: 0,
+        })
+        .collect();
+    let key_ids: BTreeSet<u32> = segments
+        .iter()
+        .map(|s| s.key_id)
+        .filter(|&id| id != 0)
+        .collect();
+    let read = read_all(&mut reader, &mut segments);
+    let stored: u64 = segments.iter().map(|s| s.stored).sum();
+    let file_bytes: u64 = segments.iter().map(|s| s.size).sum();
+    let data_bytes: u64 = segments.iter().map(|s| s.data_end).sum();
+    let (records, first, last, logical, read_error) = match &read {
         Ok(r) => (
             Some(r.records),
             r.first.map(Lsn::get),
             r.last.map(Lsn::get),
             Some(r.logical),
-            Some(r.tail),
-            r.torn_detail,
-            Some(r.corrupt),
             None,
         ),
-        Err(e) => (
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            Some(e.to_string()),
-        ),
+        Err(e) => (None, None, None, None, Some(e.to_string())),
     };
-    // The scan stops at the first damage in a segment while the read skips
-    // it, so the two cover the same records only in an undamaged log.
+    let end = reader.end();
+    let tail = end.as_ref().map(|e| e.tail);
+    let torn_detail = end.as_ref().and_then(|e| e.torn_detail.clone());
+    let corrupt = reader.skipped().len();
     let ratio = logical
-        .filter(|_| stored > 0 && corrupt == Some(0))
+        .filter(|_| stored > 0 && corrupt == 0)
         .map(|l| l as f64 / stored as f64);
+    let seg_values: Vec<Value> = segments
+        .iter()
+        .map(|s| {
+            json!({
+                "file": s.path.file_name().map(|n| n.to_string_lossy().into_owned()),
+                "first_lsn": s.first_lsn.get(),
+                "size": s.size,
+                "data_bytes": s.data_end,
+                "records": s.records,
+                "stored_payload_bytes": s.stored,
+                "key_id": s.key_id,
+                "header_error": Value::Null,
+            })
+        })
+        .collect();
     let value = json!({
         "dir": args.dir.display().to_string(),
         "segments": segments.len(),
@@ -88,7 +85,7 @@ pub(crate) fn run(args: &StatArgs) -> Outcome {
         "tail": tail.map(tail_name),
         "tail_clean": tail.map(|t| t != TailKind::Torn),
         "torn_detail": torn_detail,
-        "corrupt_ranges": corrupt,
+        "corrupt_ranges": read.as_ref().ok().map(|_| corrupt),
         "read_error": read_error,
         "segment_files": seg_values,
     });
@@ -101,7 +98,26 @@ pub(crate) fn run(args: &StatArgs) -> Outcome {
         write_text(&mut out, &value).map_err(error::output)?;
     }
     out.flush().map_err(error::output)?;
-    Ok(Code::Ok)
+    match read {
+        // Damage reported is corruption, whatever else was shown.
+        Ok(_) if corrupt > 0 => Ok(Code::Corrupt),
+        Ok(_) => Ok(Code::Ok),
+        Err(e) => Ok(e.code()),
+    }
+}
+
+/// What `stat` shows of one segment.
+struct SegmentStat {
+    path: PathBuf,
+    first_lsn: Lsn,
+    size: u64,
+    key_id: u32,
+    /// Where its valid records end (the header's end if it has none).
+    data_end: u64,
+    /// Logical records read from it.
+    records: u64,
+    /// Their payload bytes as stored.
+    stored: u64,
 }
 
 struct ReadAll {
@@ -109,40 +125,39 @@ struct ReadAll {
     first: Option<Lsn>,
     last: Option<Lsn>,
     logical: u64,
-    tail: TailKind,
-    torn_detail: Option<String>,
-    corrupt: usize,
 }
 
-/// Reads every record (skipping damage, counting it) for the logical view.
+/// Reads every record (skipping damage, which the reader counts) for the
+/// logical view, and counts each segment's records as the reader finds
+/// them.
 fn read_all(
-    dir: &std::path::Path,
-    options: &groupwal::WalOptions,
+    reader: &mut groupwal::reader::LogReader,
+    segments: &mut [SegmentStat],
 ) -> Result<ReadAll, crate::error::CliError> {
-    let mut reader = crate::logdir::reader(dir, options, RecoveryMode::SkipAnyCorruptedRecords)?;
     let mut all = ReadAll {
         records: 0,
         first: None,
         last: None,
         logical: 0,
-        tail: TailKind::Clean,
-        torn_detail: None,
-        corrupt: 0,
     };
-    while let Some(record) = reader
-        .next_record()
-        .map_err(|e| crate::error::CliError::wal("reading", e.into()))?
-    {
+    loop {
+        let (lsn, len) = match reader.next_record() {
+            Ok(Some(record)) => (record.lsn, record.payload.len() as u64),
+            Ok(None) => break,
+            Err(e) => return Err(crate::error::CliError::wal("reading", e.into())),
+        };
         all.records += 1;
-        all.first.get_or_insert(record.lsn);
-        all.last = Some(record.lsn);
-        all.logical += record.payload.len() as u64;
+        all.first.get_or_insert(lsn);
+        all.last = Some(lsn);
+        all.logical += len;
+        if let Some(pos) = reader.last_position()
+            && let Some(seg) = segments.iter_mut().find(|s| s.path == pos.segment)
+        {
+            seg.records += 1;
+            seg.stored += pos.stored_len as u64;
+            seg.data_end = seg.data_end.max(pos.end);
+        }
     }
-    if let Some(end) = reader.end() {
-        all.tail = end.tail;
-        all.torn_detail = end.torn_detail;
-    }
-    all.corrupt = reader.skipped().len();
     Ok(all)
 }
 

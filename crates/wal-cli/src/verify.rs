@@ -17,45 +17,43 @@ use crate::cli::VerifyArgs;
 use crate::error::{self, CliError, Code};
 
 pub(crate) fn run(args: &VerifyArgs) -> Outcome {
-    let segments = crate::logdir::segments(&args.dir)?;
+    crate::logdir::check_dir(&args.dir)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut findings = 0u64;
 
-    // A segment whose header does not verify cannot be read at all: report
-    // it (the reader would refuse the whole log).
-    for seg in &segments {
-        let problem = match &seg.header {
-            Err(e) => Some(format!("bad segment header: {e}")),
-            Ok(h) if h.first_lsn != seg.first_lsn => Some(format!(
-                "segment header gives first lsn {}, not the {} of its name",
-                h.first_lsn, seg.first_lsn
-            )),
-            Ok(_) => None,
-        };
-        if let Some(problem) = problem {
-            findings += 1;
-            writeln!(
-                out,
-                "corruption: {problem} in {} at offset 0 (lsn {})",
-                seg.path.display(),
-                seg.first_lsn
-            )
-            .map_err(error::output)?;
-        }
-    }
-    if findings > 0 {
-        writeln!(out, "verify: {findings} finding(s); the log is damaged")
-            .map_err(error::output)?;
-        out.flush().map_err(error::output)?;
-        return Ok(Code::Corrupt);
-    }
-
     let options = crate::logdir::options(args.key_file.as_deref())?;
-    let mut reader =
-        crate::logdir::reader(&args.dir, &options, RecoveryMode::SkipAnyCorruptedRecords)?;
-
-    let total: u64 = segments.iter().map(|s| s.size).sum();
+    // Damage that stops the log from being read at all (a segment header
+    // that does not verify, a foreign segment): one finding.
+    let mut reader = match crate::logdir::open_reader(
+        &args.dir,
+        &options,
+        RecoveryMode::SkipAnyCorruptedRecords,
+    ) {
+        Ok(reader) => reader,
+        Err(e) => match crate::logdir::finding(&e) {
+            Some(line) => {
+                writeln!(out, "{line}").map_err(error::output)?;
+                writeln!(out, "verify: 1 finding(s); the log is damaged").map_err(error::output)?;
+                out.flush().map_err(error::output)?;
+                return Ok(Code::Corrupt);
+            }
+            None => {
+                return Err(CliError::wal(
+                    format!("opening {}", args.dir.display()),
+                    e.into(),
+                ));
+            }
+        },
+    };
+    let segments: Vec<(std::path::PathBuf, Lsn, u64)> = reader
+        .segments()
+        .map(|(path, header)| {
+            let size = std::fs::symlink_metadata(path).map_or(0, |m| m.len());
+            (path.to_path_buf(), header.first_lsn, size)
+        })
+        .collect();
+    let total: u64 = segments.iter().map(|s| s.2).sum();
     let progress = progress_bar(total);
     // Progress by segment: the bytes of every segment whose records were
     // all passed.
@@ -95,6 +93,15 @@ pub(crate) fn run(args: &VerifyArgs) -> Outcome {
             }
             Err(e) => {
                 progress.finish_and_clear();
+                if let Some(line) = crate::logdir::finding(&e) {
+                    // Damage the skipping mode cannot read past.
+                    findings += 1;
+                    writeln!(out, "{line}").map_err(error::output)?;
+                    writeln!(out, "verify: {findings} finding(s); the log is damaged")
+                        .map_err(error::output)?;
+                    out.flush().map_err(error::output)?;
+                    return Ok(Code::Corrupt);
+                }
                 out.flush().map_err(error::output)?;
                 return Err(CliError::wal(
                     format!("reading {}", args.dir.display()),
@@ -112,11 +119,8 @@ pub(crate) fn run(args: &VerifyArgs) -> Outcome {
                 .map_err(error::output)?;
         }
         reported = reader.skipped().len();
-        while segments
-            .get(passed + 1)
-            .is_some_and(|next| next.first_lsn <= lsn)
-        {
-            progress.inc(segments.get(passed).map_or(0, |s| s.size));
+        while segments.get(passed + 1).is_some_and(|next| next.1 <= lsn) {
+            progress.inc(segments.get(passed).map_or(0, |s| s.2));
             passed += 1;
         }
     }
@@ -142,11 +146,25 @@ pub(crate) fn run(args: &VerifyArgs) -> Outcome {
             .as_ref()
             .map(|(path, offset)| format!(" in {} at offset {offset}", path.display()))
             .unwrap_or_default();
+        // In the skipping mode, corruption with nothing valid after it ends
+        // the data too: that is the finding above, not a torn write.
+        let at_a_finding = end.position.as_ref().is_some_and(|(path, offset)| {
+            reader
+                .skipped()
+                .last()
+                .is_some_and(|r| &r.segment == path && r.offset >= *offset)
+        });
         match end.tail {
+            TailKind::Torn if at_a_finding => {
+                writeln!(out, "tail: the data ends at the last finding{at}")
+            }
             TailKind::Torn => writeln!(
                 out,
-                "torn tail{at}: {} (an unfinished write, not damage: opening the log for writing cuts it)",
-                end.torn_detail.as_deref().unwrap_or("a partial write")
+                "torn tail{at}: {} (the end of a write no evidence shows was acknowledged, not damage: opening the log for writing cuts it{})",
+                end.torn_detail.as_deref().unwrap_or("a partial write"),
+                end.dropped
+                    .map(|(a, b)| format!(" and drops lsns {a}..={b}"))
+                    .unwrap_or_default()
             ),
             TailKind::ZeroFilled => writeln!(out, "tail: clean (preallocated space follows){at}"),
             TailKind::Stale => {
@@ -172,7 +190,7 @@ pub(crate) fn run(args: &VerifyArgs) -> Outcome {
 }
 
 /// One line for a damaged range: kind, segment file, byte offset, LSNs.
-fn finding(range: &CorruptRange) -> String {
+pub(crate) fn finding(range: &CorruptRange) -> String {
     let lsns = match range.lsns {
         Some((a, b)) if a == b => format!("lsn {a}"),
         Some((a, b)) => format!("lsns {a}..={b}"),

@@ -31,7 +31,9 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = tempfile::tempdir()?;
 //! let storage: Arc<dyn Storage> = Arc::new(FileStorage::new());
-//! let log = Committer::open(storage.clone(), dir.path(), &LogOptions::new(), &CommitOptions::new())?;
+//! // Opening for writing: recovery first, then the committer on the result.
+//! let (segments, _) = recover(storage.clone(), dir.path(), &LogOptions::new(), &ReadOptions::new())?;
+//! let log = Committer::from_log(segments, &CommitOptions::new())?;
 //! log.append(b"one")?;
 //! log.append_batch(&[&b"two"[..], b"three"])?;
 //! log.close()?;
@@ -92,7 +94,7 @@ mod walk;
 
 pub use error::{Error, Result};
 pub use options::{MIN_BUFFER_SIZE, ReadOptions, RecoveryMode};
-pub use reader::{LogEnd, LogReader, LogRecord, OwnedRecord};
+pub use reader::{LogEnd, LogReader, LogRecord, OwnedRecord, RecordPosition};
 pub use recover::{recover, recover_with};
 pub use report::{CorruptRange, CorruptionKind, Position, RecoveryReport, TailKind};
 pub use tail::{DurableWatermark, TailReader, WaitFuture, Watermark};

@@ -59,7 +59,6 @@ pub struct ReadOptions {
     pub(crate) buffer_size: usize,
     pub(crate) read_ahead: bool,
     pub(crate) mode: RecoveryMode,
-    pub(crate) torn_write_window: u64,
     pub(crate) index_interval: u64,
     #[cfg(feature = "encryption")]
     pub(crate) keys: Option<Arc<dyn wal_crypto::KeyProvider>>,
@@ -84,7 +83,6 @@ impl ReadOptions {
             buffer_size: 1 << 20,
             read_ahead: true,
             mode: RecoveryMode::default(),
-            torn_write_window: 0,
             index_interval: 1 << 20,
             #[cfg(feature = "encryption")]
             keys: None,
@@ -132,26 +130,6 @@ impl ReadOptions {
     /// [`RecoveryMode::TolerateCorruptedTailRecords`].
     pub fn mode(&mut self, mode: RecoveryMode) -> &mut Self {
         self.mode = mode;
-        self
-    }
-
-    /// The most bytes the writer can have written but not yet synced at a
-    /// crash (wal-commit: one group, `CommitOptions::max_group_bytes` plus
-    /// 32 bytes of header per record and fragment).
-    ///
-    /// The sectors of an unsynced write may reach the disk in any order, so
-    /// a power loss can leave a hole in the last write with whole records
-    /// after it. Damage in the last segment whose valid records after it all
-    /// end within this many bytes of the last consistent point is therefore
-    /// a torn tail (the records after the hole were never acknowledged);
-    /// they are dropped and reported ([`crate::RecoveryReport::dropped`]).
-    /// Damage followed by valid records further away is corruption.
-    ///
-    /// By default, 0: any valid record after damage makes it corruption
-    /// (the rule in `docs/FORMAT.md`). The `groupwal` facade sets it from
-    /// its commit options.
-    pub fn torn_write_window(&mut self, bytes: u64) -> &mut Self {
-        self.torn_write_window = bytes;
         self
     }
 

@@ -1,12 +1,12 @@
 //! [`LogReader`]: logical records of a log directory, in LSN order.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use wal_crypto::PayloadDecoder;
 #[cfg(feature = "encryption")]
 use wal_crypto::SegmentDecryptor;
-use wal_format::{Flags, KeyId, LogicalKind, Lsn};
+use wal_format::{CleanMarker, Flags, KeyId, LogicalKind, Lsn, SegmentHeader};
 use wal_io::Storage;
 
 use crate::error::{Error, Result};
@@ -56,6 +56,23 @@ pub struct OwnedRecord {
     pub payload: Vec<u8>,
 }
 
+/// Where the record a reader yielded last is stored
+/// ([`LogReader::last_position`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordPosition<'a> {
+    /// Its segment file.
+    pub segment: &'a Path,
+    /// The offset of its first physical record (for a batch member, of the
+    /// record itself, not of the batch marker).
+    pub offset: u64,
+    /// The offset after its last physical record.
+    pub end: u64,
+    /// Its payload as stored (fragments joined; compressed, encrypted and
+    /// with its tag, as the flags say).
+    pub stored_len: usize,
+}
+
 /// How the log's data ended, once a reader got there.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -68,6 +85,9 @@ pub struct LogEnd {
     pub tail: TailKind,
     /// Why the tail is torn, for [`TailKind::Torn`].
     pub torn_detail: Option<String>,
+    /// Valid records found after the damage that ends a torn tail (never
+    /// proven acknowledged; recovery drops them), as an inclusive range.
+    pub dropped: Option<(Lsn, Lsn)>,
 }
 
 /// Reads the logical records of a log directory in LSN order, across
@@ -97,7 +117,8 @@ pub struct LogEnd {
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let dir = tempfile::tempdir()?;
 /// # let storage: Arc<dyn wal_io::Storage> = Arc::new(wal_io::FileStorage::new());
-/// # let log = wal_commit::Committer::open(storage.clone(), dir.path(), &wal_io::LogOptions::new(), &wal_commit::CommitOptions::new())?;
+/// # let (segments, _) = wal_reader::recover(storage.clone(), dir.path(), &wal_io::LogOptions::new(), &ReadOptions::new())?;
+/// # let log = wal_commit::Committer::from_log(segments, &wal_commit::CommitOptions::new())?;
 /// # for i in 0..10u32 { log.append(format!("record {i}").as_bytes())?; }
 /// # log.close()?;
 /// let mut reader = LogReader::open(storage, dir.path(), &ReadOptions::new())?;
@@ -119,6 +140,8 @@ pub struct LogReader {
     cipher: Option<((PathBuf, u64), SegmentDecryptor)>,
     decoded_high: usize,
     failed: bool,
+    /// The record yielded last.
+    last: Option<Found>,
 }
 
 impl LogReader {
@@ -136,7 +159,8 @@ impl LogReader {
         options.validate()?;
         let dir = dir.into();
         let segs = segments::list(&*storage, &dir)?;
-        Ok(Self::with_segments(storage, dir, options, segs))
+        let clean = segments::clean_marker(&*storage, &dir, &segs);
+        Ok(Self::with_segments(storage, dir, options, segs, clean))
     }
 
     pub(crate) fn with_segments(
@@ -144,15 +168,19 @@ impl LogReader {
         dir: PathBuf,
         options: &ReadOptions,
         segs: Vec<Segment>,
+        clean: Option<CleanMarker>,
     ) -> LogReader {
         tracing::debug!(dir = %dir.display(), segments = segs.len(), "opened a wal reader");
+        let mut walker = Walker::new(storage, dir, options.clone(), true, segs);
+        walker.set_clean_marker(clean);
         LogReader {
-            walker: Walker::new(storage, dir, options.clone(), true, segs),
+            walker,
             decoder: PayloadDecoder::new(options.max_record_len),
             #[cfg(feature = "encryption")]
             cipher: None,
             decoded_high: 0,
             failed: false,
+            last: None,
         }
     }
 
@@ -194,7 +222,10 @@ impl LogReader {
             return Ok(None);
         }
         match self.walker.advance() {
-            Ok(Step::Record(found)) => Ok(Some(found)),
+            Ok(Step::Record(found)) => {
+                self.last = Some(found);
+                Ok(Some(found))
+            }
             Ok(Step::End | Step::Wait) => Ok(None),
             Err(e) => {
                 self.failed = true;
@@ -324,7 +355,34 @@ impl LogReader {
             position,
             tail: end.tail,
             torn_detail: end.torn_detail.clone(),
+            dropped: end.dropped,
         })
+    }
+
+    /// Where the record yielded last is stored (`None` before the first).
+    #[must_use]
+    pub fn last_position(&self) -> Option<RecordPosition<'_>> {
+        let found = self.last?;
+        let stored_len = match found.loc {
+            Loc::Window(span) => span.len(),
+            Loc::Assembled => self.walker.asm.len(),
+            Loc::None => 0,
+        };
+        Some(RecordPosition {
+            segment: self.walker.current_segment()?,
+            offset: found.offset,
+            end: found.end,
+            stored_len,
+        })
+    }
+
+    /// The segment files the reader found when it was opened (or last
+    /// listed the directory), in LSN order, with their verified headers.
+    pub fn segments(&self) -> impl Iterator<Item = (&Path, &SegmentHeader)> {
+        self.walker
+            .segments
+            .iter()
+            .map(|s| (s.path.as_path(), &s.header))
     }
 
     /// The ranges skipped so far ([`crate::RecoveryMode::SkipAnyCorruptedRecords`])

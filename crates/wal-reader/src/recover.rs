@@ -11,7 +11,7 @@ use wal_io::{LogOptions, OpenOptions, SegmentLog, Storage};
 use crate::error::{Error, Result, io_err};
 use crate::options::ReadOptions;
 use crate::reader::{LogReader, LogRecord};
-use crate::report::{Position, RecoveryReport, TailKind};
+use crate::report::{CorruptRange, Position, RecoveryReport};
 use crate::segments::Segment;
 use crate::walk::{Step, Walker};
 
@@ -131,7 +131,38 @@ fn recover_inner(
     // Opening syncs the directory (the names listed may not be durable),
     // and resuming below makes the last segment's records durable (they
     // may be only in the page cache) unless the log was closed cleanly.
-    let mut log = SegmentLog::open(Arc::clone(&storage), &dir, log_options)?;
+    let mut log = match SegmentLog::open(Arc::clone(&storage), &dir, log_options) {
+        Ok(log) => log,
+        // What a reader's listing reports as corruption, the same way.
+        Err(wal_io::Error::ForeignSegment {
+            path,
+            expected,
+            found,
+        }) => {
+            return Err(Error::Corruption(Box::new(CorruptRange::foreign(
+                path, expected, found,
+            ))));
+        }
+        Err(wal_io::Error::NotRegular { path }) => {
+            return Err(Error::Corruption(Box::new(CorruptRange::not_regular(path))));
+        }
+        Err(wal_io::Error::BadSegmentHeader { path, source }) => {
+            return Err(Error::BadSegmentHeader { path, source });
+        }
+        Err(wal_io::Error::NameMismatch {
+            path,
+            in_header,
+            in_name,
+        }) => {
+            return Err(Error::NameMismatch {
+                path,
+                in_header,
+                in_name,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let clean = log.clean_marker().copied();
     let segs: Vec<Segment> = log
         .segments()
         .iter()
@@ -152,12 +183,13 @@ fn recover_inner(
                 false,
                 segs,
             );
+            walker.set_clean_marker(clean);
             while let Step::Record(_) = walker.advance()? {}
             walker
         }
         Some(replay) => {
             let mut reader =
-                LogReader::with_segments(Arc::clone(&storage), dir.clone(), options, segs);
+                LogReader::with_segments(Arc::clone(&storage), dir.clone(), options, segs, clean);
             while let Some(found) = reader.step()? {
                 replay(reader.decode(found)?);
             }
@@ -190,9 +222,10 @@ fn recover_inner(
             removed_segments = later.saturating_add(usize::from(gone_too));
             log.truncate_from(end.next_lsn)?;
             // `truncate_from` cuts at the first record at or after the LSN
-            // it finds; cut exactly where this scan's data ended.
+            // it finds; cut where this scan's data ended if that is before.
             if log.segments().last().is_some_and(|s| s.path() == seg.path) {
-                log.resume(end.offset, end.next_lsn)?;
+                let cut = log.append_position().map_or(end.offset, |(_, at)| at);
+                log.resume(end.offset.min(cut), end.next_lsn)?;
             }
         } else {
             log.resume(end.offset, end.next_lsn)?;
@@ -222,17 +255,18 @@ fn recover_inner(
         truncated_bytes,
         removed_segments,
         dropped: end.dropped,
+        proven_lsn: walker.proven_lsn(),
         corrupt: walker.corrupt,
         clean_close: log.opened_clean(),
         elapsed: started.elapsed(),
     };
-    if report.tail == TailKind::Torn || !report.corrupt.is_empty() {
+    if let Some(losses) = report.losses() {
         tracing::warn!(
             dir = %dir.display(),
             next_lsn = %report.next_lsn,
             truncated = report.truncated_bytes,
             corrupt = report.corrupt.len(),
-            detail = report.torn_detail.as_deref().unwrap_or(""),
+            %losses,
             "recovered the wal with losses"
         );
     } else {

@@ -29,6 +29,10 @@ pub enum CorruptionKind {
     LsnGap,
     /// Two segments claim the same LSNs.
     Overlap,
+    /// A file named like a segment that is not one of this log's: a
+    /// segment of another log (another log id), or not a regular file (a
+    /// symlink, a directory, a FIFO or device, never followed or opened).
+    Foreign,
 }
 
 impl fmt::Display for CorruptionKind {
@@ -40,6 +44,7 @@ impl fmt::Display for CorruptionKind {
             CorruptionKind::Unfinished => "unfinished batch or fragment chain",
             CorruptionKind::LsnGap => "lsn gap",
             CorruptionKind::Overlap => "overlapping segments",
+            CorruptionKind::Foreign => "foreign segment",
         })
     }
 }
@@ -63,6 +68,38 @@ pub struct CorruptRange {
     pub lsns: Option<(Lsn, Lsn)>,
     /// What exactly is wrong.
     pub detail: String,
+}
+
+impl CorruptRange {
+    /// A segment of another log in the directory.
+    pub(crate) fn foreign(
+        path: PathBuf,
+        expected: wal_format::LogId,
+        found: wal_format::LogId,
+    ) -> Self {
+        CorruptRange {
+            kind: CorruptionKind::Foreign,
+            segment: path,
+            offset: 0,
+            end_offset: wal_format::SEGMENT_HEADER_LEN as u64,
+            lsns: None,
+            detail: format!(
+                "a segment of another log (log id {found}; the log's first segment has {expected})"
+            ),
+        }
+    }
+
+    /// An entry named like a segment that is not a regular file.
+    pub(crate) fn not_regular(path: PathBuf) -> Self {
+        CorruptRange {
+            kind: CorruptionKind::Foreign,
+            segment: path,
+            offset: 0,
+            end_offset: 0,
+            lsns: None,
+            detail: "named like a segment but not a regular file (never followed or opened)".into(),
+        }
+    }
 }
 
 impl fmt::Display for CorruptRange {
@@ -92,10 +129,62 @@ pub enum TailKind {
     ZeroFilled,
     /// Records of an earlier use of the file follow (a recycled segment).
     Stale,
-    /// A torn write: a partial or damaged record, or an unfinished batch or
-    /// fragment chain, with nothing valid after it (or only within the torn
-    /// write window). It was dropped.
+    /// A torn write: a partial or damaged record, a hole, or an unfinished
+    /// batch or fragment chain at the end of the last segment, which no
+    /// evidence on the disk (a commit marker written after it, the
+    /// clean-close marker) shows was acknowledged. It was dropped.
     Torn,
+}
+
+impl RecoveryReport {
+    /// Whether recovery dropped or cut anything: a torn tail, stale bytes
+    /// cut, corrupt ranges skipped or discarded, segments removed.
+    #[must_use]
+    pub fn dropped_anything(&self) -> bool {
+        self.tail == TailKind::Torn
+            || self.truncated_bytes > 0
+            || self.removed_segments > 0
+            || !self.corrupt.is_empty()
+    }
+
+    /// One line saying what recovery dropped and why (what was cut, the
+    /// LSNs, the bytes), or `None` if it dropped nothing: for a log line
+    /// or a tool's standard error.
+    #[must_use]
+    pub fn losses(&self) -> Option<String> {
+        if !self.dropped_anything() {
+            return None;
+        }
+        let mut parts = Vec::new();
+        if self.tail == TailKind::Torn {
+            let at = self
+                .durable_end
+                .as_ref()
+                .map(|p| format!(" in {} at offset {}", p.segment.display(), p.offset))
+                .unwrap_or_default();
+            let mut torn = format!(
+                "torn tail cut{at}: {}",
+                self.torn_detail.as_deref().unwrap_or("an unfinished write")
+            );
+            if let Some((a, b)) = self.dropped {
+                torn.push_str(&format!("; lsns {a}..={b} dropped"));
+            }
+            parts.push(torn);
+        } else if self.truncated_bytes > 0 {
+            parts.push("stale bytes after the end of the data cut".to_string());
+        }
+        if self.truncated_bytes > 0 {
+            parts.push(format!("{} bytes cut", self.truncated_bytes));
+        }
+        if self.removed_segments > 0 {
+            parts.push(format!("{} segment(s) removed", self.removed_segments));
+        }
+        for range in &self.corrupt {
+            parts.push(format!("{range}"));
+        }
+        parts.push(format!("the log continues at lsn {}", self.next_lsn));
+        Some(parts.join("; "))
+    }
 }
 
 /// A position in the log: a segment file and a byte offset in it.
@@ -110,7 +199,9 @@ pub struct Position {
     pub offset: u64,
 }
 
-/// What recovery found and did. Returned by [`crate::recover`].
+/// What recovery found and did. Returned by [`crate::recover`];
+/// [`RecoveryReport::losses`] says in one line what was dropped, if
+/// anything.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RecoveryReport {
@@ -139,16 +230,24 @@ pub struct RecoveryReport {
     /// Segments removed ([`RecoveryMode::PointInTime`] only: those after
     /// the damage).
     pub removed_segments: usize,
-    /// Valid-looking records dropped with a torn tail (inside the torn
-    /// write window), as an inclusive LSN range.
+    /// Valid records found after the damage that ended the data (a torn
+    /// write's sectors reach the disk in any order), dropped with the torn
+    /// tail, as an inclusive LSN range. None of them was proven
+    /// acknowledged.
     pub dropped: Option<(Lsn, Lsn)>,
+    /// The highest LSN the log's own evidence proves was acknowledged (the
+    /// commit markers walked, the clean-close marker); [`Lsn::ZERO`] if
+    /// none. Recovery never cuts a record at or below it: damage there is
+    /// corruption.
+    pub proven_lsn: Lsn,
     /// Corrupt ranges skipped ([`RecoveryMode::SkipAnyCorruptedRecords`])
     /// or discarded ([`RecoveryMode::PointInTime`]); empty in the other
     /// modes, which fail instead.
     pub corrupt: Vec<CorruptRange>,
-    /// Whether the log had been closed cleanly (`wal_io::CLEAN_FILE` was
-    /// there): its last segment's records were known to be on the disk and
-    /// were not rewritten. Otherwise resuming rewrote and synced them.
+    /// Whether the log had been closed cleanly (a valid `wal_io::CLEAN_FILE`
+    /// was there): every record it names was acknowledged, and if the log
+    /// ended where it says, its last segment's records were not rewritten.
+    /// Otherwise resuming rewrote and synced them.
     pub clean_close: bool,
     /// How long recovery took.
     pub elapsed: Duration,

@@ -58,6 +58,13 @@ pub(crate) struct Span {
     len: usize,
 }
 
+impl Span {
+    /// Its length in bytes.
+    pub(crate) fn len(self) -> usize {
+        self.len
+    }
+}
+
 impl Phys {
     /// Where its payload is in the window (valid until the scanner moves).
     pub(crate) fn span(&self) -> Span {

@@ -3,10 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use wal_format::{Lsn, SEGMENT_HEADER_LEN, SegmentHeader, parse_segment_file_name};
+use wal_format::{
+    CleanMarker, LogId, Lsn, SEGMENT_HEADER_LEN, SegmentHeader, parse_segment_file_name,
+};
 use wal_io::{OpenOptions, Storage, StorageFile};
 
 use crate::error::{Error, Result, io_err};
+use crate::report::CorruptRange;
 
 /// A segment file and its verified header.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,14 +27,23 @@ impl Segment {
 /// The segment files of `dir`, sorted by first LSN, with verified headers.
 /// Other files are ignored. A segment that disappears while it is listed
 /// (purged by the writer) is left out.
+///
+/// The same checks as `wal_io::SegmentLog::open`, reported the same way
+/// (recovery turns that one's errors into these): an entry named like a
+/// segment that is not a regular file (never followed or opened), and a
+/// segment of another log (its log id differs from the first segment's),
+/// are corruption.
 pub(crate) fn list(storage: &dyn Storage, dir: &Path) -> Result<Vec<Segment>> {
     let entries = storage.list_dir(dir).map_err(io_err("list", dir))?;
     let mut out = Vec::new();
     for entry in entries {
-        let Some(lsn) = parse_segment_file_name(&entry.name).filter(|_| entry.is_file) else {
+        let Some(lsn) = parse_segment_file_name(&entry.name) else {
             continue;
         };
         let path = dir.join(&entry.name);
+        if !entry.is_file {
+            return Err(Error::Corruption(Box::new(CorruptRange::not_regular(path))));
+        }
         let file = match storage.open(&path, OpenOptions::read()) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -48,7 +60,28 @@ pub(crate) fn list(storage: &dyn Storage, dir: &Path) -> Result<Vec<Segment>> {
         out.push(Segment { path, header });
     }
     out.sort_by_key(Segment::first_lsn);
+    if let Some(first) = out.first() {
+        let expected = first.header.log_id;
+        if let Some(other) = out.iter().find(|s| s.header.log_id != expected) {
+            return Err(Error::Corruption(Box::new(CorruptRange::foreign(
+                other.path.clone(),
+                expected,
+                other.header.log_id,
+            ))));
+        }
+    }
     Ok(out)
+}
+
+/// The clean-close marker of the log whose segments are `segments`, when
+/// it verifies and names that log (see `wal_io::CLEAN_FILE`).
+pub(crate) fn clean_marker(
+    storage: &dyn Storage,
+    dir: &Path,
+    segments: &[Segment],
+) -> Option<CleanMarker> {
+    let log_id: LogId = segments.first()?.header.log_id;
+    wal_io::read_clean_marker(storage, dir, log_id)
 }
 
 /// Reads and verifies a segment header.

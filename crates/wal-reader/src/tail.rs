@@ -171,7 +171,8 @@ impl DurableWatermark for Watermark {
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let dir = tempfile::tempdir()?;
 /// # let storage: Arc<dyn wal_io::Storage> = Arc::new(wal_io::FileStorage::new());
-/// # let log = wal_commit::Committer::open(storage.clone(), dir.path(), &wal_io::LogOptions::new(), &wal_commit::CommitOptions::new())?;
+/// # let (segments, _) = wal_reader::recover(storage.clone(), dir.path(), &wal_io::LogOptions::new(), &ReadOptions::new())?;
+/// # let log = wal_commit::Committer::from_log(segments, &wal_commit::CommitOptions::new())?;
 /// let mark = Arc::new(Watermark::new(Lsn::ZERO));
 /// let mut tail = TailReader::open(storage, dir.path(), Lsn::FIRST, &ReadOptions::new(), mark.clone())?;
 /// let lsn = log.append(b"hello")?;

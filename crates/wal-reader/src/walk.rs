@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use wal_format::{
-    BatchMarker, Flags, LogicalKind, Lsn, Record, RecordHeader, RecordType, SEGMENT_HEADER_LEN,
+    BatchMarker, CleanMarker, CommitMarker, Flags, LogicalKind, Lsn, Record, RecordHeader,
+    RecordType, SEGMENT_HEADER_LEN,
 };
 use wal_io::Storage;
 
@@ -37,6 +38,8 @@ pub(crate) struct Found {
     pub(crate) flags: Flags,
     /// The offset of its first physical record.
     pub(crate) offset: u64,
+    /// The offset after its last physical record.
+    pub(crate) end: u64,
     pub(crate) loc: Loc,
 }
 
@@ -85,15 +88,168 @@ struct Batch {
     end: Lsn,
 }
 
-const TOO_LONG: &str = "record longer than the maximum record size";
-const CHAIN_TOO_LONG: &str = "fragment chain longer than the maximum record size";
-const BAD_MARKER: &str = "invalid batch marker";
+/// A valid record that does not fit the sequence where it stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SeqFault {
+    /// An LSN at the largest value: no record could follow it.
+    LsnAtMax,
+    /// A record whose LSN is not the next one.
+    LsnOutOfSequence,
+    /// A batch or commit marker whose LSN is not the next record's.
+    MarkerLsn,
+    /// A batch or commit marker inside a batch or fragment chain.
+    MarkerInsideUnit,
+    /// Another record between the fragments of a chain.
+    ChainInterrupted,
+    /// A middle or last fragment without a first.
+    FragmentWithoutFirst,
+    /// A fragment whose LSN differs from its first fragment's.
+    FragmentLsn,
+    /// A fragment whose flags differ from its first fragment's.
+    FragmentFlags,
+    /// A record longer than the maximum record size.
+    TooLong,
+    /// A fragment chain longer than the maximum record size.
+    ChainTooLong,
+    /// A batch marker that does not decode (count, flags, length).
+    BadBatchMarker,
+    /// A commit marker that does not decode, or claims a durable LSN at or
+    /// above its own.
+    BadCommitMarker,
+    /// A record type this reader does not expect in a log.
+    UnexpectedType,
+    /// A record flagged encrypted in a segment without a key.
+    EncryptedInPlainSegment,
+    /// A data or checkpoint record without the encrypted flag in a segment
+    /// with a key: nothing is ever written in plaintext there.
+    PlaintextInEncryptedSegment,
+    /// A record flagged compressed (and not encrypted) whose payload does
+    /// not start as a compressed payload does (a length prefix within the
+    /// maximum record size, then a zstd frame's magic).
+    BadCompressedPayload,
+}
+
+impl SeqFault {
+    fn describe(self) -> &'static str {
+        match self {
+            SeqFault::LsnAtMax => "lsn at the largest value",
+            SeqFault::LsnOutOfSequence => "lsn out of sequence",
+            SeqFault::MarkerLsn => "marker lsn out of sequence",
+            SeqFault::MarkerInsideUnit => "marker inside a batch or fragment chain",
+            SeqFault::ChainInterrupted => "fragment chain interrupted by another record",
+            SeqFault::FragmentWithoutFirst => "fragment without a first fragment",
+            SeqFault::FragmentLsn => "fragment lsn differs from its first fragment's",
+            SeqFault::FragmentFlags => "fragment flags differ from its first fragment's",
+            SeqFault::TooLong => "record longer than the maximum record size",
+            SeqFault::ChainTooLong => "fragment chain longer than the maximum record size",
+            SeqFault::BadBatchMarker => "invalid batch marker",
+            SeqFault::BadCommitMarker => "invalid commit marker",
+            SeqFault::UnexpectedType => "unexpected record type",
+            SeqFault::EncryptedInPlainSegment => "encrypted record in a segment without a key",
+            SeqFault::PlaintextInEncryptedSegment => "plaintext record in an encrypted segment",
+            SeqFault::BadCompressedPayload => {
+                "record flagged compressed whose payload is not a compressed payload"
+            }
+        }
+    }
+
+    /// Whether the record is bad by itself, not only where it stands: the
+    /// walk never resumes at it.
+    fn bad_by_itself(self) -> bool {
+        matches!(
+            self,
+            SeqFault::TooLong
+                | SeqFault::ChainTooLong
+                | SeqFault::BadBatchMarker
+                | SeqFault::BadCommitMarker
+                | SeqFault::UnexpectedType
+                | SeqFault::EncryptedInPlainSegment
+                | SeqFault::PlaintextInEncryptedSegment
+                | SeqFault::BadCompressedPayload
+        )
+    }
+}
+
+impl std::fmt::Display for SeqFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.describe())
+    }
+}
 
 /// What is wrong where the records stop.
 #[derive(Clone, Debug)]
-enum Trouble {
+enum Fault {
+    /// The bytes there are not a valid record of the segment.
     Stop(Stop),
-    Sequence(&'static str),
+    /// A valid record that does not fit the sequence.
+    Sequence(SeqFault),
+}
+
+/// Where the strongest evidence of durability came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EvidenceAt {
+    /// Nothing: no record is known to have been acknowledged.
+    Nothing,
+    /// The clean-close marker.
+    CleanClose,
+    /// A commit marker: segment index and offset.
+    Marker(usize, u64),
+}
+
+/// The highest LSN the log's own evidence proves was durable (and
+/// acknowledged), and where that evidence is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Evidence {
+    lsn: Lsn,
+    at: EvidenceAt,
+}
+
+impl Evidence {
+    const NONE: Evidence = Evidence {
+        lsn: Lsn::ZERO,
+        at: EvidenceAt::Nothing,
+    };
+
+    fn max(self, other: Evidence) -> Evidence {
+        if other.lsn > self.lsn { other } else { self }
+    }
+}
+
+/// What the bytes after a stop in the last segment hold.
+#[derive(Clone, Copy, Debug)]
+struct Survey {
+    /// The first commit marker found that proves the first record not kept
+    /// was acknowledged (the nearest proof, so a report names the same
+    /// one however much of the tail was cut since).
+    proof: Option<Evidence>,
+    /// The highest LSN of the valid records found with an LSN the log has
+    /// not reached.
+    high: Option<Lsn>,
+}
+
+/// What a stop is, once classified; the recovery mode then decides what
+/// to do about it ([`Walker::apply`]).
+#[derive(Debug)]
+enum Verdict {
+    /// The segment's data ends cleanly and a later segment follows.
+    NextSegment,
+    /// Damaged bytes after the last record of a sealed segment, which the
+    /// next segment continues: no record lost.
+    SealedSlack,
+    /// The log's data ends here, cleanly.
+    End(TailKind),
+    /// A torn tail: the end of the last write(s), never proven
+    /// acknowledged. `dropped`: valid records found after the damage.
+    Torn {
+        detail: String,
+        dropped: Option<(Lsn, Lsn)>,
+    },
+    /// Damage to what had been written: corruption. `resync` is where
+    /// valid data resumes in this segment, if anywhere.
+    Corrupt {
+        range: CorruptRange,
+        resync: Option<Phys>,
+    },
 }
 
 /// The result of checking a physical record against the sequence.
@@ -103,10 +259,10 @@ enum Accept {
     /// A logical record completed.
     Done(Found),
     /// The record does not fit the sequence.
-    Break(&'static str),
-    /// A batch marker whose batch does not complete: the trouble found at
-    /// an offset after it, and the LSN after the batch.
-    BatchTrouble(u64, Trouble, Lsn),
+    Break(SeqFault),
+    /// A batch marker whose batch does not complete: the fault found at an
+    /// offset after it, and the LSN after the batch.
+    BatchFault(u64, Fault, Lsn),
     /// (Live mode) a batch that is not wholly durable yet.
     Wait,
 }
@@ -150,21 +306,14 @@ pub(crate) struct Walker {
     retries: (Lsn, u8),
     /// (Skipping mode) where the walk last resumed after damage.
     last_resync: Option<(usize, u64)>,
-    /// (Skipping mode) the ranges skipped and where the walk resumed.
-    skips: Vec<Skip>,
-}
-
-/// A range skipped in skipping mode.
-#[derive(Clone, Copy, Debug)]
-struct Skip {
-    /// Its index in `Walker::corrupt`.
-    index: usize,
-    segment: usize,
-    /// The consistent point before it (offset, LSN).
-    before: u64,
-    before_lsn: Lsn,
-    /// Where the walk resumed after it.
-    resume: u64,
+    /// The strongest evidence of durability seen: the clean-close marker,
+    /// and the commit markers walked so far.
+    evidence: Evidence,
+    /// The clean-close marker, when it verified and names this log.
+    clean: Option<CleanMarker>,
+    /// Whether the segment being read has a key (its records must all be
+    /// encrypted).
+    encrypted_segment: bool,
 }
 
 impl Walker {
@@ -199,12 +348,36 @@ impl Walker {
             last_indexed: 0,
             retries: (Lsn::ZERO, 0),
             last_resync: None,
-            skips: Vec::new(),
+            evidence: Evidence::NONE,
+            clean: None,
+            encrypted_segment: false,
+        }
+    }
+
+    /// The highest LSN the evidence seen so far proves was acknowledged.
+    pub(crate) fn proven_lsn(&self) -> Lsn {
+        self.evidence.lsn
+    }
+
+    /// Takes the clean-close marker as evidence: every record below its
+    /// next LSN was durable when the log was closed.
+    pub(crate) fn set_clean_marker(&mut self, clean: Option<CleanMarker>) {
+        self.clean = clean;
+        if let Some(c) = clean {
+            self.evidence = self.evidence.max(Evidence {
+                lsn: c.last_lsn(),
+                at: EvidenceAt::CleanClose,
+            });
         }
     }
 
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The path of the segment being read.
+    pub(crate) fn current_segment(&self) -> Option<&Path> {
+        self.segments.get(self.seg_idx).map(|s| s.path.as_path())
     }
 
     /// The largest buffer capacities seen: the window and the assembly
@@ -245,7 +418,6 @@ impl Walker {
     pub(crate) fn seek(&mut self, lsn: Lsn) -> Result<()> {
         self.end = None;
         self.corrupt.clear();
-        self.skips.clear();
         self.last_resync = None;
         let oldest = self.oldest();
         if self.segments.is_empty() {
@@ -351,6 +523,7 @@ impl Walker {
         }
         self.expected = Some(first);
         self.commit_lsn = first;
+        self.encrypted_segment = !seg.header.key_id.is_none();
         self.scanner = Some(Scanner::open(
             &*self.storage,
             &seg,
@@ -401,20 +574,52 @@ impl Walker {
 
     /// Why the full record or checkpoint `phys` cannot come next, if it
     /// cannot.
-    fn breaks_full(&self, phys: &Phys) -> Option<&'static str> {
+    fn breaks_full(&self, phys: &Phys) -> Option<SeqFault> {
         let h = &phys.header;
         if h.lsn == Lsn::MAX {
             // No record can follow it.
-            Some("lsn at the largest value")
+            Some(SeqFault::LsnAtMax)
         } else if self.chain.is_some() {
-            Some("fragment chain interrupted by another record")
+            Some(SeqFault::ChainInterrupted)
         } else if h.lsn != self.expected.unwrap_or(h.lsn) {
-            Some("lsn out of sequence")
+            Some(SeqFault::LsnOutOfSequence)
         } else if phys.payload_len > self.opts.max_record_len {
-            Some(TOO_LONG)
+            Some(SeqFault::TooLong)
         } else {
-            None
+            self.breaks_flags(phys)
         }
+    }
+
+    /// Whether the flags of `phys` (a full record, a checkpoint or a first
+    /// fragment) contradict its segment, as no writer would have written
+    /// them: the encrypted flag must match whether the segment has a key,
+    /// and a compressed plaintext payload starts with its length prefix and
+    /// a zstd frame's magic. Checked here, on the structure, so every
+    /// reader and recovery (which decodes no payload) decide alike.
+    fn breaks_flags(&self, phys: &Phys) -> Option<SeqFault> {
+        let flags = phys.header.flags;
+        if flags.is_empty() && !self.encrypted_segment {
+            return None;
+        }
+        let encrypted = flags.contains(Flags::ENCRYPTED);
+        if encrypted && !self.encrypted_segment {
+            return Some(SeqFault::EncryptedInPlainSegment);
+        }
+        if !encrypted && self.encrypted_segment {
+            return Some(SeqFault::PlaintextInEncryptedSegment);
+        }
+        if flags.contains(Flags::COMPRESSED) && !encrypted {
+            const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+            let payload = self.scanner.as_ref().map(|s| s.payload(phys))?;
+            let len = payload
+                .first_chunk::<4>()
+                .map(|b| u32::from_le_bytes(*b) as usize);
+            let magic = payload.get(4..8);
+            if len.is_none_or(|l| l > self.opts.max_record_len) || magic != Some(&ZSTD_MAGIC[..]) {
+                return Some(SeqFault::BadCompressedPayload);
+            }
+        }
+        None
     }
 
     /// Completes the full record or checkpoint `phys` (which
@@ -485,20 +690,20 @@ impl Walker {
                             return Ok(Step::Record(found));
                         }
                     }
-                    Accept::Break(reason) => {
-                        let t = Trouble::Sequence(reason);
-                        if let Some(step) = self.trouble(phys.offset, t, None)? {
+                    Accept::Break(fault) => {
+                        let f = Fault::Sequence(fault);
+                        if let Some(step) = self.stopped(phys.offset, f, None)? {
                             return Ok(step);
                         }
                     }
-                    Accept::BatchTrouble(x, t, end) => {
-                        if let Some(step) = self.trouble(x, t, Some(end))? {
+                    Accept::BatchFault(x, f, end) => {
+                        if let Some(step) = self.stopped(x, f, Some(end))? {
                             return Ok(step);
                         }
                     }
                 },
                 Err(stop) => {
-                    if let Some(step) = self.trouble(at, Trouble::Stop(stop), None)? {
+                    if let Some(step) = self.stopped(at, Fault::Stop(stop), None)? {
                         return Ok(step);
                     }
                 }
@@ -511,18 +716,43 @@ impl Walker {
         let h = phys.header;
         if h.lsn == Lsn::MAX {
             // No record can follow it.
-            return Ok(Accept::Break("lsn at the largest value"));
+            return Ok(Accept::Break(SeqFault::LsnAtMax));
         }
         let expected = self.expected.unwrap_or(h.lsn);
         match h.record_type {
-            RecordType::Batch => {
+            RecordType::Commit => {
                 if self.chain.is_some() || self.batch.is_some() {
-                    return Ok(Accept::Break(
-                        "batch marker inside a batch or fragment chain",
-                    ));
+                    return Ok(Accept::Break(SeqFault::MarkerInsideUnit));
                 }
                 if h.lsn != expected {
-                    return Ok(Accept::Break("batch marker lsn out of sequence"));
+                    return Ok(Accept::Break(SeqFault::MarkerLsn));
+                }
+                let Some(scanner) = self.scanner.as_ref() else {
+                    return Ok(Accept::Continue);
+                };
+                let record = Record {
+                    header: h,
+                    payload: scanner.payload(&phys),
+                };
+                let Ok(marker) = CommitMarker::decode(&record) else {
+                    return Ok(Accept::Break(SeqFault::BadCommitMarker));
+                };
+                self.evidence = self.evidence.max(Evidence {
+                    lsn: marker.durable(),
+                    at: EvidenceAt::Marker(self.seg_idx, phys.offset),
+                });
+                // It starts its group: the commit point stays before it, so
+                // a marker whose records never made it is an unfinished
+                // write, cut with it.
+                self.expected = Some(h.lsn);
+                Ok(Accept::Continue)
+            }
+            RecordType::Batch => {
+                if self.chain.is_some() || self.batch.is_some() {
+                    return Ok(Accept::Break(SeqFault::MarkerInsideUnit));
+                }
+                if h.lsn != expected {
+                    return Ok(Accept::Break(SeqFault::MarkerLsn));
                 }
                 let Some(scanner) = self.scanner.as_ref() else {
                     return Ok(Accept::Continue);
@@ -532,11 +762,11 @@ impl Walker {
                     payload: scanner.payload(&phys),
                 };
                 let Ok(marker) = BatchMarker::decode(&record) else {
-                    return Ok(Accept::Break(BAD_MARKER));
+                    return Ok(Accept::Break(SeqFault::BadBatchMarker));
                 };
                 let end = h.lsn.checked_add(u64::from(marker.count()));
                 let Some(end) = end else {
-                    return Ok(Accept::Break(BAD_MARKER));
+                    return Ok(Accept::Break(SeqFault::BadBatchMarker));
                 };
                 // Live mode: a batch is durable as a whole or not at all.
                 if let Some(limit) = self.limit
@@ -555,7 +785,7 @@ impl Walker {
                     }
                     // The batch (from `commit`, its marker) is what is lost;
                     // the trouble is further on.
-                    Some((at, trouble)) => Ok(Accept::BatchTrouble(at, trouble, end)),
+                    Some((at, fault)) => Ok(Accept::BatchFault(at, fault, end)),
                 }
             }
             RecordType::Full | RecordType::Checkpoint => {
@@ -571,12 +801,13 @@ impl Walker {
             }
             RecordType::First => {
                 if self.chain.is_some() {
-                    return Ok(Accept::Break(
-                        "fragment chain interrupted by another record",
-                    ));
+                    return Ok(Accept::Break(SeqFault::ChainInterrupted));
                 }
                 if h.lsn != expected {
-                    return Ok(Accept::Break("lsn out of sequence"));
+                    return Ok(Accept::Break(SeqFault::LsnOutOfSequence));
+                }
+                if let Some(fault) = self.breaks_flags(&phys) {
+                    return Ok(Accept::Break(fault));
                 }
                 self.chain = Some(Chain {
                     lsn: h.lsn,
@@ -589,17 +820,13 @@ impl Walker {
             }
             RecordType::Middle | RecordType::Last => {
                 let Some(chain) = self.chain else {
-                    return Ok(Accept::Break("fragment without a first fragment"));
+                    return Ok(Accept::Break(SeqFault::FragmentWithoutFirst));
                 };
                 if chain.lsn != h.lsn {
-                    return Ok(Accept::Break(
-                        "fragment lsn differs from its first fragment's",
-                    ));
+                    return Ok(Accept::Break(SeqFault::FragmentLsn));
                 }
                 if chain.flags != h.flags {
-                    return Ok(Accept::Break(
-                        "fragment flags differ from its first fragment's",
-                    ));
+                    return Ok(Accept::Break(SeqFault::FragmentFlags));
                 }
                 if let Accept::Break(r) = self.grow_chain(&phys)? {
                     return Ok(Accept::Break(r));
@@ -621,7 +848,7 @@ impl Walker {
                 }
                 Ok(Accept::Continue)
             }
-            _ => Ok(Accept::Break("unknown record type")),
+            _ => Ok(Accept::Break(SeqFault::UnexpectedType)),
         }
     }
 
@@ -631,7 +858,7 @@ impl Walker {
         };
         chain.len = chain.len.saturating_add(phys.payload_len);
         if chain.len > self.opts.max_record_len {
-            return Ok(Accept::Break(CHAIN_TOO_LONG));
+            return Ok(Accept::Break(SeqFault::ChainTooLong));
         }
         if self.assemble && chain.lsn >= self.skip_below {
             let Some(scanner) = self.scanner.as_ref() else {
@@ -690,6 +917,7 @@ impl Walker {
             kind,
             flags: h.flags,
             offset,
+            end,
             loc,
         }
     }
@@ -699,7 +927,7 @@ impl Walker {
     /// Checks, without yielding anything, that the batch whose marker ends
     /// at `from` is complete: records `first .. end` follow, whole. Returns
     /// where and why it is not. The scanner is left at `from`.
-    fn verify_batch(&mut self, from: u64, first: Lsn, end: Lsn) -> Result<Option<(u64, Trouble)>> {
+    fn verify_batch(&mut self, from: u64, first: Lsn, end: Lsn) -> Result<Option<(u64, Fault)>> {
         let max = self.opts.max_record_len;
         let Some(scanner) = self.scanner.as_mut() else {
             return Ok(None);
@@ -710,15 +938,15 @@ impl Walker {
             let at = scanner.offset;
             let p = match scanner.next()? {
                 Ok(p) => p,
-                Err(stop) => break Some((at, Trouble::Stop(stop))),
+                Err(stop) => break Some((at, Fault::Stop(stop))),
             };
             let h = p.header;
-            let step: std::result::Result<bool, &'static str> = match (h.record_type, chain) {
+            let step: std::result::Result<bool, SeqFault> = match (h.record_type, chain) {
                 (RecordType::Full | RecordType::Checkpoint, None) => {
                     if h.lsn != expected {
-                        Err("lsn out of sequence")
+                        Err(SeqFault::LsnOutOfSequence)
                     } else if p.payload_len > max {
-                        Err(TOO_LONG)
+                        Err(SeqFault::TooLong)
                     } else {
                         Ok(true)
                     }
@@ -728,15 +956,17 @@ impl Walker {
                         chain = Some((h.lsn, h.flags, p.payload_len));
                         Ok(false)
                     } else {
-                        Err("lsn out of sequence")
+                        Err(SeqFault::LsnOutOfSequence)
                     }
                 }
                 (RecordType::Middle | RecordType::Last, Some((lsn, flags, len))) => {
                     let len = len.saturating_add(p.payload_len);
-                    if lsn != h.lsn || flags != h.flags {
-                        Err("fragment does not continue its chain")
+                    if lsn != h.lsn {
+                        Err(SeqFault::FragmentLsn)
+                    } else if flags != h.flags {
+                        Err(SeqFault::FragmentFlags)
                     } else if len > max {
-                        Err(CHAIN_TOO_LONG)
+                        Err(SeqFault::ChainTooLong)
                     } else if h.record_type == RecordType::Last {
                         chain = None;
                         Ok(true)
@@ -745,14 +975,14 @@ impl Walker {
                         Ok(false)
                     }
                 }
-                (RecordType::Batch, _) => Err("batch marker inside a batch"),
+                (RecordType::Batch | RecordType::Commit, _) => Err(SeqFault::MarkerInsideUnit),
                 (RecordType::Middle | RecordType::Last, None) => {
-                    Err("fragment without a first fragment")
+                    Err(SeqFault::FragmentWithoutFirst)
                 }
-                _ => Err("fragment chain interrupted by another record"),
+                _ => Err(SeqFault::ChainInterrupted),
             };
             match step {
-                Err(reason) => break Some((p.offset, Trouble::Sequence(reason))),
+                Err(fault) => break Some((p.offset, Fault::Sequence(fault))),
                 Ok(true) => {
                     expected = expected.checked_next().unwrap_or(Lsn::MAX);
                     if expected >= end {
@@ -782,42 +1012,65 @@ impl Walker {
                             | RecordType::First
                             | RecordType::Checkpoint
                             | RecordType::Batch
+                            | RecordType::Commit
                     ))
         };
         scanner.find_valid(from, &accept)
     }
 
-    /// The end of the last valid record (LSN at or above `min`) of the
-    /// current segment at or after the record `first`, and the highest LSN
-    /// among them.
-    fn last_valid_end(&mut self, first: Phys, min: Lsn) -> Result<(u64, Lsn)> {
-        let mut end = first.end();
-        let mut high = first.header.lsn;
-        let mut from = first.end();
-        while let Some(scanner) = self.scanner.as_mut() {
-            scanner.offset = from;
-            // Follow valid records; at a stop, look for the next valid one.
-            let stop_at = loop {
-                let at = scanner.offset;
-                match scanner.next()? {
-                    Ok(p) if p.header.lsn >= min => {
-                        end = p.end();
-                        high = high.max(p.header.lsn);
-                    }
-                    Ok(_) => {}
-                    Err(_) => break at,
-                }
+    /// What the rest of the current segment holds after a stop at `from`:
+    /// every valid record of the segment from there on (followed record
+    /// by record, and found again by the salt search after each stop), the
+    /// first of their commit markers that proves `min` was acknowledged,
+    /// and the highest LSN at or above `min`. Reads the rest of the segment
+    /// once.
+    fn survey(&mut self, from: u64, min: Lsn) -> Result<Survey> {
+        let mut survey = Survey {
+            proof: None,
+            high: None,
+        };
+        let seg_idx = self.seg_idx;
+        let mut at = from;
+        loop {
+            let Some(first) = self.find_valid(at, Lsn::ZERO, false)? else {
+                break;
             };
-            match self.find_valid(stop_at.saturating_add(1), min, false)? {
-                Some(p) => {
-                    end = end.max(p.end());
-                    high = high.max(p.header.lsn);
-                    from = p.end();
+            let Some(scanner) = self.scanner.as_mut() else {
+                break;
+            };
+            let mut next = Ok(first);
+            let stop_at = loop {
+                let p = match next {
+                    Ok(p) => p,
+                    Err(stop_at) => break stop_at,
+                };
+                if p.header.lsn >= min {
+                    survey.high = Some(survey.high.map_or(p.header.lsn, |h| h.max(p.header.lsn)));
                 }
-                None => break,
-            }
+                if p.header.record_type == RecordType::Commit {
+                    let record = Record {
+                        header: p.header,
+                        payload: scanner.payload(&p),
+                    };
+                    if let Ok(marker) = CommitMarker::decode(&record)
+                        && survey.proof.is_none()
+                        && marker.durable() >= min
+                    {
+                        survey.proof = Some(Evidence {
+                            lsn: marker.durable(),
+                            at: EvidenceAt::Marker(seg_idx, p.offset),
+                        });
+                    }
+                }
+                let here = scanner.offset;
+                next = match scanner.next()? {
+                    Ok(p) => Ok(p),
+                    Err(_) => Err(here),
+                };
+            };
+            at = stop_at.saturating_add(1);
         }
-        Ok((end, high))
+        Ok(survey)
     }
 
     fn file_size(&self) -> Result<u64> {
@@ -830,38 +1083,6 @@ impl Walker {
     /// Ends the walk: the log's data ends at `commit` in the current
     /// segment.
     fn finish(&mut self, tail: TailKind, detail: Option<String>, dropped: Option<(Lsn, Lsn)>) {
-        // Skipping mode: a range skipped in this segment is part of the
-        // tail if nothing was kept after it, or if all that was kept after
-        // it ends within the torn write window: once this recovery cuts the
-        // tail, the next one would see it so. The log ends before it.
-        let (mut tail, mut detail, mut dropped) = (tail, detail, dropped);
-        loop {
-            let end = self.commit;
-            let window = self.opts.torn_write_window;
-            let found = self
-                .skips
-                .iter()
-                .filter(|k| {
-                    k.segment == self.seg_idx
-                        && k.before <= end
-                        && (end == k.resume || end.saturating_sub(k.before) <= window)
-                })
-                .min_by_key(|k| k.before)
-                .copied();
-            let Some(k) = found else {
-                break;
-            };
-            self.commit = k.before;
-            self.commit_lsn = k.before_lsn;
-            self.corrupt.truncate(k.index);
-            self.skips.retain(|o| o.index < k.index);
-            tail = TailKind::Torn;
-            detail = Some(format!(
-                "damage at the end of the log, from offset {} (skipped ranges after it kept nothing beyond the torn write window)",
-                k.before
-            ));
-            dropped = None;
-        }
         let cut = !matches!(tail, TailKind::Clean | TailKind::ZeroFilled);
         if let Some(detail) = &detail {
             tracing::info!(
@@ -909,120 +1130,148 @@ impl Walker {
         Ok(())
     }
 
-    /// The records stop at `x` in the current segment, for reason `t`:
-    /// decide whether that is the end of a segment, a torn tail or
-    /// corruption, and act as the mode says. Returns a step to hand out, or
-    /// `None` to carry on walking.
-    fn trouble(&mut self, x: u64, t: Trouble, batch_end: Option<Lsn>) -> Result<Option<Step>> {
-        let batch_end = batch_end.or(self.batch.map(|b| b.end));
+    /// The records stop at `x` in the current segment, for `fault`:
+    /// classify that ([`Walker::classify`]), then do what the recovery mode
+    /// says ([`Walker::apply`]). Returns a step to hand out, or `None` to
+    /// carry on walking.
+    fn stopped(&mut self, x: u64, fault: Fault, batch_end: Option<Lsn>) -> Result<Option<Step>> {
         if self.limit.is_some() {
-            return self.live_trouble(x, &t);
+            return self.live_trouble(x, &fault);
         }
+        let verdict = self.classify(x, &fault, batch_end)?;
+        self.apply(verdict)
+    }
+
+    /// Decides what a stop at `x` is, from what is on the disk alone:
+    ///
+    /// - in a segment with a later one (which exists only because this one
+    ///   was synced first): the end of its data, slack after its last
+    ///   record, or corruption;
+    /// - in the last segment: corruption when the log's evidence (a commit
+    ///   marker anywhere in the log, the clean-close marker) shows that the
+    ///   first record not kept had been acknowledged, or when a valid record
+    ///   breaks the sequence; else a torn tail (the end of the writes in
+    ///   flight when the writer stopped, with the valid records found after
+    ///   the damage reported as dropped), or a clean end.
+    fn classify(&mut self, x: u64, fault: &Fault, batch_end: Option<Lsn>) -> Result<Verdict> {
+        let batch_end = batch_end.or(self.batch.map(|b| b.end));
         let c = self.commit;
         let c_lsn = self.commit_lsn;
         let pending = x > c || batch_end.is_some() || self.chain.is_some();
         let last = self.is_last();
-        let clean_stop = matches!(&t, Trouble::Stop(s) if s.is_clean());
+        let clean_stop = matches!(fault, Fault::Stop(s) if s.is_clean());
 
-        // Valid records after the stop, with LSNs the log has not reached?
-        let witness = match &t {
-            Trouble::Stop(Stop::Eof | Stop::Incomplete) => None,
-            Trouble::Sequence(_) => None,
-            Trouble::Stop(_) => {
-                let min = if pending {
-                    c_lsn.checked_next().unwrap_or(Lsn::MAX)
-                } else {
-                    c_lsn
+        if !last {
+            if let Fault::Stop(stop) = fault {
+                // Valid records of this segment after the stop, with LSNs
+                // the log has not reached: what stopped is a hole.
+                let witness = match stop {
+                    Stop::Eof | Stop::Incomplete => None,
+                    _ => {
+                        let min = if pending {
+                            c_lsn.checked_next().unwrap_or(Lsn::MAX)
+                        } else {
+                            c_lsn
+                        };
+                        self.find_valid(x.saturating_add(1), min, false)?
+                    }
                 };
-                self.find_valid(x.saturating_add(1), min, false)?
+                if witness.is_some() {
+                    return self.corrupt(x, fault, batch_end, None);
+                }
+                if clean_stop && !pending {
+                    return Ok(Verdict::NextSegment);
+                }
+                let next_first = self
+                    .segments
+                    .get(self.seg_idx.saturating_add(1))
+                    .map(Segment::first_lsn);
+                if !pending && next_first == Some(c_lsn) {
+                    return Ok(Verdict::SealedSlack);
+                }
             }
+            return self.corrupt(x, fault, batch_end, None);
+        }
+
+        if let Fault::Sequence(_) = fault {
+            return self.corrupt(x, fault, batch_end, None);
+        }
+        // Exactly where a clean close said the data ends: nothing more to
+        // look for.
+        if let Some(clean) = self.clean
+            && clean_stop
+            && !pending
+            && c_lsn == clean.next_lsn
+            && self.segments.get(self.seg_idx).map(Segment::first_lsn) == Some(clean.segment)
+            && c == clean.end_offset
+        {
+            return Ok(Verdict::End(clean_tail(fault)));
+        }
+        let survey = match fault {
+            // Nothing follows the end of the file.
+            Fault::Stop(Stop::Eof | Stop::Incomplete) => Survey {
+                proof: None,
+                high: None,
+            },
+            _ => self.survey(x.saturating_add(1), c_lsn)?,
         };
-        let sequence = matches!(t, Trouble::Sequence(_));
-
-        if witness.is_none() && !sequence {
-            if clean_stop && !pending {
-                if !last {
-                    self.next_segment()?;
-                    return Ok(None);
-                }
-                let tail = match &t {
-                    Trouble::Stop(Stop::ZeroFilled) => TailKind::ZeroFilled,
-                    Trouble::Stop(Stop::Stale) => TailKind::Stale,
-                    _ => TailKind::Clean,
-                };
-                self.finish(tail, None, None);
-                return Ok(None);
-            }
-            let next_first = self
-                .segments
-                .get(self.seg_idx.saturating_add(1))
-                .map(Segment::first_lsn);
-            if !last && !pending && next_first == Some(c_lsn) {
-                // Damage after the last record of a sealed segment, and the
-                // next segment continues the LSNs: no record is lost (the
-                // damage is in space that never held one).
-                tracing::warn!(
-                    segment = %self.current_path().display(),
-                    offset = x,
-                    "damaged bytes after the last record of a sealed segment; no record lost"
-                );
-                self.next_segment()?;
-                return Ok(None);
-            }
-            if last {
-                let detail = torn_detail(x, &t, pending);
-                if self.opts.mode == RecoveryMode::AbsoluteConsistency {
-                    return Err(Error::TornTail {
-                        path: self.current_path(),
-                        offset: c,
-                    });
-                }
-                self.finish(TailKind::Torn, Some(detail), None);
-                return Ok(None);
-            }
+        // The first record not kept had been acknowledged: a commit marker
+        // after the damage (the nearest) or before it, or the clean close,
+        // says so.
+        let proof = survey
+            .proof
+            .or((self.evidence.lsn >= c_lsn).then_some(self.evidence));
+        if let Some(proof) = proof.filter(|_| c_lsn != Lsn::ZERO) {
+            return self.corrupt(x, fault, batch_end, Some((proof, survey.high)));
         }
-
-        // Inside the torn write window of the last segment?
-        if let (Some(w), true, false) = (witness, last, sequence) {
-            let min = c_lsn.checked_next().unwrap_or(Lsn::MAX);
-            let (end, high) = self.last_valid_end(w, min.min(w.header.lsn))?;
-            if end.saturating_sub(c) <= self.opts.torn_write_window {
-                if self.opts.mode == RecoveryMode::AbsoluteConsistency {
-                    return Err(Error::TornTail {
-                        path: self.current_path(),
-                        offset: c,
-                    });
-                }
-                let detail = format!(
-                    "{}; valid records up to lsn {high} after it lie within the torn write window",
-                    torn_detail(x, &t, pending)
-                );
-                self.finish(TailKind::Torn, Some(detail), Some((c_lsn, high)));
-                return Ok(None);
-            }
+        let dropped = survey.high.map(|h| (c_lsn, h));
+        if clean_stop && !pending && dropped.is_none() {
+            return Ok(Verdict::End(clean_tail(fault)));
         }
+        let detail = match dropped {
+            Some((_, high)) => format!(
+                "{}; valid records up to lsn {high} after it were never proven acknowledged (no commit marker or clean close covers lsn {c_lsn})",
+                torn_detail(x, fault, pending)
+            ),
+            None => torn_detail(x, fault, pending),
+        };
+        Ok(Verdict::Torn { detail, dropped })
+    }
 
-        // Corruption before the tail.
-        let kind = match &t {
-            Trouble::Sequence(_) => CorruptionKind::BadSequence,
-            Trouble::Stop(s) if s.is_clean() && pending => CorruptionKind::Unfinished,
-            Trouble::Stop(s) if s.is_clean() => CorruptionKind::Hole,
-            Trouble::Stop(_) => CorruptionKind::DamagedRecord,
+    /// The corruption found at `x`: its range, and where valid data
+    /// resumes in this segment (for the skipping mode). `proof`: the
+    /// evidence that made it corruption in the last segment, and the
+    /// highest LSN found after it.
+    fn corrupt(
+        &mut self,
+        x: u64,
+        fault: &Fault,
+        batch_end: Option<Lsn>,
+        proof: Option<(Evidence, Option<Lsn>)>,
+    ) -> Result<Verdict> {
+        let c = self.commit;
+        let c_lsn = self.commit_lsn;
+        // A batch or fragment chain cut short (not a group whose marker
+        // made it and whose records did not: that is a hole).
+        let unfinished = batch_end.is_some() || self.chain.is_some();
+        let last = self.is_last();
+        let kind = match fault {
+            Fault::Sequence(_) => CorruptionKind::BadSequence,
+            Fault::Stop(s) if s.is_clean() && unfinished => CorruptionKind::Unfinished,
+            Fault::Stop(s) if s.is_clean() => CorruptionKind::Hole,
+            Fault::Stop(_) => CorruptionKind::DamagedRecord,
         };
         let resync_min = batch_end.unwrap_or(c_lsn).max(c_lsn);
         // Where valid data resumes: a unit start in this segment after the
-        // damage (for a bad sequence, the offending record itself may be
-        // one), else the next segment.
-        // A valid record that broke the sequence only where it stands (an
-        // LSN out of sequence, a record inside a chain) may be where the
-        // walk resumes; one that is bad by itself (too long, a bad marker),
-        // or one the walk already resumed at, is skipped.
-        let by_itself = matches!(t, Trouble::Sequence(r) if [TOO_LONG, CHAIN_TOO_LONG, BAD_MARKER].contains(&r));
+        // damage, else the next segment. A valid record that broke the
+        // sequence only where it stands (an LSN out of sequence, a record
+        // inside a chain) may be where the walk resumes; one that is bad
+        // by itself (too long, a bad marker), or one the walk already
+        // resumed at, is skipped.
         let again = self.last_resync == Some((self.seg_idx, x));
-        let resync_from = if sequence && !again && !by_itself {
-            x
-        } else {
-            x.saturating_add(1)
+        let resync_from = match fault {
+            Fault::Sequence(f) if !again && !f.bad_by_itself() => x,
+            _ => x.saturating_add(1),
         };
         let resync = self.find_valid(resync_from, resync_min, true)?;
         let path = self.current_path();
@@ -1033,7 +1282,7 @@ impl Walker {
                 self.segments
                     .get(self.seg_idx.saturating_add(1))
                     .and_then(|s| s.first_lsn().checked_prev())
-                    .or(witness.map(|w| w.header.lsn)),
+                    .or(proof.and_then(|(e, high)| high.max(Some(e.lsn)))),
             ),
         };
         let offset = if kind == CorruptionKind::Unfinished {
@@ -1042,27 +1291,90 @@ impl Walker {
             x
         };
         let lsns = upper.map(|u| (c_lsn, u.max(c_lsn)));
-        let detail = match &t {
-            Trouble::Sequence(reason) => (*reason).to_string(),
-            Trouble::Stop(Stop::Damaged(e)) => e.to_string(),
-            Trouble::Stop(Stop::Incomplete) => "record cut short by the end of the file".into(),
-            Trouble::Stop(Stop::ZeroFilled) => "zeros where a record should be".into(),
-            Trouble::Stop(Stop::Stale) => "a record of an earlier use of the file".into(),
-            Trouble::Stop(Stop::Eof) => "the file ends".into(),
+        let mut detail = match fault {
+            Fault::Sequence(f) => f.describe().to_string(),
+            Fault::Stop(Stop::Damaged(e)) => e.to_string(),
+            Fault::Stop(Stop::Incomplete) => "record cut short by the end of the file".into(),
+            Fault::Stop(Stop::ZeroFilled) => "zeros where a record should be".into(),
+            Fault::Stop(Stop::Stale) => "a record of an earlier use of the file".into(),
+            Fault::Stop(Stop::Eof) => "the file ends".into(),
         };
-        let detail = if last {
-            detail
-        } else {
-            format!("{detail} (later segments exist)")
-        };
-        let range = CorruptRange {
-            kind,
-            segment: path,
-            offset,
-            end_offset,
-            lsns,
-            detail,
-        };
+        if !last {
+            detail.push_str(" (later segments exist)");
+        } else if let Some((evidence, _)) = proof {
+            detail.push_str(&format!(
+                " (records up to lsn {} were acknowledged: {})",
+                evidence.lsn,
+                self.describe_evidence(evidence.at)
+            ));
+        }
+        Ok(Verdict::Corrupt {
+            range: CorruptRange {
+                kind,
+                segment: path,
+                offset,
+                end_offset,
+                lsns,
+                detail,
+            },
+            resync,
+        })
+    }
+
+    fn describe_evidence(&self, at: EvidenceAt) -> String {
+        match at {
+            EvidenceAt::Nothing => "no evidence".into(),
+            EvidenceAt::CleanClose => "the log was closed cleanly after them".into(),
+            EvidenceAt::Marker(seg, offset) => format!(
+                "commit marker in {} at offset {offset}",
+                self.segments.get(seg).map_or_else(
+                    || self.dir.display().to_string(),
+                    |s| s.path.display().to_string()
+                )
+            ),
+        }
+    }
+
+    /// Does what the recovery mode says about a classified stop.
+    fn apply(&mut self, verdict: Verdict) -> Result<Option<Step>> {
+        match verdict {
+            Verdict::NextSegment => {
+                self.next_segment()?;
+                Ok(None)
+            }
+            Verdict::SealedSlack => {
+                tracing::warn!(
+                    segment = %self.current_path().display(),
+                    offset = self.commit,
+                    "damaged bytes after the last record of a sealed segment; no record lost"
+                );
+                self.next_segment()?;
+                Ok(None)
+            }
+            Verdict::End(tail) => {
+                self.finish(tail, None, None);
+                Ok(None)
+            }
+            Verdict::Torn { detail, dropped } => {
+                if self.opts.mode == RecoveryMode::AbsoluteConsistency {
+                    return Err(Error::TornTail {
+                        path: self.current_path(),
+                        offset: self.commit,
+                    });
+                }
+                self.finish(TailKind::Torn, Some(detail), dropped);
+                Ok(None)
+            }
+            Verdict::Corrupt { range, resync } => self.apply_corruption(range, resync),
+        }
+    }
+
+    fn apply_corruption(
+        &mut self,
+        range: CorruptRange,
+        resync: Option<Phys>,
+    ) -> Result<Option<Step>> {
+        let last = self.is_last();
         match self.opts.mode {
             RecoveryMode::TolerateCorruptedTailRecords | RecoveryMode::AbsoluteConsistency => {
                 Err(Error::Corruption(Box::new(range)))
@@ -1088,13 +1400,6 @@ impl Walker {
                 self.batch = None;
                 match resync {
                     Some(p) => {
-                        self.skips.push(Skip {
-                            index: self.corrupt.len().saturating_sub(1),
-                            segment: self.seg_idx,
-                            before: c,
-                            before_lsn: c_lsn,
-                            resume: p.offset,
-                        });
                         self.last_resync = Some((self.seg_idx, p.offset));
                         if let Some(s) = self.scanner.as_mut() {
                             s.offset = p.offset;
@@ -1123,7 +1428,7 @@ impl Walker {
     /// durable, so the records must be there. First re-read the file (the
     /// window may hold bytes read before they were written), then list the
     /// directory again and seek (a rotation or a purge), then give up.
-    fn live_trouble(&mut self, x: u64, t: &Trouble) -> Result<Option<Step>> {
+    fn live_trouble(&mut self, x: u64, t: &Fault) -> Result<Option<Step>> {
         let lsn = self.commit_lsn;
         let tries = if self.retries.0 == lsn {
             self.retries.1
@@ -1151,7 +1456,7 @@ impl Walker {
                 Ok(None)
             }
             _ => Err(match t {
-                Trouble::Stop(stop) if !stop.is_clean() => {
+                Fault::Stop(stop) if !stop.is_clean() => {
                     Error::Corruption(Box::new(CorruptRange {
                         kind: CorruptionKind::DamagedRecord,
                         segment: self.current_path(),
@@ -1170,14 +1475,26 @@ impl Walker {
     }
 }
 
-fn torn_detail(x: u64, t: &Trouble, pending: bool) -> String {
-    match t {
-        Trouble::Stop(Stop::Damaged(e)) => format!("damaged record at offset {x} ({e})"),
-        Trouble::Stop(Stop::Incomplete) => format!("record cut short at offset {x}"),
-        Trouble::Stop(_) if pending => {
+fn torn_detail(x: u64, fault: &Fault, pending: bool) -> String {
+    match fault {
+        Fault::Stop(Stop::Damaged(e)) => format!("damaged record at offset {x} ({e})"),
+        Fault::Stop(Stop::Incomplete) => format!("record cut short at offset {x}"),
+        Fault::Stop(Stop::ZeroFilled | Stop::Stale) if !pending => {
+            format!("a hole (zeros or an earlier use of the file) at offset {x}")
+        }
+        Fault::Stop(_) if pending => {
             format!("unfinished batch or fragment chain, data ends at offset {x}")
         }
-        Trouble::Stop(_) => format!("data ends at offset {x}"),
-        Trouble::Sequence(r) => format!("{r} at offset {x}"),
+        Fault::Stop(_) => format!("data ends at offset {x}"),
+        Fault::Sequence(f) => format!("{f} at offset {x}"),
+    }
+}
+
+/// How the data ends at a clean stop.
+fn clean_tail(fault: &Fault) -> TailKind {
+    match fault {
+        Fault::Stop(Stop::ZeroFilled) => TailKind::ZeroFilled,
+        Fault::Stop(Stop::Stale) => TailKind::Stale,
+        _ => TailKind::Clean,
     }
 }

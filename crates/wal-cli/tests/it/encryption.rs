@@ -144,9 +144,19 @@ fn a_record_failing_authentication_is_a_finding() {
     let mut bytes = std::fs::read(seg).unwrap();
     let header = SegmentHeader::decode(&bytes[..SEGMENT_HEADER_LEN]).unwrap();
     let decoder = RecordDecoder::new(header.salt, 1 << 20);
-    let first = decoder.decode(&bytes[SEGMENT_HEADER_LEN..]).unwrap();
-    let offset = SEGMENT_HEADER_LEN + first.encoded_len();
-    let second = decoder.decode(&bytes[offset..]).unwrap();
+    // The second data record (commit and batch markers aside).
+    let mut offset = SEGMENT_HEADER_LEN;
+    let mut data = 0;
+    let second = loop {
+        let record = decoder.decode(&bytes[offset..]).unwrap();
+        if !record.header.record_type.is_marker() {
+            data += 1;
+            if data == 2 {
+                break record;
+            }
+        }
+        offset += record.encoded_len();
+    };
     assert_eq!(second.header.lsn.get(), 2);
     // Change the ciphertext and write the record again with its checksums
     // recomputed.

@@ -105,9 +105,11 @@ pub(crate) fn first_lsn(segment: &Path) -> u64 {
         .unwrap()
 }
 
-/// Bytes of a segment header and of a record header (docs/FORMAT.md).
+/// Bytes of a segment header, of a record header, and of the commit marker
+/// that starts every group (docs/FORMAT.md).
 pub(crate) const SEGMENT_HEADER: u64 = 96;
 pub(crate) const RECORD_HEADER: u64 = 32;
+pub(crate) const COMMIT_MARKER: u64 = RECORD_HEADER + 8;
 
 /// `n` lines of exactly `len` bytes each (without the newline), numbered.
 pub(crate) fn fixed_lines(n: usize, len: usize) -> Vec<u8> {

@@ -57,12 +57,20 @@ fn stat_json_shows_the_compression_ratio_and_a_torn_tail() {
     let ratio = v["compression_ratio"].as_f64().unwrap();
     assert!((ratio - 6000.0 / stored as f64).abs() < 1e-9, "{v}");
 
-    // Cut the last record short: the tail is no longer clean.
+    // Cut the last record short. The log was closed cleanly: its marker
+    // proves record 3 was acknowledged, so that is damage (exit 1).
     let seg = &segment_files(&log)[0];
     let data_end = v["data_bytes"].as_u64().unwrap();
     let f = std::fs::OpenOptions::new().write(true).open(seg).unwrap();
     f.set_len(data_end - 3).unwrap();
     drop(f);
+    let out = crate::run(&["stat", s(&log), "--json"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["corrupt_ranges"], 1, "{v}");
+    // Without the marker (as a crash before the close leaves the log),
+    // nothing proves the last group was acknowledged: a torn tail.
+    std::fs::remove_file(log.join("CLEAN")).unwrap();
     let v = stat_json(&log, &[]);
     assert_eq!(v["tail"], "torn");
     assert_eq!(v["tail_clean"], false);

@@ -1,7 +1,8 @@
 //! verify: clean, torn tail, corruption before the tail; read-only.
 
 use crate::{
-    RECORD_HEADER, SEGMENT_HEADER, append_lockstep, first_lsn, run, s, segment_files, text,
+    COMMIT_MARKER, RECORD_HEADER, SEGMENT_HEADER, append_lockstep, first_lsn, run, s,
+    segment_files, text,
 };
 
 /// Payload bytes of each record in these tests (fixed, so offsets can be
@@ -16,9 +17,10 @@ fn small_segment_log(n: usize) -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, log)
 }
 
-/// The offset of record `lsn` in a segment whose first LSN is `first`.
+/// The offset of record `lsn` in a segment whose first LSN is `first`
+/// (each record is a group of its own, after its commit marker).
 fn offset_of(first: u64, lsn: u64) -> u64 {
-    SEGMENT_HEADER + (lsn - first) * (RECORD_HEADER + LEN as u64)
+    SEGMENT_HEADER + (lsn - first) * (COMMIT_MARKER + RECORD_HEADER + LEN as u64) + COMMIT_MARKER
 }
 
 #[test]
@@ -97,9 +99,11 @@ fn a_flipped_byte_in_an_early_segment_is_named_and_exits_1() {
     );
     // Every other record was still read.
     assert!(stdout.contains("299 records"), "{stdout}");
-    // stat counts the damage and does not make up a compression ratio.
-    let v: serde_json::Value =
-        serde_json::from_slice(&crate::run_ok(&["stat", s(&log), "--json"], b"")).unwrap();
+    // stat counts the damage (exit 1, as verify) and does not make up a
+    // compression ratio.
+    let out = run(&["stat", s(&log), "--json"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["corrupt_ranges"], 1);
     assert_eq!(v["records"], 299);
     assert!(v["compression_ratio"].is_null(), "{v}");

@@ -14,6 +14,7 @@ mod bounded_memory;
 #[cfg(feature = "compression")]
 mod compression;
 mod crash;
+mod differential;
 #[cfg(feature = "encryption")]
 mod encryption;
 mod real_fs;

@@ -15,7 +15,8 @@ use wal_reader::{
 use crate::support::*;
 
 /// Three segments of ten records (1..=30, with a batch 5..=7 in the
-/// first); returns the segment paths and every record's offset.
+/// first), each group starting with its commit marker as the committer
+/// writes them; returns the segment paths and every record's offset.
 fn build(sim_seed: u64) -> (SimStorage, Arc<dyn Storage>, Vec<PathBuf>, Vec<u64>) {
     let (sim, storage) = sim(sim_seed);
     let mut offsets = vec![0];
@@ -23,6 +24,11 @@ fn build(sim_seed: u64) -> (SimStorage, Arc<dyn Storage>, Vec<PathBuf>, Vec<u64>
     for s in 0..3u64 {
         let mut seg = RawSeg::new(s * 10 + 1, 1000 + s);
         for lsn in s * 10 + 1..=s * 10 + 10 {
+            if (6..=7).contains(&lsn) {
+                offsets.push(seg.full(lsn));
+                continue;
+            }
+            seg.commit(lsn, lsn - 1);
             if lsn == 5 {
                 seg.batch(5, 3);
             }
@@ -67,7 +73,8 @@ fn damaged_record_mid_log_in_each_mode() {
             assert_eq!(r.kind, CorruptionKind::DamagedRecord, "{m:?}");
             assert_eq!(r.segment, paths[1], "{m:?}");
             assert_eq!(r.offset, offsets[15], "{m:?}");
-            assert_eq!(r.end_offset, offsets[16], "{m:?}");
+            // Valid data resumes at the commit marker of record 16's group.
+            assert_eq!(r.end_offset, offsets[16] - 40, "{m:?}");
             assert_eq!(r.lsns, Some((Lsn::new(15), Lsn::new(15))), "{m:?}");
         };
         match m {
@@ -221,19 +228,71 @@ fn damage_in_the_last_segment_before_valid_records() {
             assert_eq!(r.segment, paths[2]);
             assert_eq!(r.offset, offsets[25]);
             assert_eq!(r.lsns, Some((Lsn::new(25), Lsn::new(25))));
+            // The evidence is named: the commit marker of record 26's group
+            // says the log was durable through 25.
+            assert!(r.detail.contains("acknowledged"), "{}", r.detail);
+            assert!(r.detail.contains("commit marker"), "{}", r.detail);
         }
         other => panic!("expected corruption, got {other:?}"),
     }
-    // Within a torn write window that covers records 25..=30 it is a torn
-    // write: records 25..=30 were never acknowledged, and are dropped with
-    // a report.
-    let mut o = read_options();
-    o.torn_write_window(1000);
-    let (_, report) = recover(storage.clone(), dir(), &raw_log_options(), &o).unwrap();
+}
+
+/// Damage in the last group of the last segment, with nothing written
+/// after it: no evidence shows the group was acknowledged (it is what a
+/// power loss leaves of a write whose sync never returned), so it is a torn
+/// tail, cut and reported, valid records after the hole included.
+#[test]
+fn damage_in_the_last_group_is_a_torn_tail() {
+    let (sim, storage) = sim(26);
+    let mut seg = RawSeg::new(1, 3000);
+    let mut offsets = vec![0];
+    for lsn in 1..=5 {
+        offsets.push(seg.group(lsn));
+    }
+    // One group of three records: 6, 7, 8.
+    seg.commit(6, 5);
+    for lsn in 6..=8 {
+        offsets.push(seg.full(lsn));
+    }
+    let path = seg.write(&*storage, 512);
+    flip(&sim, &path, offsets[6] + 40);
+    let (log, report) =
+        recover(storage.clone(), dir(), &raw_log_options(), &read_options()).unwrap();
+    drop(log);
     assert_eq!(report.tail, TailKind::Torn);
-    assert_eq!(report.next_lsn, Lsn::new(25));
-    assert_eq!(report.dropped, Some((Lsn::new(25), Lsn::new(30))));
-    assert!(report.torn_detail.unwrap().contains("window"));
+    assert_eq!(report.next_lsn, Lsn::new(6));
+    assert_eq!(report.proven_lsn, Lsn::new(5));
+    assert_eq!(report.dropped, Some((Lsn::new(6), Lsn::new(8))));
+    assert!(report.truncated_bytes > 0);
+    let losses = report.losses().unwrap();
+    assert!(losses.contains("lsns 6..=8 dropped"), "{losses}");
+    // Damage one group earlier is corruption: group 6..=8's marker proves
+    // record 5 was acknowledged.
+    let (sim, storage) = crate::support::sim(27);
+    let path = seg.write(&*storage, 512);
+    flip(&sim, &path, offsets[5] + 40);
+    assert!(matches!(
+        recover(storage.clone(), dir(), &raw_log_options(), &read_options()),
+        Err(Error::Corruption(r)) if r.lsns == Some((Lsn::new(5), Lsn::new(5)))
+    ));
+}
+
+/// A writer that leaves no evidence (no commit markers, no clean close):
+/// nothing proves any record of the last segment was acknowledged.
+#[test]
+fn without_evidence_damage_in_the_last_segment_is_a_torn_tail() {
+    let (sim, storage) = sim(28);
+    let mut seg = RawSeg::new(1, 3001);
+    let mut offsets = vec![0];
+    for lsn in 1..=10 {
+        offsets.push(seg.full(lsn));
+    }
+    let path = seg.write(&*storage, 0);
+    flip(&sim, &path, offsets[4] + 40);
+    let (_, report) = recover(storage.clone(), dir(), &raw_log_options(), &read_options()).unwrap();
+    assert_eq!(report.tail, TailKind::Torn);
+    assert_eq!(report.dropped, Some((Lsn::new(4), Lsn::new(10))));
+    assert_eq!(report.proven_lsn, Lsn::ZERO);
 }
 
 #[test]
@@ -252,44 +311,44 @@ fn zeros_before_valid_records_are_a_hole() {
 }
 
 #[test]
-fn skipping_with_a_torn_write_window_is_idempotent() {
-    // 1 2 [3 damaged] 4 5 6 [7 damaged] 8..=12, one segment, window 500:
-    // damage 7 is a torn write (its witnesses end within 500 bytes), and
-    // once the tail is cut at 7, damage 3 has nothing beyond the window
-    // after it either: the log ends before 3, on the first recovery as on
-    // the second (a fuzzer found the second disagreeing).
+fn skipping_is_idempotent() {
+    // 1 2 [3 damaged] 4 5 6 [7 damaged] 8..=12, one group per record: the
+    // markers after each damage prove both were acknowledged, so both are
+    // skipped, on the first recovery as on the second (a fuzzer once found
+    // the second disagreeing).
     let (sim, storage) = sim(24);
     let mut seg = RawSeg::new(1, 2000);
     let mut offsets = vec![0];
     for lsn in 1..=12 {
-        offsets.push(seg.full(lsn));
+        offsets.push(seg.group(lsn));
     }
     let path = seg.write(&*storage, 0);
     flip(&sim, &path, offsets[3] + 40);
     flip(&sim, &path, offsets[7] + 40);
-    let mut o = mode(RecoveryMode::SkipAnyCorruptedRecords);
-    o.torn_write_window(500);
+    let o = mode(RecoveryMode::SkipAnyCorruptedRecords);
     let (log, first) = recover(storage.clone(), dir(), &raw_log_options(), &o).unwrap();
     drop(log);
     let (log, second) = recover(storage.clone(), dir(), &raw_log_options(), &o).unwrap();
     drop(log);
-    assert_eq!(first.next_lsn, Lsn::new(3));
-    assert_eq!(second.next_lsn, Lsn::new(3));
-    assert_eq!(first.durable_end, second.durable_end);
-    assert!(first.corrupt.is_empty() && second.corrupt.is_empty());
-    assert_eq!(lsns(&storage, &o), [1, 2]);
-
-    // With a window too small for either, both are skipped, and stay so.
-    let (sim2, storage) = crate::support::sim(25);
-    let path = seg.write(&*storage, 0);
-    flip(&sim2, &path, offsets[3] + 40);
-    flip(&sim2, &path, offsets[7] + 40);
-    let mut o = mode(RecoveryMode::SkipAnyCorruptedRecords);
-    o.torn_write_window(100);
-    let (log, first) = recover(storage.clone(), dir(), &raw_log_options(), &o).unwrap();
-    drop(log);
-    let (_, second) = recover(storage.clone(), dir(), &raw_log_options(), &o).unwrap();
     assert_eq!(first.next_lsn, Lsn::new(13));
     assert_eq!(first.corrupt, second.corrupt);
     assert_eq!(first.corrupt.len(), 2);
+    assert_eq!(first.durable_end, second.durable_end);
+    assert_eq!(lsns(&storage, &o), [1, 2, 4, 5, 6, 8, 9, 10, 11, 12]);
+
+    // Damage in the last group too: 12 is a torn tail, cut once; the
+    // second recovery finds the same two ranges and a clean end.
+    let (sim2, storage) = crate::support::sim(25);
+    let path = seg.write(&*storage, 0);
+    flip(&sim2, &path, offsets[3] + 40);
+    flip(&sim2, &path, offsets[12] + 40);
+    let (log, first) = recover(storage.clone(), dir(), &raw_log_options(), &o).unwrap();
+    drop(log);
+    let (_, second) = recover(storage.clone(), dir(), &raw_log_options(), &o).unwrap();
+    assert_eq!(first.next_lsn, Lsn::new(12));
+    assert_eq!(first.tail, TailKind::Torn);
+    assert_eq!(first.corrupt.len(), 1);
+    assert_eq!(first.corrupt, second.corrupt);
+    assert_eq!(second.next_lsn, Lsn::new(12));
+    assert_ne!(second.tail, TailKind::Torn);
 }

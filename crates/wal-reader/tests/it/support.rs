@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use wal_commit::{CommitOptions, Committer};
 use wal_format::{
-    BatchMarker, Flags, LogId, LogicalKind, Lsn, RecordHeader, RecordType, Salt, SegmentHeader,
-    encode_record, segment_file_name,
+    BatchMarker, CommitMarker, Flags, LogId, LogicalKind, Lsn, RecordHeader, RecordType, Salt,
+    SegmentHeader, encode_record, segment_file_name,
 };
 use wal_io::sim::SimStorage;
 use wal_io::{LogOptions, OpenOptions, Preallocation, SegmentLog, Storage};
@@ -75,6 +75,24 @@ pub(crate) fn payload(lsn: u64, len: usize) -> Vec<u8> {
     p
 }
 
+/// A committer on the log in `dir`, opened as every opener must: recovery
+/// first, then the committer on the recovered log.
+pub(crate) fn committer_with(
+    storage: Arc<dyn Storage>,
+    dir: &Path,
+    log: &LogOptions,
+    commit: &CommitOptions,
+) -> Committer {
+    let (segments, _) =
+        wal_reader::recover(storage, dir, log, &ReadOptions::new()).expect("recover");
+    Committer::from_log(segments, commit).expect("committer")
+}
+
+/// [`committer_with`] with the tests' options.
+pub(crate) fn committer(storage: Arc<dyn Storage>, dir: &Path) -> Committer {
+    committer_with(storage, dir, &log_options(), &commit_options())
+}
+
 /// What was written: (LSN, kind, payload).
 pub(crate) type Expected = (Lsn, LogicalKind, Vec<u8>);
 
@@ -86,10 +104,12 @@ pub(crate) fn write_mixed(
     n: usize,
     seed: u64,
 ) -> Vec<Expected> {
-    let log = Committer::open(storage, dir, &log_options(), &commit_options()).expect("open");
+    let log = committer(storage, dir);
     let mut rng = Rng(seed);
     let mut out = Vec::new();
-    let mut next = 1u64;
+    // 1 on a new log; after what an earlier session wrote on one that is
+    // not.
+    let mut next = log.next_lsn().get();
     while out.len() < n {
         match rng.below(10) {
             0 => {
@@ -147,7 +167,8 @@ pub(crate) fn as_expected(records: &[OwnedRecord]) -> Vec<Expected> {
 }
 
 /// A log written with a bare `SegmentLog`, one logical record per batch
-/// (fragmented when over `fragment`), synced after each.
+/// (fragmented when over `fragment`), synced after each; each batch starts
+/// with a commit marker, as the committer's groups do.
 pub(crate) struct SegWriter {
     pub(crate) log: SegmentLog,
     pub(crate) next: Lsn,
@@ -178,9 +199,17 @@ impl SegWriter {
         let lsn = self.next;
         let frag = std::num::NonZeroUsize::new(self.fragment).expect("fragment");
         let parts: Vec<_> = wal_format::split_fragments(payload, frag).collect();
-        let len: u64 = parts.iter().map(|(_, p)| 32 + p.len() as u64).sum();
+        let len: u64 = 40 + parts.iter().map(|(_, p)| 32 + p.len() as u64).sum::<u64>();
         let salt = self.log.begin_batch(lsn, len).expect("begin");
         let mut buf = Vec::new();
+        let marker = CommitMarker::new(lsn.checked_prev().unwrap_or(Lsn::ZERO));
+        let h = RecordHeader {
+            lsn,
+            salt,
+            record_type: RecordType::Commit,
+            flags: Flags::EMPTY,
+        };
+        encode_record(&mut buf, &h, &marker.encode()).expect("encode");
         for (ty, part) in parts {
             let h = RecordHeader {
                 lsn,
@@ -234,6 +263,21 @@ impl RawSeg {
 
     pub(crate) fn full(&mut self, lsn: u64) -> u64 {
         self.rec(lsn, RecordType::Full, Flags::EMPTY, &payload(lsn, 40))
+    }
+
+    /// A commit marker (the start of a group written when the log was
+    /// durable through `durable`); returns its offset.
+    pub(crate) fn commit(&mut self, lsn: u64, durable: u64) -> u64 {
+        let m = CommitMarker::new(Lsn::new(durable)).encode();
+        self.rec(lsn, RecordType::Commit, Flags::EMPTY, &m)
+    }
+
+    /// A group of one record, as the committer writes it when each append
+    /// is synced before the next: its commit marker, then the record.
+    /// Returns the record's offset.
+    pub(crate) fn group(&mut self, lsn: u64) -> u64 {
+        self.commit(lsn, lsn - 1);
+        self.full(lsn)
     }
 
     pub(crate) fn batch(&mut self, lsn: u64, count: u32) -> u64 {

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use wal_commit::{Committer, Durability};
+use wal_commit::Durability;
 use wal_format::Lsn;
 use wal_reader::{DurableWatermark, Error, TailReader, WaitFuture, Watermark};
 
@@ -34,7 +34,7 @@ fn payloads(n: u64) -> Vec<Vec<u8>> {
 #[test]
 fn blocking_tail_follows_appends_across_rotations() {
     let (_sim, storage) = sim(60);
-    let log = Committer::open(storage.clone(), DIR, &log_options(), &commit_options()).unwrap();
+    let log = committer(storage.clone(), &dir());
     let mark = Arc::new(CommitMark(log.durability()));
     let mut tail =
         TailReader::open(storage.clone(), DIR, Lsn::FIRST, &read_options(), mark).unwrap();
@@ -113,7 +113,7 @@ fn tail_sees_only_durable_records() {
 #[test]
 fn tail_behind_a_purge_gets_a_purged_error() {
     let (_sim, storage) = sim(62);
-    let log = Committer::open(storage.clone(), DIR, &log_options(), &commit_options()).unwrap();
+    let log = committer(storage.clone(), &dir());
     let all = payloads(400);
     for p in &all[..200] {
         log.append(p).unwrap();
