@@ -297,11 +297,30 @@ impl SegmentLog {
             }
             None => LogId::new(storage.random_u64().map_err(io_err("random", &dir))?),
         };
-        let clean = if clean_file {
-            read_clean_marker(&*storage, &dir, log_id)
+        let mut clean = if clean_file {
+            read_clean_marker(&*storage, &dir)
         } else {
             None
         };
+        let log_id = match clean {
+            // A log without segments takes its marker's id.
+            Some(marker) if segments.is_empty() => marker.log_id,
+            Some(marker) if marker.log_id != log_id => {
+                // Files of two logs in one directory: refused as a
+                // segment of another log is.
+                return Err(Error::ForeignSegment {
+                    path: dir.join(CLEAN_FILE),
+                    expected: log_id,
+                    found: marker.log_id,
+                });
+            }
+            _ => log_id,
+        };
+        if clean.is_some_and(|m| m.segment != Lsn::ZERO && segments.is_empty()) {
+            // The marker names a segment that is gone: no evidence to skip
+            // a rewrite by (recovery reports the records as missing).
+            clean = clean.filter(|_| false);
+        }
         // The names listed may not be durable (a failed directory sync
         // before the last process stopped, with the machine still up):
         // make them durable before new records are acknowledged in the
@@ -1163,11 +1182,12 @@ impl Active {
     }
 }
 
-/// Reads and verifies the clean-close marker of the log `log_id` in `dir`.
-/// A marker that cannot be read, does not verify (cut short by a power
-/// loss; the empty file of format version 1) or names another log is no
-/// evidence: `None`, with a warning.
-pub fn read_clean_marker(storage: &dyn Storage, dir: &Path, log_id: LogId) -> Option<CleanMarker> {
+/// Reads and verifies the clean-close marker in `dir`. A marker that cannot
+/// be read or does not verify (cut short by a power loss; the empty file of
+/// format version 1) is no evidence: `None`, with a warning. Which log it
+/// names is the caller's to check (a marker of another log is a finding,
+/// not something to ignore).
+pub fn read_clean_marker(storage: &dyn Storage, dir: &Path) -> Option<CleanMarker> {
     let path = dir.join(CLEAN_FILE);
     let mut buf = [0u8; CleanMarker::ENCODED_LEN + 1];
     let read = storage.open(&path, OpenOptions::read()).and_then(|f| {
@@ -1184,17 +1204,14 @@ pub fn read_clean_marker(storage: &dyn Storage, dir: &Path, log_id: LogId) -> Op
     });
     let marker = match read {
         Ok(n) => CleanMarker::decode(buf.get(..n).unwrap_or_default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => {
             tracing::warn!(path = %path.display(), error = %e, "clean-close marker unreadable; ignored");
             return None;
         }
     };
     match marker {
-        Ok(m) if m.log_id == log_id => Some(m),
-        Ok(m) => {
-            tracing::warn!(path = %path.display(), found = %m.log_id, expected = %log_id, "clean-close marker of another log; ignored");
-            None
-        }
+        Ok(m) => Some(m),
         Err(e) => {
             tracing::warn!(path = %path.display(), error = %e, "clean-close marker does not verify; ignored");
             None

@@ -159,7 +159,7 @@ impl LogReader {
         options.validate()?;
         let dir = dir.into();
         let segs = segments::list(&*storage, &dir)?;
-        let clean = segments::clean_marker(&*storage, &dir, &segs);
+        let clean = segments::clean_marker(&*storage, &dir, &segs)?;
         Ok(Self::with_segments(storage, dir, options, segs, clean))
     }
 

@@ -162,7 +162,14 @@ fn recover_inner(
         }
         Err(e) => return Err(e.into()),
     };
-    let clean = log.clean_marker().copied();
+    // The marker as it is on the disk (the log may not trust it for its
+    // rewrite, say when its segment is gone: the walk still takes it as
+    // evidence of what was acknowledged).
+    let clean = if log.segments().is_empty() {
+        wal_io::read_clean_marker(&*storage, &dir)
+    } else {
+        log.clean_marker().copied()
+    };
     let segs: Vec<Segment> = log
         .segments()
         .iter()

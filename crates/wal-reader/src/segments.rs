@@ -74,14 +74,25 @@ pub(crate) fn list(storage: &dyn Storage, dir: &Path) -> Result<Vec<Segment>> {
 }
 
 /// The clean-close marker of the log whose segments are `segments`, when
-/// it verifies and names that log (see `wal_io::CLEAN_FILE`).
+/// it verifies (see `wal_io::CLEAN_FILE`). A marker of another log is a
+/// finding, as `wal_io::SegmentLog::open` reports it.
 pub(crate) fn clean_marker(
     storage: &dyn Storage,
     dir: &Path,
     segments: &[Segment],
-) -> Option<CleanMarker> {
-    let log_id: LogId = segments.first()?.header.log_id;
-    wal_io::read_clean_marker(storage, dir, log_id)
+) -> Result<Option<CleanMarker>> {
+    let Some(marker) = wal_io::read_clean_marker(storage, dir) else {
+        return Ok(None);
+    };
+    let expected: Option<LogId> = segments.first().map(|s| s.header.log_id);
+    match expected {
+        Some(id) if id != marker.log_id => Err(Error::Corruption(Box::new(CorruptRange::foreign(
+            dir.join(wal_io::CLEAN_FILE),
+            id,
+            marker.log_id,
+        )))),
+        _ => Ok(Some(marker)),
+    }
 }
 
 /// Reads and verifies a segment header.

@@ -640,6 +640,32 @@ impl Walker {
                 return Ok(Step::End);
             }
             if self.scanner.is_none() {
+                if let (true, None, Some(clean)) =
+                    (self.segments.is_empty(), self.limit, self.clean)
+                    && clean.next_lsn > Lsn::FIRST
+                {
+                    // Every segment is gone, yet the log was closed cleanly
+                    // after records.
+                    let range = CorruptRange {
+                        kind: CorruptionKind::LsnGap,
+                        segment: self.dir.join(wal_io::CLEAN_FILE),
+                        offset: 0,
+                        end_offset: 0,
+                        lsns: Some((clean.segment.max(Lsn::FIRST), clean.last_lsn())),
+                        detail: format!(
+                            "no segment file, but the log was closed cleanly after lsn {}",
+                            clean.last_lsn()
+                        ),
+                    };
+                    self.clean = None;
+                    match self.opts.mode {
+                        RecoveryMode::TolerateCorruptedTailRecords
+                        | RecoveryMode::AbsoluteConsistency => {
+                            return Err(Error::Corruption(Box::new(range)));
+                        }
+                        _ => self.corrupt.push(range),
+                    }
+                }
                 if self.segments.is_empty() && self.limit.is_none() {
                     self.end = Some(EndState {
                         segment: None,

@@ -3,6 +3,7 @@
 mod ack;
 #[cfg(feature = "encryption")]
 mod encryption;
+mod evidence;
 mod round_trip;
 mod stat;
 mod usage;

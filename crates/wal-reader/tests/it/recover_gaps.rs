@@ -1,6 +1,7 @@
 //! Missing segments, LSN gaps and unfinished batches before the tail.
 
-use wal_format::{Flags, Lsn, RecordType};
+use wal_format::{Flags, LogId, Lsn, RecordType};
+use wal_io::{OpenOptions, Storage};
 use wal_reader::{CorruptionKind, Error, LogReader, RecoveryMode, recover};
 
 use crate::support::*;
@@ -192,4 +193,60 @@ fn skipping_moves_past_records_that_are_bad_by_themselves() {
     assert_eq!(got, [1, 3, 4, 5]);
     let skipped: Vec<u64> = reader.skipped().iter().map(|r| r.offset).collect();
     assert_eq!(skipped, [long, bad_marker]);
+}
+
+/// The clean-close marker is evidence about the log it names: every
+/// segment gone while it says records were written is a finding; a marker
+/// of another log among this one's segments is refused like a segment of
+/// another log; both by the reader and by recovery, changing nothing.
+#[test]
+fn the_clean_close_marker_is_checked_against_the_segments() {
+    let (sim, storage) = sim(77);
+    write_mixed(storage.clone(), &dir(), 20, 77);
+    let clean = dir().join(wal_io::CLEAN_FILE);
+    let marker = sim.contents(&clean).unwrap();
+    assert_eq!(marker.len(), 60, "a clean close left the marker");
+
+    // A marker of another log: same content, another log id (checksum
+    // recomputed, so only the id tells).
+    let mut parsed = wal_format::CleanMarker::decode(&marker).unwrap();
+    parsed.log_id = LogId::new(parsed.log_id.get() ^ 1);
+    let file = storage.open(&clean, OpenOptions::write()).unwrap();
+    file.write_all_at(&parsed.encode(), 0).unwrap();
+    drop(file);
+    for result in [
+        read_all(storage.clone(), &dir(), &read_options()).map(drop),
+        recover(storage.clone(), dir(), &log_options(), &read_options()).map(drop),
+    ] {
+        match result {
+            Err(Error::Corruption(r)) => {
+                assert_eq!(r.kind, CorruptionKind::Foreign);
+                assert_eq!(r.segment, clean);
+            }
+            other => panic!("expected a foreign marker, got {other:?}"),
+        }
+    }
+    assert!(sim.contents(&clean).is_ok(), "the marker is left in place");
+
+    // Every segment gone, the log's own marker still there.
+    let file = storage.open(&clean, OpenOptions::write()).unwrap();
+    file.write_all_at(&marker, 0).unwrap();
+    drop(file);
+    for entry in storage.list_dir(&dir()).unwrap() {
+        if entry.name.ends_with(".wal") {
+            storage.remove_file(&dir().join(&entry.name)).unwrap();
+        }
+    }
+    for result in [
+        read_all(storage.clone(), &dir(), &read_options()).map(drop),
+        recover(storage.clone(), dir(), &log_options(), &read_options()).map(drop),
+    ] {
+        match result {
+            Err(Error::Corruption(r)) => {
+                assert_eq!(r.kind, CorruptionKind::LsnGap);
+                assert!(r.detail.contains("no segment file"), "{}", r.detail);
+            }
+            other => panic!("expected missing segments, got {other:?}"),
+        }
+    }
 }

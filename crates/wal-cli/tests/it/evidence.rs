@@ -1,0 +1,202 @@
+//! Damage to acknowledged records is corruption, never a torn tail: on the
+//! release path a user takes (`append` sessions, then `verify`, then
+//! `append` again), with and without the clean-close marker. And every
+//! command that reads a log reaches the verdict the opener reaches.
+
+use std::path::{Path, PathBuf};
+
+use groupwal::format::{RecordDecoder, RecordType, SEGMENT_HEADER_LEN, SegmentHeader};
+
+use crate::{run, run_ok, s, segment_files, text};
+
+/// Where the data record with `lsn` is: its segment file and the offset of
+/// its header (markers aside).
+fn locate(log: &Path, lsn: u64) -> (PathBuf, usize, usize) {
+    for seg in segment_files(log) {
+        let bytes = std::fs::read(&seg).unwrap();
+        let header = SegmentHeader::decode(&bytes).unwrap();
+        let decoder = RecordDecoder::new(header.salt, 64 << 20);
+        let mut at = SEGMENT_HEADER_LEN;
+        while let Ok(r) = decoder.decode(&bytes[at..]) {
+            if r.header.lsn.get() == lsn && !r.header.record_type.is_marker() {
+                return (seg, at, r.encoded_len());
+            }
+            at += r.encoded_len();
+        }
+    }
+    panic!("lsn {lsn} not found in {}", log.display());
+}
+
+fn lines(from: usize, n: usize) -> Vec<u8> {
+    (from..from + n)
+        .map(|i| format!("line {i:05} of the log\n"))
+        .collect::<String>()
+        .into_bytes()
+}
+
+/// Every file of the log directory (the lock file aside) and its bytes.
+fn snapshot(log: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(log)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().is_some_and(|n| n != "LOCK"))
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Flips one payload byte of the record at `lsn`; returns the segment and
+/// the record's offset.
+fn flip(log: &Path, lsn: u64) -> (PathBuf, usize) {
+    let (seg, at, len) = locate(log, lsn);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[at + len - 2] ^= 0x04;
+    std::fs::write(&seg, &bytes).unwrap();
+    (seg, at)
+}
+
+/// verify exits 1 naming the segment, the offset and the LSN; opening for
+/// writing fails (exit 1) with the same finding and changes nothing.
+fn assert_refused(log: &Path, seg: &Path, at: usize, lsn: u64) {
+    let out = run(&["verify", s(log)], b"");
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let finding = stdout
+        .lines()
+        .find(|l| l.starts_with("corruption:"))
+        .unwrap_or_else(|| panic!("no finding: {stdout}"));
+    let name = seg.file_name().unwrap().to_str().unwrap();
+    assert!(finding.contains(name), "{finding}");
+    assert!(finding.contains(&format!("at offset {at} ")), "{finding}");
+    assert!(
+        finding.contains(&format!("(lsn {lsn})")) || finding.contains(&format!("(lsns {lsn}..=")),
+        "{finding}"
+    );
+    assert!(!stdout.contains("verify: ok"), "{stdout}");
+
+    let before = snapshot(log);
+    let out = run(&["append", s(log)], b"one more\n");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(name), "{stderr}");
+    assert!(stderr.contains(&format!("at offset {at} ")), "{stderr}");
+    assert!(stderr.contains(&format!("lsns {lsn}..=")), "{stderr}");
+    assert!(before == snapshot(log), "a refused open changed the log");
+}
+
+#[test]
+fn a_flipped_byte_after_five_clean_sessions_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    for session in 0..5 {
+        run_ok(&["append", s(&log)], &lines(session * 400, 400));
+    }
+    let (seg, at) = flip(&log, 100);
+    assert_refused(&log, &seg, at, 100);
+    // dump stops at the damage with exit 1.
+    let out = run(&["dump", s(&log)], b"");
+    assert_eq!(out.status.code(), Some(1));
+
+    // Without the clean-close marker, the commit markers written after
+    // record 100 prove it was acknowledged: the same verdict.
+    std::fs::remove_file(log.join("CLEAN")).unwrap();
+    assert_refused(&log, &seg, at, 100);
+}
+
+#[test]
+fn a_flipped_byte_inside_one_large_group_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    run_ok(&["append", s(&log)], &lines(0, 5000));
+    let (seg, at) = flip(&log, 2500);
+    assert_refused(&log, &seg, at, 2500);
+}
+
+#[test]
+fn a_real_torn_tail_is_still_cut_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    // Each line acknowledged before the next is sent: one group per record.
+    crate::append_lockstep(&log, 50, 30, &[]);
+    // As a crash after the last write leaves it: no clean close, the last
+    // record cut short.
+    let _ = std::fs::remove_file(log.join("CLEAN"));
+    let (seg, at, len) = locate(&log, 50);
+    let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+    f.set_len((at + len / 2) as u64).unwrap();
+    drop(f);
+
+    let out = run(&["verify", s(&log)], b"");
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("torn tail"), "{stdout}");
+    assert!(stdout.contains("49 records"), "{stdout}");
+
+    let out = run(&["append", s(&log)], b"after the crash\n");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("torn tail cut"), "{stderr}");
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "50",
+        "the new record takes lsn 50"
+    );
+}
+
+/// Damage that no reader would be right to ignore, checked through both
+/// doors: `verify` and `append` exit 1, together.
+#[test]
+fn verify_and_append_agree_on_foreign_and_crafted_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let make = |name: &str, n: usize| {
+        let log = dir.path().join(name);
+        run_ok(&["append", s(&log)], &lines(0, n));
+        log
+    };
+    let verdicts = |log: &Path| {
+        let verify = run(&["verify", s(log)], b"").status.code();
+        let append = run(&["append", s(log)], b"x\n").status.code();
+        (verify, append)
+    };
+
+    // A segment copied in from another log, named to follow this one's.
+    let log = make("copied", 20);
+    let other = make("other", 40);
+    let theirs = segment_files(&other).pop().unwrap();
+    std::fs::copy(&theirs, log.join("00000000000000000021.wal")).unwrap();
+    assert_eq!(verdicts(&log), (Some(1), Some(1)), "a foreign segment");
+
+    // A symlink named like a segment (never followed).
+    let log = make("symlink", 20);
+    std::os::unix::fs::symlink(&theirs, log.join("00000000000000000021.wal")).unwrap();
+    assert_eq!(verdicts(&log), (Some(1), Some(1)), "a symlinked segment");
+
+    // A batch marker with valid checksums over the first record of the
+    // last segment.
+    let log = make("marker", 20);
+    let seg = segment_files(&log).pop().unwrap();
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let header = SegmentHeader::decode(&bytes).unwrap();
+    let decoder = RecordDecoder::new(header.salt, 1 << 20);
+    let first = decoder.decode(&bytes[SEGMENT_HEADER_LEN..]).unwrap().header;
+    let mut forged = Vec::new();
+    let marker = groupwal::format::BatchMarker::new(3).unwrap().encode();
+    let h = groupwal::format::RecordHeader {
+        record_type: RecordType::Batch,
+        ..first
+    };
+    groupwal::format::encode_record(&mut forged, &h, &marker).unwrap();
+    bytes[SEGMENT_HEADER_LEN..SEGMENT_HEADER_LEN + forged.len()].copy_from_slice(&forged);
+    std::fs::write(&seg, &bytes).unwrap();
+    let (verify, append) = verdicts(&log);
+    assert_eq!(verify, append, "a forged batch marker");
+    assert_eq!(
+        verify,
+        Some(1),
+        "a forged batch marker over acknowledged records"
+    );
+}
