@@ -1,7 +1,7 @@
 //! Missing segments, LSN gaps and unfinished batches before the tail.
 
 use wal_format::{Flags, LogId, Lsn, RecordType};
-use wal_io::{OpenOptions, Storage};
+use wal_io::OpenOptions;
 use wal_reader::{CorruptionKind, Error, LogReader, RecoveryMode, recover};
 
 use crate::support::*;
