@@ -388,46 +388,79 @@ impl Scanner {
 
     /// The first valid record of this segment at or after `from` whose
     /// header satisfies `accept`, found by testing every offset whose salt
-    /// field matches the segment's salt. Leaves the scanner's offset just
-    /// after the record found (or at the end of the file).
+    /// field matches the segment's salt: the header checksum first (from
+    /// the window, reading nothing), then, for a header `accept` takes,
+    /// the payload. Leaves the scanner's offset just after the record found
+    /// (or where the search stopped).
+    ///
+    /// Linear in the bytes searched, whatever the content: the window is
+    /// read once as the search moves on (never refilled per candidate),
+    /// and the search spends `budget` (bytes passed over, and the payload
+    /// bytes of candidates whose header verifies), stopping with `None`
+    /// when it runs out. A candidate whose payload is larger than what is
+    /// left of the budget is passed over unless it is small (a marker), so
+    /// crafted headers claiming large payloads at every offset cannot make
+    /// the search quadratic.
     pub(crate) fn find_valid(
         &mut self,
         from: u64,
         accept: &dyn Fn(&RecordHeader) -> bool,
+        budget: &mut u64,
     ) -> Result<Option<Phys>> {
+        /// Payloads this small are always checked (markers are 4 and 8).
+        const SMALL: u64 = 64;
         let mut at = from;
         loop {
-            let avail = self.fill(at, self.chunk.max(HDR))?;
+            if *budget == 0 {
+                self.offset = at;
+                return Ok(None);
+            }
+            let in_window = if at >= self.buf_start {
+                self.avail(at)
+            } else {
+                0
+            };
+            let avail = if in_window >= HDR {
+                in_window
+            } else {
+                self.fill(at, self.chunk.max(HDR))?
+            };
             if avail < HDR {
                 self.offset = at.saturating_add(avail as u64);
                 return Ok(None);
             }
             let rel = self.rel(at);
-            let slice = self.window(rel, avail);
-            let salt = self.salt;
+            let span = avail.saturating_sub(HDR).saturating_add(1);
             // Candidate record starts are the offsets `i` whose bytes
             // `i + 16 .. i + 24` are the salt.
             let found = find_salt(
-                slice.get(16..).unwrap_or_default(),
-                &salt,
-                avail.saturating_sub(HDR).saturating_add(1),
+                self.window(rel, avail).get(16..).unwrap_or_default(),
+                &self.salt,
+                span,
             );
-            match found {
-                Some(i) => {
-                    let candidate = at.saturating_add(i as u64);
+            let Some(i) = found else {
+                *budget = budget.saturating_sub(span as u64);
+                at = at.saturating_add(span as u64);
+                continue;
+            };
+            *budget = budget.saturating_sub(i as u64 + 1);
+            let candidate = at.saturating_add(i as u64);
+            let header = self
+                .decoder
+                .decode_header(self.window(rel.saturating_add(i), HDR));
+            if let Ok(v) = header
+                && accept(&v.header)
+            {
+                let len = u64::from(v.payload_len);
+                if len <= SMALL || len <= *budget {
+                    *budget = budget.saturating_sub(len);
                     self.offset = candidate;
-                    if let Ok(phys) = self.next()?
-                        && accept(&phys.header)
-                    {
+                    if let Ok(phys) = self.next()? {
                         return Ok(Some(phys));
                     }
-                    at = candidate.saturating_add(1);
-                }
-                None => {
-                    // No candidate starts in `at .. at + avail - 31`.
-                    at = at.saturating_add(avail.saturating_sub(HDR).saturating_add(1) as u64);
                 }
             }
+            at = candidate.saturating_add(1);
         }
     }
 }

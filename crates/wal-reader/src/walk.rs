@@ -314,6 +314,9 @@ pub(crate) struct Walker {
     /// Whether the segment being read has a key (its records must all be
     /// encrypted).
     encrypted_segment: bool,
+    /// What the searches after damage may still read in the segment being
+    /// read (set at the first search; see [`Scanner::find_valid`]).
+    scan_budget: Option<u64>,
 }
 
 impl Walker {
@@ -351,6 +354,7 @@ impl Walker {
             evidence: Evidence::NONE,
             clean: None,
             encrypted_segment: false,
+            scan_budget: None,
         }
     }
 
@@ -524,6 +528,7 @@ impl Walker {
         self.expected = Some(first);
         self.commit_lsn = first;
         self.encrypted_segment = !seg.header.key_id.is_none();
+        self.scan_budget = None;
         self.scanner = Some(Scanner::open(
             &*self.storage,
             &seg,
@@ -1041,7 +1046,15 @@ impl Walker {
                             | RecordType::Commit
                     ))
         };
-        scanner.find_valid(from, &accept)
+        if self.scan_budget.is_none() {
+            // Four passes over the segment, and some: plenty for every
+            // search one stop makes, and a bound on what crafted content
+            // can make them cost.
+            let size = scanner.file_size()?;
+            self.scan_budget = Some(size.saturating_mul(4).saturating_add(4 << 20));
+        }
+        let budget = self.scan_budget.get_or_insert(0);
+        scanner.find_valid(from, &accept, budget)
     }
 
     /// What the rest of the current segment holds after a stop at `from`:
@@ -1089,6 +1102,12 @@ impl Walker {
                     }
                 }
                 let here = scanner.offset;
+                // Following records spends the search budget too.
+                let budget = self.scan_budget.get_or_insert(0);
+                *budget = budget.saturating_sub(p.end().saturating_sub(p.offset));
+                if *budget == 0 {
+                    return Ok(survey);
+                }
                 next = match scanner.next()? {
                     Ok(p) => Ok(p),
                     Err(_) => Err(here),

@@ -17,6 +17,7 @@ mod crash;
 mod differential;
 #[cfg(feature = "encryption")]
 mod encryption;
+mod linear_scan;
 mod real_fs;
 mod recover_corruption;
 mod recover_gaps;
