@@ -3,8 +3,11 @@
 //!
 //! It uses a [`groupwal::reader::LogReader`] (which never writes) in
 //! [`RecoveryMode::SkipAnyCorruptedRecords`]: every damaged range is listed
-//! and reading goes on after it, so one run finds every finding; a torn
-//! tail ends the data and is reported as such.
+//! and reading goes on after it (a record whose payload does not
+//! authenticate or decompress included), so one run finds every finding; a
+//! torn tail ends the data and is reported as such. With the key file of
+//! an encrypted log, everything recovery authenticates is authenticated
+//! here too: segment headers and their order, markers, records.
 
 use std::io::{IsTerminal, Write};
 
@@ -66,31 +69,6 @@ pub(crate) fn run(args: &VerifyArgs) -> Outcome {
         let lsn = match reader.next_record() {
             Ok(Some(record)) => record.lsn,
             Ok(None) => break,
-            Err(groupwal::reader::Error::Payload {
-                path,
-                offset,
-                lsn,
-                source,
-            }) if is_damage(&source) => {
-                // A record whose payload fails authentication or does not
-                // decompress: damage, report it and read on after it.
-                findings += 1;
-                progress.suspend(|| {
-                    writeln!(
-                        out,
-                        "corruption: damaged payload in {} at offset {offset} (lsn {lsn}): {source}",
-                        path.display()
-                    )
-                })
-                .map_err(error::output)?;
-                let next = lsn.checked_next().unwrap_or(Lsn::MAX);
-                reader
-                    .seek(next)
-                    .map_err(|e| CliError::wal("reading on after damage", e.into()))?;
-                // A seek may start a new list of skipped ranges.
-                reported = reader.skipped().len();
-                continue;
-            }
             Err(e) => {
                 progress.finish_and_clear();
                 if let Some(line) = crate::logdir::finding(&e) {
@@ -203,17 +181,6 @@ pub(crate) fn finding(range: &CorruptRange) -> String {
         range.offset,
         range.end_offset,
         range.detail
-    )
-}
-
-/// Whether a payload error is damage (not a configuration problem such as
-/// a missing feature).
-fn is_damage(e: &groupwal::crypto::Error) -> bool {
-    matches!(
-        e,
-        groupwal::crypto::Error::Authentication { .. }
-            | groupwal::crypto::Error::Decompress { .. }
-            | groupwal::crypto::Error::DecompressedTooLarge { .. }
     )
 }
 

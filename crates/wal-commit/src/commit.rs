@@ -1283,11 +1283,12 @@ impl IoState {
         // "Evidence of durability"): the LSN through which the log is
         // durable now, every earlier group's sync having returned.
         let marker = CommitMarker::new(shared.watermark.durable());
-        let mut len = (RECORD_HEADER_LEN + CommitMarker::ENCODED_LEN) as u64;
+        let marker_overhead = self.encryption.marker_overhead();
+        let mut len = (RECORD_HEADER_LEN + CommitMarker::ENCODED_LEN + marker_overhead) as u64;
         let mut stored_bytes = 0u64;
         for r in group.iter() {
             if r.batch {
-                len += (RECORD_HEADER_LEN + BatchMarker::ENCODED_LEN) as u64;
+                len += (RECORD_HEADER_LEN + BatchMarker::ENCODED_LEN + marker_overhead) as u64;
             }
             for (i, (kind, payload)) in r.records.iter().enumerate() {
                 if plain {
@@ -1313,14 +1314,7 @@ impl IoState {
         self.encryption.after_begin();
         self.buf.clear();
         self.buf.reserve((len as usize).min(WRITE_CHUNK * 2));
-        push_record(
-            &mut self.buf,
-            first_lsn,
-            salt,
-            RecordType::Commit,
-            Flags::EMPTY,
-            &marker.encode(),
-        )?;
+        self.push_marker(first_lsn, salt, RecordType::Commit, &marker.encode())?;
         let mut stored = stored.into_iter();
         let mut flushed = 0u64;
         for r in group.iter() {
@@ -1338,14 +1332,7 @@ impl IoState {
                     .map_err(|_| Error::InvalidBatch("too many records"))?;
                 let marker = BatchMarker::new(count)
                     .map_err(|_| Error::InvalidBatch("a batch marker needs two records"))?;
-                push_record(
-                    &mut self.buf,
-                    r.first_lsn,
-                    salt,
-                    RecordType::Batch,
-                    Flags::EMPTY,
-                    &marker.encode(),
-                )?;
+                self.push_marker(r.first_lsn, salt, RecordType::Batch, &marker.encode())?;
             }
             if plain {
                 for (i, (kind, payload)) in r.records.iter().enumerate() {
@@ -1439,6 +1426,21 @@ impl IoState {
             tracing::trace!(first = %first_lsn, %last, records, bytes = len, "group written, not synced");
         }
         Ok(())
+    }
+}
+
+impl IoState {
+    /// Encodes a batch or commit marker into the group buffer: plain, or
+    /// authenticated in an encrypted segment.
+    fn push_marker(&mut self, lsn: Lsn, salt: Salt, ty: RecordType, body: &[u8]) -> Result<()> {
+        let header = RecordHeader {
+            lsn,
+            salt,
+            record_type: ty,
+            flags: Flags::EMPTY,
+        };
+        let (flags, payload) = self.encryption.seal_marker(header, body)?;
+        push_record(&mut self.buf, lsn, salt, ty, flags, &payload)
     }
 }
 

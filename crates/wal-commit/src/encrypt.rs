@@ -19,9 +19,10 @@ mod on {
     use std::sync::{Arc, Mutex, PoisonError};
 
     use wal_crypto::{
-        KeyProvider, MAX_BYTES_PER_SEGMENT, MAX_RECORDS_PER_SEGMENT, SegmentEncryptor, TAG_LEN,
+        KeyProvider, Link, MAX_BYTES_PER_SEGMENT, MAX_RECORDS_PER_SEGMENT, SegmentEncryptor,
+        TAG_LEN,
     };
-    use wal_format::{Flags, LogicalKind, Lsn, SegmentHeader};
+    use wal_format::{Flags, LogicalKind, Lsn, RecordHeader, SegmentHeader};
     use wal_io::SegmentLog;
 
     use crate::error::{Error, Result};
@@ -42,8 +43,9 @@ mod on {
         pub(crate) fn install(log: &mut SegmentLog, keys: Arc<dyn KeyProvider>) -> Self {
             let slot: Slot = Arc::default();
             let hook_slot = slot.clone();
-            log.set_segment_hook(Box::new(move |header: &mut SegmentHeader| {
-                let cipher = SegmentEncryptor::new_segment(&*keys, header)?;
+            log.set_segment_hook(Box::new(move |header: &mut SegmentHeader, prev: Option<&SegmentHeader>| {
+                let prev = prev.map_or(Link::NONE, Link::to);
+                let cipher = SegmentEncryptor::new_segment(&*keys, header, prev)?;
                 *hook_slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(cipher);
                 Ok(())
             }));
@@ -84,6 +86,25 @@ mod on {
                 self.records = 0;
                 self.bytes = 0;
             }
+        }
+
+        /// The flags and payload of a marker (`header`'s type and LSN,
+        /// `body`) in the current segment: flagged encrypted, its body
+        /// followed by its tag.
+        pub(crate) fn seal_marker(
+            &self,
+            mut header: RecordHeader,
+            body: &[u8],
+        ) -> Result<(Flags, Vec<u8>)> {
+            let Some(cipher) = self.current.as_ref() else {
+                return Err(Error::Crypto(wal_crypto::Error::Encrypt {
+                    lsn: header.lsn,
+                    reason: "no cipher for the current segment",
+                }));
+            };
+            header.flags = Flags::ENCRYPTED;
+            let payload = cipher.seal_marker(&header, body).map_err(Error::Crypto)?;
+            Ok((Flags::ENCRYPTED, payload))
         }
 
         /// Encrypts `buf` in place (tag appended); returns the flags.
@@ -144,6 +165,31 @@ impl Encryption {
             return c.overhead();
         }
         0
+    }
+
+    /// Bytes encryption adds to each batch or commit marker (its tag).
+    pub(crate) fn marker_overhead(&self) -> usize {
+        #[cfg(feature = "encryption")]
+        if self.cipher.is_some() {
+            return wal_format::MARKER_TAG_LEN;
+        }
+        0
+    }
+
+    /// The flags and payload of a marker with `header` (type, LSN, salt)
+    /// and `body`: as they are without encryption, else authenticated (see
+    /// `Cipher::seal_marker`).
+    pub(crate) fn seal_marker(
+        &self,
+        header: wal_format::RecordHeader,
+        body: &[u8],
+    ) -> Result<(Flags, Vec<u8>)> {
+        #[cfg(feature = "encryption")]
+        if let Some(c) = &self.cipher {
+            return c.seal_marker(header, body);
+        }
+        let _ = header;
+        Ok((Flags::EMPTY, body.to_vec()))
     }
 
     /// See `Cipher::before_group`.

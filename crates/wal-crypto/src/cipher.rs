@@ -22,15 +22,19 @@
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use hkdf::Hkdf;
+use hkdf::hmac::{Hmac, Mac};
 use sha2::Sha256;
-use wal_format::{Flags, KeyId, LogId, LogicalKind, Lsn, RecordType, Salt, SegmentHeader};
+use wal_format::{
+    Flags, HEADER_TAG_LEN, KeyId, LogId, LogicalKind, Lsn, MARKER_TAG_LEN, Record, RecordHeader,
+    RecordType, SEGMENT_HEADER_LEN, Salt, SegmentHeader,
+};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::keys::KeyProvider;
 
 /// The length of the authentication tag appended to every ciphertext.
-pub const TAG_LEN: usize = 16;
+pub const TAG_LEN: usize = wal_format::ENCRYPTION_TAG_LEN;
 
 /// Records one segment may encrypt before it must be rotated.
 pub const MAX_RECORDS_PER_SEGMENT: u64 = 1 << 32;
@@ -40,7 +44,38 @@ pub const MAX_BYTES_PER_SEGMENT: u64 = 1 << 36;
 
 const INFO_RECORD_KEY: &[u8] = b"groupwal v1 record key";
 const INFO_KEY_CHECK: &[u8] = b"groupwal v1 key check";
+const INFO_HEADER_KEY: &[u8] = b"groupwal v2 header tag";
+const INFO_MARKER_KEY: &[u8] = b"groupwal v2 marker tag";
 const AD_DOMAIN: &[u8; 4] = b"GWAD";
+const HEADER_DOMAIN: &[u8; 4] = b"GWSH";
+const MARKER_DOMAIN: &[u8; 4] = b"GWMK";
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The segment before a segment in its log, as the segment's header tag
+/// covers it: that segment's whole encoded header (first LSN, salt, key
+/// seed, its own tag...), or [`Link::NONE`] for a log's first segment.
+/// Dropping, replacing or reordering a segment of an encrypted log breaks
+/// the next segment's tag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Link {
+    header: [u8; SEGMENT_HEADER_LEN],
+}
+
+impl Link {
+    /// No segment before: the first segment of a log.
+    pub const NONE: Link = Link {
+        header: [0; SEGMENT_HEADER_LEN],
+    };
+
+    /// The link to the segment with this header.
+    #[must_use]
+    pub fn to(header: &SegmentHeader) -> Link {
+        Link {
+            header: header.encode(),
+        }
+    }
+}
 
 /// Decrypts the records of one segment (and is the shared half of a
 /// [`SegmentEncryptor`]).
@@ -49,6 +84,9 @@ pub struct SegmentDecryptor {
     log_id: LogId,
     salt: Salt,
     key_id: KeyId,
+    /// The MAC keys of the segment's header tag and of its markers.
+    header_key: Zeroizing<[u8; 32]>,
+    marker_key: Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for SegmentDecryptor {
@@ -64,6 +102,8 @@ impl std::fmt::Debug for SegmentDecryptor {
 struct Derived {
     aead: Aes256Gcm,
     check: [u8; 16],
+    header_key: Zeroizing<[u8; 32]>,
+    marker_key: Zeroizing<[u8; 32]>,
 }
 
 fn derive(
@@ -88,9 +128,53 @@ fn derive(
     .map_err(bad)?;
     hk.expand_multi_info(&[INFO_KEY_CHECK, &log_id, &salt, &kid], &mut check)
         .map_err(bad)?;
+    let mut header_key = Zeroizing::new([0u8; 32]);
+    hk.expand_multi_info(
+        &[INFO_HEADER_KEY, &log_id, &salt, &kid],
+        &mut header_key[..],
+    )
+    .map_err(bad)?;
+    let mut marker_key = Zeroizing::new([0u8; 32]);
+    hk.expand_multi_info(
+        &[INFO_MARKER_KEY, &log_id, &salt, &kid],
+        &mut marker_key[..],
+    )
+    .map_err(bad)?;
     let aead = Aes256Gcm::new_from_slice(&record_key[..])
         .map_err(|_| Error::InvalidKey("derived key has the wrong length"))?;
-    Ok(Derived { aead, check })
+    Ok(Derived {
+        aead,
+        check,
+        header_key,
+        marker_key,
+    })
+}
+
+/// The full HMAC-SHA256 of `parts` under `key`.
+fn mac(key: &[u8; 32], parts: &[&[u8]]) -> Result<[u8; 32]> {
+    let mut m = <HmacSha256 as hkdf::hmac::KeyInit>::new_from_slice(key)
+        .map_err(|_| Error::InvalidKey("derived MAC key has the wrong length"))?;
+    for part in parts {
+        m.update(part);
+    }
+    Ok(m.finalize().into_bytes().into())
+}
+
+/// The header tag of `header` (its bytes before the tag) after `prev`.
+fn header_tag(key: &[u8; 32], header: &SegmentHeader, prev: Link) -> Result<[u8; HEADER_TAG_LEN]> {
+    let full = mac(
+        key,
+        &[
+            HEADER_DOMAIN,
+            &header.tagged_bytes(),
+            &prev.header,
+        ],
+    )?;
+    let mut tag = [0u8; HEADER_TAG_LEN];
+    if let Some(head) = full.first_chunk::<HEADER_TAG_LEN>() {
+        tag = *head;
+    }
+    Ok(tag)
 }
 
 impl SegmentDecryptor {
@@ -126,7 +210,76 @@ impl SegmentDecryptor {
             log_id: header.log_id,
             salt: header.salt,
             key_id: header.key_id,
+            header_key: derived.header_key,
+            marker_key: derived.marker_key,
         })
+    }
+
+    /// Checks the header tag of `header` (the segment this decryptor was
+    /// opened for), which binds its fields and the segment before it in
+    /// the log (`prev`; [`Link::NONE`] for a log's first segment) to the
+    /// key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unauthenticated`] if the tag does not match.
+    pub fn verify_header(&self, header: &SegmentHeader, prev: Link) -> Result<()> {
+        let want = header_tag(&self.header_key, header, prev)?;
+        if constant_time_eq_n(&want, &header.header_tag) {
+            Ok(())
+        } else {
+            Err(Error::Unauthenticated {
+                what: "segment header".into(),
+            })
+        }
+    }
+
+    /// The tag of a batch or commit marker with `header` and `body`.
+    fn marker_tag(&self, header: &RecordHeader, body: &[u8]) -> Result<[u8; MARKER_TAG_LEN]> {
+        let body_len = u32::try_from(body.len())
+            .map_err(|_| Error::InvalidKey("marker body too long"))?;
+        let full = mac(
+            &self.marker_key,
+            &[
+                MARKER_DOMAIN,
+                &self.log_id.get().to_le_bytes(),
+                &self.salt.get().to_le_bytes(),
+                &self.key_id.get().to_le_bytes(),
+                &header.lsn.get().to_le_bytes(),
+                &[header.record_type.as_u8(), header.flags.bits()],
+                &body_len.to_le_bytes(),
+                body,
+            ],
+        )?;
+        let mut tag = [0u8; MARKER_TAG_LEN];
+        if let Some(head) = full.first_chunk::<MARKER_TAG_LEN>() {
+            tag = *head;
+        }
+        Ok(tag)
+    }
+
+    /// Checks a marker of this segment: its payload is the body followed by
+    /// the tag (`wal_format::marker_body`), and the tag covers the body,
+    /// the LSN, the type and the flags.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unauthenticated`] if the marker has no tag or it does not
+    /// match.
+    pub fn verify_marker(&self, record: &Record<'_>) -> Result<()> {
+        let unauthenticated = || Error::Unauthenticated {
+            what: format!("marker at lsn {}", record.header.lsn),
+        };
+        let split = record.payload.len().checked_sub(MARKER_TAG_LEN);
+        let Some((body, tag)) = split.map(|at| record.payload.split_at(at)) else {
+            return Err(unauthenticated());
+        };
+        let want = self.marker_tag(&record.header, body)?;
+        if record.header.flags == Flags::ENCRYPTED && constant_time_eq_n(&want, tag) {
+            Ok(())
+        } else {
+            Err(unauthenticated())
+        }
     }
 
     /// The key id of the segment.
@@ -232,7 +385,11 @@ impl SegmentEncryptor {
     /// [`Error::MissingKey`] if the provider lacks its current key,
     /// [`Error::InvalidKey`] if the current key id is 0, [`Error::Random`]
     /// if the OS random source fails.
-    pub fn new_segment(provider: &dyn KeyProvider, header: &mut SegmentHeader) -> Result<Self> {
+    pub fn new_segment(
+        provider: &dyn KeyProvider,
+        header: &mut SegmentHeader,
+        prev: Link,
+    ) -> Result<Self> {
         let key_id = provider.current();
         if key_id.is_none() {
             return Err(Error::InvalidKey(
@@ -245,12 +402,15 @@ impl SegmentEncryptor {
         header.key_id = key_id;
         header.key_seed = seed;
         header.key_check = derived.check;
+        header.header_tag = header_tag(&derived.header_key, header, prev)?;
         Ok(SegmentEncryptor {
             inner: SegmentDecryptor {
                 aead: derived.aead,
                 log_id: header.log_id,
                 salt: header.salt,
                 key_id,
+                header_key: derived.header_key,
+                marker_key: derived.marker_key,
             },
             last: None,
             records: 0,
@@ -322,6 +482,28 @@ impl SegmentEncryptor {
         Ok(flags)
     }
 
+    /// The payload of a marker of this segment (a batch or commit marker
+    /// with `header`, whose flags must be [`Flags::ENCRYPTED`]): `body`
+    /// followed by its tag.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encrypt`] if `header` is not flagged encrypted or the body
+    /// is too long.
+    pub fn seal_marker(&self, header: &RecordHeader, body: &[u8]) -> Result<Vec<u8>> {
+        if header.flags != Flags::ENCRYPTED {
+            return Err(Error::Encrypt {
+                lsn: header.lsn,
+                reason: "a marker of an encrypted segment is flagged encrypted",
+            });
+        }
+        let tag = self.inner.marker_tag(header, body)?;
+        let mut out = Vec::with_capacity(body.len().saturating_add(MARKER_TAG_LEN));
+        out.extend_from_slice(body);
+        out.extend_from_slice(&tag);
+        Ok(out)
+    }
+
     /// The decrypting half, for reading back what this segment holds.
     #[must_use]
     pub fn decryptor(&self) -> &SegmentDecryptor {
@@ -344,7 +526,11 @@ fn kind_byte(kind: LogicalKind) -> u8 {
 }
 
 fn constant_time_eq(a: &[u8; 16], b: &[u8; 16]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    constant_time_eq_n(a, b)
+}
+
+fn constant_time_eq_n(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
@@ -363,7 +549,7 @@ mod tests {
     #[test]
     fn encrypt_then_decrypt() {
         let mut h = header();
-        let mut enc = SegmentEncryptor::new_segment(&ring(1), &mut h).unwrap();
+        let mut enc = SegmentEncryptor::new_segment(&ring(1), &mut h, Link::NONE).unwrap();
         assert_eq!(h.key_id, KeyId::new(1));
         assert_ne!(h.key_seed, [0; 16]);
         let mut buf = b"secret".to_vec();
@@ -382,7 +568,7 @@ mod tests {
     #[test]
     fn missing_wrong_and_tampered_are_distinct() {
         let mut h = header();
-        let mut enc = SegmentEncryptor::new_segment(&ring(1), &mut h).unwrap();
+        let mut enc = SegmentEncryptor::new_segment(&ring(1), &mut h, Link::NONE).unwrap();
         let mut buf = b"secret".to_vec();
         let flags = enc
             .encrypt(Lsn::new(1), LogicalKind::Data, Flags::EMPTY, &mut buf)
@@ -417,7 +603,7 @@ mod tests {
     #[test]
     fn refuses_to_reuse_an_lsn() {
         let mut h = header();
-        let mut enc = SegmentEncryptor::new_segment(&ring(1), &mut h).unwrap();
+        let mut enc = SegmentEncryptor::new_segment(&ring(1), &mut h, Link::NONE).unwrap();
         let mut buf = b"a".to_vec();
         enc.encrypt(Lsn::new(5), LogicalKind::Data, Flags::EMPTY, &mut buf)
             .unwrap();
@@ -440,11 +626,59 @@ mod tests {
     }
 
     #[test]
+    fn the_header_tag_binds_the_header_and_the_segment_before() {
+        let first = header();
+        let mut h = SegmentHeader::new(Lsn::new(10), Salt::new(11), LogId::new(7));
+        SegmentEncryptor::new_segment(&ring(1), &mut h, Link::to(&first)).unwrap();
+        let dec = SegmentDecryptor::open(&ring(1), &h).unwrap();
+        assert!(dec.verify_header(&h, Link::to(&first)).is_ok());
+        // Another segment before it (one dropped or replaced), none, or a
+        // changed field: refused.
+        let other = SegmentHeader::new(Lsn::new(1), Salt::new(12), LogId::new(7));
+        assert!(dec.verify_header(&h, Link::to(&other)).is_err());
+        assert!(dec.verify_header(&h, Link::NONE).is_err());
+        let mut moved = h;
+        moved.first_lsn = Lsn::new(11);
+        assert!(dec.verify_header(&moved, Link::to(&first)).is_err());
+    }
+
+    #[test]
+    fn markers_are_authenticated() {
+        let mut h = header();
+        let enc = SegmentEncryptor::new_segment(&ring(1), &mut h, Link::NONE).unwrap();
+        let rh = RecordHeader {
+            lsn: Lsn::new(5),
+            salt: h.salt,
+            record_type: RecordType::Commit,
+            flags: Flags::ENCRYPTED,
+        };
+        let payload = enc.seal_marker(&rh, &4u64.to_le_bytes()).unwrap();
+        assert_eq!(payload.len(), 8 + MARKER_TAG_LEN);
+        let dec = SegmentDecryptor::open(&ring(1), &h).unwrap();
+        let record = Record {
+            header: rh,
+            payload: &payload,
+        };
+        assert!(dec.verify_marker(&record).is_ok());
+        // A forged durable lsn, another lsn, another type: refused.
+        let mut forged = payload.clone();
+        forged[0] ^= 1;
+        assert!(dec.verify_marker(&Record { header: rh, payload: &forged }).is_err());
+        let moved = RecordHeader { lsn: Lsn::new(6), ..rh };
+        assert!(dec.verify_marker(&Record { header: moved, payload: &payload }).is_err());
+        let batch = RecordHeader { record_type: RecordType::Batch, ..rh };
+        assert!(dec.verify_marker(&Record { header: batch, payload: &payload }).is_err());
+        // A marker without the flag is never sealed.
+        let plain = RecordHeader { flags: Flags::EMPTY, ..rh };
+        assert!(enc.seal_marker(&plain, &[0; 8]).is_err());
+    }
+
+    #[test]
     fn every_new_segment_gets_its_own_seed_and_check() {
         let mut a = header();
         let mut b = header();
-        SegmentEncryptor::new_segment(&ring(1), &mut a).unwrap();
-        SegmentEncryptor::new_segment(&ring(1), &mut b).unwrap();
+        SegmentEncryptor::new_segment(&ring(1), &mut a, Link::NONE).unwrap();
+        SegmentEncryptor::new_segment(&ring(1), &mut b, Link::NONE).unwrap();
         assert_ne!(a.key_seed, b.key_seed);
         assert_ne!(a.key_check, b.key_check);
     }

@@ -11,7 +11,7 @@ use wal_format::{KeyId, Lsn};
 #[non_exhaustive]
 pub enum Error {
     /// The segment names a key the key provider does not have.
-    #[error("no key with id {key_id} was provided (the segment is encrypted under it)")]
+    #[error("the log is encrypted with key id {key_id}, and no key with that id was provided")]
     MissingKey {
         /// The key the segment needs.
         key_id: KeyId,
@@ -29,6 +29,15 @@ pub enum Error {
     Authentication {
         /// The record's LSN.
         lsn: Lsn,
+    },
+    /// A segment header or a marker of an encrypted segment does not
+    /// authenticate under the right key: its fields, its place in the log
+    /// (the segment before it) or the marker were changed, or it was made
+    /// by someone without the key.
+    #[error("{what} does not authenticate (forged, moved or changed)")]
+    Unauthenticated {
+        /// What failed: "segment header" or "marker at lsn N".
+        what: String,
     },
     /// Encryption failed; nothing was written.
     #[error("encryption failed at lsn {lsn}: {reason}")]

@@ -21,12 +21,12 @@
 //! ```
 //! # #[cfg(all(feature = "encryption", feature = "compression"))]
 //! # fn main() -> Result<(), wal_crypto::Error> {
-//! use wal_crypto::{Key, Keyring, PayloadDecoder, PayloadEncoder, SegmentDecryptor, SegmentEncryptor};
+//! use wal_crypto::{Key, Keyring, Link, PayloadDecoder, PayloadEncoder, SegmentDecryptor, SegmentEncryptor};
 //! use wal_format::{KeyId, LogId, LogicalKind, Lsn, Salt, SegmentHeader};
 //!
 //! let keys = Keyring::new(KeyId::new(1), Key::generate()?)?;
 //! let mut header = SegmentHeader::new(Lsn::new(1), Salt::new(42), LogId::new(7));
-//! let mut cipher = SegmentEncryptor::new_segment(&keys, &mut header)?; // sets key id, seed, check
+//! let mut cipher = SegmentEncryptor::new_segment(&keys, &mut header, Link::NONE)?; // sets key id, seed, check, tag
 //!
 //! let mut encoder = PayloadEncoder::new(Some(3))?;
 //! let payload = b"an order of 12 widgets; ".repeat(20);
@@ -76,14 +76,15 @@ mod payload;
 
 #[cfg(feature = "encryption")]
 pub use cipher::{
-    MAX_BYTES_PER_SEGMENT, MAX_RECORDS_PER_SEGMENT, SegmentDecryptor, SegmentEncryptor, TAG_LEN,
+    Link, MAX_BYTES_PER_SEGMENT, MAX_RECORDS_PER_SEGMENT, SegmentDecryptor, SegmentEncryptor,
+    TAG_LEN,
 };
 #[cfg(feature = "compression")]
 pub use compress::{Compressor, DEFAULT_LEVEL, Decompressor, LEN_PREFIX, MIN_COMPRESS_LEN};
 pub use error::{Error, Result};
 #[cfg(feature = "encryption")]
 pub use keys::{KEY_LEN, Key, KeyProvider, Keyring};
-pub use payload::{PayloadDecoder, PayloadEncoder};
+pub use payload::{Decoded, PayloadDecoder, PayloadEncoder};
 
 /// Stand-in when the `encryption` feature is off: no value of it can exist.
 #[cfg(not(feature = "encryption"))]

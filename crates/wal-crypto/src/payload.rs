@@ -155,12 +155,7 @@ impl PayloadDecoder {
     ///
     /// # Errors
     ///
-    /// [`Error::Inconsistent`] for an encrypted record in a segment without
-    /// a key, or a plaintext record in a segment with one (nothing is ever
-    /// written in plaintext to an encrypted segment, so such a record was
-    /// put there by someone else); [`Error::Authentication`];
-    /// [`Error::DecompressedTooLarge`] and [`Error::Decompress`];
-    /// [`Error::FeatureDisabled`] when this build lacks the transform.
+    /// As [`PayloadDecoder::transform`].
     pub fn decode<'a>(
         &'a mut self,
         lsn: Lsn,
@@ -169,9 +164,35 @@ impl PayloadDecoder {
         payload: &'a [u8],
         cipher: Option<&SegmentDecryptor>,
     ) -> Result<&'a [u8]> {
+        let decoded = self.transform(lsn, kind, flags, payload, cipher)?;
+        Ok(self.output(payload, decoded))
+    }
+
+    /// Undoes a stored payload's transforms into the decoder's buffers and
+    /// says where the logical payload is ([`PayloadDecoder::output`] gives
+    /// it): for a caller that must decide what to do about a failure
+    /// before it borrows the result. `cipher` is the segment's decryptor,
+    /// or `None` for a segment without a key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Inconsistent`] for an encrypted record in a segment without
+    /// a key, or a plaintext record in a segment with one (nothing is ever
+    /// written in plaintext to an encrypted segment, so such a record was
+    /// put there by someone else); [`Error::Authentication`];
+    /// [`Error::DecompressedTooLarge`] and [`Error::Decompress`];
+    /// [`Error::FeatureDisabled`] when this build lacks the transform.
+    pub fn transform(
+        &mut self,
+        lsn: Lsn,
+        kind: LogicalKind,
+        flags: Flags,
+        payload: &[u8],
+        cipher: Option<&SegmentDecryptor>,
+    ) -> Result<Decoded> {
         let encrypted = flags.contains(Flags::ENCRYPTED);
-        let current: &[u8] = match (encrypted, cipher) {
-            (false, None) => payload,
+        let decrypted = match (encrypted, cipher) {
+            (false, None) => false,
             (true, None) => {
                 return Err(Error::Inconsistent {
                     lsn,
@@ -188,20 +209,25 @@ impl PayloadDecoder {
                 self.plain.clear();
                 self.plain.extend_from_slice(payload);
                 decrypt(c, lsn, kind, flags, &mut self.plain)?;
-                &self.plain
+                true
             }
         };
         if !flags.contains(Flags::COMPRESSED) {
-            return Ok(current);
+            return Ok(if decrypted {
+                Decoded::Decrypted
+            } else {
+                Decoded::Stored
+            });
         }
         #[cfg(feature = "compression")]
         {
+            let current: &[u8] = if decrypted { &self.plain } else { payload };
             let d = match &mut self.decompressor {
                 Some(d) => d,
                 slot => slot.insert(Decompressor::new()?),
             };
             d.decompress(lsn, current, self.max_record_len, &mut self.inflated)?;
-            Ok(&self.inflated)
+            Ok(Decoded::Decompressed)
         }
         #[cfg(not(feature = "compression"))]
         {
@@ -213,6 +239,28 @@ impl PayloadDecoder {
             })
         }
     }
+
+    /// The logical payload [`PayloadDecoder::transform`] made of `stored`.
+    #[must_use]
+    pub fn output<'a>(&'a self, stored: &'a [u8], decoded: Decoded) -> &'a [u8] {
+        match decoded {
+            Decoded::Stored => stored,
+            Decoded::Decrypted => &self.plain,
+            Decoded::Decompressed => &self.inflated,
+        }
+    }
+}
+
+/// Where [`PayloadDecoder::transform`] left the logical payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Decoded {
+    /// The stored payload is the logical one (no transform).
+    Stored,
+    /// In the decoder's decryption buffer.
+    Decrypted,
+    /// In the decoder's decompression buffer.
+    Decompressed,
 }
 
 #[cfg(feature = "encryption")]

@@ -283,8 +283,9 @@ impl BatchMarker {
     ///
     /// # Errors
     ///
-    /// [`Error::Invalid`] if the record is not a batch marker, has flags,
-    /// has a payload of the wrong length, or a count under two.
+    /// [`Error::Invalid`] if the record is not a batch marker, is
+    /// compressed, has a payload of the wrong length for its flags (see
+    /// [`crate::marker_body`]), or a count under two.
     pub fn decode(record: &Record<'_>) -> Result<Self> {
         if record.header.record_type != RecordType::Batch {
             return Err(Error::Invalid {
@@ -292,13 +293,8 @@ impl BatchMarker {
                 reason: "record is not a batch marker",
             });
         }
-        if !record.header.flags.is_empty() {
-            return Err(Error::Invalid {
-                field: "batch marker",
-                reason: "a batch marker has no flags",
-            });
-        }
-        let Ok(bytes) = <[u8; Self::ENCODED_LEN]>::try_from(record.payload) else {
+        let body = crate::marker_body(record, Self::ENCODED_LEN)?;
+        let Ok(bytes) = <[u8; Self::ENCODED_LEN]>::try_from(body) else {
             return Err(Error::Invalid {
                 field: "batch marker",
                 reason: "payload must be 4 bytes",

@@ -88,13 +88,13 @@ pub use fragment::{
     BatchMarker, Fragments, LogicalKind, LogicalRecord, Reassembler, split_fragments,
 };
 pub use ids::{KeyId, LogId, Lsn, Salt};
-pub use marker::{CleanMarker, CommitMarker};
+pub use marker::{CleanMarker, CommitMarker, MARKER_TAG_LEN, marker_body};
 pub use record::{
-    Flags, MAX_PAYLOAD_LEN, RECORD_HEADER_LEN, Record, RecordDecoder, RecordHeader, RecordType,
+    ENCRYPTION_TAG_LEN, Flags, MAX_PAYLOAD_LEN, RECORD_HEADER_LEN, Record, RecordDecoder, RecordHeader, RecordType,
     VerifiedHeader, encode_record,
 };
 pub use segment::{
-    FORMAT_VERSION, SEGMENT_EXTENSION, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SegmentHeader,
-    parse_segment_file_name, segment_file_name,
+    FORMAT_VERSION, HEADER_TAG_LEN, HEADER_TAG_OFFSET, SEGMENT_EXTENSION, SEGMENT_HEADER_LEN,
+    SEGMENT_MAGIC, SegmentHeader, parse_segment_file_name, segment_file_name,
 };
 pub use zero::first_nonzero;

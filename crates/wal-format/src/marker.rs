@@ -5,8 +5,44 @@
 //! reported); see `docs/FORMAT.md`, "Evidence of durability".
 
 use crate::error::{Checksum, Error, Result};
-use crate::record::{Record, RecordType};
+use crate::record::{Flags, Record, RecordType};
 use crate::{LogId, Lsn, Salt};
+
+/// The length of the tag a marker in an encrypted segment carries after its
+/// body (a MAC made and checked by `wal-crypto`).
+pub const MARKER_TAG_LEN: usize = 16;
+
+/// The body of a batch or commit marker of `body_len` bytes: the whole
+/// payload of a marker without flags (a segment without a key), or the
+/// payload before its tag when the marker is flagged
+/// [`Flags::ENCRYPTED`] (in an encrypted segment, markers are
+/// authenticated: body, then a [`MARKER_TAG_LEN`]-byte tag). Checks the
+/// flags and the length; the tag itself is `wal-crypto`'s to check.
+///
+/// # Errors
+///
+/// [`Error::Invalid`] for a compressed marker, or a payload of the wrong
+/// length for its flags.
+pub fn marker_body<'a>(record: &Record<'a>, body_len: usize) -> Result<&'a [u8]> {
+    let flags = record.header.flags;
+    let tag_len = if flags.is_empty() {
+        0
+    } else if flags == Flags::ENCRYPTED {
+        MARKER_TAG_LEN
+    } else {
+        return Err(Error::Invalid {
+            field: "marker",
+            reason: "a marker is never compressed",
+        });
+    };
+    if record.payload.len() != body_len.saturating_add(tag_len) {
+        return Err(Error::Invalid {
+            field: "marker",
+            reason: "payload length does not match the marker's kind and flags",
+        });
+    }
+    Ok(record.payload.get(..body_len).unwrap_or_default())
+}
 
 /// The payload of a [`RecordType::Commit`] marker.
 ///
@@ -49,10 +85,10 @@ impl CommitMarker {
     ///
     /// # Errors
     ///
-    /// [`Error::Invalid`] if the record is not a commit marker, has flags,
-    /// has a payload of the wrong length, or claims a durable LSN at or
-    /// above its own (the group it starts cannot be durable before it is
-    /// written).
+    /// [`Error::Invalid`] if the record is not a commit marker, is
+    /// compressed, has a payload of the wrong length for its flags (see
+    /// [`marker_body`]), or claims a durable LSN at or above its own (the
+    /// group it starts cannot be durable before it is written).
     pub fn decode(record: &Record<'_>) -> Result<Self> {
         let invalid = |reason| Error::Invalid {
             field: "commit marker",
@@ -61,10 +97,8 @@ impl CommitMarker {
         if record.header.record_type != RecordType::Commit {
             return Err(invalid("record is not a commit marker"));
         }
-        if !record.header.flags.is_empty() {
-            return Err(invalid("a commit marker has no flags"));
-        }
-        let Ok(bytes) = <[u8; Self::ENCODED_LEN]>::try_from(record.payload) else {
+        let body = marker_body(record, Self::ENCODED_LEN)?;
+        let Ok(bytes) = <[u8; Self::ENCODED_LEN]>::try_from(body) else {
             return Err(invalid("payload must be 8 bytes"));
         };
         let durable = Lsn::new(u64::from_le_bytes(bytes));
@@ -241,7 +275,7 @@ impl CleanMarker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Flags, RecordHeader};
+    use crate::RecordHeader;
 
     fn marker_record(lsn: u64, payload: &[u8]) -> Record<'_> {
         Record {
@@ -266,6 +300,13 @@ mod tests {
         let mut flagged = marker_record(42, &bytes);
         flagged.header.flags = Flags::COMPRESSED;
         assert!(CommitMarker::decode(&flagged).is_err());
+        // Authenticated (encrypted segment): the body, then a tag.
+        flagged.header.flags = Flags::ENCRYPTED;
+        assert!(CommitMarker::decode(&flagged).is_err(), "no tag");
+        let mut tagged = bytes.to_vec();
+        tagged.extend_from_slice(&[7; MARKER_TAG_LEN]);
+        flagged.payload = &tagged;
+        assert_eq!(CommitMarker::decode(&flagged), Ok(m));
         let mut full = marker_record(42, &bytes);
         full.header.record_type = RecordType::Full;
         assert!(CommitMarker::decode(&full).is_err());

@@ -19,6 +19,13 @@ use crate::{Lsn, Salt};
 /// The size of an encoded record header in bytes.
 pub const RECORD_HEADER_LEN: usize = 32;
 
+/// The bytes encryption adds to a stored payload: an encrypted payload is
+/// the ciphertext followed by a 16-byte AES-GCM tag (`docs/FORMAT.md`). A
+/// logical record of `n` bytes is stored in at most `n` plus this (it is
+/// compressed only when that makes it shorter), which is what a reader must
+/// accept for a record the writer accepted at its size limit.
+pub const ENCRYPTION_TAG_LEN: usize = 16;
+
 /// The largest payload one record can carry, whatever the configuration: the
 /// length field is 32 bits. Decoders are normally configured far lower.
 pub const MAX_PAYLOAD_LEN: u32 = u32::MAX;

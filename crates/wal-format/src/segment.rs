@@ -15,7 +15,7 @@
 //! | 44 | 4 | reserved, zero |
 //! | 48 | 16 | key seed (zero when not encrypted) |
 //! | 64 | 16 | key check (zero when not encrypted) |
-//! | 80 | 12 | reserved, zero |
+//! | 80 | 12 | header tag: binds the header to its key and to the segment before it (zero when not encrypted) |
 //! | 92 | 4 | CRC-32 of bytes 0..92 |
 
 use crate::error::{Checksum, Error, Result};
@@ -57,7 +57,18 @@ pub struct SegmentHeader {
     /// reader holds the right key (so a wrong key is not mistaken for
     /// corruption); all zero when `key_id` is none.
     pub key_check: [u8; 16],
+    /// A MAC (made and checked by `wal-crypto`) over bytes 0..80 of the
+    /// header and the first LSN and salt of the segment before it in the
+    /// log: splicing, reordering or dropping segments of an encrypted log
+    /// is detected with the key. All zero when `key_id` is none.
+    pub header_tag: [u8; HEADER_TAG_LEN],
 }
+
+/// The length of [`SegmentHeader::header_tag`].
+pub const HEADER_TAG_LEN: usize = 12;
+
+/// The header bytes the header tag covers (everything before it).
+pub const HEADER_TAG_OFFSET: usize = 80;
 
 impl SegmentHeader {
     /// The header of an unencrypted segment.
@@ -70,7 +81,18 @@ impl SegmentHeader {
             key_id: KeyId::NONE,
             key_seed: [0; 16],
             key_check: [0; 16],
+            header_tag: [0; HEADER_TAG_LEN],
         }
+    }
+
+    /// The bytes the header tag covers: the encoded header up to the tag.
+    #[must_use]
+    pub fn tagged_bytes(&self) -> [u8; HEADER_TAG_OFFSET] {
+        let mut out = [0u8; HEADER_TAG_OFFSET];
+        if let Some(head) = self.encode().first_chunk::<HEADER_TAG_OFFSET>() {
+            out = *head;
+        }
+        out
     }
 
     /// Encodes the header, checksum included.
@@ -90,7 +112,7 @@ impl SegmentHeader {
         w.put(&[0; 4]);
         w.put(&self.key_seed);
         w.put(&self.key_check);
-        // Bytes 80..92 stay zero (reserved).
+        w.put(&self.header_tag);
         let sum = crc32fast::hash(body);
         crc.copy_from_slice(&sum.to_le_bytes());
         out
@@ -144,7 +166,7 @@ impl SegmentHeader {
         let reserved_a: [u8; 4] = r.take();
         let key_seed: [u8; 16] = r.take();
         let key_check: [u8; 16] = r.take();
-        let reserved_b: [u8; 12] = r.take();
+        let header_tag: [u8; HEADER_TAG_LEN] = r.take();
         let stored = u32::from_le_bytes(r.take());
         let (body, _) = bytes.split_at(SEGMENT_HEADER_LEN - 4);
         let computed = crc32fast::hash(body);
@@ -161,16 +183,18 @@ impl SegmentHeader {
                 value: u64::from(flags),
             });
         }
-        if let Some(&b) = reserved_a.iter().chain(&reserved_b).find(|&&b| b != 0) {
+        if let Some(&b) = reserved_a.iter().find(|&&b| b != 0) {
             return Err(Error::ReservedBits {
                 field: "segment header reserved bytes",
                 value: u64::from(b),
             });
         }
-        if key_id == 0 && (key_seed != [0; 16] || key_check != [0; 16]) {
+        if key_id == 0
+            && (key_seed != [0; 16] || key_check != [0; 16] || header_tag != [0; HEADER_TAG_LEN])
+        {
             return Err(Error::Invalid {
                 field: "segment key seed",
-                reason: "must be zero in a segment without a key",
+                reason: "key seed, key check and header tag must be zero in a segment without a key",
             });
         }
         if first_lsn == 0 {
@@ -186,6 +210,7 @@ impl SegmentHeader {
             key_id: KeyId::new(key_id),
             key_seed,
             key_check,
+            header_tag,
         })
     }
 }
@@ -266,6 +291,7 @@ mod tests {
             key_id: KeyId::new(3),
             key_seed: [0x5e; 16],
             key_check: [0xc4; 16],
+            header_tag: [0x7a; HEADER_TAG_LEN],
         }
     }
 
@@ -334,7 +360,7 @@ mod tests {
 
     #[test]
     fn reserved_bytes_must_be_zero_even_with_a_valid_checksum() {
-        for at in [12, 44, 85] {
+        for at in [12, 44] {
             let mut bytes = sample().encode();
             bytes[at] = 1;
             let sum = crc32fast::hash(&bytes[..92]);
@@ -358,6 +384,19 @@ mod tests {
             SegmentHeader::decode(&plain.encode()),
             Err(Error::Invalid { .. })
         ));
+        let mut tagged = SegmentHeader::new(Lsn::new(5), Salt::new(1), LogId::new(2));
+        tagged.header_tag[11] = 1;
+        assert!(matches!(
+            SegmentHeader::decode(&tagged.encode()),
+            Err(Error::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn the_header_tag_covers_every_byte_before_it() {
+        let h = sample();
+        assert_eq!(h.tagged_bytes()[..], h.encode()[..HEADER_TAG_OFFSET]);
+        assert_eq!(&h.encode()[80..92], &h.header_tag);
     }
 
     #[test]

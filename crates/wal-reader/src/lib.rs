@@ -68,8 +68,9 @@
 //! directory synced, the last segment's records rewritten in place and
 //! synced, unless the log was closed cleanly). Its only thread is a reader's
 //! read-ahead (`ReadOptions::read_ahead`). It does not
-//! repair damage in place or rewrite a log without its gaps. Recovery does
-//! not decrypt (no keys needed): authentication is checked by readers.
+//! repair damage in place or rewrite a log without its gaps. Recovery
+//! decodes every payload as a reader does: an encrypted log needs its keys,
+//! and what a reader finds forged, recovery refuses.
 
 #![cfg_attr(
     not(test),

@@ -144,7 +144,8 @@ impl ReadOptions {
 
     /// The keys of encrypted segments (feature `encryption`). Without it an
     /// encrypted segment is an [`crate::Error::Key`] (missing key) when its
-    /// records are read. Recovery does not need keys. By default, none.
+    /// records are read, and recovery refuses it (it authenticates every
+    /// segment, marker and record). By default, none.
     #[cfg(feature = "encryption")]
     pub fn keys(&mut self, provider: Arc<dyn wal_crypto::KeyProvider>) -> &mut Self {
         self.keys = Some(provider);
@@ -199,7 +200,11 @@ impl ReadOptions {
         let window = record.max(self.buffer_size).max(ahead);
         window
             .saturating_add(ahead.saturating_mul(crate::scan::DEPTH))
-            .saturating_add(self.max_record_len)
-            .saturating_add(self.max_record_len.saturating_mul(2))
+            .saturating_add(self.max_record_len.saturating_add(wal_format::ENCRYPTION_TAG_LEN))
+            .saturating_add(
+                self.max_record_len
+                    .saturating_add(wal_format::ENCRYPTION_TAG_LEN)
+                    .saturating_mul(2),
+            )
     }
 }

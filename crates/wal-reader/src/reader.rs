@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use wal_crypto::PayloadDecoder;
+use wal_crypto::{Decoded, PayloadDecoder};
 #[cfg(feature = "encryption")]
 use wal_crypto::SegmentDecryptor;
 use wal_format::{CleanMarker, Flags, KeyId, LogicalKind, Lsn, SegmentHeader};
@@ -160,7 +160,7 @@ impl LogReader {
         let dir = dir.into();
         let segs = segments::list(&*storage, &dir)?;
         let clean = segments::clean_marker(&*storage, &dir, &segs)?;
-        Ok(Self::with_segments(storage, dir, options, segs, clean))
+        Self::with_segments(storage, dir, options, segs, clean)
     }
 
     pub(crate) fn with_segments(
@@ -169,11 +169,12 @@ impl LogReader {
         options: &ReadOptions,
         segs: Vec<Segment>,
         clean: Option<CleanMarker>,
-    ) -> LogReader {
+    ) -> Result<LogReader> {
         tracing::debug!(dir = %dir.display(), segments = segs.len(), "opened a wal reader");
         let mut walker = Walker::new(storage, dir, options.clone(), true, segs);
         walker.set_clean_marker(clean);
-        LogReader {
+        walker.check_keys()?;
+        Ok(LogReader {
             walker,
             decoder: PayloadDecoder::new(options.max_record_len),
             #[cfg(feature = "encryption")]
@@ -181,7 +182,7 @@ impl LogReader {
             decoded_high: 0,
             failed: false,
             last: None,
-        }
+        })
     }
 
     /// Positions the reader at `lsn`: the next record is the one with that
@@ -210,9 +211,33 @@ impl LogReader {
     /// [`Error::Payload`], [`Error::Storage`]. After an error the reader
     /// returns `None` until [`LogReader::seek`] is called.
     pub fn next_record(&mut self) -> Result<Option<LogRecord<'_>>> {
-        match self.step()? {
-            Some(found) => self.decode(found).map(Some),
+        match self.next_decoded()? {
+            Some((found, decoded)) => Ok(Some(self.view(found, decoded))),
             None => Ok(None),
+        }
+    }
+
+    /// Walks to the next record and decodes its payload into the reader's
+    /// buffers. A payload that fails to decode for damage (authentication,
+    /// decompression) is corruption the walker handles as the mode says
+    /// (an error; or the end of the log; or skipped, and the walk goes on).
+    pub(crate) fn next_decoded(&mut self) -> Result<Option<(Found, Decoded)>> {
+        loop {
+            let Some(found) = self.step()? else {
+                return Ok(None);
+            };
+            match self.transform(found) {
+                Ok(decoded) => return Ok(Some((found, decoded))),
+                Err(Error::Payload { source, .. }) if is_damage(&source) => {
+                    self.walker
+                        .payload_fault(found, &source)
+                        .inspect_err(|_| self.failed = true)?;
+                }
+                Err(e) => {
+                    self.failed = true;
+                    return Err(e);
+                }
+            }
         }
     }
 
@@ -236,6 +261,27 @@ impl LogReader {
 
     /// Decodes the payload of the record `step` just found.
     pub(crate) fn decode(&mut self, found: Found) -> Result<LogRecord<'_>> {
+        let decoded = self.transform(found)?;
+        Ok(self.view(found, decoded))
+    }
+
+    /// The stored payload of `found` (in the window or the assembly
+    /// buffer).
+    fn stored(&self, found: Found) -> &[u8] {
+        match found.loc {
+            Loc::Window(span) => self
+                .walker
+                .scanner
+                .as_ref()
+                .map_or(&[][..], |s| s.span(span)),
+            Loc::Assembled => &self.walker.asm,
+            Loc::None => &[],
+        }
+    }
+
+    /// Undoes the transforms of `found`'s payload (decrypt, decompress)
+    /// into the decoder's buffers.
+    fn transform(&mut self, found: Found) -> Result<Decoded> {
         let (salt, key_id) = match self.walker.scanner.as_ref() {
             Some(s) => (s.seg.header.salt.get(), s.seg.header.key_id),
             None => (0, KeyId::NONE),
@@ -246,6 +292,13 @@ impl LogReader {
             self.open_cipher(&path, salt)
                 .inspect_err(|_| self.failed = true)?;
         }
+        if found.flags.is_empty() && !encrypted {
+            return Ok(Decoded::Stored);
+        }
+        #[cfg(feature = "encryption")]
+        let cipher = self.cipher.as_ref().map(|(_, c)| c);
+        #[cfg(not(feature = "encryption"))]
+        let cipher = None;
         let raw: &[u8] = match found.loc {
             Loc::Window(span) => self
                 .walker
@@ -255,45 +308,31 @@ impl LogReader {
             Loc::Assembled => &self.walker.asm,
             Loc::None => &[],
         };
-        if found.flags.is_empty() && !encrypted {
-            return Ok(LogRecord {
-                lsn: found.lsn,
-                kind: found.kind,
-                flags: found.flags,
-                payload: raw,
-            });
-        }
-        // Only transformed records get here: their error path names the file.
-        let path = match self.walker.scanner.as_ref() {
-            Some(s) => s.seg.path.clone(),
-            None => self.walker.dir().to_path_buf(),
-        };
-        #[cfg(feature = "encryption")]
-        let cipher = self.cipher.as_ref().map(|(_, c)| c);
-        #[cfg(not(feature = "encryption"))]
-        let cipher = None;
         match self
             .decoder
-            .decode(found.lsn, found.kind, found.flags, raw, cipher)
+            .transform(found.lsn, found.kind, found.flags, raw, cipher)
         {
-            Ok(payload) => {
-                self.decoded_high = self.decoded_high.max(payload.len());
-                Ok(LogRecord {
-                    lsn: found.lsn,
-                    kind: found.kind,
-                    flags: found.flags,
-                    payload,
-                })
+            Ok(decoded) => {
+                let len = self.decoder.output(raw, decoded).len();
+                self.decoded_high = self.decoded_high.max(len);
+                Ok(decoded)
             }
-            Err(source) => {
-                self.failed = true;
-                Err(Error::Payload {
-                    path,
-                    offset: found.offset,
-                    lsn: found.lsn,
-                    source,
-                })
-            }
+            Err(source) => Err(Error::Payload {
+                path: self.segment_path(),
+                offset: found.offset,
+                lsn: found.lsn,
+                source,
+            }),
+        }
+    }
+
+    /// The record `found` with the payload `transform` left.
+    pub(crate) fn view(&self, found: Found, decoded: Decoded) -> LogRecord<'_> {
+        LogRecord {
+            lsn: found.lsn,
+            kind: found.kind,
+            flags: found.flags,
+            payload: self.decoder.output(self.stored(found), decoded),
         }
     }
 
@@ -409,6 +448,18 @@ impl LogReader {
     pub fn dir(&self) -> &std::path::Path {
         self.walker.dir()
     }
+}
+
+/// Whether a payload error is damage to the record (not a configuration
+/// problem such as a missing key or feature).
+fn is_damage(e: &wal_crypto::Error) -> bool {
+    matches!(
+        e,
+        wal_crypto::Error::Authentication { .. }
+            | wal_crypto::Error::Decompress { .. }
+            | wal_crypto::Error::DecompressedTooLarge { .. }
+            | wal_crypto::Error::Inconsistent { .. }
+    )
 }
 
 /// Yields owned copies of the records; ends after the first error.

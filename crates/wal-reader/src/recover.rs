@@ -13,7 +13,6 @@ use crate::options::ReadOptions;
 use crate::reader::{LogReader, LogRecord};
 use crate::report::{CorruptRange, Position, RecoveryReport};
 use crate::segments::Segment;
-use crate::walk::{Step, Walker};
 
 /// Opens the log in `dir` for writing and recovers it: checks every
 /// segment (checksums, salts, LSN continuity, fragment chains, batches),
@@ -29,8 +28,10 @@ use crate::walk::{Step, Walker};
 ///   damage on (durably: later segments removed newest first, the damaged
 ///   segment cut) and [`crate::RecoveryMode::SkipAnyCorruptedRecords`]
 ///   skips it; both list what they did in [`RecoveryReport::corrupt`].
-/// - Payloads are not decrypted (recovery needs no keys): checksums cover
-///   every byte, and authentication is checked when the records are read.
+/// - Payloads are decoded as a reader decodes them: an encrypted log needs
+///   its keys (checked for every segment first; [`Error::Key`] names a
+///   missing or wrong one), and a record that does not authenticate or
+///   decompress is corruption like any other (`docs/SECURITY.md`).
 ///
 /// Recovery is idempotent: recovering the returned log again finds the
 /// same end and changes nothing.
@@ -180,29 +181,21 @@ fn recover_inner(
         .collect();
     let count = segs.len();
     let first_lsn = segs.first().map_or(Lsn::ZERO, Segment::first_lsn);
-    let walker = match replay {
-        // Checks fragments without assembling them.
-        None => {
-            let mut walker = Walker::new(
-                Arc::clone(&storage),
-                dir.clone(),
-                options.clone(),
-                false,
-                segs,
-            );
-            walker.set_clean_marker(clean);
-            while let Step::Record(_) = walker.advance()? {}
-            walker
-        }
-        Some(replay) => {
-            let mut reader =
-                LogReader::with_segments(Arc::clone(&storage), dir.clone(), options, segs, clean);
-            while let Some(found) = reader.step()? {
-                replay(reader.decode(found)?);
-            }
-            reader.walker
-        }
+    // One walk, decoding every payload: a record that does not
+    // authenticate or decompress is corruption here as it is for a reader
+    // (so a reader and recovery reach one verdict); an encrypted log needs
+    // its keys, checked for every segment before anything is read.
+    let mut reader =
+        LogReader::with_segments(Arc::clone(&storage), dir.clone(), options, segs, clean)?;
+    let mut ignore = |_: LogRecord<'_>| {};
+    let replay: &mut dyn FnMut(LogRecord<'_>) = match replay {
+        Some(replay) => replay,
+        None => &mut ignore,
     };
+    while let Some((found, decoded)) = reader.next_decoded()? {
+        replay(reader.view(found, decoded));
+    }
+    let walker = reader.walker;
     let Some(end) = walker.end.clone() else {
         return Err(Error::InvalidOption {
             name: "recover",

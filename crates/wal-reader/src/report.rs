@@ -33,6 +33,11 @@ pub enum CorruptionKind {
     /// segment of another log (another log id), or not a regular file (a
     /// symlink, a directory, a FIFO or device, never followed or opened).
     Foreign,
+    /// Part of an encrypted log that does not authenticate under its key:
+    /// a segment header (forged, spliced in from elsewhere, or not where
+    /// its tag says it stands), a marker, a record's payload, or a segment
+    /// without a key after an encrypted one.
+    Unauthenticated,
 }
 
 impl fmt::Display for CorruptionKind {
@@ -45,6 +50,7 @@ impl fmt::Display for CorruptionKind {
             CorruptionKind::LsnGap => "lsn gap",
             CorruptionKind::Overlap => "overlapping segments",
             CorruptionKind::Foreign => "foreign segment",
+            CorruptionKind::Unauthenticated => "unauthenticated",
         })
     }
 }

@@ -40,6 +40,9 @@ pub(crate) struct Found {
     pub(crate) offset: u64,
     /// The offset after its last physical record.
     pub(crate) end: u64,
+    /// Where the unit holding it (the record, or its batch) starts, and
+    /// the LSN there: where a log cut before it ends.
+    pub(crate) unit: (u64, Lsn),
     pub(crate) loc: Loc,
 }
 
@@ -127,6 +130,9 @@ pub(crate) enum SeqFault {
     /// not start as a compressed payload does (a length prefix within the
     /// maximum record size, then a zstd frame's magic).
     BadCompressedPayload,
+    /// A marker of an encrypted segment whose tag does not authenticate it.
+    #[cfg_attr(not(feature = "encryption"), allow(dead_code))]
+    UnauthenticatedMarker,
 }
 
 impl SeqFault {
@@ -150,6 +156,7 @@ impl SeqFault {
             SeqFault::BadCompressedPayload => {
                 "record flagged compressed whose payload is not a compressed payload"
             }
+            SeqFault::UnauthenticatedMarker => "marker that does not authenticate (forged)",
         }
     }
 
@@ -166,6 +173,7 @@ impl SeqFault {
                 | SeqFault::EncryptedInPlainSegment
                 | SeqFault::PlaintextInEncryptedSegment
                 | SeqFault::BadCompressedPayload
+                | SeqFault::UnauthenticatedMarker
         )
     }
 }
@@ -317,6 +325,14 @@ pub(crate) struct Walker {
     /// What the searches after damage may still read in the segment being
     /// read (set at the first search; see [`Scanner::find_valid`]).
     scan_budget: Option<u64>,
+    /// With keys: the segment being read's decryptor, to authenticate its
+    /// markers.
+    #[cfg(feature = "encryption")]
+    auth: Option<wal_crypto::SegmentDecryptor>,
+    /// With keys: the segments whose key check fails under a key that
+    /// opens the log's other segments of the same key id (forged), by
+    /// index ([`Walker::check_keys`]).
+    forged: Vec<usize>,
 }
 
 impl Walker {
@@ -355,7 +371,122 @@ impl Walker {
             clean: None,
             encrypted_segment: false,
             scan_budget: None,
+            #[cfg(feature = "encryption")]
+            auth: None,
+            forged: Vec::new(),
         }
+    }
+
+    /// With keys configured, checks every encrypted segment's key before
+    /// anything is read: a key id the provider lacks, or a key that fails
+    /// the key check of every segment under its id, is a configuration
+    /// problem ([`Error::Key`]); a segment that fails the key check of a
+    /// key that opens other segments of its id was not written with it
+    /// (noted, and reported as corruption when the walk gets there).
+    /// Without keys (or the `encryption` feature) there is nothing to check
+    /// here: encrypted payloads fail when they are decoded.
+    pub(crate) fn check_keys(&mut self) -> Result<()> {
+        #[cfg(feature = "encryption")]
+        if let Some(keys) = self.opts.keys.clone() {
+            use std::collections::BTreeMap as Map;
+            // Per key id: (segments that pass, first failure).
+            let mut by_id: Map<u32, (usize, Option<(usize, wal_crypto::Error)>)> = Map::new();
+            let mut failed = Vec::new();
+            for (i, seg) in self.segments.iter().enumerate() {
+                if seg.header.key_id.is_none() {
+                    continue;
+                }
+                let entry = by_id.entry(seg.header.key_id.get()).or_default();
+                match wal_crypto::SegmentDecryptor::open(&*keys, &seg.header) {
+                    Ok(_) => entry.0 += 1,
+                    Err(e @ wal_crypto::Error::MissingKey { .. }) => {
+                        return Err(Error::Key {
+                            path: seg.path.clone(),
+                            source: e,
+                        });
+                    }
+                    Err(e) => {
+                        failed.push(i);
+                        entry.1.get_or_insert((i, e));
+                    }
+                }
+            }
+            for (passed, first_failure) in by_id.values() {
+                if let (0, Some((i, e))) = (passed, first_failure) {
+                    let path = self.segments.get(*i).map(|s| s.path.clone()).unwrap_or_default();
+                    return Err(Error::Key {
+                        path,
+                        source: e.clone(),
+                    });
+                }
+            }
+            self.forged = failed;
+        }
+        Ok(())
+    }
+
+    /// Whether segment `idx` can be trusted to be this log's where it
+    /// stands: a segment without a key after one with a key (nothing is
+    /// ever written in plaintext to an encrypted log), or, with keys, one
+    /// whose key check or header tag fails (forged, spliced in, or moved:
+    /// the tag binds the segment before it), is corruption in every mode.
+    fn check_segment(&mut self, idx: usize, seg: &Segment) -> Result<()> {
+        let unauthenticated = |detail: String| {
+            Err(Error::Corruption(Box::new(CorruptRange {
+                kind: CorruptionKind::Unauthenticated,
+                segment: seg.path.clone(),
+                offset: 0,
+                end_offset: SEGMENT_HEADER_LEN as u64,
+                lsns: None,
+                detail,
+            })))
+        };
+        let earlier = self.segments.get(..idx).unwrap_or_default();
+        if seg.header.key_id.is_none() {
+            if let Some(keyed) = earlier.iter().find(|s| !s.header.key_id.is_none()) {
+                return unauthenticated(format!(
+                    "a segment without a key after an encrypted one ({})",
+                    keyed.path.display()
+                ));
+            }
+            #[cfg(feature = "encryption")]
+            {
+                self.auth = None;
+            }
+            return Ok(());
+        }
+        if self.forged.contains(&idx) {
+            return unauthenticated(format!(
+                "its key check fails under the key that opens the log's other segments of key id {}",
+                seg.header.key_id
+            ));
+        }
+        #[cfg(feature = "encryption")]
+        {
+            self.auth = None;
+            if let Some(keys) = self.opts.keys.clone() {
+                let dec = wal_crypto::SegmentDecryptor::open(&*keys, &seg.header).map_err(
+                    |source| Error::Key {
+                        path: seg.path.clone(),
+                        source,
+                    },
+                )?;
+                // The oldest segment's predecessor may have been purged:
+                // its link cannot be checked (dropping a prefix of a log
+                // looks like a purge).
+                if let Some(prev) = idx.checked_sub(1).and_then(|i| self.segments.get(i)) {
+                    let link = wal_crypto::Link::to(&prev.header);
+                    if dec.verify_header(&seg.header, link).is_err() {
+                        return unauthenticated(format!(
+                            "its header tag does not authenticate it after {}",
+                            prev.path.display()
+                        ));
+                    }
+                }
+                self.auth = Some(dec);
+            }
+        }
+        Ok(())
     }
 
     /// The highest LSN the evidence seen so far proves was acknowledged.
@@ -525,6 +656,7 @@ impl Walker {
                 }
             }
         }
+        self.check_segment(idx, &seg)?;
         self.expected = Some(first);
         self.commit_lsn = first;
         self.encrypted_segment = !seg.header.key_id.is_none();
@@ -588,10 +720,23 @@ impl Walker {
             Some(SeqFault::ChainInterrupted)
         } else if h.lsn != self.expected.unwrap_or(h.lsn) {
             Some(SeqFault::LsnOutOfSequence)
-        } else if phys.payload_len > self.opts.max_record_len {
+        } else if phys.payload_len > self.stored_max(h.flags) {
             Some(SeqFault::TooLong)
         } else {
             self.breaks_flags(phys)
+        }
+    }
+
+    /// The largest stored payload of a logical record with `flags`: the
+    /// maximum record size, plus the tag when it is encrypted (the writer
+    /// limits the logical size; compression never grows a payload).
+    fn stored_max(&self, flags: Flags) -> usize {
+        if flags.contains(Flags::ENCRYPTED) {
+            self.opts
+                .max_record_len
+                .saturating_add(wal_format::ENCRYPTION_TAG_LEN)
+        } else {
+            self.opts.max_record_len
         }
     }
 
@@ -623,6 +768,26 @@ impl Walker {
             if len.is_none_or(|l| l > self.opts.max_record_len) || magic != Some(&ZSTD_MAGIC[..]) {
                 return Some(SeqFault::BadCompressedPayload);
             }
+        }
+        None
+    }
+
+    /// Whether a batch or commit marker contradicts its segment: flagged
+    /// encrypted (authenticated) exactly in a segment with a key, and,
+    /// with keys, its tag authenticates it.
+    fn breaks_marker(&self, record: &Record<'_>) -> Option<SeqFault> {
+        let encrypted = record.header.flags.contains(Flags::ENCRYPTED);
+        if encrypted && !self.encrypted_segment {
+            return Some(SeqFault::EncryptedInPlainSegment);
+        }
+        if !encrypted && self.encrypted_segment {
+            return Some(SeqFault::PlaintextInEncryptedSegment);
+        }
+        #[cfg(feature = "encryption")]
+        if let Some(auth) = &self.auth
+            && auth.verify_marker(record).is_err()
+        {
+            return Some(SeqFault::UnauthenticatedMarker);
         }
         None
     }
@@ -768,6 +933,9 @@ impl Walker {
                 let Ok(marker) = CommitMarker::decode(&record) else {
                     return Ok(Accept::Break(SeqFault::BadCommitMarker));
                 };
+                if let Some(fault) = self.breaks_marker(&record) {
+                    return Ok(Accept::Break(fault));
+                }
                 self.evidence = self.evidence.max(Evidence {
                     lsn: marker.durable(),
                     at: EvidenceAt::Marker(self.seg_idx, phys.offset),
@@ -795,6 +963,9 @@ impl Walker {
                 let Ok(marker) = BatchMarker::decode(&record) else {
                     return Ok(Accept::Break(SeqFault::BadBatchMarker));
                 };
+                if let Some(fault) = self.breaks_marker(&record) {
+                    return Ok(Accept::Break(fault));
+                }
                 let end = h.lsn.checked_add(u64::from(marker.count()));
                 let Some(end) = end else {
                     return Ok(Accept::Break(SeqFault::BadBatchMarker));
@@ -884,11 +1055,12 @@ impl Walker {
     }
 
     fn grow_chain(&mut self, phys: &Phys) -> Result<Accept> {
+        let stored_max = self.stored_max(phys.header.flags);
         let Some(chain) = self.chain.as_mut() else {
             return Ok(Accept::Continue);
         };
         chain.len = chain.len.saturating_add(phys.payload_len);
-        if chain.len > self.opts.max_record_len {
+        if chain.len > stored_max {
             return Ok(Accept::Break(SeqFault::ChainTooLong));
         }
         if self.assemble && chain.lsn >= self.skip_below {
@@ -901,7 +1073,7 @@ impl Walker {
                 // Double, but never past the maximum record size.
                 let target = need
                     .max(self.asm.capacity().saturating_mul(2))
-                    .min(self.opts.max_record_len);
+                    .min(stored_max);
                 self.asm
                     .reserve_exact(target.saturating_sub(self.asm.len()));
             }
@@ -920,6 +1092,7 @@ impl Walker {
         end: u64,
         loc: Loc,
     ) -> Found {
+        let unit = (self.commit, self.commit_lsn);
         let next = h.lsn.checked_next().unwrap_or(Lsn::MAX);
         self.expected = Some(next);
         let unit_done = match self.batch {
@@ -949,7 +1122,58 @@ impl Walker {
             flags: h.flags,
             offset,
             end,
+            unit,
             loc,
+        }
+    }
+
+    /// The payload of `found` (just yielded) failed to decode: a record
+    /// whose checksums are right but whose ciphertext does not
+    /// authenticate or whose compressed payload does not decompress (no
+    /// torn write makes one: it was changed by someone, or written wrong).
+    /// Corruption, handled as the mode says: an error, the end of the log
+    /// before its unit (point in time), or skipped (the skipping mode; its
+    /// batch's other records may already have been handed out: decoding
+    /// happens as records are read).
+    pub(crate) fn payload_fault(&mut self, found: Found, source: &wal_crypto::Error) -> Result<()> {
+        let kind = if matches!(source, wal_crypto::Error::Authentication { .. }) {
+            CorruptionKind::Unauthenticated
+        } else {
+            CorruptionKind::DamagedRecord
+        };
+        let range = CorruptRange {
+            kind,
+            segment: self.current_path(),
+            offset: found.offset,
+            end_offset: found.end,
+            lsns: Some((found.lsn, found.lsn)),
+            detail: source.to_string(),
+        };
+        match self.opts.mode {
+            _ if self.limit.is_some() => Err(Error::Corruption(Box::new(range))),
+            RecoveryMode::TolerateCorruptedTailRecords | RecoveryMode::AbsoluteConsistency => {
+                Err(Error::Corruption(Box::new(range)))
+            }
+            RecoveryMode::PointInTime => {
+                tracing::warn!(%range, "point-in-time recovery: discarding the log from here");
+                self.corrupt.push(range);
+                (self.commit, self.commit_lsn) = found.unit;
+                self.finish(
+                    TailKind::Torn,
+                    Some("point-in-time recovery stopped at corruption".into()),
+                    None,
+                );
+                if let Some(end) = self.end.as_mut() {
+                    end.cut = true;
+                    end.early = true;
+                }
+                Ok(())
+            }
+            RecoveryMode::SkipAnyCorruptedRecords => {
+                tracing::warn!(%range, "skipping corrupt range");
+                self.corrupt.push(range);
+                Ok(())
+            }
         }
     }
 }
@@ -960,6 +1184,14 @@ impl Walker {
     /// where and why it is not. The scanner is left at `from`.
     fn verify_batch(&mut self, from: u64, first: Lsn, end: Lsn) -> Result<Option<(u64, Fault)>> {
         let max = self.opts.max_record_len;
+        let with_tag = max.saturating_add(wal_format::ENCRYPTION_TAG_LEN);
+        let stored_max = |flags: Flags| {
+            if flags.contains(Flags::ENCRYPTED) {
+                with_tag
+            } else {
+                max
+            }
+        };
         let Some(scanner) = self.scanner.as_mut() else {
             return Ok(None);
         };
@@ -976,7 +1208,7 @@ impl Walker {
                 (RecordType::Full | RecordType::Checkpoint, None) => {
                     if h.lsn != expected {
                         Err(SeqFault::LsnOutOfSequence)
-                    } else if p.payload_len > max {
+                    } else if p.payload_len > stored_max(h.flags) {
                         Err(SeqFault::TooLong)
                     } else {
                         Ok(true)
@@ -996,7 +1228,7 @@ impl Walker {
                         Err(SeqFault::FragmentLsn)
                     } else if flags != h.flags {
                         Err(SeqFault::FragmentFlags)
-                    } else if len > max {
+                    } else if len > stored_max(flags) {
                         Err(SeqFault::ChainTooLong)
                     } else if h.record_type == RecordType::Last {
                         chain = None;
@@ -1091,7 +1323,15 @@ impl Walker {
                         header: p.header,
                         payload: scanner.payload(&p),
                     };
+                    #[cfg(feature = "encryption")]
+                    let authentic = self
+                        .auth
+                        .as_ref()
+                        .is_none_or(|a| a.verify_marker(&record).is_ok());
+                    #[cfg(not(feature = "encryption"))]
+                    let authentic = true;
                     if let Ok(marker) = CommitMarker::decode(&record)
+                        && authentic
                         && survey.proof.is_none()
                         && marker.durable() >= min
                     {

@@ -47,9 +47,89 @@ fn encrypted_and_compressed_records_round_trip_and_need_the_key() {
             entry.name
         );
     }
-    // Without the key: recovery works (it needs none), reading fails.
-    let (wal, _) = Wal::open(DIR, &options(&storage)).unwrap();
-    let first = wal.read_from(Lsn::FIRST).unwrap().next().unwrap();
-    assert!(first.is_err(), "read an encrypted record without a key");
-    wal.close().unwrap();
+    // Without the key: the log is refused for writing, naming the key id,
+    // before anything is written (a writer without the key would write
+    // plaintext into an encrypted log).
+    let before = files(&storage);
+    match Wal::open(DIR, &options(&storage)) {
+        Err(groupwal::Error::Read(groupwal::reader::Error::Key { source, .. })) => {
+            assert!(
+                matches!(source, groupwal::crypto::Error::MissingKey { key_id } if key_id.get() == 1),
+                "{source}"
+            );
+        }
+        other => panic!("expected a missing key, got {other:?}"),
+    }
+    assert!(before == files(&storage), "a refused open changed the log");
+}
+
+/// Every file of the log directory (the lock file aside) and its bytes.
+fn files(storage: &SimStorage) -> Vec<(String, Vec<u8>)> {
+    let dir = std::path::Path::new(DIR);
+    groupwal::io::Storage::list_dir(storage, dir)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.name != "LOCK")
+        .map(|e| {
+            let bytes = storage.contents(&dir.join(&e.name)).unwrap();
+            (e.name, bytes)
+        })
+        .collect()
+}
+
+/// Writer and reader agree on the size limit with every transform: a
+/// record of exactly the maximum size round-trips (stored with its 16-byte
+/// tag, a fragment chain longer than the maximum), and one byte more is
+/// refused before anything is written.
+#[test]
+fn a_record_of_exactly_the_maximum_size_round_trips_and_one_byte_more_is_refused() {
+    const MAX: usize = 100_000;
+    for (encrypt, compress) in [(true, false), (true, true), (false, true), (false, false)] {
+        let storage = SimStorage::new(21);
+        let mut o = options(&storage);
+        if encrypt {
+            let keys = Arc::new(Keyring::new(KeyId::new(1), Key::from_bytes([7; 32])).unwrap());
+            o.encryption(keys);
+        }
+        if compress {
+            o.compression_level(Some(3));
+        }
+        let what = format!("encrypt {encrypt}, compress {compress}");
+        // Incompressible (stored as it is, plus the tag) and compressible.
+        let mut noise = Vec::with_capacity(MAX);
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        while noise.len() < MAX {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            noise.extend_from_slice(&x.to_le_bytes());
+        }
+        noise.truncate(MAX);
+        let text = b"the same words again ".repeat(MAX / 21 + 1)[..MAX].to_vec();
+        let (wal, _) = Wal::open(DIR, &o).unwrap();
+        assert_eq!(wal.append(&noise).unwrap(), Lsn::new(1), "{what}");
+        assert_eq!(wal.append(&text).unwrap(), Lsn::new(2), "{what}");
+        let mut longer = noise.clone();
+        longer.push(0);
+        assert!(
+            matches!(
+                wal.append(&longer),
+                Err(groupwal::Error::Commit(groupwal::commit::Error::TooLarge { .. }))
+            ),
+            "{what}"
+        );
+        assert!(wal.append_batch(&[&text[..], &longer[..]]).is_err(), "{what}");
+        assert_eq!(wal.append(b"after").unwrap(), Lsn::new(3), "{what}: nothing taken");
+        wal.close().unwrap();
+        // Recovery and a reader read back exactly what was written.
+        let (wal, report) = Wal::open(DIR, &o).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(report.last_lsn, Lsn::new(3), "{what}");
+        let back: Vec<Vec<u8>> = wal
+            .read_from(Lsn::FIRST)
+            .unwrap()
+            .map(|r| r.unwrap().payload)
+            .collect();
+        assert_eq!(back, [noise, text, b"after".to_vec()], "{what}");
+        wal.close().unwrap();
+    }
 }

@@ -60,7 +60,7 @@ fn encrypted_round_trip_and_failures() {
     assert!(out.stdout.is_empty());
     let err = text(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("no key with id 1"), "{err}");
+    assert!(err.contains("encrypted with key id 1"), "{err}");
     assert!(err.contains("--key-file"), "{err}");
 
     // With another key: exit 2, "wrong key", not corruption.
@@ -72,6 +72,56 @@ fn encrypted_round_trip_and_failures() {
         assert!(err.contains("wrong key"), "{cmd}: {err}");
         assert!(!text(&out.stdout).contains("corruption:"), "{cmd}");
     }
+
+    // A writer without the key, or with another key, is refused before
+    // anything is written (exit 2, naming the key id), and the log still
+    // reads back whole with its key.
+    let before: Vec<Vec<u8>> = segment_files(&log)
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    for args in [vec![], vec!["--key-file", s(&other)]] {
+        let mut argv = vec!["append", s(&log)];
+        argv.extend(args.iter().copied());
+        let out = run(&argv, b"written without the key\n");
+        assert_eq!(out.status.code(), Some(2), "{argv:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains("key id 1"), "{argv:?}: {err}");
+    }
+    let after: Vec<Vec<u8>> = segment_files(&log)
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert!(before == after, "a refused writer changed the log");
+    let dumped = run_ok(&["dump", s(&log), "--key-file", s(&key), "--payload"], b"");
+    assert_eq!(text(&dumped), input);
+}
+
+/// The largest record (a 64 MiB line) appended with a key is read back by
+/// every command, and the log takes appends after it; one byte more is
+/// refused and nothing is written.
+#[test]
+fn the_largest_record_round_trips_encrypted() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let key = key_file(dir.path(), "key");
+    let mut line = vec![b'x'; 64 << 20];
+    line.push(b'\n');
+    run_ok(&["append", s(&log), "--key-file", s(&key)], &line);
+    let out = run(&["verify", s(&log), "--key-file", s(&key)], b"");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    run_ok(&["append", s(&log), "--key-file", s(&key)], b"after\n");
+    let mut longer = vec![b'x'; (64 << 20) + 1];
+    longer.push(b'\n');
+    let out = run(&["append", s(&log), "--key-file", s(&key)], &longer);
+    assert_eq!(out.status.code(), Some(2));
+    let st: serde_json::Value = serde_json::from_slice(&run_ok(
+        &["stat", s(&log), "--json", "--key-file", s(&key)],
+        b"",
+    ))
+    .unwrap();
+    assert_eq!(st["records"], 2, "{st}");
+    assert_eq!(st["logical_payload_bytes"], (64u64 << 20) + 5, "{st}");
 }
 
 #[test]

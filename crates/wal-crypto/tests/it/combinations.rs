@@ -27,7 +27,7 @@ proptest! {
     ) {
         let keys = Keyring::new(KeyId::new(3), Key::from_bytes([0x42; 32])).unwrap();
         let mut header = SegmentHeader::new(Lsn::new(1), Salt::new(11), LogId::new(12));
-        let mut enc_cipher = encrypt.then(|| SegmentEncryptor::new_segment(&keys, &mut header).unwrap());
+        let mut enc_cipher = encrypt.then(|| SegmentEncryptor::new_segment(&keys, &mut header, wal_crypto::Link::NONE).unwrap());
         let mut encoder = PayloadEncoder::new(compress.then_some(3)).unwrap();
         let kind = if checkpoint { LogicalKind::Checkpoint } else { LogicalKind::Data };
         let mut stored = Vec::new();

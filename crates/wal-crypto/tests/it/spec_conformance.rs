@@ -1,5 +1,6 @@
 //! docs/FORMAT.md's encryption scheme, implemented here from the text alone
-//! (HKDF-SHA256 subkey and key check, LSN nonce, 40-byte associated data),
+//! (HKDF-SHA256 subkey and key check, LSN nonce, 40-byte associated data,
+//! the header tag and the marker tags),
 //! must produce records the library reads, and a deviation from it must
 //! not be read. (The library's own output cannot be compared byte for byte:
 //! its key seeds are random by design.)
@@ -65,15 +66,81 @@ fn spec_encrypt(lsn: u64, kind: u8, flags: u8, plaintext: &[u8]) -> Vec<u8> {
     buf
 }
 
-fn header() -> SegmentHeader {
-    SegmentHeader {
-        first_lsn: Lsn::new(40),
-        salt: Salt::new(SALT),
-        log_id: LogId::new(LOG_ID),
-        key_id: KeyId::new(KEY_ID),
-        key_seed: SEED,
-        key_check: spec_key_check(),
+/// A MAC key of the segment: HKDF-Expand of `label` and the ids.
+fn spec_mac_key(label: &[u8]) -> [u8; 32] {
+    let hk = Hkdf::<Sha256>::new(Some(&SEED), &KEY);
+    let mut out = [0u8; 32];
+    hk.expand(&[label, &ids()].concat(), &mut out).unwrap();
+    out
+}
+
+fn hmac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
+    use hkdf::hmac::{KeyInit as _, Mac};
+    let mut m = <hkdf::hmac::Hmac<Sha256>>::new_from_slice(key).unwrap();
+    for p in parts {
+        m.update(p);
     }
+    m.finalize().into_bytes().into()
+}
+
+/// The segment before the spec's segment.
+fn prev() -> SegmentHeader {
+    SegmentHeader::new(Lsn::new(12), Salt::new(0x2122_2324_2526_2728), LogId::new(LOG_ID))
+}
+
+fn header() -> SegmentHeader {
+    let mut h = SegmentHeader::new(Lsn::new(40), Salt::new(SALT), LogId::new(LOG_ID));
+    h.key_id = KeyId::new(KEY_ID);
+    h.key_seed = SEED;
+    h.key_check = spec_key_check();
+    // Header tag: HMAC-SHA256 under the header key, over "GWSH", header
+    // bytes 0..80 and the previous segment's whole header; 12 bytes.
+    let tag = hmac(
+        &spec_mac_key(b"groupwal v2 header tag"),
+        &[b"GWSH", &h.encode()[..80], &prev().encode()],
+    );
+    h.header_tag.copy_from_slice(&tag[..12]);
+    h
+}
+
+#[test]
+fn the_header_tag_and_marker_tags_follow_the_spec() {
+    use wal_crypto::Link;
+    use wal_format::{Record, RecordHeader, RecordType};
+    let dec = SegmentDecryptor::open(&keys(), &header()).unwrap();
+    let prev = Link::to(&prev());
+    assert!(dec.verify_header(&header(), prev).is_ok());
+    assert!(dec.verify_header(&header(), Link::NONE).is_err());
+    // A commit marker at lsn 44 saying 43 was durable: its body, then
+    // HMAC-SHA256 under the marker key over "GWMK", log id, salt, key id,
+    // lsn, type, flags, body length (u32) and body; 16 bytes.
+    let body = 43u64.to_le_bytes();
+    let tag = hmac(
+        &spec_mac_key(b"groupwal v2 marker tag"),
+        &[
+            b"GWMK",
+            &LOG_ID.to_le_bytes(),
+            &SALT.to_le_bytes(),
+            &KEY_ID.to_le_bytes(),
+            &44u64.to_le_bytes(),
+            &[RecordType::Commit.as_u8(), Flags::ENCRYPTED.bits()],
+            &8u32.to_le_bytes(),
+            &body,
+        ],
+    );
+    let payload = [&body[..], &tag[..16]].concat();
+    let mut record = Record {
+        header: RecordHeader {
+            lsn: Lsn::new(44),
+            salt: Salt::new(SALT),
+            record_type: RecordType::Commit,
+            flags: Flags::ENCRYPTED,
+        },
+        payload: &payload,
+    };
+    assert!(dec.verify_marker(&record).is_ok());
+    record.header.lsn = Lsn::new(45);
+    assert!(dec.verify_marker(&record).is_err());
 }
 
 fn keys() -> Keyring {

@@ -15,7 +15,7 @@ fn keys() -> Keyring {
 
 fn sealed() -> (SegmentHeader, Flags, Vec<u8>) {
     let mut header = SegmentHeader::new(Lsn::new(990), Salt::new(5), LogId::new(6));
-    let mut enc = SegmentEncryptor::new_segment(&keys(), &mut header).unwrap();
+    let mut enc = SegmentEncryptor::new_segment(&keys(), &mut header, wal_crypto::Link::NONE).unwrap();
     let mut buf = b"the quick brown fox jumps over the lazy dog".to_vec();
     let flags = enc
         .encrypt(LSN, LogicalKind::Data, Flags::EMPTY, &mut buf)
@@ -108,7 +108,7 @@ fn a_record_moved_to_another_segment_fails() {
     let (_, flags, sealed) = sealed();
     // Same key, same LSN range, a different segment (its own seed and salt).
     let mut other = SegmentHeader::new(Lsn::new(990), Salt::new(5), LogId::new(6));
-    SegmentEncryptor::new_segment(&keys(), &mut other).unwrap();
+    SegmentEncryptor::new_segment(&keys(), &mut other, wal_crypto::Link::NONE).unwrap();
     assert!(auth_fails(
         &open(&other),
         LSN,
@@ -179,7 +179,7 @@ fn older_keys_stay_readable_after_rotation() {
     let (old_header, flags, sealed) = sealed();
     ring.rotate_to(KeyId::new(2)).unwrap();
     let mut new_header = SegmentHeader::new(Lsn::new(2000), Salt::new(1), LogId::new(6));
-    SegmentEncryptor::new_segment(&ring, &mut new_header).unwrap();
+    SegmentEncryptor::new_segment(&ring, &mut new_header, wal_crypto::Link::NONE).unwrap();
     assert_eq!(new_header.key_id, KeyId::new(2));
     let mut buf = sealed;
     SegmentDecryptor::open(&ring, &old_header)

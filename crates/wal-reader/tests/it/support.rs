@@ -75,17 +75,44 @@ pub(crate) fn payload(lsn: u64, len: usize) -> Vec<u8> {
     p
 }
 
+/// The keys of an encrypted log, when the `encryption` feature is on.
+#[cfg(feature = "encryption")]
+pub(crate) type Keys = Option<Arc<dyn wal_crypto::KeyProvider>>;
+/// No keys without the `encryption` feature.
+#[cfg(not(feature = "encryption"))]
+pub(crate) type Keys = Option<std::convert::Infallible>;
+
 /// A committer on the log in `dir`, opened as every opener must: recovery
-/// first, then the committer on the recovered log.
+/// first (with `keys`, which an encrypted log needs), then the committer on
+/// the recovered log (encrypting with `keys` if given).
+pub(crate) fn committer_keyed(
+    storage: Arc<dyn Storage>,
+    dir: &Path,
+    log: &LogOptions,
+    commit: &CommitOptions,
+    keys: Keys,
+) -> Committer {
+    let mut read = ReadOptions::new();
+    let mut commit = commit.clone();
+    #[cfg(feature = "encryption")]
+    if let Some(keys) = keys {
+        read.keys(keys.clone());
+        commit.encryption(Some(keys));
+    }
+    #[cfg(not(feature = "encryption"))]
+    let _ = keys;
+    let (segments, _) = wal_reader::recover(storage, dir, log, &read).expect("recover");
+    Committer::from_log(segments, &commit).expect("committer")
+}
+
+/// [`committer_keyed`] without keys.
 pub(crate) fn committer_with(
     storage: Arc<dyn Storage>,
     dir: &Path,
     log: &LogOptions,
     commit: &CommitOptions,
 ) -> Committer {
-    let (segments, _) =
-        wal_reader::recover(storage, dir, log, &ReadOptions::new()).expect("recover");
-    Committer::from_log(segments, commit).expect("committer")
+    committer_keyed(storage, dir, log, commit, None)
 }
 
 /// [`committer_with`] with the tests' options.
@@ -104,7 +131,18 @@ pub(crate) fn write_mixed(
     n: usize,
     seed: u64,
 ) -> Vec<Expected> {
-    let log = committer(storage, dir);
+    write_mixed_keyed(storage, dir, n, seed, None)
+}
+
+/// [`write_mixed`], encrypting with `keys` if given.
+pub(crate) fn write_mixed_keyed(
+    storage: Arc<dyn Storage>,
+    dir: &Path,
+    n: usize,
+    seed: u64,
+    keys: Keys,
+) -> Vec<Expected> {
+    let log = committer_keyed(storage, dir, &log_options(), &commit_options(), keys);
     let mut rng = Rng(seed);
     let mut out = Vec::new();
     // 1 on a new log; after what an earlier session wrote on one that is
