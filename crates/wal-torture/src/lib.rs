@@ -28,6 +28,7 @@
 )]
 #![forbid(unsafe_code)]
 
+pub mod bitrot;
 mod case;
 pub mod crash;
 pub mod faults;

@@ -4,6 +4,7 @@
 
 #![allow(clippy::print_stderr)]
 
+mod bit_rot;
 mod crash_points;
 mod fault_injection;
 mod oracle_catches;

@@ -1,0 +1,317 @@
+//! The bit-rot campaign's workloads: several sessions (`Wal::open` ...
+//! close) on one simulated disk, each a few operations (appends, atomic
+//! batches, pipelined appends) of records tiny, of about 1 KiB, or larger
+//! than a fragment; one batch of 40–64 KiB, larger than a 16 KiB segment
+//! (it gets a segment of its own); encryption and compression from the
+//! seed's low bits. Every record is acknowledged before the image is taken.
+//! The layout of the image is the same on every run (pipelined appends
+//! are grouped deterministically, see [`super::gate`]); with encryption,
+//! the ciphertext differs (segment key seeds come from the OS).
+
+use std::fmt;
+use std::sync::Arc;
+
+use groupwal::io::Storage;
+use groupwal::io::sim::{HaltingStorage, SimStorage};
+use groupwal::{RecoveryMode, Wal, WalOptions};
+
+use super::gate::Gate;
+use super::image::Image;
+use crate::rng::{Rng, mix};
+use crate::workload::{DIR, FRAGMENT_SIZE, Plan};
+
+/// How the last session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Ending {
+    /// Closed cleanly: the `CLEAN` marker is there, and is evidence that
+    /// every record was acknowledged.
+    Clean,
+    /// The process died right after the last acknowledgement: the last
+    /// session runs on a `HaltingStorage`, which refuses every mutating
+    /// call from the first one after the last acknowledgement on (so the
+    /// close writes nothing, no `CLEAN` marker), and the `Wal` is dropped.
+    /// Everything written was synced (acknowledged), so the page cache
+    /// and the disk agree: this is what a process crash, or a power loss,
+    /// at that moment leaves. (Removing `CLEAN` from a cleanly closed
+    /// image would model a crash inside the close instead, after its
+    /// final sync, which may have written more than the workload did.)
+    Crash,
+}
+
+impl Ending {
+    /// The ending's name in a case.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Ending::Clean => "clean",
+            Ending::Crash => "crash",
+        }
+    }
+
+    pub(crate) fn from_name(s: &str) -> Option<Ending> {
+        match s {
+            "clean" => Some(Ending::Clean),
+            "crash" => Some(Ending::Crash),
+            _ => None,
+        }
+    }
+}
+
+/// One bit-rot workload: everything follows from the seed (bit 0:
+/// encryption, bit 1: compression) and the ending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BitrotPlan {
+    /// The seed.
+    pub seed: u64,
+    /// How the last session ended.
+    pub ending: Ending,
+}
+
+impl fmt::Display for BitrotPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "bit rot seed {:#x}, {} ending, {}encryption, {}compression",
+            self.seed,
+            self.ending.name(),
+            if self.encryption() { "" } else { "no " },
+            if self.compression() { "" } else { "no " },
+        )
+    }
+}
+
+/// One operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// `Wal::append` (a group of its own).
+    Append(Vec<u8>),
+    /// `Wal::append_batch`.
+    Batch(Vec<Vec<u8>>),
+    /// `Wal::submit` of each, then `Pending::wait` of each.
+    Pipelined(Vec<Vec<u8>>),
+}
+
+impl BitrotPlan {
+    /// The plan of `seed` with `ending`.
+    #[must_use]
+    pub fn new(seed: u64, ending: Ending) -> Self {
+        BitrotPlan { seed, ending }
+    }
+
+    /// Payloads encrypted.
+    #[must_use]
+    pub fn encryption(&self) -> bool {
+        self.seed & 1 == 1
+    }
+
+    /// Payloads compressed.
+    #[must_use]
+    pub fn compression(&self) -> bool {
+        self.seed & 2 == 2
+    }
+
+    /// The log options (those of the crash campaign's [`Plan::options`]:
+    /// 16 KiB segments, 1536-byte fragments, 64 KiB groups and records,
+    /// keys; no recycling, spares prepared inline) on `storage`, recovering
+    /// in `mode`.
+    #[must_use]
+    pub fn options(&self, storage: Arc<dyn Storage>, mode: RecoveryMode) -> WalOptions {
+        let plan = Plan {
+            seed: self.seed,
+            ops: 0,
+            encryption: self.encryption(),
+            compression: self.compression(),
+            recycling: false,
+            concurrent: false,
+        };
+        let mut o = plan.options(storage);
+        o.recovery_mode(mode);
+        o
+    }
+
+    /// The sessions, each a list of operations.
+    pub(crate) fn sessions(&self) -> Vec<Vec<Op>> {
+        let mut rng = Rng::new(mix(&[self.seed, 0x6269_7472_6f74]));
+        let sessions = rng.range(2, 4);
+        let big = (rng.range(0, sessions - 1), rng.range(0, 4));
+        (0..sessions)
+            .map(|s| {
+                let n = rng.range(5, 10);
+                (0..n)
+                    .map(|i| {
+                        let tag = [self.seed, s, i];
+                        if (s, i.min(n - 1)) == big {
+                            return Op::Batch(big_batch(&mut rng, tag));
+                        }
+                        match rng.range(0, 99) {
+                            0..=44 => Op::Append(payload(&mut rng, tag, 0)),
+                            45..=69 => Op::Batch(
+                                (0..rng.range(2, 4))
+                                    .map(|j| payload(&mut rng, tag, j))
+                                    .collect(),
+                            ),
+                            _ => Op::Pipelined(
+                                (0..rng.range(2, 5))
+                                    .map(|j| payload(&mut rng, tag, j))
+                                    .collect(),
+                            ),
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// A payload naming its seed, session, operation and index: tiny, about
+/// 1 KiB, or larger than a fragment; compressible or not.
+fn payload(rng: &mut Rng, [seed, s, i]: [u64; 3], j: u64) -> Vec<u8> {
+    let len = match rng.range(0, 99) {
+        0..=34 => rng.range(0, 24),
+        35..=74 => rng.range(700, 1300),
+        _ => rng.range(FRAGMENT_SIZE as u64 + 1, 3 * FRAGMENT_SIZE as u64),
+    } as usize;
+    let compressible = rng.percent(50);
+    fill(rng, format!("{seed:x}/{s}/{i}/{j}:"), len, compressible)
+}
+
+/// A batch of 4 to 6 records of 40 to 64 KiB in all (incompressible, so
+/// that it stays larger than a segment when compressed).
+fn big_batch(rng: &mut Rng, [seed, s, i]: [u64; 3]) -> Vec<Vec<u8>> {
+    let n = rng.range(4, 6);
+    let total = rng.range(40 * 1024, 64 * 1024);
+    (0..n)
+        .map(|j| {
+            fill(
+                rng,
+                format!("{seed:x}/{s}/{i}/{j}:"),
+                (total / n) as usize,
+                false,
+            )
+        })
+        .collect()
+}
+
+fn fill(rng: &mut Rng, prefix: String, len: usize, compressible: bool) -> Vec<u8> {
+    let mut p = prefix.into_bytes();
+    while p.len() < len {
+        p.push(if compressible {
+            b'a' + (len % 16) as u8
+        } else {
+            rng.next_u64() as u8
+        });
+    }
+    p
+}
+
+/// The image a workload left, and the payloads it acknowledged (that of
+/// LSN `i + 1` at index `i`: every record submitted was acknowledged).
+pub(crate) struct Built {
+    pub(crate) image: Image,
+    pub(crate) acked: Vec<Vec<u8>>,
+}
+
+fn expect_lsn(
+    what: &str,
+    got: groupwal::Lsn,
+    acked: &[Vec<u8>],
+    offset: usize,
+) -> Result<(), String> {
+    let want = (acked.len() + offset + 1) as u64;
+    if got.get() == want {
+        Ok(())
+    } else {
+        Err(format!("{what} got lsn {got}, expected {want}"))
+    }
+}
+
+/// Runs one operation; every record of it is acknowledged when it returns.
+fn step(wal: &Wal, gate: &Gate, op: &Op, acked: &mut Vec<Vec<u8>>) -> Result<(), String> {
+    let failed = |what: &str, e: &dyn fmt::Debug| format!("{what} failed: {e:?}");
+    match op {
+        Op::Append(p) => {
+            let lsn = wal.append(p).map_err(|e| failed("append", &e))?;
+            expect_lsn("append", lsn, acked, 0)?;
+            acked.push(p.clone());
+        }
+        Op::Batch(ps) => {
+            let (first, last) = wal
+                .append_batch(ps)
+                .map_err(|e| failed("append_batch", &e))?;
+            expect_lsn("append_batch (first)", first, acked, 0)?;
+            expect_lsn(
+                "append_batch (last)",
+                last,
+                acked,
+                ps.len().saturating_sub(1),
+            )?;
+            acked.extend(ps.iter().cloned());
+        }
+        Op::Pipelined(ps) => {
+            // The first record alone, the committer held in its sync while
+            // the rest queue up: groups [first] and [rest] (see `gate`).
+            let mut pending = Vec::new();
+            let armed = gate.arm();
+            for (k, p) in ps.iter().enumerate() {
+                let h = wal.submit(p).map_err(|e| failed("submit", &e))?;
+                expect_lsn("submit", h.lsn(), acked, k)?;
+                pending.push(h);
+                if k == 0 {
+                    armed.wait_parked()?;
+                }
+            }
+            drop(armed);
+            for (k, h) in pending.into_iter().enumerate() {
+                let lsn = h.wait().map_err(|e| failed("wait", &e))?;
+                expect_lsn("wait", lsn, acked, k)?;
+            }
+            acked.extend(ps.iter().cloned());
+        }
+    }
+    Ok(())
+}
+
+/// Runs the workload's sessions on a fresh disk and takes the image.
+pub(crate) fn build(plan: &BitrotPlan) -> Result<Built, String> {
+    let sim = SimStorage::new(plan.seed);
+    let sessions = plan.sessions();
+    let mut acked = Vec::new();
+    for (i, ops) in sessions.iter().enumerate() {
+        let crash = plan.ending == Ending::Crash && i + 1 == sessions.len();
+        let halting = HaltingStorage::new(Arc::new(sim.clone()));
+        let gate = Gate::new(if crash {
+            Arc::new(halting.clone())
+        } else {
+            Arc::new(sim.clone())
+        });
+        let options = plan.options(Arc::new(gate.clone()), RecoveryMode::default());
+        let (wal, report) =
+            Wal::open(DIR, &options).map_err(|e| format!("opening session {i}: {e} ({e:?})"))?;
+        if report.next_lsn.get() != acked.len() as u64 + 1 || report.dropped_anything() {
+            return Err(format!(
+                "session {i} opened at lsn {} after {} acknowledged records, or dropped something: {:?}",
+                report.next_lsn,
+                acked.len(),
+                report.losses()
+            ));
+        }
+        for (k, op) in ops.iter().enumerate() {
+            step(&wal, &gate, op, &mut acked)
+                .map_err(|e| format!("session {i}, operation {k}: {e}"))?;
+        }
+        if crash {
+            // The process dies here: no mutating call after the last
+            // acknowledgement reaches the disk.
+            halting.halt_at(halting.calls_made());
+            drop(wal);
+            sim.crash_process();
+        } else {
+            wal.close()
+                .map_err(|e| format!("closing session {i}: {e} ({e:?})"))?;
+        }
+    }
+    Ok(Built {
+        image: Image::take(&sim)?,
+        acked,
+    })
+}

@@ -1,0 +1,620 @@
+//! The bit-rot campaign (`wal_torture::bitrot`) in CI: acknowledged data
+//! damaged at rest (a bit flip, a zeroed sector, a garbage sector at every
+//! record of the last segment, a sample of the earlier ones, every segment
+//! header), recovered in the default, point-in-time and skipping modes,
+//! and held to the oracle, with zero violations. Twelve workloads, each
+//! closed cleanly and crashed after its last acknowledgement, encryption
+//! and compression on and off: about 8,000 cases. The oracle is shown to
+//! bite on made-up and on doctored real outcomes.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use groupwal::format::Flags;
+use groupwal::reader::CorruptionKind;
+use groupwal::{LogicalKind, Lsn, OwnedRecord};
+use wal_torture::bitrot::oracle::{
+    DamageFacts, Expectation, RangeFacts, Recovered, Refusal, ReportFacts, judge,
+};
+use wal_torture::bitrot::{
+    self, BitrotCase, BitrotConfig, BitrotCounts, BitrotPlan, Ending, Kind, Mode, Position,
+    SkipReader, Verdict,
+};
+
+/// How the sweep reads back a log recovered in the skipping mode:
+/// `groupwal::read_log`, because `Wal::read_from` cannot read past a range
+/// that mode skipped (it fails, or hands out the same records again
+/// forever: see `skip_mode_reads_back_through_wal_read_from`). Switch to
+/// `SkipReader::Wal` once that is fixed.
+const SKIP_READER: SkipReader = SkipReader::LogReader;
+
+/// Cases so far, over the sweeps here.
+static CASES: AtomicU64 = AtomicU64::new(0);
+
+/// Explores seeds `first..first + seeds`, both endings each; checks that
+/// every workload exercised what it claims to and that the verdicts add
+/// up; fails on any violation.
+fn sweep(first: u64, seeds: u64) -> BitrotCounts {
+    let config = BitrotConfig {
+        skip_reader: SKIP_READER,
+        ..BitrotConfig::default()
+    };
+    let started = Instant::now();
+    let plans = Mutex::new(Vec::new());
+    let out = bitrot::sweep(first, seeds, &config, 1, None, |plan, out| {
+        eprintln!("wal-torture bit rot, {plan}: {}", out.counts);
+        plans.lock().unwrap().push((*plan, out.counts));
+    });
+    for v in &out.violations {
+        eprintln!("  {v}");
+    }
+    assert_eq!(
+        out.counts.violations,
+        0,
+        "{} bit-rot violations, first: {:?}",
+        out.counts.violations,
+        out.violations.first().map(ToString::to_string)
+    );
+    let plans = plans.into_inner().unwrap();
+    assert_eq!(plans.len() as u64, 2 * seeds);
+    for (plan, counts) in plans {
+        let cover = bitrot::coverage(&plan).unwrap();
+        // The workload exercises what it claims to: rotations, a group
+        // larger than a segment, pipelined appends sharing a group,
+        // batches, fragments.
+        assert!(
+            cover.segments >= 3
+                && cover.oversized >= 1
+                && cover.multi_append_groups >= 1
+                && cover.batches >= 2
+                && cover.fragmented >= 2,
+            "{plan}: {cover:?}"
+        );
+        assert_eq!(cover.clean, plan.ending == Ending::Clean, "{plan}");
+        // Every header and every record of the last segment, each with
+        // every kind and mode.
+        assert!(
+            counts.positions >= cover.segments + cover.last_segment,
+            "{plan}: {counts}"
+        );
+        assert_eq!(counts.cases, counts.positions * 9, "{plan}: {counts}");
+        assert_eq!(
+            counts.refused + counts.reported + counts.torn + counts.zeroed_tail + counts.intact,
+            counts.cases,
+            "{plan}: {counts}"
+        );
+        assert!(
+            counts.refused > 0 && counts.reported > 0,
+            "{plan}: {counts}"
+        );
+        match plan.ending {
+            // After a clean close every damage is proven, and none is torn.
+            Ending::Clean => {
+                assert_eq!(counts.proven + counts.no_op, counts.cases, "{plan}");
+                assert_eq!(counts.torn + counts.zeroed_tail, 0, "{plan}: {counts}");
+            }
+            // After a crash the last group is in the torn zone.
+            Ending::Crash => {
+                assert!(counts.proven < counts.cases, "{plan}: {counts}");
+                assert!(counts.torn > 0, "{plan}: {counts}");
+            }
+        }
+    }
+    let total = CASES.fetch_add(out.counts.cases, Ordering::SeqCst) + out.counts.cases;
+    eprintln!(
+        "wal-torture bit rot, seeds {first:#x}..={:#x}: {} in {:.1?}; {total} cases so far",
+        first + seeds - 1,
+        out.counts,
+        started.elapsed()
+    );
+    out.counts
+}
+
+// Seed bits: 0 encryption, 1 compression. Each sweep has one of each.
+
+#[test]
+fn bit_rot_seeds_0x7000_to_0x7003() {
+    sweep(0x7000, 4);
+}
+
+#[test]
+fn bit_rot_seeds_0x7004_to_0x7007() {
+    sweep(0x7004, 4);
+}
+
+#[test]
+fn bit_rot_seeds_0x7008_to_0x700b() {
+    sweep(0x7008, 4);
+}
+
+#[test]
+fn an_image_has_the_same_layout_on_every_run() {
+    for seed in [0x7000, 0x7001, 0x7003] {
+        let clean = bitrot::coverage(&BitrotPlan::new(seed, Ending::Clean)).unwrap();
+        let again = bitrot::coverage(&BitrotPlan::new(seed, Ending::Clean)).unwrap();
+        let crash = bitrot::coverage(&BitrotPlan::new(seed, Ending::Crash)).unwrap();
+        assert_eq!(clean, again, "seed {seed:#x}");
+        // The crash ending wrote nothing after the last acknowledgement:
+        // the same records, only no CLEAN marker.
+        assert_eq!(clean.fingerprint, crash.fingerprint, "seed {seed:#x}");
+        assert!(clean.clean && !crash.clean);
+    }
+}
+
+#[test]
+fn cases_round_trip_through_their_text() {
+    let plan = BitrotPlan::new(0x7003, Ending::Crash);
+    for (position, kind, mode, reader) in [
+        (
+            Position::Header { segment: 2 },
+            Kind::ZeroSector,
+            Mode::Default,
+            SkipReader::Wal,
+        ),
+        (
+            Position::Record {
+                segment: 4,
+                index: 17,
+            },
+            Kind::GarbageSector,
+            Mode::Skip,
+            SkipReader::LogReader,
+        ),
+        (
+            Position::Record {
+                segment: 0,
+                index: 0,
+            },
+            Kind::BitFlip,
+            Mode::Skip,
+            SkipReader::Wal,
+        ),
+        (
+            Position::Record {
+                segment: 1,
+                index: 3,
+            },
+            Kind::BitFlip,
+            Mode::PointInTime,
+            SkipReader::Wal,
+        ),
+    ] {
+        let case = BitrotCase {
+            plan,
+            position,
+            kind,
+            mode,
+            reader,
+            fingerprint: 0x0123_4567_89ab_cdef,
+        };
+        assert_eq!(case.to_string().parse::<BitrotCase>(), Ok(case));
+    }
+    for bad in [
+        "bitrot:1:clean:h0:flip:default",
+        "bitrot:1:torn:h0:flip:default:0",
+        "bitrot:1:clean:x0:flip:default:0",
+        "bitrot:1:clean:h0:flip:default/log:0",
+        "crash:1:2:3:4",
+    ] {
+        assert!(bad.parse::<BitrotCase>().is_err(), "{bad}");
+    }
+}
+
+/// The last physical record of the last segment of `plan`'s image.
+fn last_record(plan: BitrotPlan, kind: Kind, mode: Mode) -> BitrotCase {
+    let cover = bitrot::coverage(&plan).unwrap();
+    BitrotCase {
+        plan,
+        position: Position::Record {
+            segment: cover.segments as usize - 1,
+            index: cover.last_segment as usize - 1,
+        },
+        kind,
+        mode,
+        reader: SKIP_READER,
+        fingerprint: cover.fingerprint,
+    }
+}
+
+/// A case replays with the verdict it had; a case named in
+/// `GROUPWAL_BITROT_CASE` (the replay line of a violation) replays too.
+#[test]
+fn a_case_replays() {
+    // The last record written before a crash: nothing proves it was
+    // acknowledged, so damage there is a torn tail.
+    let torn = last_record(
+        BitrotPlan::new(0x7000, Ending::Crash),
+        Kind::BitFlip,
+        Mode::Default,
+    );
+    assert_eq!(bitrot::replay(&torn), Ok(Verdict::Torn));
+    // The same damage after a clean close is corruption.
+    let plan = BitrotPlan::new(0x7000, Ending::Clean);
+    assert_eq!(
+        bitrot::replay(&BitrotCase { plan, ..torn }),
+        Ok(Verdict::Refused)
+    );
+    // A case from elsewhere (a rebuild with another layout is refused).
+    let stale = BitrotCase {
+        fingerprint: torn.fingerprint ^ 1,
+        ..torn
+    };
+    assert!(bitrot::replay(&stale).unwrap_err().what.contains("layout"));
+    if let Ok(text) = std::env::var("GROUPWAL_BITROT_CASE") {
+        let case: BitrotCase = text.parse().unwrap();
+        match bitrot::replay(&case) {
+            Ok(verdict) => eprintln!("{case}: {verdict:?}, no violation"),
+            Err(v) => panic!("{v}"),
+        }
+    }
+}
+
+/// `Wal::read_from` (the tailing reader) on a log recovered in the
+/// skipping mode, over a range that mode skipped: it fails with
+/// "... at a durable lsn", or hands out the same records again, forever
+/// (for example `bitrot:0x7000:clean:r0.0:flip:skip:fe75b20e451c09a8`
+/// fails, `bitrot:0x7000:clean:r0.9:flip:skip:fe75b20e451c09a8` reads
+/// lsn 1 again and again). Run with `--ignored`; it passes once fixed.
+#[test]
+#[ignore = "known bug: Wal::read_from cannot read past a range the skipping mode skipped"]
+fn skip_mode_reads_back_through_wal_read_from() {
+    let plan = BitrotPlan::new(0x7000, Ending::Clean);
+    let config = BitrotConfig {
+        modes: vec![Mode::Skip],
+        skip_reader: SkipReader::Wal,
+        ..BitrotConfig::default()
+    };
+    let out = bitrot::explore(&plan, &config);
+    for v in &out.violations {
+        eprintln!("  {v}");
+    }
+    assert_eq!(out.counts.violations, 0, "{}", out.counts);
+}
+
+// The oracle bites: made-up outcomes of a log of six acknowledged records
+// whose last group (lsns 5 and 6, in `B.wal` from offset 480) is damaged
+// at offset 500.
+
+fn payload(lsn: u64) -> Vec<u8> {
+    format!("record {lsn}").into_bytes()
+}
+
+fn records(lsns: impl IntoIterator<Item = u64>) -> Vec<OwnedRecord> {
+    lsns.into_iter()
+        .map(|lsn| OwnedRecord {
+            lsn: Lsn::new(lsn),
+            kind: LogicalKind::Data,
+            flags: Flags::EMPTY,
+            payload: payload(lsn),
+        })
+        .collect()
+}
+
+/// The damaged log; `evidence` is E (4: crashed after the last group; 6:
+/// closed cleanly).
+fn damaged_log(evidence: u64) -> Expectation {
+    Expectation {
+        acked: (1..=6).map(payload).collect(),
+        evidence,
+        intact_prefix: 4,
+        damage: Some(DamageFacts {
+            file: "B.wal".into(),
+            next_file: None,
+            first_byte: 500,
+            first_lsn: 5,
+        }),
+        zeroed_tail_from: None,
+    }
+}
+
+fn facts(last: u64, torn: bool, corrupt: Vec<RangeFacts>) -> ReportFacts {
+    ReportFacts {
+        torn,
+        last_lsn: last,
+        next_lsn: last + 1,
+        dropped_anything: torn || !corrupt.is_empty(),
+        corrupt,
+        losses: None,
+    }
+}
+
+fn range(file: &str, offset: u64, lsns: Option<(u64, u64)>) -> RangeFacts {
+    RangeFacts {
+        kind: CorruptionKind::DamagedRecord,
+        file: file.into(),
+        offset,
+        lsns,
+        text: format!("damaged record in {file} at offset {offset}"),
+    }
+}
+
+fn opened(last: u64, torn: bool, corrupt: Vec<RangeFacts>, lsns: &[u64]) -> Recovered {
+    Recovered::Opened {
+        report: facts(last, torn, corrupt),
+        records: Ok(records(lsns.iter().copied())),
+    }
+}
+
+fn refused(refusal: Refusal, changed: Option<&str>) -> Recovered {
+    Recovered::Refused {
+        refusal,
+        changed: changed.map(Into::into),
+    }
+}
+
+#[test]
+fn the_oracle_accepts_what_recovery_may_do() {
+    let crashed = damaged_log(4);
+    // The unproven last group cut as a torn tail, or the log refused.
+    assert_eq!(
+        judge(
+            &crashed,
+            Mode::Default,
+            &opened(4, true, vec![], &[1, 2, 3, 4])
+        ),
+        Ok(Verdict::Torn)
+    );
+    let at = |offset| Refusal::Corruption(range("B.wal", offset, Some((5, 6))));
+    assert_eq!(
+        judge(&damaged_log(6), Mode::Default, &refused(at(480), None)),
+        Ok(Verdict::Refused)
+    );
+    assert_eq!(
+        judge(
+            &crashed,
+            Mode::PointInTime,
+            &refused(Refusal::BadSegmentHeader("B.wal".into()), None)
+        ),
+        Ok(Verdict::Refused)
+    );
+    // Salvage modes: the damaged range listed.
+    let skipped = vec![range("B.wal", 480, Some((5, 5)))];
+    assert_eq!(
+        judge(
+            &damaged_log(6),
+            Mode::Skip,
+            &opened(6, false, skipped, &[1, 2, 3, 4, 6])
+        ),
+        Ok(Verdict::Reported)
+    );
+    let discarded = vec![range("B.wal", 480, Some((5, 6)))];
+    assert_eq!(
+        judge(
+            &damaged_log(6),
+            Mode::PointInTime,
+            &opened(4, true, discarded, &[1, 2, 3, 4])
+        ),
+        Ok(Verdict::Reported)
+    );
+}
+
+#[test]
+fn the_oracle_catches_silent_losses_and_proven_damage_called_torn() {
+    let crashed = damaged_log(4);
+    let clean = damaged_log(6);
+    let bad = |e: &Expectation, mode, got: Recovered| judge(e, mode, &got).unwrap_err();
+    // Fewer records than were acknowledged, and no word about it.
+    assert!(
+        bad(
+            &crashed,
+            Mode::Default,
+            opened(4, false, vec![], &[1, 2, 3, 4])
+        )
+        .contains("silently lost")
+    );
+    assert!(
+        bad(
+            &crashed,
+            Mode::Skip,
+            opened(4, false, vec![], &[1, 2, 3, 4])
+        )
+        .contains("silently lost")
+    );
+    // Proven damage called torn (after a clean close, say).
+    assert!(
+        bad(
+            &clean,
+            Mode::Default,
+            opened(4, true, vec![], &[1, 2, 3, 4])
+        )
+        .contains("proven damage called torn")
+    );
+    // A record before the damaged group lost, even with the damage listed.
+    let listed = vec![range("B.wal", 480, Some((5, 6)))];
+    assert!(
+        bad(
+            &clean,
+            Mode::PointInTime,
+            opened(3, false, listed, &[1, 2, 3])
+        )
+        .contains("before the damaged group")
+    );
+    // A skipped range that does not cover what is missing.
+    let elsewhere = vec![range("B.wal", 480, Some((6, 6)))];
+    assert!(
+        bad(
+            &clean,
+            Mode::Skip,
+            opened(6, false, elsewhere, &[1, 2, 3, 4, 6])
+        )
+        .contains("lsn 5 is missing")
+    );
+    // Ranges in the default mode, which must fail instead.
+    let listed = vec![range("B.wal", 480, Some((5, 6)))];
+    assert!(
+        bad(
+            &clean,
+            Mode::Default,
+            opened(4, true, listed, &[1, 2, 3, 4])
+        )
+        .contains("default mode listed")
+    );
+    // Damage nobody reported, and a loss with no damage at all.
+    assert!(
+        bad(
+            &clean,
+            Mode::Default,
+            opened(6, false, vec![], &[1, 2, 3, 4, 5, 6])
+        )
+        .contains("unreported")
+    );
+    let undamaged = Expectation {
+        damage: None,
+        intact_prefix: 6,
+        ..damaged_log(0)
+    };
+    assert!(
+        bad(
+            &undamaged,
+            Mode::Default,
+            opened(4, true, vec![], &[1, 2, 3, 4])
+        )
+        .contains("missing")
+    );
+}
+
+#[test]
+fn the_oracle_catches_invented_repeated_and_changed_records() {
+    let clean = damaged_log(6);
+    let skip = |lsns: &[u64]| opened(6, false, vec![range("B.wal", 480, Some((5, 5)))], lsns);
+    let repeated = judge(&clean, Mode::Skip, &skip(&[1, 2, 3, 4, 4, 6])).unwrap_err();
+    assert!(repeated.contains("lsn 4 read after lsn 4"), "{repeated}");
+    let invented = judge(
+        &clean,
+        Mode::Skip,
+        &opened(7, false, vec![], &[1, 2, 3, 4, 6, 7]),
+    );
+    assert!(invented.unwrap_err().contains("invented"));
+    let mut changed = records([1, 2, 3, 4, 6]);
+    changed[1].payload.push(b'!');
+    let got = Recovered::Opened {
+        report: facts(6, false, vec![range("B.wal", 480, Some((5, 5)))]),
+        records: Ok(changed),
+    };
+    assert!(
+        judge(&clean, Mode::Skip, &got)
+            .unwrap_err()
+            .contains("payload differs")
+    );
+    // A gap outside the skipping mode.
+    let gap = opened(
+        6,
+        false,
+        vec![range("B.wal", 480, Some((5, 5)))],
+        &[1, 2, 3, 4, 6],
+    );
+    assert!(
+        judge(&clean, Mode::PointInTime, &gap)
+            .unwrap_err()
+            .contains("gap")
+    );
+}
+
+#[test]
+fn the_oracle_catches_refusals_that_change_the_disk_or_miss_the_damage() {
+    let clean = damaged_log(6);
+    let at = |file: &str, offset| Refusal::Corruption(range(file, offset, Some((5, 6))));
+    let bad = |got: Recovered| judge(&clean, Mode::Default, &got).unwrap_err();
+    assert!(bad(refused(at("B.wal", 480), Some("B.wal changed"))).contains("changed the disk"));
+    assert!(bad(refused(at("A.wal", 480), None)).contains("without naming the damage"));
+    assert!(bad(refused(at("B.wal", 520), None)).contains("without naming the damage"));
+    assert!(
+        bad(refused(Refusal::BadSegmentHeader("A.wal".into()), None))
+            .contains("without naming the damage")
+    );
+    assert!(bad(refused(Refusal::Other("EIO".into()), None)).contains("without naming the damage"));
+    let undamaged = Expectation {
+        damage: None,
+        ..damaged_log(6)
+    };
+    assert!(
+        judge(&undamaged, Mode::Default, &refused(at("B.wal", 480), None))
+            .unwrap_err()
+            .contains("undamaged")
+    );
+}
+
+/// Real outcomes, doctored the way a broken recovery would get them
+/// wrong, are caught.
+#[test]
+fn the_oracle_catches_doctored_real_recoveries() {
+    // A torn tail after a crash, reported as a clean end: a silent loss.
+    let case = last_record(
+        BitrotPlan::new(0x7002, Ending::Crash),
+        Kind::BitFlip,
+        Mode::Default,
+    );
+    let (expect, got) = bitrot::observe(&case).unwrap();
+    assert_eq!(judge(&expect, Mode::Default, &got), Ok(Verdict::Torn));
+    let Recovered::Opened {
+        mut report,
+        records,
+    } = got
+    else {
+        panic!("{case}: expected an opened log");
+    };
+    report.torn = false;
+    report.dropped_anything = false;
+    let silent = Recovered::Opened { report, records };
+    assert!(
+        judge(&expect, Mode::Default, &silent)
+            .unwrap_err()
+            .contains("silently lost")
+    );
+
+    // The same damage after a clean close: point-in-time recovery lists
+    // it; dropping the range and calling the cut torn is caught.
+    let plan = BitrotPlan::new(0x7002, Ending::Clean);
+    let case = BitrotCase {
+        plan,
+        mode: Mode::PointInTime,
+        ..case
+    };
+    let (expect, got) = bitrot::observe(&case).unwrap();
+    assert_eq!(
+        judge(&expect, Mode::PointInTime, &got),
+        Ok(Verdict::Reported)
+    );
+    let Recovered::Opened {
+        mut report,
+        records,
+    } = got
+    else {
+        panic!("{case}: expected an opened log");
+    };
+    report.corrupt.clear();
+    report.torn = true;
+    let torn = Recovered::Opened { report, records };
+    assert!(
+        judge(&expect, Mode::PointInTime, &torn)
+            .unwrap_err()
+            .contains("proven damage called torn")
+    );
+
+    // The default mode refuses it; an open that returned the records
+    // before the damage instead is caught.
+    let case = BitrotCase {
+        mode: Mode::Default,
+        ..case
+    };
+    let (expect, got) = bitrot::observe(&case).unwrap();
+    assert_eq!(judge(&expect, Mode::Default, &got), Ok(Verdict::Refused));
+    let kept = (1..=expect.intact_prefix)
+        .map(|lsn| OwnedRecord {
+            lsn: Lsn::new(lsn),
+            kind: LogicalKind::Data,
+            flags: Flags::EMPTY,
+            payload: expect.acked[lsn as usize - 1].clone(),
+        })
+        .collect();
+    let quiet = Recovered::Opened {
+        report: facts(expect.intact_prefix, false, vec![]),
+        records: Ok(kept),
+    };
+    assert!(
+        judge(&expect, Mode::Default, &quiet)
+            .unwrap_err()
+            .contains("silently lost")
+    );
+}
