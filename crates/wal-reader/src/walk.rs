@@ -1421,7 +1421,7 @@ impl Walker {
     /// carry on walking.
     fn stopped(&mut self, x: u64, fault: Fault, batch_end: Option<Lsn>) -> Result<Option<Step>> {
         if self.limit.is_some() {
-            return self.live_trouble(x, &fault);
+            return self.live_trouble(x, &fault, batch_end);
         }
         let verdict = self.classify(x, &fault, batch_end)?;
         self.apply(verdict)
@@ -1711,9 +1711,13 @@ impl Walker {
 
     /// Trouble while following a live log: everything up to the limit is
     /// durable, so the records must be there. First re-read the file (the
-    /// window may hold bytes read before they were written), then list the
-    /// directory again and seek (a rotation or a purge), then give up.
-    fn live_trouble(&mut self, x: u64, t: &Fault) -> Result<Option<Step>> {
+    /// window may hold bytes read before they were written). Then, damage
+    /// that is still there (a record that does not verify, or one that
+    /// breaks the sequence) is damage at rest: the recovery mode decides,
+    /// as for any reader (the skipping mode skips it, as recovery did).
+    /// Records that are simply not there yet: list the directory again and
+    /// seek (a rotation or a purge), then give up.
+    fn live_trouble(&mut self, x: u64, t: &Fault, batch_end: Option<Lsn>) -> Result<Option<Step>> {
         let lsn = self.commit_lsn;
         let tries = if self.retries.0 == lsn {
             self.retries.1
@@ -1722,6 +1726,29 @@ impl Walker {
         };
         self.retries = (lsn, tries.saturating_add(1));
         tracing::trace!(offset = x, %lsn, tries, trouble = ?t, "tailing: record not found yet");
+        let damage = !matches!(t, Fault::Stop(stop) if stop.is_clean());
+        if tries > 0 && damage {
+            let verdict = self.corrupt(x, t, batch_end, None)?;
+            if let Verdict::Corrupt { range, resync } = verdict {
+                if self.opts.mode != RecoveryMode::SkipAnyCorruptedRecords {
+                    return Err(Error::Corruption(Box::new(range)));
+                }
+                self.retries = (Lsn::ZERO, 0);
+                return match resync {
+                    Some(_) => self.apply_corruption(range, resync),
+                    None if !self.is_last() => self.apply_corruption(range, resync),
+                    None => {
+                        // Nothing valid after it yet: what follows is not
+                        // written; wait for it where the damage ends.
+                        if self.corrupt.last() != Some(&range) {
+                            tracing::warn!(%range, "skipping corrupt range");
+                            self.corrupt.push(range);
+                        }
+                        Ok(Some(Step::Wait))
+                    }
+                };
+            }
+        }
         self.chain = None;
         self.batch = None;
         self.expected = Some(lsn);
@@ -1737,24 +1764,13 @@ impl Walker {
                 self.relist()?;
                 let skip = self.skip_below;
                 self.seek(lsn)?;
-                self.skip_below = skip;
+                // Everything before `lsn` was handed out already.
+                self.skip_below = skip.max(lsn);
                 Ok(None)
             }
-            _ => Err(match t {
-                Fault::Stop(stop) if !stop.is_clean() => {
-                    Error::Corruption(Box::new(CorruptRange {
-                        kind: CorruptionKind::DamagedRecord,
-                        segment: self.current_path(),
-                        offset: x,
-                        end_offset: x,
-                        lsns: Some((lsn, lsn)),
-                        detail: format!("{stop:?} at a durable lsn"),
-                    }))
-                }
-                _ => Error::Missing {
-                    lsn,
-                    path: self.dir.clone(),
-                },
+            _ => Err(Error::Missing {
+                lsn,
+                path: self.dir.clone(),
             }),
         }
     }

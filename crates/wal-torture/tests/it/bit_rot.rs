@@ -22,12 +22,11 @@ use wal_torture::bitrot::{
     SkipReader, Verdict,
 };
 
-/// How the sweep reads back a log recovered in the skipping mode:
-/// `groupwal::read_log`, because `Wal::read_from` cannot read past a range
-/// that mode skipped (it fails, or hands out the same records again
-/// forever: see `skip_mode_reads_back_through_wal_read_from`). Switch to
-/// `SkipReader::Wal` once that is fixed.
-const SKIP_READER: SkipReader = SkipReader::LogReader;
+/// How the sweep reads back a log recovered in the skipping mode: through
+/// the open log's own reader, `Wal::read_from` (the tailing reader), which
+/// must skip what recovery skipped (see
+/// `skip_mode_reads_back_through_wal_read_from`).
+const SKIP_READER: SkipReader = SkipReader::Wal;
 
 /// Cases so far, over the sweeps here.
 static CASES: AtomicU64 = AtomicU64::new(0);
@@ -251,13 +250,12 @@ fn a_case_replays() {
 }
 
 /// `Wal::read_from` (the tailing reader) on a log recovered in the
-/// skipping mode, over a range that mode skipped: it fails with
-/// "... at a durable lsn", or hands out the same records again, forever
-/// (for example `bitrot:0x7000:clean:r0.0:flip:skip:fe75b20e451c09a8`
-/// fails, `bitrot:0x7000:clean:r0.9:flip:skip:fe75b20e451c09a8` reads
-/// lsn 1 again and again). Run with `--ignored`; it passes once fixed.
+/// skipping mode reads past the ranges that mode skipped. (It used to fail
+/// with "... at a durable lsn", or hand out the same records again,
+/// forever: `bitrot:0x7000:clean:r0.0:flip:skip:fe75b20e451c09a8` failed,
+/// `bitrot:0x7000:clean:r0.9:flip:skip:fe75b20e451c09a8` read lsn 1 again
+/// and again.)
 #[test]
-#[ignore = "known bug: Wal::read_from cannot read past a range the skipping mode skipped"]
 fn skip_mode_reads_back_through_wal_read_from() {
     let plan = BitrotPlan::new(0x7000, Ending::Clean);
     let config = BitrotConfig {
