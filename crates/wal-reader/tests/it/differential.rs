@@ -1,11 +1,15 @@
 //! One verdict: over a corpus of damaged logs (mutations of real logs
-//! written by the committer: byte flips, truncations, zeroed and garbage
-//! sectors, records re-encoded with valid checksums but other fields, batch
-//! and commit markers put where none belongs, a segment of another log),
-//! what a read-only reader in the skipping mode finds (as `groupwal
-//! verify` does) is what opening the log for writing decides: it opens
-//! without findings exactly when recovery in the default mode succeeds, it
-//! ends where recovery does, and a recovery that fails changes nothing.
+//! written by the committer, plain and encrypted: byte flips, truncations,
+//! zeroed and garbage sectors, records re-encoded with valid checksums but
+//! other fields or another payload, batch and commit markers put where none
+//! belongs, a segment of another log), what a read-only reader in the
+//! skipping mode finds (as `groupwal verify` does) is what opening the log
+//! for writing decides: it opens without findings exactly when recovery in
+//! the default mode succeeds, it ends where recovery does, and a recovery
+//! that fails changes nothing. And no log closed cleanly opens once its
+//! acknowledged bytes were changed: by damage, whatever the log; by someone
+//! who recomputes the checksums, when it is encrypted (a plain log's
+//! checksums authenticate nothing).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -28,6 +32,9 @@ enum Verdict {
     Ok { next: Lsn },
     /// Damaged (corruption, a bad or foreign segment).
     Damaged,
+    /// A key error: the only segments of a key id fail its key check (a
+    /// wrong key and a forged header look alike then).
+    Key,
     /// Anything else (not expected on these logs).
     Other(String),
 }
@@ -37,14 +44,35 @@ fn damage_or_other(e: &Error) -> Verdict {
         Error::Corruption(_) | Error::BadSegmentHeader { .. } | Error::NameMismatch { .. } => {
             Verdict::Damaged
         }
+        Error::Key { .. } => Verdict::Key,
         other => Verdict::Other(format!("{other:?}")),
     }
 }
 
+/// The tests' read options, with the test key when `encrypted`.
+fn options(encrypted: bool) -> wal_reader::ReadOptions {
+    let mut o = read_options();
+    #[cfg(feature = "encryption")]
+    if encrypted {
+        o.keys(key());
+    }
+    #[cfg(not(feature = "encryption"))]
+    let _ = encrypted;
+    o
+}
+
+#[cfg(feature = "encryption")]
+fn key() -> Arc<dyn wal_crypto::KeyProvider> {
+    Arc::new(
+        wal_crypto::Keyring::new(wal_format::KeyId::new(5), wal_crypto::Key::from_bytes([9; 32]))
+            .unwrap(),
+    )
+}
+
 /// The reader's verdict, as `groupwal verify` reaches it: skipping mode,
 /// every record read, damage found if anything was skipped.
-fn read_verdict(storage: &Arc<dyn Storage>) -> Verdict {
-    let mut o = read_options();
+fn read_verdict(storage: &Arc<dyn Storage>, encrypted: bool) -> Verdict {
+    let mut o = options(encrypted);
     o.mode(RecoveryMode::SkipAnyCorruptedRecords);
     let mut reader = match LogReader::open(storage.clone(), dir(), &o) {
         Ok(r) => r,
@@ -68,8 +96,8 @@ fn read_verdict(storage: &Arc<dyn Storage>) -> Verdict {
 }
 
 /// The opener's verdict: recovery in the default mode.
-fn open_verdict(storage: &Arc<dyn Storage>) -> Verdict {
-    match recover(storage.clone(), dir(), &log_options(), &read_options()) {
+fn open_verdict(storage: &Arc<dyn Storage>, encrypted: bool) -> Verdict {
+    match recover(storage.clone(), dir(), &log_options(), &options(encrypted)) {
         Ok((log, report)) => {
             drop(log);
             Verdict::Ok {
@@ -109,17 +137,26 @@ fn restore(image: &Image, seed: u64) -> (SimStorage, Arc<dyn Storage>) {
 }
 
 /// A real log: several sessions of mixed appends (records, batches,
-/// fragments, checkpoints), the last closed cleanly or not (`clean`).
-fn write_log(seed: u64, clean: bool) -> Image {
+/// fragments, checkpoints), the last closed cleanly or not (`clean`),
+/// encrypted or not.
+fn write_log(seed: u64, clean: bool, encrypted: bool) -> Image {
     let (sim, storage) = sim(seed);
     let mut rng = Rng(seed);
     let sessions = 1 + rng.below(3);
+    #[cfg(feature = "encryption")]
+    let keys: Keys = encrypted.then(key);
+    #[cfg(not(feature = "encryption"))]
+    let keys: Keys = {
+        let _ = encrypted;
+        None
+    };
     for s in 0..sessions {
-        write_mixed(
+        write_mixed_keyed(
             storage.clone(),
             &dir(),
             10 + rng.below(40) as usize,
             seed + s,
+            keys.clone(),
         );
     }
     if !clean {
@@ -152,8 +189,9 @@ fn records(bytes: &[u8]) -> Vec<(usize, RecordHeader, Vec<u8>)> {
     out
 }
 
-/// One mutation of an image, chosen by `rng`; returns what it did.
-fn mutate(image: &mut Image, rng: &mut Rng) -> String {
+/// One mutation of an image, chosen by `rng`; returns what it did, and
+/// whether it was crafted (checksums recomputed: only a key tells).
+fn mutate(image: &mut Image, rng: &mut Rng) -> (String, bool) {
     let segs = segments(image);
     let seg = segs[rng.below(segs.len() as u64) as usize].clone();
     let salt = SegmentHeader::decode(&image[&seg]).unwrap().salt;
@@ -163,7 +201,7 @@ fn mutate(image: &mut Image, rng: &mut Rng) -> String {
         .map_or(SEGMENT_HEADER_LEN, |(at, _, p)| at + 32 + p.len());
     let bytes = image.get_mut(&seg).unwrap();
     let name = seg.file_name().unwrap().to_string_lossy().into_owned();
-    match rng.below(8) {
+    let what = match rng.below(9) {
         0 | 1 => {
             let at = rng.below(data_end as u64) as usize;
             bytes[at] ^= 1 << rng.below(8);
@@ -207,7 +245,28 @@ fn mutate(image: &mut Image, rng: &mut Rng) -> String {
             let mut enc = Vec::new();
             encode_record(&mut enc, &h, &payload).unwrap();
             bytes[at..at + enc.len()].copy_from_slice(&enc);
-            format!("{name}: record at {at} re-encoded with another {what}")
+            return (
+                format!("{name}: record at {at} re-encoded with another {what}"),
+                true,
+            );
+        }
+        8 if recs.iter().any(|(_, h, p)| !h.record_type.is_marker() && !p.is_empty()) => {
+            // A record's payload changed, its checksums recomputed.
+            let data: Vec<_> = recs
+                .iter()
+                .filter(|(_, h, p)| !h.record_type.is_marker() && !p.is_empty())
+                .collect();
+            let (at, h, payload) = data[rng.below(data.len() as u64) as usize].clone();
+            let mut payload = payload.clone();
+            let i = rng.below(payload.len() as u64) as usize;
+            payload[i] ^= 1 << rng.below(8);
+            let mut enc = Vec::new();
+            encode_record(&mut enc, &h, &payload).unwrap();
+            bytes[at..at + enc.len()].copy_from_slice(&enc);
+            return (
+                format!("{name}: payload byte {i} of the record at {at} changed, checksums recomputed"),
+                true,
+            );
         }
         5 if !recs.is_empty() => {
             // A CRC-valid marker written over a record's start.
@@ -237,7 +296,7 @@ fn mutate(image: &mut Image, rng: &mut Rng) -> String {
             encode_record(&mut enc, &header, &payload).unwrap();
             let end = (at + enc.len()).min(bytes.len());
             bytes[at..end].copy_from_slice(&enc[..end - at]);
-            format!("{name}: {ty} marker written at {at}")
+            return (format!("{name}: {ty} marker written at {at}"), true);
         }
         6 => {
             // The segment replaced by one of another log with the same
@@ -251,7 +310,7 @@ fn mutate(image: &mut Image, rng: &mut Rng) -> String {
                 encode_record(&mut out, &h, &payload).unwrap();
             }
             *bytes = out;
-            format!("{name}: replaced by a segment of another log")
+            return (format!("{name}: replaced by a segment of another log"), true);
         }
         _ => {
             let at = rng.below(data_end as u64) as usize;
@@ -261,7 +320,24 @@ fn mutate(image: &mut Image, rng: &mut Rng) -> String {
             }
             format!("{name}: {len} garbage bytes at {at}")
         }
-    }
+    };
+    (what, false)
+}
+
+/// Whether `after` differs from `before` in acknowledged bytes: a segment
+/// header, or a record of a segment (up to the end of its records as the
+/// writer left them).
+fn acknowledged_bytes_changed(before: &Image, after: &Image) -> bool {
+    segments(before).iter().any(|path| {
+        let old = &before[path];
+        let end = records(old)
+            .last()
+            .map_or(SEGMENT_HEADER_LEN, |(at, _, p)| at + 32 + p.len());
+        match after.get(path) {
+            None => true,
+            Some(new) => new.len() < end || new[..end] != old[..end],
+        }
+    })
 }
 
 #[test]
@@ -269,18 +345,22 @@ fn the_reader_and_the_opener_reach_one_verdict_on_damaged_logs() {
     let base = seed("one_verdict", 0x00e5_d1c7);
     let mut cases = 0;
     let mut damaged = 0;
-    for l in 0..24u64 {
+    let mut refused_changes = 0;
+    for l in 0..32u64 {
         let clean = l % 2 == 0;
-        let original = write_log(base + l, clean);
+        let encrypted = cfg!(feature = "encryption") && l % 4 >= 2;
+        let original = write_log(base + l, clean, encrypted);
         let mut rng = Rng(base ^ (l << 32));
         for m in 0..40u64 {
             let mut image = original.clone();
-            let what = mutate(&mut image, &mut rng);
-            let case = format!("log {l} (clean close: {clean}) mutation {m}: {what}");
+            let (what, crafted) = mutate(&mut image, &mut rng);
+            let case = format!(
+                "log {l} (clean close: {clean}, encrypted: {encrypted}) mutation {m}: {what}"
+            );
             let (_, storage) = restore(&image, base + m);
-            let read = read_verdict(&storage);
+            let read = read_verdict(&storage, encrypted);
             let before = image_of(&storage);
-            let open = open_verdict(&storage);
+            let open = open_verdict(&storage, encrypted);
             assert!(
                 !matches!(read, Verdict::Other(_)),
                 "{case}: reader {read:?}"
@@ -293,14 +373,25 @@ fn the_reader_and_the_opener_reach_one_verdict_on_damaged_logs() {
                     "{case}: a recovery that refused the log changed it"
                 );
             }
+            if clean && (encrypted || !crafted) && acknowledged_bytes_changed(&original, &image) {
+                assert!(
+                    matches!(open, Verdict::Damaged | Verdict::Key),
+                    "{case}: a cleanly closed log changed in acknowledged bytes opened: {open:?}"
+                );
+                refused_changes += 1;
+            }
             cases += 1;
         }
     }
-    eprintln!("one verdict: {cases} mutated logs, {damaged} refused as damaged");
+    eprintln!(
+        "one verdict: {cases} mutated logs, {damaged} refused as damaged, \
+         {refused_changes} cleanly closed ones changed in acknowledged bytes all refused"
+    );
     assert!(
         damaged > cases / 4,
         "the mutations rarely damage: {damaged} of {cases}"
     );
+    assert!(refused_changes > cases / 4, "{refused_changes} of {cases}");
 }
 
 /// The files of the log directory on `storage`, with their bytes (the
