@@ -4,6 +4,8 @@ mod ack;
 #[cfg(feature = "encryption")]
 mod encryption;
 mod evidence;
+#[cfg(feature = "encryption")]
+mod mutations;
 mod round_trip;
 mod stat;
 mod usage;
