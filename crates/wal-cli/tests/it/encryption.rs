@@ -238,3 +238,67 @@ fn a_record_failing_authentication_is_a_finding() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(text(&out.stdout), "first\n");
 }
+
+/// A plaintext record with valid checksums put into an encrypted segment
+/// (forgery): corruption for every command that reads the log with its
+/// key, exit 1 (without the key a reader stops at the first encrypted
+/// record: exit 2, "encrypted", never "corrupt"); the opener changes
+/// nothing.
+#[test]
+fn a_forged_plaintext_record_is_corruption_for_every_command() {
+    use groupwal::format::{RecordDecoder, SEGMENT_HEADER_LEN, SegmentHeader, encode_record};
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let key = key_file(dir.path(), "key");
+    run_ok(
+        &["append", s(&log), "--key-file", s(&key)],
+        b"first\nsecond\nthird\n",
+    );
+    let seg = &segment_files(&log)[0];
+    let mut bytes = std::fs::read(seg).unwrap();
+    let header = SegmentHeader::decode(&bytes[..SEGMENT_HEADER_LEN]).unwrap();
+    let decoder = RecordDecoder::new(header.salt, 1 << 20);
+    // The second data record, replaced by a plaintext one of the same
+    // length (so the records after it stay in place).
+    let mut offset = SEGMENT_HEADER_LEN;
+    let mut data = 0;
+    let second = loop {
+        let record = decoder.decode(&bytes[offset..]).unwrap();
+        if !record.header.record_type.is_marker() {
+            data += 1;
+            if data == 2 {
+                break record;
+            }
+        }
+        offset += record.encoded_len();
+    };
+    let mut h = second.header;
+    h.flags = groupwal::format::Flags::EMPTY;
+    let forged_payload = vec![b'!'; second.payload.len()];
+    let mut record = Vec::new();
+    encode_record(&mut record, &h, &forged_payload).unwrap();
+    bytes[offset..offset + record.len()].copy_from_slice(&record);
+    std::fs::write(seg, &bytes).unwrap();
+
+    for args in [
+        vec!["verify", s(&log), "--key-file", s(&key)],
+        vec!["dump", s(&log), "--key-file", s(&key)],
+        vec!["stat", s(&log), "--key-file", s(&key)],
+        vec!["append", s(&log), "--key-file", s(&key)],
+    ] {
+        let out = run(&args, b"");
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out.stderr));
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        let said = if args[0] == "stat" {
+            "corrupt ranges:   1"
+        } else {
+            "plaintext record in an encrypted segment"
+        };
+        assert!(all.contains(said), "{args:?}: {all}");
+    }
+    let out = run(&["verify", s(&log)], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("encrypted with key id 1"));
+    assert_eq!(std::fs::read(seg).unwrap(), bytes, "nothing changed");
+}
