@@ -16,7 +16,25 @@ Key file (--key-file): the hexadecimal of a 256-bit key (64 hex digits), a
 trailing newline allowed; that key has id 1. Or several lines `ID:HEX`
 (ID from 1 to 4294967295; blank lines and lines starting with # are
 ignored): all are used to read, and the highest ID encrypts what is
-appended. `groupwal keygen` prints a fresh key.";
+appended. `groupwal keygen` prints a fresh key. A key file is a regular
+file or a pipe (`--key-file <(command)`) of at most 8192 bytes; anything
+else (a device, a directory, a larger file) is refused (exit 2). A key file
+that group or others may access gets a warning on standard error: make it
+private (chmod 600).
+
+Log directory entries are never followed or opened unless they are regular
+files, and none blocks a command: a symbolic link, FIFO, device or
+directory under a segment's name is corruption (exit 1); under LOCK, append
+refuses to lock the directory through it (exit 2; dump, verify and stat
+never open LOCK); under CLEAN or a spare's name (spare-N.spare) it is
+ignored: no clean-close evidence, never written, never reused.";
+
+// The help above and below states these bounds in words.
+const _: () = assert!(
+    groupwal::io::MIN_SEGMENT_SIZE == 4096 && groupwal::io::LogOptions::MAX_SEGMENT_SIZE == 1 << 30
+);
+#[cfg(feature = "encryption")]
+const _: () = assert!(crate::keys::MAX_KEY_FILE == 8192);
 
 /// groupwal: append to, read, check and measure groupwal write-ahead logs.
 #[derive(Debug, Parser)]
@@ -64,6 +82,12 @@ pub(crate) enum Command {
     Bench(BenchArgs),
     /// Print a fresh 256-bit key (64 hex digits) from the OS random source,
     /// for --key-file.
+    ///
+    /// The key is a secret: redirect it to a file that only you can read,
+    /// created under a restrictive umask, for example
+    /// `(umask 077; groupwal keygen > wal.key)`. When standard output is a
+    /// regular file that group or others may access, keygen first sets its
+    /// mode to 0600, and prints nothing (exit 2) if it cannot.
     #[command(after_help = AFTER_HELP)]
     Keygen,
 }
@@ -112,8 +136,15 @@ pub(crate) struct AppendArgs {
     /// in order, and nothing else.
     #[arg(long)]
     pub(crate) ack: bool,
-    /// Segment file size in bytes (at least 4096). By default, 64 MiB.
-    #[arg(long, value_name = "BYTES")]
+    /// Segment file size in bytes: at least 4096, at most 1073741824
+    /// (1 GiB; each segment is reserved whole on the disk). By default,
+    /// 64 MiB.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        value_parser = clap::value_parser!(u64)
+            .range(groupwal::io::MIN_SEGMENT_SIZE..=groupwal::io::LogOptions::MAX_SEGMENT_SIZE)
+    )]
     pub(crate) segment_size: Option<u64>,
 }
 

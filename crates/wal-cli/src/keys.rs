@@ -2,6 +2,14 @@
 //!
 //! A key file is the hexadecimal of one 256-bit key (id 1), or lines
 //! `ID:HEX` for several keys (the highest id encrypts new segments).
+//!
+//! A key file is read with a bound (`MAX_KEY_FILE` bytes: a larger one
+//! is refused before it is read whole), only if it is a regular file or a
+//! pipe (`--key-file <(command)`, `/dev/stdin`): a device such as
+//! `/dev/zero`, a directory or a socket is refused. A regular key file
+//! that group or others may access gets a warning on standard error, once.
+//! The text read, and the key `keygen` prints, are wiped from memory once
+//! used (`zeroize`; the keys themselves wipe themselves).
 
 use std::path::Path;
 
@@ -18,14 +26,108 @@ pub(crate) fn apply(options: &mut WalOptions, key_file: Option<&Path>) -> Result
     install(options, path)
 }
 
+/// The largest key file read, in bytes: some hundred `ID:HEX` lines. A
+/// key file is a few dozen bytes a key; anything larger is a mistake (the
+/// wrong file, a device), refused without reading it all.
+#[cfg(feature = "encryption")]
+pub(crate) const MAX_KEY_FILE: usize = 8 << 10;
+
 #[cfg(feature = "encryption")]
 fn install(options: &mut WalOptions, path: &Path) -> Result<(), CliError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::io(format!("reading key file {}", path.display()), e))?;
-    let keyring = parse(&text)
+    let bytes = read_key_file(path)?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        CliError::usage(format!(
+            "key file {}: not text (expected hexadecimal digits)",
+            path.display()
+        ))
+    })?;
+    let keyring = parse(text)
         .map_err(|reason| CliError::usage(format!("key file {}: {reason}", path.display())))?;
     options.encryption(std::sync::Arc::new(keyring));
     Ok(())
+}
+
+/// Reads a key file: a regular file or a pipe, at most [`MAX_KEY_FILE`]
+/// bytes, into a buffer wiped when dropped. Warns (once) when a regular
+/// key file is accessible by group or others.
+#[cfg(feature = "encryption")]
+fn read_key_file(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>, CliError> {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+
+    let reading = || format!("reading key file {}", path.display());
+    // Followed if a symbolic link (mounted secrets are links). The type
+    // is checked before the open (opening a device may block, or do
+    // something); a FIFO is a pipe, read like a file, whose writer is the
+    // caller's (`--key-file <(command)`): its open waits for that writer,
+    // as any reader's does.
+    let meta = std::fs::metadata(path).map_err(|e| CliError::io(reading(), e))?;
+    check_type(path, meta.file_type())?;
+    let file = std::fs::File::open(path).map_err(|e| CliError::io(reading(), e))?;
+    // What was opened, if the name changed meanwhile.
+    let meta = file.metadata().map_err(|e| CliError::io(reading(), e))?;
+    check_type(path, meta.file_type())?;
+    if meta.is_file() {
+        warn_if_exposed(path, meta.permissions().mode());
+    }
+    // Room for one byte more than the bound, allocated once: the buffer
+    // never grows (a growing buffer would leave copies of the key behind,
+    // unwiped), and a file that fills it is too large.
+    let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(MAX_KEY_FILE + 1));
+    file.take(MAX_KEY_FILE as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| CliError::io(reading(), e))?;
+    if bytes.len() > MAX_KEY_FILE {
+        return Err(CliError::usage(format!(
+            "key file {} is larger than {MAX_KEY_FILE} bytes: not a key file (one key of 64 hexadecimal digits, or lines ID:HEX)",
+            path.display()
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Refuses a key file that is neither a regular file nor a pipe.
+#[cfg(feature = "encryption")]
+fn check_type(path: &Path, file_type: std::fs::FileType) -> Result<(), CliError> {
+    use std::os::unix::fs::FileTypeExt;
+
+    let kind = if file_type.is_file() || file_type.is_fifo() {
+        return Ok(());
+    } else if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else if file_type.is_block_device() {
+        "a block device"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    };
+    Err(CliError::usage(format!(
+        "key file {} is {kind}: expected a regular file or a pipe",
+        path.display()
+    )))
+}
+
+/// Warns on standard error, once per process, that the key file at `path`
+/// (of permission bits `mode`) is accessible by group or others.
+#[cfg(feature = "encryption")]
+fn warn_if_exposed(path: &Path, mode: u32) {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if mode & 0o077 == 0 || WARNED.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "groupwal: warning: key file {} is accessible by group or others (mode {:04o}); it should be readable by its owner only: chmod 600 {}",
+        path.display(),
+        mode & 0o7777,
+        path.display()
+    );
 }
 
 #[cfg(not(feature = "encryption"))]
@@ -88,16 +190,45 @@ pub(crate) fn parse(text: &str) -> Result<groupwal::crypto::Keyring, String> {
     }
 }
 
-/// `groupwal keygen`.
+/// `groupwal keygen`: prints a fresh key. When standard output is a
+/// regular file that group or others may access (`groupwal keygen > key`
+/// under the usual umask), it is first made private (mode 0600); if that
+/// fails, nothing is printed. The key goes straight to the descriptor, not
+/// through standard output's buffer, from a line wiped once written.
 #[cfg(feature = "encryption")]
 pub(crate) fn keygen() -> Outcome {
     use std::io::Write;
+    use std::os::fd::AsFd;
+
     let key =
         groupwal::crypto::Key::generate().map_err(|e| CliError::failure("generating a key", e))?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", key.to_hex()).map_err(crate::error::output)?;
-    out.flush().map_err(crate::error::output)?;
+    let mut line = zeroize::Zeroizing::new(key.to_hex());
+    line.push('\n');
+    let out = std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(crate::error::output)?;
+    let mut out = std::fs::File::from(out);
+    make_private(&out)?;
+    out.write_all(line.as_bytes())
+        .map_err(crate::error::output)?;
     Ok(crate::error::Code::Ok)
+}
+
+/// If `out` (standard output) is a regular file that group or others may
+/// access, sets its mode to 0600 (`fchmod`), before a key is written to
+/// it.
+#[cfg(feature = "encryption")]
+fn make_private(out: &std::fs::File) -> Result<(), CliError> {
+    use std::os::unix::fs::PermissionsExt;
+
+    let what = "making the key file on standard output private (mode 0600)";
+    let meta = out.metadata().map_err(|e| CliError::io(what, e))?;
+    if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+        out.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| CliError::io(what, e))?;
+    }
+    Ok(())
 }
 
 /// `groupwal keygen` without the `encryption` feature.

@@ -41,21 +41,19 @@ impl Key {
         if text.len() != 2 * KEY_LEN {
             return Err(Error::InvalidKey("a key is 64 hexadecimal digits"));
         }
-        let mut out = [0u8; KEY_LEN];
-        for (byte, pair) in out.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
+        // Built in place in the key (wiped on drop, whatever path returns).
+        let mut key = Key([0u8; KEY_LEN]);
+        for (byte, pair) in key.0.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
             let digit = |c: u8| (c as char).to_digit(16);
             match pair {
                 [hi, lo] => match (digit(*hi), digit(*lo)) {
                     (Some(h), Some(l)) => *byte = (h * 16 + l) as u8,
-                    _ => {
-                        out.zeroize();
-                        return Err(Error::InvalidKey("a key is 64 hexadecimal digits"));
-                    }
+                    _ => return Err(Error::InvalidKey("a key is 64 hexadecimal digits")),
                 },
                 _ => return Err(Error::InvalidKey("a key is 64 hexadecimal digits")),
             }
         }
-        Ok(Key(out))
+        Ok(key)
     }
 
     /// A fresh key from the operating system's random source.

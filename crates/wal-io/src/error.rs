@@ -72,6 +72,34 @@ pub enum Error {
         /// The entry.
         path: PathBuf,
     },
+    /// The lock file of the directory ([`crate::LOCK_FILE`]) is not a
+    /// regular file (a symbolic link, a FIFO, a device, a socket or a
+    /// directory): the directory is never locked, nor anything created or
+    /// opened, through it.
+    #[error(
+        "lock file {path} is not a regular file (a symbolic link, FIFO, device, socket or directory); refusing to lock the wal directory through it"
+    )]
+    LockNotRegular {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// The file system holding the log directory lacks room for a new
+    /// segment file: a spare is made only when the file system has room
+    /// for a whole segment and a margin (an eighth of the segment size, at
+    /// least 1 MiB), so preparing one never fills the disk. Nothing was
+    /// created. A rotation that needs a new segment fails with it.
+    #[error(
+        "no room for a new segment in {path}: {needed} bytes needed (the segment size and a margin), {available} available"
+    )]
+    NoSpace {
+        /// The log directory.
+        path: PathBuf,
+        /// The bytes a new segment needs free: the segment size and the
+        /// margin.
+        needed: u64,
+        /// The bytes the file system said were available.
+        available: u64,
+    },
     /// A segment belongs to another log.
     #[error("segment {path} belongs to log {found}, not to log {expected}")]
     ForeignSegment {

@@ -13,7 +13,7 @@ use crate::aligned::{AlignedBuf, DIRECT_ALIGN, round_down, round_up};
 use crate::error::{Error, Result, io_err};
 use crate::options::{LogOptions, Preallocation, SyncMode};
 use crate::segment::{SegmentInfo, SegmentReader, find_cut, read_header};
-use crate::storage::{DirLock, OpenOptions, Storage, StorageFile};
+use crate::storage::{DirLock, OpenOptions, Storage, StorageFile, is_not_regular};
 
 /// The name of the lock file in a log directory.
 pub const LOCK_FILE: &str = "LOCK";
@@ -82,12 +82,15 @@ struct Active {
 /// The page size writes are padded to (see [`Active::append`]).
 const PAGE: u64 = 4096;
 
-/// Called with the header of every new segment before it is written, to
-/// fill in fields the log does not own (the key id, key seed and key check
-/// of an encrypted log). See [`SegmentLog::set_segment_hook`].
+/// Called with the header of every new segment before it is written, and
+/// the header of the segment that will come before it in the log (`None`
+/// for the log's first), to fill in fields the log does not own (the key
+/// id, key seed, key check and header tag of an encrypted log). See
+/// [`SegmentLog::set_segment_hook`].
 pub type SegmentHook = Box<
     dyn FnMut(
             &mut SegmentHeader,
+            Option<&SegmentHeader>,
         ) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>
         + Send,
 >;
@@ -208,6 +211,10 @@ impl SegmentLog {
         let lock = storage
             .lock_dir(&dir, LOCK_FILE)
             .map_err(|source| match source.kind() {
+                // A symbolic link, FIFO, ... under the lock file's name.
+                _ if is_not_regular(&source) => Error::LockNotRegular {
+                    path: dir.join(LOCK_FILE),
+                },
                 std::io::ErrorKind::WouldBlock => Error::Locked { path: dir.clone() },
                 std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
                     Error::Unwritable {
@@ -229,8 +236,14 @@ impl SegmentLog {
             if entry.name == LOCK_FILE && entry.is_file {
                 continue;
             }
-            if entry.name == CLEAN_FILE && entry.is_file {
-                clean_file = true;
+            if entry.name == CLEAN_FILE {
+                if entry.is_file {
+                    clean_file = true;
+                } else {
+                    // Never read (no evidence), written or removed.
+                    tracing::warn!(path = %path.display(), "clean-close marker is not a regular file; ignored, no evidence");
+                    foreign.push(path);
+                }
                 continue;
             }
             if !entry.is_file && parse_segment_file_name(&entry.name).is_some() {
@@ -239,9 +252,14 @@ impl SegmentLog {
                 return Err(Error::NotRegular { path });
             }
             if let (true, Some(lsn)) = (entry.is_file, parse_segment_file_name(&entry.name)) {
-                let file = storage
-                    .open(&path, OpenOptions::read())
-                    .map_err(io_err("open", &path))?;
+                let file = storage.open(&path, OpenOptions::read()).map_err(|e| {
+                    if is_not_regular(&e) {
+                        // It became one since it was listed.
+                        Error::NotRegular { path: path.clone() }
+                    } else {
+                        io_err("open", &path)(e)
+                    }
+                })?;
                 let header = read_header(&*file, &path)?;
                 if header.first_lsn != lsn {
                     return Err(Error::NameMismatch {
@@ -251,9 +269,18 @@ impl SegmentLog {
                     });
                 }
                 segments.push(SegmentInfo { path, header });
-            } else if let (true, Some(n)) = (entry.is_file, spare_number(&entry.name)) {
+            } else if let Some(n) = spare_number(&entry.name) {
+                // Numbers already taken, by a spare or by anything else,
+                // are never given to a new spare.
                 next_spare = next_spare.max(n.saturating_add(1));
-                spares.push(path);
+                if entry.is_file {
+                    spares.push(path);
+                } else {
+                    // A symbolic link, FIFO, ... under a spare's name:
+                    // never reused, written or removed.
+                    tracing::warn!(path = %path.display(), "spare name that is not a regular file in wal directory; foreign, ignored");
+                    foreign.push(path);
+                }
             } else {
                 tracing::warn!(path = %path.display(), "foreign file in wal directory, ignored");
                 foreign.push(path);
@@ -508,7 +535,7 @@ impl SegmentLog {
     fn guard<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
         self.check_usable()?;
         let out = f(self);
-        if let Err(e @ Error::Io { .. }) = &out {
+        if let Err(e @ (Error::Io { .. } | Error::NoSpace { .. })) = &out {
             tracing::error!(dir = %self.dir.display(), error = %e, "wal i/o failed; the log refuses writes until reopened");
             self.failed = true;
         }
@@ -675,14 +702,28 @@ impl SegmentLog {
             // Not synced: a marker lost to a power loss (or cut short: its
             // checksum then fails) only costs the next open a rewrite and
             // the evidence it holds.
+            //
+            // Never written in place: this log's old marker (if still
+            // there) is removed and a new file created exclusively, so
+            // nothing is ever created or written through a symbolic link
+            // or a hard link planted under the name. A name found at open
+            // that is not a regular file is foreign: left alone, no marker.
             let marker = self.dir.join(CLEAN_FILE);
-            let written = self
-                .storage
-                .open(&marker, OpenOptions::create())
-                .and_then(|f| {
-                    f.set_len(0)?;
-                    f.write_all_at(&content.encode(), 0)
-                });
+            let written = if self.foreign.contains(&marker) {
+                Err(crate::storage::not_regular())
+            } else {
+                let removed = if self.clean_file {
+                    match self.storage.remove_file(&marker) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                        _ => Ok(()),
+                    }
+                } else {
+                    Ok(())
+                };
+                removed
+                    .and_then(|()| self.storage.open(&marker, OpenOptions::create_new()))
+                    .and_then(|f| f.write_all_at(&content.encode(), 0))
+            };
             if let Err(e) = written {
                 tracing::debug!(path = %marker.display(), error = %e, "could not leave the clean-close marker");
             }
@@ -999,8 +1040,16 @@ impl SegmentLog {
                 .map_err(io_err("random", &self.dir))?,
         );
         let mut header = SegmentHeader::new(first_lsn, salt, self.log_id);
+        // The segment before it: the last one, unless the new segment
+        // takes the name of an empty last one (see below).
+        let prev = self
+            .segments
+            .iter()
+            .rev()
+            .find(|s| s.first_lsn() < first_lsn)
+            .map(|s| s.header);
         if let Some(hook) = self.hook.as_mut() {
-            hook(&mut header).map_err(|source| Error::Hook {
+            hook(&mut header, prev.as_ref()).map_err(|source| Error::Hook {
                 path: self.dir.clone(),
                 source,
             })?;
@@ -1184,9 +1233,11 @@ impl Active {
 
 /// Reads and verifies the clean-close marker in `dir`. A marker that cannot
 /// be read or does not verify (cut short by a power loss; the empty file of
-/// format version 1) is no evidence: `None`, with a warning. Which log it
-/// names is the caller's to check (a marker of another log is a finding,
-/// not something to ignore).
+/// format version 1) is no evidence: `None`, with a warning. So is a
+/// marker that is not a regular file (a symbolic link, a FIFO, ...): it is
+/// never followed or read, and never blocks. Which log it names is the
+/// caller's to check (a marker of another log is a finding, not something
+/// to ignore).
 pub fn read_clean_marker(storage: &dyn Storage, dir: &Path) -> Option<CleanMarker> {
     let path = dir.join(CLEAN_FILE);
     let mut buf = [0u8; CleanMarker::ENCODED_LEN + 1];
@@ -1205,6 +1256,10 @@ pub fn read_clean_marker(storage: &dyn Storage, dir: &Path) -> Option<CleanMarke
     let marker = match read {
         Ok(n) => CleanMarker::decode(buf.get(..n).unwrap_or_default()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) if is_not_regular(&e) => {
+            tracing::warn!(path = %path.display(), "clean-close marker is not a regular file; never read, no evidence");
+            return None;
+        }
         Err(e) => {
             tracing::warn!(path = %path.display(), error = %e, "clean-close marker unreadable; ignored");
             return None;
@@ -1299,10 +1354,15 @@ impl SparePreparer {
     /// Creates, preallocates (and zero-fills, as configured) and makes
     /// durable a spare file if none is ready. Returns whether it made one.
     ///
+    /// A spare is made only when the file system has room for it and a
+    /// margin (see [`Error::NoSpace`]): a spare prepared ahead never fills
+    /// the disk.
+    ///
     /// # Errors
     ///
-    /// [`Error::Io`]. A failure leaves the log as it was (at worst a
-    /// partly prepared spare file, which a later rotation can still use).
+    /// [`Error::NoSpace`] (nothing was created), [`Error::Io`]. A failure
+    /// leaves the log as it was (at worst a partly prepared spare file,
+    /// which a later rotation can still use).
     pub fn prepare(&self) -> Result<bool> {
         self.prepare_with(self.options.preallocation)
     }
@@ -1339,18 +1399,63 @@ impl SparePreparer {
     }
 }
 
+/// How many taken names [`create_spare`] skips before it gives up.
+const SPARE_NAME_TRIES: u32 = 8;
+
+/// The room a new spare needs beyond the segment size, so preparing one
+/// never leaves the file system full: an eighth of the segment size, at
+/// least 1 MiB.
+fn spare_margin(segment_size: u64) -> u64 {
+    (segment_size / 8).max(1 << 20)
+}
+
+/// Checks that the file system holding `dir` has room for a segment of
+/// `segment_size` bytes and the margin ([`Error::NoSpace`] if not). A
+/// storage that cannot tell (or fails to) is not refused: the
+/// preallocation still reports `ENOSPC`.
+fn check_room(storage: &dyn Storage, dir: &Path, segment_size: u64) -> Result<()> {
+    let needed = segment_size.saturating_add(spare_margin(segment_size));
+    match storage.free_space(dir) {
+        Ok(Some(available)) if available < needed => Err(Error::NoSpace {
+            path: dir.to_path_buf(),
+            needed,
+            available,
+        }),
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::debug!(dir = %dir.display(), error = %e, "could not tell the free space; preparing the spare anyway");
+            Ok(())
+        }
+    }
+}
+
 /// Creates a spare file: created, its directory entry made durable,
-/// preallocated as configured, synced. Not yet in the queue.
+/// preallocated as configured, synced. Not yet in the queue. Nothing is
+/// created without room for it ([`check_room`]); a spare name already
+/// taken (by anything: it appeared after the log was opened) is skipped,
+/// never reused.
 fn create_spare(
     storage: &dyn Storage,
     dir: &Path,
     options: &LogOptions,
     spares: &SpareQueue,
 ) -> Result<PathBuf> {
-    let path = spares.new_path(dir);
-    let file = storage
-        .open(&path, OpenOptions::create_new())
-        .map_err(io_err("create", &path))?;
+    check_room(storage, dir, options.segment_size)?;
+    let mut tries = 0;
+    let (path, file) = loop {
+        let path = spares.new_path(dir);
+        match storage.open(&path, OpenOptions::create_new()) {
+            Ok(file) => break (path, file),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if tries >= SPARE_NAME_TRIES {
+                    return Err(io_err("create", &path)(e));
+                }
+                tracing::warn!(path = %path.display(), "spare name taken by a file the log did not make; skipped");
+                tries += 1;
+            }
+            Err(e) => return Err(io_err("create", &path)(e)),
+        }
+    };
     storage
         .sync_dir(dir)
         .map_err(io_err("sync directory", dir))?;

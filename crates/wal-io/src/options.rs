@@ -106,6 +106,18 @@ impl Default for LogOptions {
 pub const MIN_SEGMENT_SIZE: u64 = 4096;
 
 impl LogOptions {
+    /// The largest segment size allowed: 1 GiB. A segment is reserved
+    /// whole (and zero-filled, by default) when its file is prepared, up
+    /// to [`LogOptions::max_spares`] spares are kept besides the segment
+    /// being written, resuming after a stop that was not a clean close
+    /// reads and rewrites the last segment's records, and purging frees
+    /// whole segments only: each of these costs grows with the segment
+    /// size, and past 1 GiB (Kafka's default segment size) none of them
+    /// buys anything (a rotation's cost is one header write and a rename,
+    /// whatever the size). Larger values are refused when the log is
+    /// opened ([`crate::Error::InvalidOption`]).
+    pub const MAX_SEGMENT_SIZE: u64 = 1 << 30;
+
     /// The default options.
     #[must_use]
     pub fn new() -> Self {
@@ -121,7 +133,8 @@ impl LogOptions {
     /// The size at which a segment is full: an append that would take it
     /// past this size goes to a new segment (unless the segment holds no
     /// record yet, so one batch larger than a segment still fits, in a
-    /// segment of its own). At least [`MIN_SEGMENT_SIZE`]; a multiple of
+    /// segment of its own). At least [`MIN_SEGMENT_SIZE`] (4 KiB), at most
+    /// [`LogOptions::MAX_SEGMENT_SIZE`] (1 GiB); a multiple of
     /// [`crate::DIRECT_ALIGN`] with [`SyncMode::Direct`]. By default, 64 MiB.
     pub fn segment_size(&mut self, bytes: u64) -> &mut Self {
         self.segment_size = bytes;
@@ -201,6 +214,12 @@ impl LogOptions {
             return Err(Error::InvalidOption {
                 name: "segment_size",
                 reason: "must be at least 4096 bytes",
+            });
+        }
+        if self.segment_size > Self::MAX_SEGMENT_SIZE {
+            return Err(Error::InvalidOption {
+                name: "segment_size",
+                reason: "must be at most 1 GiB (1073741824 bytes)",
             });
         }
         if self.sync_mode.is_direct()

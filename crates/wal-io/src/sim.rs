@@ -23,7 +23,12 @@
 //! - **Faults**, on command ([`SimStorage::inject`], the next matching call)
 //!   or at a seeded rate ([`SimStorage::set_fault_rate`]): see [`Fault`].
 //!   [`SimStorage::set_capacity`] makes the disk fill up (short writes, then
-//!   `ENOSPC`).
+//!   `ENOSPC`); [`SimStorage::set_free_space`] sets the figure
+//!   [`Storage::free_space`] reports (`statvfs`), independently.
+//! - **Non-regular entries.** A subdirectory is the simulated disk's one
+//!   entry that is not a regular file: listed with `is_file: false`, and
+//!   refused by `open` and `lock_dir` as the real storage refuses a
+//!   symbolic link or a FIFO.
 //!
 //! For crash exploration, [`SimStorage::fork`] copies the disk as it is
 //! (to try many post-crash states of one crash point), and
@@ -52,7 +57,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::storage::{DirEntry, DirLock, OpenOptions, Storage, StorageFile};
+use crate::storage::{DirEntry, DirLock, OpenOptions, Storage, StorageFile, not_regular};
 
 /// The sector size of the simulated disk: the unit in which unsynced data
 /// survives or is lost on a crash.
@@ -291,6 +296,8 @@ struct Inner {
     queued: Vec<Fault>,
     rates: BTreeMap<Fault, u32>,
     capacity: Option<u64>,
+    /// What [`Storage::free_space`] reports.
+    free_space: Option<u64>,
     direct_supported: bool,
     stats: SimStats,
 }
@@ -389,6 +396,7 @@ impl SimStorage {
                 queued: Vec::new(),
                 rates: BTreeMap::new(),
                 capacity: None,
+                free_space: None,
                 direct_supported: true,
                 stats: SimStats::default(),
             })),
@@ -430,6 +438,15 @@ impl SimStorage {
     /// allocation. `None` (the default) is unlimited.
     pub fn set_capacity(&self, bytes: Option<u64>) {
         self.lock().capacity = bytes;
+    }
+
+    /// Sets what [`Storage::free_space`] reports (the `statvfs` figure of
+    /// the real storage): `None` (the default) is "cannot tell", so no
+    /// room is checked. The figure is reported as it is, whatever the
+    /// files hold; it is independent of [`SimStorage::set_capacity`],
+    /// which decides when writes fail.
+    pub fn set_free_space(&self, bytes: Option<u64>) {
+        self.lock().free_space = bytes;
     }
 
     /// Whether `O_DIRECT` opens succeed (default) or fail with `EINVAL`, as
@@ -832,6 +849,10 @@ impl Storage for SimStorage {
             return Err(errno(libc::EINVAL));
         }
         let (parent, name) = split(path)?;
+        if inner.dirs.contains_key(path) {
+            // A subdirectory: not a regular file, never opened.
+            return Err(not_regular());
+        }
         let existing = inner.dir(parent)?.live.get(name).copied();
         let ino = match existing {
             Some(_) if options.create_new => return Err(errno(libc::EEXIST)),
@@ -914,6 +935,12 @@ impl Storage for SimStorage {
 
     fn random_u64(&self) -> io::Result<u64> {
         Ok(self.lock().rng.next_u64())
+    }
+
+    fn free_space(&self, path: &Path) -> io::Result<Option<u64>> {
+        let inner = self.lock();
+        inner.dir(path)?;
+        Ok(inner.free_space)
     }
 }
 
@@ -1105,5 +1132,9 @@ impl Storage for HaltingStorage {
     fn random_u64(&self) -> io::Result<u64> {
         self.state.check()?;
         self.inner.random_u64()
+    }
+    fn free_space(&self, path: &Path) -> io::Result<Option<u64>> {
+        self.state.check()?;
+        self.inner.free_space(path)
     }
 }

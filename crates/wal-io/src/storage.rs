@@ -6,6 +6,12 @@
 //! with [`std::io::Error::from_raw_os_error`], so `EIO` and `ENOSPC` look
 //! the same as the kernel's); [`crate::Error`] adds the path and the
 //! operation.
+//!
+//! A log directory is input like any other: whoever can write to it can put
+//! a symbolic link, a FIFO or a device node under any name. The real
+//! storage never follows a symbolic link at the end of a path it opens and
+//! never opens anything but a regular file for its bytes (see
+//! [`Storage::open`]); a FIFO cannot make an open block.
 
 use std::fmt;
 use std::fs::File;
@@ -98,8 +104,37 @@ pub struct DirEntry {
     /// The file name (lossily converted to UTF-8; a name that is not UTF-8
     /// is never a segment).
     pub name: String,
-    /// Whether the entry is a regular file (not a directory or other).
+    /// Whether the entry is a regular file (not a directory, a symbolic
+    /// link, a FIFO, a device or a socket). Told without following a
+    /// symbolic link.
     pub is_file: bool,
+}
+
+/// The cause of the [`io::Error`] a storage gives when a path it was asked
+/// to open is not a regular file (a symbolic link, a FIFO, a device, a
+/// socket or a directory): it is never followed, nor opened for its bytes.
+#[derive(Debug)]
+pub(crate) struct NotRegularFile;
+
+impl fmt::Display for NotRegularFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "not a regular file (a symbolic link, FIFO, device, socket or directory): never followed or opened",
+        )
+    }
+}
+
+impl std::error::Error for NotRegularFile {}
+
+/// The error for a path that is not a regular file ([`NotRegularFile`]).
+pub(crate) fn not_regular() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, NotRegularFile)
+}
+
+/// Whether `e` says the path is not a regular file ([`not_regular`]).
+pub(crate) fn is_not_regular(e: &io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.is::<NotRegularFile>())
 }
 
 /// An open file: positional reads and writes, syncs, allocation.
@@ -187,6 +222,14 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Lists a directory (not recursive, without `.` and `..`).
     fn list_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>>;
     /// Opens (or creates) a file.
+    ///
+    /// Only a regular file is ever opened: a symbolic link as the last
+    /// component of `path` is not followed (so a create never creates
+    /// its target), and a FIFO, device, socket or directory is refused,
+    /// without blocking, with an [`io::ErrorKind::InvalidData`] error
+    /// whose message says "not a regular file". (The real storage opens
+    /// with `O_NOFOLLOW | O_NONBLOCK`, checks the type with `fstat`, then
+    /// clears `O_NONBLOCK`.)
     fn open(&self, path: &Path, options: OpenOptions) -> io::Result<Box<dyn StorageFile>>;
     /// Renames a file, replacing `to` if it exists.
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
@@ -198,12 +241,23 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Takes an exclusive lock on the directory (through the lock file
     /// `lock_file` inside it, created if missing). Fails with
     /// [`io::ErrorKind::WouldBlock`] if another holder, in this process or
-    /// another, has it.
+    /// another, has it. A lock file that is not a regular file (a
+    /// symbolic link, a FIFO, ...) is refused as [`Storage::open`] refuses
+    /// one: nothing is created through a symbolic link.
     fn lock_dir(&self, path: &Path, lock_file: &str) -> io::Result<Box<dyn DirLock>>;
     /// A random 64-bit value (salts and log ids). The real storage reads
     /// the kernel's random source; the simulated one is deterministic from
     /// its seed.
     fn random_u64(&self) -> io::Result<u64>;
+    /// The bytes an unprivileged writer may still use on the file system
+    /// holding the directory `path` (`statvfs`: free blocks available to
+    /// non-root users, times the block size), or `None` when it cannot be
+    /// told. Checked before a spare segment file is made, so a spare never
+    /// fills the disk. By default, `None`: no check.
+    fn free_space(&self, path: &Path) -> io::Result<Option<u64>> {
+        let _ = path;
+        Ok(None)
+    }
 }
 
 /// The real file system (Linux and other Unix systems).
@@ -253,7 +307,38 @@ fn open_flags(options: OpenOptions) -> io::Result<i32> {
             ));
         }
     }
-    Ok(flags)
+    Ok(flags | NOT_THROUGH_LINKS)
+}
+
+/// Flags of every open of the real storage: never follow a symbolic link
+/// at the end of the path, and never block in the open itself (a FIFO
+/// without a writer would; [`regular_only`] then refuses it and clears
+/// `O_NONBLOCK`).
+const NOT_THROUGH_LINKS: i32 = libc::O_NOFOLLOW | libc::O_NONBLOCK;
+
+/// `O_NOFOLLOW` refuses a symbolic link with `ELOOP` (`EMLINK` on FreeBSD):
+/// say what it is.
+fn refused_link(e: io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(libc::ELOOP | libc::EMLINK) => not_regular(),
+        _ => e,
+    }
+}
+
+/// Refuses an open file that is not a regular file (a FIFO, a device, a
+/// socket, a directory), then clears the `O_NONBLOCK` it was opened with
+/// (it only kept a FIFO from blocking the open; regular files are read and
+/// written as if it were not set, but no file system need be trusted on
+/// that).
+fn regular_only(file: File) -> io::Result<File> {
+    if !file.metadata()?.is_file() {
+        return Err(not_regular());
+    }
+    let flags = rustix::fs::fcntl_getfl(&file)?;
+    if flags.contains(rustix::fs::OFlags::NONBLOCK) {
+        rustix::fs::fcntl_setfl(&file, flags.difference(rustix::fs::OFlags::NONBLOCK))?;
+    }
+    Ok(file)
 }
 
 impl Storage for FileStorage {
@@ -282,7 +367,9 @@ impl Storage for FileStorage {
             .create(options.create && !options.create_new)
             .create_new(options.create_new)
             .custom_flags(open_flags(options)?)
-            .open(path)?;
+            .open(path)
+            .map_err(refused_link)?;
+        let file = regular_only(file)?;
         Ok(Box::new(RealFile { file }))
     }
 
@@ -295,7 +382,13 @@ impl Storage for FileStorage {
     }
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        File::open(path)?.sync_all()
+        // O_DIRECTORY: whatever replaced the directory (a FIFO) fails the
+        // open instead of blocking it.
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC | libc::O_DIRECTORY)
+            .open(path)?
+            .sync_all()
     }
 
     fn lock_dir(&self, path: &Path, lock_file: &str) -> io::Result<Box<dyn DirLock>> {
@@ -304,8 +397,12 @@ impl Storage for FileStorage {
             .write(true)
             .create(true)
             .truncate(false)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(path.join(lock_file))?;
+            .custom_flags(libc::O_CLOEXEC | NOT_THROUGH_LINKS)
+            .open(path.join(lock_file))
+            .map_err(refused_link)?;
+        // A FIFO, a device or a directory under the lock file's name is
+        // refused (never locked through), as a symbolic link is above.
+        let file = regular_only(file)?;
         // flock locks belong to the open file description, so a second open
         // of the lock file in this process conflicts too (unlike fcntl locks).
         rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
@@ -316,6 +413,21 @@ impl Storage for FileStorage {
         let mut bytes = [0u8; 8];
         File::open("/dev/urandom")?.read_exact(&mut bytes)?;
         Ok(u64::from_le_bytes(bytes))
+    }
+
+    fn free_space(&self, path: &Path) -> io::Result<Option<u64>> {
+        let stat = rustix::fs::statvfs(path)?;
+        // A file system that reports no blocks at all (some FUSE and
+        // network ones) does not know: no figure rather than zero.
+        if stat.f_blocks == 0 {
+            return Ok(None);
+        }
+        let unit = if stat.f_frsize != 0 {
+            stat.f_frsize
+        } else {
+            stat.f_bsize
+        };
+        Ok(Some(stat.f_bavail.saturating_mul(unit)))
     }
 }
 

@@ -11,6 +11,7 @@
 mod clean_close;
 mod errors;
 mod faults_and_crashes;
+mod hostile_files;
 mod lock;
 mod preallocation;
 mod recycling;

@@ -15,19 +15,21 @@ use crate::support::{SIM_DIR, append, range, read_log, seed, sim, small_options}
 /// before must be the last one it marked.
 fn marking_hook(seen: Arc<Mutex<Vec<Lsn>>>) -> wal_io::SegmentHook {
     let counter = AtomicU32::new(1);
-    Box::new(move |header: &mut SegmentHeader, prev: Option<&SegmentHeader>| {
-        let last = seen.lock().unwrap().last().copied();
-        if let Some(last) = last {
-            assert_eq!(prev.map(|p| p.first_lsn), Some(last), "the segment before");
-        }
-        let n = counter.fetch_add(1, Ordering::SeqCst);
-        header.key_id = KeyId::new(7);
-        header.key_seed = [0; 16];
-        header.key_seed[..4].copy_from_slice(&n.to_le_bytes());
-        header.key_check = [0xaa; 16];
-        seen.lock().unwrap().push(header.first_lsn);
-        Ok(())
-    })
+    Box::new(
+        move |header: &mut SegmentHeader, prev: Option<&SegmentHeader>| {
+            let last = seen.lock().unwrap().last().copied();
+            if let Some(last) = last {
+                assert_eq!(prev.map(|p| p.first_lsn), Some(last), "the segment before");
+            }
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            header.key_id = KeyId::new(7);
+            header.key_seed = [0; 16];
+            header.key_seed[..4].copy_from_slice(&n.to_le_bytes());
+            header.key_check = [0xaa; 16];
+            seen.lock().unwrap().push(header.first_lsn);
+            Ok(())
+        },
+    )
 }
 
 #[test]
@@ -73,9 +75,9 @@ fn a_refusing_hook_fails_the_batch_before_anything_is_written() {
     for _ in 0..3 {
         append(&mut log, 100).unwrap();
     }
-    log.set_segment_hook(Box::new(|_: &mut SegmentHeader, _: Option<&SegmentHeader>| {
-        Err(Box::new(NoKey) as _)
-    }));
+    log.set_segment_hook(Box::new(
+        |_: &mut SegmentHeader, _: Option<&SegmentHeader>| Err(Box::new(NoKey) as _),
+    ));
     let e = append(&mut log, 100).unwrap_err();
     match &e {
         Error::Hook { source, .. } => assert!(source.downcast_ref::<NoKey>().is_some(), "{e}"),
