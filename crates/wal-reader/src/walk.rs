@@ -413,7 +413,11 @@ impl Walker {
             }
             for (passed, first_failure) in by_id.values() {
                 if let (0, Some((i, e))) = (passed, first_failure) {
-                    let path = self.segments.get(*i).map(|s| s.path.clone()).unwrap_or_default();
+                    let path = self
+                        .segments
+                        .get(*i)
+                        .map(|s| s.path.clone())
+                        .unwrap_or_default();
                     return Err(Error::Key {
                         path,
                         source: e.clone(),
@@ -465,12 +469,13 @@ impl Walker {
         {
             self.auth = None;
             if let Some(keys) = self.opts.keys.clone() {
-                let dec = wal_crypto::SegmentDecryptor::open(&*keys, &seg.header).map_err(
-                    |source| Error::Key {
-                        path: seg.path.clone(),
-                        source,
-                    },
-                )?;
+                let dec =
+                    wal_crypto::SegmentDecryptor::open(&*keys, &seg.header).map_err(|source| {
+                        Error::Key {
+                            path: seg.path.clone(),
+                            source,
+                        }
+                    })?;
                 // The oldest segment's predecessor may have been purged:
                 // its link cannot be checked (dropping a prefix of a log
                 // looks like a purge).
@@ -1711,12 +1716,14 @@ impl Walker {
 
     /// Trouble while following a live log: everything up to the limit is
     /// durable, so the records must be there. First re-read the file (the
-    /// window may hold bytes read before they were written). Then, damage
-    /// that is still there (a record that does not verify, or one that
-    /// breaks the sequence) is damage at rest: the recovery mode decides,
-    /// as for any reader (the skipping mode skips it, as recovery did).
-    /// Records that are simply not there yet: list the directory again and
-    /// seek (a rotation or a purge), then give up.
+    /// window may hold bytes read before they were written), then list the
+    /// directory again and seek (a rotation or a purge). If the records
+    /// still stop there: where the segment is followed by another, the stop
+    /// is classified as for any reader (the end of a sealed segment, slack
+    /// after its last record, or corruption); damage that is still there in
+    /// the last segment is damage at rest. The recovery mode decides what
+    /// corruption does (the skipping mode skips it, as recovery did).
+    /// Records that are simply not there: give up.
     fn live_trouble(&mut self, x: u64, t: &Fault, batch_end: Option<Lsn>) -> Result<Option<Step>> {
         let lsn = self.commit_lsn;
         let tries = if self.retries.0 == lsn {
@@ -1727,27 +1734,39 @@ impl Walker {
         self.retries = (lsn, tries.saturating_add(1));
         tracing::trace!(offset = x, %lsn, tries, trouble = ?t, "tailing: record not found yet");
         let damage = !matches!(t, Fault::Stop(stop) if stop.is_clean());
-        if tries > 0 && damage {
-            let verdict = self.corrupt(x, t, batch_end, None)?;
-            if let Verdict::Corrupt { range, resync } = verdict {
-                if self.opts.mode != RecoveryMode::SkipAnyCorruptedRecords {
-                    return Err(Error::Corruption(Box::new(range)));
-                }
-                self.retries = (Lsn::ZERO, 0);
-                return match resync {
-                    Some(_) => self.apply_corruption(range, resync),
-                    None if !self.is_last() => self.apply_corruption(range, resync),
-                    None => {
+        if tries > 1 && (damage || !self.is_last()) {
+            let verdict = if self.is_last() {
+                self.corrupt(x, t, batch_end, None)?
+            } else {
+                self.classify(x, t, batch_end)?
+            };
+            return match verdict {
+                Verdict::Corrupt { range, resync } => {
+                    if self.opts.mode != RecoveryMode::SkipAnyCorruptedRecords {
+                        return Err(Error::Corruption(Box::new(range)));
+                    }
+                    self.retries = (Lsn::ZERO, 0);
+                    if resync.is_none() && self.is_last() {
                         // Nothing valid after it yet: what follows is not
                         // written; wait for it where the damage ends.
                         if self.corrupt.last() != Some(&range) {
                             tracing::warn!(%range, "skipping corrupt range");
                             self.corrupt.push(range);
                         }
-                        Ok(Some(Step::Wait))
+                        return Ok(Some(Step::Wait));
                     }
-                };
-            }
+                    self.apply_corruption(range, resync)
+                }
+                Verdict::NextSegment | Verdict::SealedSlack => {
+                    self.retries = (Lsn::ZERO, 0);
+                    self.apply(verdict)
+                }
+                // Not reached for a segment another follows.
+                Verdict::End(_) | Verdict::Torn { .. } => Err(Error::Missing {
+                    lsn,
+                    path: self.dir.clone(),
+                }),
+            };
         }
         self.chain = None;
         self.batch = None;
