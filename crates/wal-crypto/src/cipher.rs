@@ -162,14 +162,7 @@ fn mac(key: &[u8; 32], parts: &[&[u8]]) -> Result<[u8; 32]> {
 
 /// The header tag of `header` (its bytes before the tag) after `prev`.
 fn header_tag(key: &[u8; 32], header: &SegmentHeader, prev: Link) -> Result<[u8; HEADER_TAG_LEN]> {
-    let full = mac(
-        key,
-        &[
-            HEADER_DOMAIN,
-            &header.tagged_bytes(),
-            &prev.header,
-        ],
-    )?;
+    let full = mac(key, &[HEADER_DOMAIN, &header.tagged_bytes(), &prev.header])?;
     let mut tag = [0u8; HEADER_TAG_LEN];
     if let Some(head) = full.first_chunk::<HEADER_TAG_LEN>() {
         tag = *head;
@@ -236,8 +229,8 @@ impl SegmentDecryptor {
 
     /// The tag of a batch or commit marker with `header` and `body`.
     fn marker_tag(&self, header: &RecordHeader, body: &[u8]) -> Result<[u8; MARKER_TAG_LEN]> {
-        let body_len = u32::try_from(body.len())
-            .map_err(|_| Error::InvalidKey("marker body too long"))?;
+        let body_len =
+            u32::try_from(body.len()).map_err(|_| Error::InvalidKey("marker body too long"))?;
         let full = mac(
             &self.marker_key,
             &[
@@ -663,13 +656,40 @@ mod tests {
         // A forged durable lsn, another lsn, another type: refused.
         let mut forged = payload.clone();
         forged[0] ^= 1;
-        assert!(dec.verify_marker(&Record { header: rh, payload: &forged }).is_err());
-        let moved = RecordHeader { lsn: Lsn::new(6), ..rh };
-        assert!(dec.verify_marker(&Record { header: moved, payload: &payload }).is_err());
-        let batch = RecordHeader { record_type: RecordType::Batch, ..rh };
-        assert!(dec.verify_marker(&Record { header: batch, payload: &payload }).is_err());
+        assert!(
+            dec.verify_marker(&Record {
+                header: rh,
+                payload: &forged
+            })
+            .is_err()
+        );
+        let moved = RecordHeader {
+            lsn: Lsn::new(6),
+            ..rh
+        };
+        assert!(
+            dec.verify_marker(&Record {
+                header: moved,
+                payload: &payload
+            })
+            .is_err()
+        );
+        let batch = RecordHeader {
+            record_type: RecordType::Batch,
+            ..rh
+        };
+        assert!(
+            dec.verify_marker(&Record {
+                header: batch,
+                payload: &payload
+            })
+            .is_err()
+        );
         // A marker without the flag is never sealed.
-        let plain = RecordHeader { flags: Flags::EMPTY, ..rh };
+        let plain = RecordHeader {
+            flags: Flags::EMPTY,
+            ..rh
+        };
         assert!(enc.seal_marker(&plain, &[0; 8]).is_err());
     }
 

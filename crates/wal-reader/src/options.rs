@@ -200,7 +200,10 @@ impl ReadOptions {
         let window = record.max(self.buffer_size).max(ahead);
         window
             .saturating_add(ahead.saturating_mul(crate::scan::DEPTH))
-            .saturating_add(self.max_record_len.saturating_add(wal_format::ENCRYPTION_TAG_LEN))
+            .saturating_add(
+                self.max_record_len
+                    .saturating_add(wal_format::ENCRYPTION_TAG_LEN),
+            )
             .saturating_add(
                 self.max_record_len
                     .saturating_add(wal_format::ENCRYPTION_TAG_LEN)

@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use wal_crypto::{Decoded, PayloadDecoder};
 #[cfg(feature = "encryption")]
 use wal_crypto::SegmentDecryptor;
+use wal_crypto::{Decoded, PayloadDecoder};
 use wal_format::{CleanMarker, Flags, KeyId, LogicalKind, Lsn, SegmentHeader};
 use wal_io::Storage;
 

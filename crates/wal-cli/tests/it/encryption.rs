@@ -288,7 +288,12 @@ fn a_forged_plaintext_record_is_corruption_for_every_command() {
         vec!["append", s(&log), "--key-file", s(&key)],
     ] {
         let out = run(&args, b"");
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
         let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
         let said = if args[0] == "stat" {
             "corrupt ranges:   1"

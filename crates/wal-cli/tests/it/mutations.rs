@@ -185,7 +185,10 @@ fn verify_and_append_agree_and_no_changed_log_passes() {
             let verify = run(&with_key("verify"), b"").status.code();
             let append = run(&with_key("append"), b"").status.code();
             let case = format!("{what} (encrypted: {encrypted})");
-            assert!(matches!(verify, Some(0..=2)), "{case}: verify exited {verify:?}");
+            assert!(
+                matches!(verify, Some(0..=2)),
+                "{case}: verify exited {verify:?}"
+            );
             assert_eq!(verify, append, "{case}: verify and append disagree");
             if changed && (*encrypted || !crafted) {
                 assert_ne!(verify, Some(0), "{case}: a changed log passed");

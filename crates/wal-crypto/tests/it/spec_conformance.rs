@@ -85,7 +85,11 @@ fn hmac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
 
 /// The segment before the spec's segment.
 fn prev() -> SegmentHeader {
-    SegmentHeader::new(Lsn::new(12), Salt::new(0x2122_2324_2526_2728), LogId::new(LOG_ID))
+    SegmentHeader::new(
+        Lsn::new(12),
+        Salt::new(0x2122_2324_2526_2728),
+        LogId::new(LOG_ID),
+    )
 }
 
 fn header() -> SegmentHeader {

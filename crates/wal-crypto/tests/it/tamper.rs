@@ -15,7 +15,8 @@ fn keys() -> Keyring {
 
 fn sealed() -> (SegmentHeader, Flags, Vec<u8>) {
     let mut header = SegmentHeader::new(Lsn::new(990), Salt::new(5), LogId::new(6));
-    let mut enc = SegmentEncryptor::new_segment(&keys(), &mut header, wal_crypto::Link::NONE).unwrap();
+    let mut enc =
+        SegmentEncryptor::new_segment(&keys(), &mut header, wal_crypto::Link::NONE).unwrap();
     let mut buf = b"the quick brown fox jumps over the lazy dog".to_vec();
     let flags = enc
         .encrypt(LSN, LogicalKind::Data, Flags::EMPTY, &mut buf)

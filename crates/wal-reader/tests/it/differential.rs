@@ -64,8 +64,11 @@ fn options(encrypted: bool) -> wal_reader::ReadOptions {
 #[cfg(feature = "encryption")]
 fn key() -> Arc<dyn wal_crypto::KeyProvider> {
     Arc::new(
-        wal_crypto::Keyring::new(wal_format::KeyId::new(5), wal_crypto::Key::from_bytes([9; 32]))
-            .unwrap(),
+        wal_crypto::Keyring::new(
+            wal_format::KeyId::new(5),
+            wal_crypto::Key::from_bytes([9; 32]),
+        )
+        .unwrap(),
     )
 }
 
@@ -250,7 +253,10 @@ fn mutate(image: &mut Image, rng: &mut Rng) -> (String, bool) {
                 true,
             );
         }
-        8 if recs.iter().any(|(_, h, p)| !h.record_type.is_marker() && !p.is_empty()) => {
+        8 if recs
+            .iter()
+            .any(|(_, h, p)| !h.record_type.is_marker() && !p.is_empty()) =>
+        {
             // A record's payload changed, its checksums recomputed.
             let data: Vec<_> = recs
                 .iter()
@@ -264,7 +270,9 @@ fn mutate(image: &mut Image, rng: &mut Rng) -> (String, bool) {
             encode_record(&mut enc, &h, &payload).unwrap();
             bytes[at..at + enc.len()].copy_from_slice(&enc);
             return (
-                format!("{name}: payload byte {i} of the record at {at} changed, checksums recomputed"),
+                format!(
+                    "{name}: payload byte {i} of the record at {at} changed, checksums recomputed"
+                ),
                 true,
             );
         }
@@ -310,7 +318,10 @@ fn mutate(image: &mut Image, rng: &mut Rng) -> (String, bool) {
                 encode_record(&mut out, &h, &payload).unwrap();
             }
             *bytes = out;
-            return (format!("{name}: replaced by a segment of another log"), true);
+            return (
+                format!("{name}: replaced by a segment of another log"),
+                true,
+            );
         }
         _ => {
             let at = rng.below(data_end as u64) as usize;

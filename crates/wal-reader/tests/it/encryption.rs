@@ -135,8 +135,13 @@ fn missing_and_wrong_keys_are_key_errors() {
             other => panic!("expected a key error, got {other:?}"),
         }
     }
-    let (_, report) =
-        recover(storage.clone(), dir(), &raw_log_options(), &with_keys(keyring(1))).unwrap();
+    let (_, report) = recover(
+        storage.clone(),
+        dir(),
+        &raw_log_options(),
+        &with_keys(keyring(1)),
+    )
+    .unwrap();
     assert_eq!(report.last_lsn, Lsn::new(20));
 }
 
@@ -163,7 +168,12 @@ fn tampered_record_fails_authentication() {
     assert_eq!(reader.next_record().unwrap().unwrap().lsn, Lsn::new(13));
 
     // Recovery reaches the same verdict, and the modes apply to it.
-    match recover(storage.clone(), dir(), &raw_log_options(), &with_keys(keyring(1))) {
+    match recover(
+        storage.clone(),
+        dir(),
+        &raw_log_options(),
+        &with_keys(keyring(1)),
+    ) {
         Err(Error::Corruption(r)) => check(&r),
         other => panic!("expected an authentication failure, got {other:?}"),
     }
@@ -211,7 +221,12 @@ fn a_plaintext_segment_in_an_encrypted_log_is_forgery() {
             other => panic!("expected forgery, got {other:?}"),
         }
     }
-    match recover(storage.clone(), dir(), &raw_log_options(), &with_keys(keyring(1))) {
+    match recover(
+        storage.clone(),
+        dir(),
+        &raw_log_options(),
+        &with_keys(keyring(1)),
+    ) {
         Err(Error::Corruption(r)) => assert_eq!(r.kind, CorruptionKind::Unauthenticated),
         other => panic!("expected forgery, got {other:?}"),
     }
@@ -231,14 +246,18 @@ fn a_spliced_or_dropped_segment_does_not_authenticate() {
     build(&other, &keyring(1), None);
     let second = dir().join(wal_format::segment_file_name(Lsn::new(11)));
     let spliced = other_sim.contents(&second).unwrap();
-    let f = storage
-        .open(&second, wal_io::OpenOptions::write())
-        .unwrap();
+    let f = storage.open(&second, wal_io::OpenOptions::write()).unwrap();
     f.write_all_at(&spliced, 0).unwrap();
     drop(f);
     for result in [
         read_all(storage.clone(), &dir(), &with_keys(keyring(1))).map(drop),
-        recover(storage.clone(), dir(), &raw_log_options(), &with_keys(keyring(1))).map(drop),
+        recover(
+            storage.clone(),
+            dir(),
+            &raw_log_options(),
+            &with_keys(keyring(1)),
+        )
+        .map(drop),
     ] {
         match result {
             Err(Error::Corruption(r)) => {
@@ -291,7 +310,13 @@ fn a_forged_marker_does_not_authenticate() {
     sim.damage(&path, offset as u64, &forged).unwrap();
     for result in [
         read_all(storage.clone(), &dir(), &with_keys(keyring(1))).map(drop),
-        recover(storage.clone(), dir(), &log_options(), &with_keys(keyring(1))).map(drop),
+        recover(
+            storage.clone(),
+            dir(),
+            &log_options(),
+            &with_keys(keyring(1)),
+        )
+        .map(drop),
     ] {
         match result {
             Err(Error::Corruption(r)) => {
