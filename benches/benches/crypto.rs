@@ -42,7 +42,8 @@ fn crypto(c: &mut Criterion) {
         let body = payload(size);
 
         let mut header = SegmentHeader::new(Lsn::new(1), Salt::new(1), LogId::new(1));
-        let mut enc = SegmentEncryptor::new_segment(&keys, &mut header).expect("segment cipher");
+        let mut enc = SegmentEncryptor::new_segment(&keys, &mut header, wal_crypto::Link::NONE)
+            .expect("segment cipher");
         let dec = SegmentDecryptor::open(&keys, &header).expect("right key");
         let mut encoder = PayloadEncoder::new(None).expect("no compression");
         let mut lsn = 0u64;
