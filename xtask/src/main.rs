@@ -19,7 +19,9 @@
 //!   exploration and fault injection over new seeds until N seeds or M
 //!   minutes are done (4 seeds when neither is given); prints the counts and
 //!   the replay line of any violation. `crash --replay CASE` runs one case
-//!   again.
+//!   again (of any campaign: `crash:`, `fault:`, `bitrot:`, `readfault:`).
+//!   `crash --bitrot` soaks the bit-rot campaign instead, `crash
+//!   --read-faults` the read-fault campaign (same options).
 //!
 //! Fuzzing needs the nightly toolchain and cargo-fuzz; `fuzz-smoke` installs
 //! cargo-fuzz from crates.io when it is missing.
@@ -33,7 +35,7 @@ use std::time::Instant;
 
 type Result<T = ()> = std::result::Result<T, String>;
 
-const USAGE: &str = "usage: cargo xtask <ci [--no-fuzz] | test | fuzz TARGET [--secs N] | fuzz-smoke [--secs N] | bench | compare [--rocksdb] | crash [--seeds N] [--minutes M] [--jobs J] [--first-seed S] | crash --replay CASE>";
+const USAGE: &str = "usage: cargo xtask <ci [--no-fuzz] | test | fuzz TARGET [--secs N] | fuzz-smoke [--secs N] | bench | compare [--rocksdb] | crash [--bitrot | --read-faults] [--seeds N] [--minutes M] [--jobs J] [--first-seed S] | crash --replay CASE>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -237,17 +239,24 @@ fn compare(rocksdb: bool) -> Result {
     )
 }
 
-/// The crash and fault soak: `wal-torture soak` (or `replay`) in a release
-/// build, its arguments passed on.
+/// The crash and fault soak: `wal-torture soak` (or `bitrot` with
+/// `--bitrot`, `read-faults` with `--read-faults`, or `replay`) in a
+/// release build, its arguments passed on.
 fn crash(args: &[String]) -> Result {
     let mut cmd = vec!["run", "--release", "-p", "wal-torture", "--"];
+    let has = |flag: &str| args.iter().any(|a| a == flag);
     match args.iter().position(|a| a == "--replay") {
         Some(pos) => {
             let case = args.get(pos + 1).ok_or("--replay needs a case")?;
             cmd.extend(["replay", case.as_str()]);
         }
         None => {
-            cmd.push("soak");
+            cmd.push(match (has("--bitrot"), has("--read-faults")) {
+                (false, false) => "soak",
+                (true, false) => "bitrot",
+                (false, true) => "read-faults",
+                (true, true) => return Err("--bitrot or --read-faults, not both".into()),
+            });
             for flag in ["--seeds", "--minutes", "--jobs", "--first-seed"] {
                 if let Some(pos) = args.iter().position(|a| a == flag) {
                     let value = args.get(pos + 1).ok_or(format!("{flag} needs a value"))?;

@@ -18,6 +18,9 @@
 //! - [`faults`]: a failed write, sync, directory sync or allocation at
 //!   every k-th call, short writes, a disk that fills up.
 //! - [`soak`]: both over new seeds until time is up (`cargo xtask crash`).
+//! - [`readfaults`]: reads that fail with `EIO` or return flipped bits
+//!   while a log is recovered or read, at every read call
+//!   (`cargo xtask crash --read-faults`).
 //!
 //! Every violation names its [`Case`]; [`replay`] runs exactly that case
 //! again (`cargo xtask crash --replay CASE`).
@@ -33,6 +36,7 @@ mod case;
 pub mod crash;
 pub mod faults;
 pub mod model;
+pub mod readfaults;
 mod rng;
 pub mod verify;
 pub mod workload;

@@ -1,20 +1,31 @@
-//! `wal-torture`: the crash and fault soak (`cargo xtask crash` runs it),
-//! and the replay of one case.
+//! `wal-torture`: the soaks (`cargo xtask crash` runs them), and the
+//! replay of one case.
 //!
 //! ```text
 //! wal-torture soak [--seeds N] [--minutes M] [--first-seed S] [--jobs J]
+//! wal-torture bitrot [--seeds N] [--minutes M] [--first-seed S] [--jobs J]
+//! wal-torture read-faults [--seeds N] [--minutes M] [--first-seed S] [--jobs J]
 //! wal-torture replay CASE
 //! ```
+//!
+//! `soak` is the crash and fault campaign, `bitrot` the bit-rot campaign
+//! (`wal_torture::bitrot`, each seed with both endings), `read-faults` the
+//! read-fault campaign (`wal_torture::readfaults`, likewise). Without
+//! `--seeds` or `--minutes`, 4 seeds. `replay` takes a case of any of
+//! them: `crash:...`, `fault:...`, `bitrot:...` or `readfault:...`.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use std::fmt::Display;
 use std::process::ExitCode;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use wal_torture::bitrot::{self, BitrotCase, BitrotConfig, BitrotOutcome};
+use wal_torture::readfaults::{self, ReadFaultCase, ReadFaultConfig, ReadFaultOutcome};
 use wal_torture::{Case, Outcome, SoakConfig};
 
-const USAGE: &str =
-    "usage: wal-torture <soak [--seeds N] [--minutes M] [--first-seed S] [--jobs J] | replay CASE>";
+const USAGE: &str = "usage: wal-torture <soak|bitrot|read-faults [--seeds N] [--minutes M] [--first-seed S] [--jobs J] | replay CASE>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -37,80 +48,209 @@ fn value<T: std::str::FromStr>(args: &[String], name: &str) -> Result<Option<T>,
         .map_err(|_| format!("{name}: not a number: {v:?}"))
 }
 
-fn run(args: &[String]) -> Result<ExitCode, String> {
-    match args.first().map(String::as_str) {
-        Some("soak") => {
-            let rest = args.get(1..).unwrap_or_default();
-            let mut config = SoakConfig {
-                seeds: value(rest, "--seeds")?,
-                jobs: value(rest, "--jobs")?.unwrap_or(1),
-                ..SoakConfig::default()
-            };
+/// A seed, decimal or `0x` hexadecimal (as the soaks print them).
+fn seed(s: &str) -> Result<u64, String> {
+    match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+    .ok_or(format!("--first-seed: not a number: {s:?}"))
+}
+
+/// What a soak was asked for.
+struct Soak {
+    first_seed: u64,
+    seeds: Option<u64>,
+    minutes: Option<f64>,
+    jobs: usize,
+    started: Instant,
+}
+
+impl Soak {
+    fn parse(args: &[String]) -> Result<Soak, String> {
+        let mut seeds = value(args, "--seeds")?;
+        let minutes: Option<f64> = value(args, "--minutes")?;
+        if seeds.is_none() && minutes.is_none() {
+            seeds = Some(4);
+        }
+        Ok(Soak {
             // New seeds by default: the time, so soaks do not repeat.
-            config.first_seed = match value(rest, "--first-seed")? {
-                Some(s) => s,
+            first_seed: match value::<String>(args, "--first-seed")? {
+                Some(s) => seed(&s)?,
                 None => std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(1, |d| d.as_secs() << 16),
+            },
+            seeds,
+            minutes,
+            jobs: value(args, "--jobs")?.unwrap_or(1),
+            started: Instant::now(),
+        })
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.minutes
+            .map(|m| self.started + Duration::from_secs_f64(m * 60.0))
+    }
+
+    fn announce(&self, what: &str) {
+        println!(
+            "wal-torture {what}: first seed {:#x}, {} seeds, {} minutes, {} jobs",
+            self.first_seed,
+            self.seeds.map_or("unlimited".into(), |n| n.to_string()),
+            self.minutes.map_or("unlimited".into(), |m| m.to_string()),
+            self.jobs
+        );
+    }
+
+    /// Prints the totals and every violation kept; fails on a violation.
+    fn finish(
+        &self,
+        what: &str,
+        counts: impl Display,
+        violations: u64,
+        kept: &[impl Display],
+    ) -> ExitCode {
+        println!(
+            "wal-torture {what} finished in {:.1?}: {counts}",
+            self.started.elapsed()
+        );
+        for v in kept {
+            println!("{v}");
+        }
+        if violations == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<ExitCode, String> {
+    let rest = args.get(1..).unwrap_or_default();
+    match args.first().map(String::as_str) {
+        Some("soak") => {
+            let soak = Soak::parse(rest)?;
+            let config = SoakConfig {
+                first_seed: soak.first_seed,
+                seeds: soak.seeds,
+                deadline: soak.deadline(),
+                jobs: soak.jobs,
+                ..SoakConfig::default()
             };
-            let minutes: Option<f64> = value(rest, "--minutes")?;
-            if config.seeds.is_none() && minutes.is_none() {
-                config.seeds = Some(4);
-            }
-            let started = Instant::now();
-            config.deadline = minutes.map(|m| started + Duration::from_secs_f64(m * 60.0));
-            println!(
-                "wal-torture soak: first seed {:#x}, {} seeds, {} minutes, {} jobs",
-                config.first_seed,
-                config.seeds.map_or("unlimited".into(), |n| n.to_string()),
-                minutes.map_or("unlimited".into(), |m| m.to_string()),
-                config.jobs
-            );
+            soak.announce("soak");
             let out = wal_torture::soak(&config, |seed, total| {
                 println!(
                     "[{:>7.1?}] seed {seed:#x} done; so far: {}",
-                    started.elapsed(),
+                    soak.started.elapsed(),
                     total.counts
                 );
                 for v in &total.violations {
                     println!("  {v}");
                 }
             });
-            Ok(finish(&out, started))
+            Ok(finish(&soak, &out))
+        }
+        Some("bitrot") => {
+            let soak = Soak::parse(rest)?;
+            soak.announce("bit-rot soak");
+            let total = Mutex::new(BitrotOutcome::default());
+            let out = bitrot::sweep(
+                soak.first_seed,
+                soak.seeds.unwrap_or(u64::MAX / 2),
+                &BitrotConfig::default(),
+                soak.jobs,
+                soak.deadline(),
+                |plan, out| {
+                    let mut total = total.lock().unwrap_or_else(|e| e.into_inner());
+                    total.merge(out.clone());
+                    println!(
+                        "[{:>7.1?}] {plan}: {}; so far: {}",
+                        soak.started.elapsed(),
+                        out.counts,
+                        total.counts
+                    );
+                    for v in &out.violations {
+                        println!("  {v}");
+                    }
+                },
+            );
+            Ok(soak.finish(
+                "bit-rot soak",
+                out.counts,
+                out.counts.violations,
+                &out.violations,
+            ))
+        }
+        Some("read-faults") => {
+            let soak = Soak::parse(rest)?;
+            soak.announce("read-fault soak");
+            let total = Mutex::new(ReadFaultOutcome::default());
+            let out = readfaults::sweep(
+                soak.first_seed,
+                soak.seeds.unwrap_or(u64::MAX / 2),
+                &ReadFaultConfig::default(),
+                soak.jobs,
+                soak.deadline(),
+                |plan, out| {
+                    let mut total = total.lock().unwrap_or_else(|e| e.into_inner());
+                    total.merge(out.clone());
+                    println!(
+                        "[{:>7.1?}] {plan}: {}; so far: {}",
+                        soak.started.elapsed(),
+                        out.counts,
+                        total.counts
+                    );
+                    for v in &out.violations {
+                        println!("  {v}");
+                    }
+                },
+            );
+            Ok(soak.finish(
+                "read-fault soak",
+                out.counts,
+                out.counts.violations,
+                &out.violations,
+            ))
         }
         Some("replay") => {
-            let case: Case = args
-                .get(1)
-                .ok_or("replay needs a case")?
-                .parse()
-                .map_err(|e| format!("{e}"))?;
-            match wal_torture::replay(&case) {
-                Ok(()) => {
-                    println!("{case}: no violation");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(v) => {
-                    println!("{v}");
-                    Ok(ExitCode::FAILURE)
-                }
-            }
+            let text = args.get(1).ok_or("replay needs a case")?;
+            replay(text)
         }
         _ => Err("no command".into()),
     }
 }
 
-fn finish(out: &Outcome, started: Instant) -> ExitCode {
-    println!(
-        "wal-torture soak finished in {:.1?}: {}",
-        started.elapsed(),
-        out.counts
-    );
-    for v in &out.violations {
-        println!("{v}");
-    }
-    if out.counts.violations == 0 {
-        ExitCode::SUCCESS
+/// Replays a case of any campaign, told apart by its tag.
+fn replay(text: &str) -> Result<ExitCode, String> {
+    let verdict = if text.starts_with("bitrot:") {
+        let case: BitrotCase = text.parse().map_err(|e| format!("{e}"))?;
+        bitrot::replay(&case)
+            .map(|v| format!("{case}: no violation ({v:?})"))
+            .map_err(|v| v.to_string())
+    } else if text.starts_with("readfault:") {
+        let case: ReadFaultCase = text.parse().map_err(|e| format!("{e}"))?;
+        readfaults::replay(&case)
+            .map(|v| format!("{case}: no violation ({v:?})"))
+            .map_err(|v| v.to_string())
     } else {
-        ExitCode::FAILURE
+        let case: Case = text.parse().map_err(|e| format!("{e}"))?;
+        wal_torture::replay(&case)
+            .map(|()| format!("{case}: no violation"))
+            .map_err(|v| v.to_string())
+    };
+    match verdict {
+        Ok(line) => {
+            println!("{line}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(violation) => {
+            println!("{violation}");
+            Ok(ExitCode::FAILURE)
+        }
     }
+}
+
+fn finish(soak: &Soak, out: &Outcome) -> ExitCode {
+    soak.finish("soak", out.counts, out.counts.violations, &out.violations)
 }

@@ -8,5 +8,6 @@ mod bit_rot;
 mod crash_points;
 mod fault_injection;
 mod oracle_catches;
+mod read_faults;
 mod regressions;
 mod support;
