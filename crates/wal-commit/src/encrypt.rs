@@ -43,12 +43,14 @@ mod on {
         pub(crate) fn install(log: &mut SegmentLog, keys: Arc<dyn KeyProvider>) -> Self {
             let slot: Slot = Arc::default();
             let hook_slot = slot.clone();
-            log.set_segment_hook(Box::new(move |header: &mut SegmentHeader, prev: Option<&SegmentHeader>| {
-                let prev = prev.map_or(Link::NONE, Link::to);
-                let cipher = SegmentEncryptor::new_segment(&*keys, header, prev)?;
-                *hook_slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(cipher);
-                Ok(())
-            }));
+            log.set_segment_hook(Box::new(
+                move |header: &mut SegmentHeader, prev: Option<&SegmentHeader>| {
+                    let prev = prev.map_or(Link::NONE, Link::to);
+                    let cipher = SegmentEncryptor::new_segment(&*keys, header, prev)?;
+                    *hook_slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(cipher);
+                    Ok(())
+                },
+            ));
             Cipher {
                 slot,
                 current: None,

@@ -152,6 +152,21 @@ pub enum Error {
         /// The first LSN of the batch.
         batch: Lsn,
     },
+    /// A segment reads back differently than when its records were checked
+    /// (by recovery, or earlier in the same operation): a record that no
+    /// longer verifies where one was found, or damage where records were
+    /// expected. A failing disk or a changing file; the operation changed
+    /// nothing it had not made durable already, and it is refused rather
+    /// than built on bytes that were never checked.
+    #[error("{path} reads back differently at offset {offset}: {reason}")]
+    ReadBack {
+        /// The segment file.
+        path: PathBuf,
+        /// Where.
+        offset: u64,
+        /// What was read there.
+        reason: String,
+    },
     /// A record could not be read while scanning a segment.
     #[error("damaged record in {path} at offset {offset}")]
     Corrupt {

@@ -1,12 +1,13 @@
 //! [`SegmentLog`]: a locked log directory, its segments, and the appender.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use wal_format::{
-    CleanMarker, LogId, Lsn, SEGMENT_HEADER_LEN, Salt, SegmentHeader, parse_segment_file_name,
-    segment_file_name,
+    CleanMarker, LogId, Lsn, RecordDecoder, SEGMENT_HEADER_LEN, Salt, SegmentHeader,
+    parse_segment_file_name, segment_file_name,
 };
 
 use crate::aligned::{AlignedBuf, DIRECT_ALIGN, round_down, round_up};
@@ -554,6 +555,23 @@ impl SegmentLog {
     /// [`Error::InvalidOption`] if the offset is before the records or past
     /// the file's end, [`Error::Io`].
     pub fn resume(&mut self, end_offset: u64, next_lsn: Lsn) -> Result<()> {
+        self.resume_over(end_offset, next_lsn, &[])
+    }
+
+    /// [`SegmentLog::resume`] on a last segment that holds damage a
+    /// recovery skipped: the byte ranges in `damaged` are rewritten as they
+    /// are, every other byte before `end_offset` must read back as records
+    /// (else [`Error::ReadBack`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`SegmentLog::resume`].
+    pub fn resume_over(
+        &mut self,
+        end_offset: u64,
+        next_lsn: Lsn,
+        damaged: &[Range<u64>],
+    ) -> Result<()> {
         self.guard(|log| {
             let Some(last) = log.segments.last().cloned() else {
                 return Err(Error::InvalidOption {
@@ -576,10 +594,18 @@ impl SegmentLog {
                     && c.next_lsn == next_lsn
             });
             log.all_durable |= clean_end;
-            log.take_clean_marker()?;
+            // Every read that can fail comes before the first change, so a
+            // failed resume leaves the log (and its marker) as it was: the
+            // check of the tail, then the rewrite of the records (the same
+            // bytes, each checked as it is read, so it changes nothing
+            // anyone can see), then the marker, then the cut.
+            let cut = !log.tail_is_clean(&last.path, end_offset)?;
             log.writer = Writer::NotResumed;
-            log.cut_file(&last.path, end_offset, true)?;
-            log.make_durable(&last.path, end_offset)?;
+            log.make_durable(&last, end_offset, damaged)?;
+            log.take_clean_marker()?;
+            if cut {
+                log.cut_file(&last.path, end_offset)?;
+            }
             log.activate(&last, end_offset)?;
             log.next_lsn = Some(next_lsn);
             log.force_new_segment |= log.hook.is_some();
@@ -867,8 +893,13 @@ impl SegmentLog {
                 }
                 None => None,
             };
-            log.take_clean_marker()?;
             log.writer = Writer::NotResumed;
+            // What stays is read, checked and made durable before anything
+            // goes (see `resume`).
+            if let Some((info, cut)) = &cut {
+                log.make_durable(info, cut.offset, &[])?;
+            }
+            log.take_clean_marker()?;
             while log.segments.len() > keep {
                 if let Some(newest) = log.segments.pop() {
                     log.retire(&newest)?;
@@ -877,9 +908,8 @@ impl SegmentLog {
             match cut {
                 Some((info, cut)) => {
                     if cut.needed {
-                        log.cut_file(&info.path, cut.offset, false)?;
+                        log.cut_file(&info.path, cut.offset)?;
                     }
-                    log.make_durable(&info.path, cut.offset)?;
                     log.activate(&info, cut.offset)?;
                     log.next_lsn = Some(cut.next_lsn);
                 }
@@ -891,6 +921,63 @@ impl SegmentLog {
             }
             log.force_new_segment |= log.hook.is_some();
             tracing::debug!(dir = %log.dir.display(), from = %lsn, "truncated the log's suffix");
+            Ok(())
+        })
+    }
+
+    /// Ends the log exactly at `offset` in the segment whose first LSN is
+    /// `segment`, where the next record takes `next_lsn`: what a recovery
+    /// that found where the data must end (point in time) asks for. Later
+    /// segments go, newest first (each with a directory sync), then the
+    /// segment is cut at `offset` and its records made durable. Unlike
+    /// [`SegmentLog::truncate_from`] it does not scan for the cut, so a read
+    /// that goes wrong now cannot move it; the records it keeps are read
+    /// and checked before anything changes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] (no such segment, an offset outside it),
+    /// [`Error::ReadBack`] (its records no longer read as checked),
+    /// [`Error::Io`], [`Error::Failed`].
+    pub fn cut_at(&mut self, segment: Lsn, offset: u64, next_lsn: Lsn) -> Result<()> {
+        self.guard(|log| {
+            let Some(keep) = log.segments.iter().position(|s| s.first_lsn() == segment) else {
+                return Err(Error::InvalidOption {
+                    name: "cut_at",
+                    reason: "no segment with that first lsn",
+                });
+            };
+            let Some(info) = log.segments.get(keep).cloned() else {
+                return Err(Error::InvalidOption {
+                    name: "cut_at",
+                    reason: "no segment with that first lsn",
+                });
+            };
+            if offset < SEGMENT_HEADER_LEN as u64 || next_lsn < segment {
+                return Err(Error::InvalidOption {
+                    name: "cut_at",
+                    reason: "offset before the first record, or lsn before the segment's first",
+                });
+            }
+            let cut = !log.tail_is_clean(&info.path, offset)?;
+            log.writer = Writer::NotResumed;
+            // The records kept, read, checked and made durable before
+            // anything goes (see `resume`).
+            log.all_durable = false;
+            log.make_durable(&info, offset, &[])?;
+            log.take_clean_marker()?;
+            while log.segments.len() > keep.saturating_add(1) {
+                if let Some(newest) = log.segments.pop() {
+                    log.retire(&newest)?;
+                }
+            }
+            if cut {
+                log.cut_file(&info.path, offset)?;
+            }
+            log.activate(&info, offset)?;
+            log.next_lsn = Some(next_lsn);
+            log.force_new_segment |= log.hook.is_some();
+            tracing::debug!(dir = %log.dir.display(), %segment, offset, %next_lsn, "cut the log's end");
             Ok(())
         })
     }
@@ -921,44 +1008,133 @@ impl SegmentLog {
     }
 
     /// Unless everything is known to be durable already, reads the
-    /// records of segment `path` (up to `end`) and writes them back where
-    /// they were, then syncs. What a resume builds on may be only in the
-    /// page cache: a write whose sync failed (the process stopped, the
-    /// machine did not) either stays dirty (and nothing syncs that file
+    /// records of segment `info` (up to `end`), checks each, and writes it
+    /// back where it was, then syncs. What a resume builds on may be only
+    /// in the page cache: a write whose sync failed (the process stopped,
+    /// the machine did not) either stays dirty (and nothing syncs that file
     /// again if the next append goes to a new segment, as with
     /// encryption), or, where a failed fsync marks its pages clean (Linux),
     /// is never written at all though it reads back fine. Rewritten, the
     /// bytes are dirty again, so the sync writes them. (Earlier segments
-    /// were synced before the next one was created.)
-    fn make_durable(&mut self, path: &Path, end: u64) -> Result<()> {
-        const CHUNK: u64 = 64 << 10;
+    /// were synced before the next one was created.) Each record is checked
+    /// as it is read, before it is written back: a read that goes wrong
+    /// ([`Error::ReadBack`]) is never made durable.
+    fn make_durable(&mut self, info: &SegmentInfo, end: u64, damaged: &[Range<u64>]) -> Result<()> {
         if self.all_durable {
             return Ok(());
         }
         let file = self
             .storage
-            .open(path, OpenOptions::write())
-            .map_err(io_err("open", path))?;
-        let mut at = SEGMENT_HEADER_LEN as u64;
-        let mut buf = Vec::new();
-        while at < end {
-            let n = (end - at).min(CHUNK);
-            buf.resize(n as usize, 0);
-            file.read_exact_at(&mut buf, at)
-                .map_err(io_err("read", path))?;
-            file.write_all_at(&buf, at)
-                .map_err(io_err("rewrite", path))?;
-            at += n;
-        }
-        file.sync_data().map_err(io_err("sync", path))?;
+            .open(&info.path, OpenOptions::write())
+            .map_err(io_err("open", &info.path))?;
+        self.each_record_chunk(&*file, info, end, damaged, &mut |at, bytes| {
+            file.write_all_at(bytes, at)
+                .map_err(io_err("rewrite", &info.path))
+        })?;
+        file.sync_data().map_err(io_err("sync", &info.path))?;
         self.all_durable = true;
         Ok(())
     }
 
+    /// Reads the records of segment `info` from its first up to `end`, in
+    /// chunks of whole records (about 64 KiB, or one record), checks every
+    /// record (checksums, salt, length) and hands each chunk to `f` with
+    /// its offset. Fails with [`Error::ReadBack`] where the bytes are not
+    /// records ending exactly at `end`.
+    fn each_record_chunk(
+        &self,
+        file: &dyn StorageFile,
+        info: &SegmentInfo,
+        end: u64,
+        damaged: &[Range<u64>],
+        f: &mut dyn FnMut(u64, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        const CHUNK: usize = 64 << 10;
+        let damaged_at = |offset: u64| damaged.iter().find(|r| r.contains(&offset)).cloned();
+        let decoder = RecordDecoder::new(info.header.salt, self.options.max_payload_len);
+        let path = &info.path;
+        let read_back = |offset: u64, reason: String| Error::ReadBack {
+            path: path.clone(),
+            offset,
+            reason,
+        };
+        let mut at = SEGMENT_HEADER_LEN as u64;
+        let mut buf: Vec<u8> = Vec::new();
+        while at < end {
+            if let Some(range) = damaged_at(at) {
+                // Damage recovery reported and skipped: copied as it is.
+                let stop = range.end.min(end);
+                buf.resize(usize::try_from(stop - at).unwrap_or(0), 0);
+                file.read_exact_at(&mut buf, at)
+                    .map_err(io_err("read", path))?;
+                f(at, &buf)?;
+                at = stop;
+                continue;
+            }
+            // Read a chunk (or at least the next record whole).
+            let want = usize::try_from(end - at).unwrap_or(usize::MAX).min(CHUNK);
+            buf.resize(want, 0);
+            file.read_exact_at(&mut buf, at)
+                .map_err(io_err("read", path))?;
+            let mut used = 0usize;
+            loop {
+                let rest = buf.get(used..).unwrap_or_default();
+                if rest.is_empty() {
+                    break;
+                }
+                match decoder.decode(rest) {
+                    Ok(record) => used += record.encoded_len(),
+                    Err(wal_format::Error::Incomplete { needed }) if used == 0 => {
+                        // One record larger than the chunk: read it whole.
+                        let whole = rest.len().saturating_add(needed);
+                        if at.saturating_add(whole as u64) > end {
+                            return Err(read_back(
+                                at,
+                                "a record runs past the end of the data".into(),
+                            ));
+                        }
+                        buf.resize(whole, 0);
+                        file.read_exact_at(&mut buf, at)
+                            .map_err(io_err("read", path))?;
+                    }
+                    Err(wal_format::Error::Incomplete { .. }) => break,
+                    Err(_) if used > 0 && damaged_at(at.saturating_add(used as u64)).is_some() => {
+                        break;
+                    }
+                    Err(e) => {
+                        return Err(read_back(at.saturating_add(used as u64), e.to_string()));
+                    }
+                }
+            }
+            if used == 0 {
+                return Err(read_back(at, "no whole record".into()));
+            }
+            f(at, buf.get(..used).unwrap_or_default())?;
+            at = at.saturating_add(used as u64);
+        }
+        Ok(())
+    }
+
+    /// Whether nothing but zeros follows `offset` in the file at `path`
+    /// (or nothing at all): then a resume need not cut it. Only reads.
+    fn tail_is_clean(&self, path: &Path, offset: u64) -> Result<bool> {
+        let file = self
+            .storage
+            .open(path, OpenOptions::read())
+            .map_err(io_err("open", path))?;
+        let len = file.size().map_err(io_err("stat", path))?;
+        if offset > len {
+            return Err(Error::InvalidOption {
+                name: "offset",
+                reason: "past the end of the segment file",
+            });
+        }
+        Ok(offset == len || all_zero(&*file, path, offset, len)?)
+    }
+
     /// Cuts the file at `offset` durably (everything from it on goes), then
-    /// reserves the rest of the segment again. With `skip_if_zero`, a tail
-    /// that is already all zeros is left as it is.
-    fn cut_file(&self, path: &Path, offset: u64, skip_if_zero: bool) -> Result<()> {
+    /// reserves the rest of the segment again.
+    fn cut_file(&self, path: &Path, offset: u64) -> Result<()> {
         let file = self
             .storage
             .open(path, OpenOptions::write())
@@ -970,7 +1146,7 @@ impl SegmentLog {
                 reason: "past the end of the segment file",
             });
         }
-        if offset == len || (skip_if_zero && all_zero(&*file, path, offset, len)?) {
+        if offset == len {
             return Ok(());
         }
         file.set_len(offset).map_err(io_err("set_len", path))?;

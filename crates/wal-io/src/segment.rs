@@ -341,6 +341,25 @@ pub(crate) fn find_cut(reader: &SegmentReader, lsn: Lsn, max_payload_len: u32) -
     let end = iter.end().cloned().unwrap_or(ScanEnd::EndOfFile {
         offset: SEGMENT_HEADER_LEN as u64,
     });
+    if let ScanEnd::NotARecord { offset, reason } = &end
+        && !end.is_clean()
+        && !matches!(
+            reason,
+            // Stale records of an earlier use of the file, or the file's
+            // end within a header's length (a full segment).
+            wal_format::Error::WrongSalt { .. } | wal_format::Error::Incomplete { .. }
+        )
+    {
+        // The log was recovered (any damage before its end refused or cut)
+        // before it could be truncated: bytes that are not records before
+        // `lsn` are a read gone wrong or new damage. Cutting there would
+        // take records below `lsn` with it.
+        return Err(Error::ReadBack {
+            path,
+            offset: *offset,
+            reason: format!("{reason}, before lsn {lsn} was reached"),
+        });
+    }
     Ok(Cut {
         offset: end.offset(),
         next_lsn,

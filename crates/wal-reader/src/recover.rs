@@ -185,8 +185,13 @@ fn recover_inner(
     // authenticate or decompress is corruption here as it is for a reader
     // (so a reader and recovery reach one verdict); an encrypted log needs
     // its keys, checked for every segment before anything is read.
-    let mut reader =
-        LogReader::with_segments(Arc::clone(&storage), dir.clone(), options, segs, clean)?;
+    let mut reader = LogReader::with_segments(
+        Arc::clone(&storage),
+        dir.clone(),
+        options,
+        segs.clone(),
+        clean,
+    )?;
     let mut ignore = |_: LogRecord<'_>| {};
     let replay: &mut dyn FnMut(LogRecord<'_>) = match replay {
         Some(replay) => replay,
@@ -203,6 +208,33 @@ fn recover_inner(
         });
     };
 
+    // Before anything is cut, removed or skipped for good: the same walk
+    // again must end in the same place. A disk whose reads go wrong (a bit
+    // flipped on one read, a read error taken for data) would otherwise
+    // have recovery destroy acknowledged records on its word.
+    if end.cut || end.early {
+        let mut again =
+            LogReader::with_segments(Arc::clone(&storage), dir.clone(), options, segs, clean)?;
+        while again.next_decoded()?.is_some() {}
+        let same = again.walker.end.as_ref().is_some_and(|e| {
+            (e.segment, e.offset, e.next_lsn, e.tail)
+                == (end.segment, end.offset, end.next_lsn, end.tail)
+        }) && again.walker.corrupt == walker.corrupt;
+        if !same {
+            let path = end
+                .segment
+                .and_then(|i| walker.segments.get(i))
+                .map_or_else(|| dir.clone(), |s| s.path.clone());
+            return Err(Error::Io(wal_io::Error::ReadBack {
+                path,
+                offset: end.offset,
+                reason: "a second read of the log found its end elsewhere (a failing disk?); \
+                         nothing was cut"
+                    .into(),
+            }));
+        }
+    }
+
     let mut truncated_bytes = 0;
     let mut removed_segments = 0;
     if let Some(seg) = end.segment.and_then(|i| walker.segments.get(i)) {
@@ -216,19 +248,20 @@ fn recover_inner(
         let later = count.saturating_sub(end.segment.unwrap_or(0).saturating_add(1));
         if end.early && later > 0 {
             // Point in time, with segments after the damage: drop them
-            // (newest first) and cut this one, durably.
-            let gone_too = end.offset <= wal_format::SEGMENT_HEADER_LEN as u64
-                && seg.first_lsn() == end.next_lsn;
-            removed_segments = later.saturating_add(usize::from(gone_too));
-            log.truncate_from(end.next_lsn)?;
-            // `truncate_from` cuts at the first record at or after the LSN
-            // it finds; cut where this scan's data ended if that is before.
-            if log.segments().last().is_some_and(|s| s.path() == seg.path) {
-                let cut = log.append_position().map_or(end.offset, |(_, at)| at);
-                log.resume(end.offset.min(cut), end.next_lsn)?;
-            }
+            // (newest first) and cut this one exactly where this walk's
+            // data ended (no second scan that a bad read could move).
+            removed_segments = later;
+            log.cut_at(seg.first_lsn(), end.offset, end.next_lsn)?;
         } else {
-            log.resume(end.offset, end.next_lsn)?;
+            // Ranges the skipping mode skipped in this segment stay as they
+            // are (the rewrite copies them without checking them).
+            let damaged: Vec<std::ops::Range<u64>> = walker
+                .corrupt
+                .iter()
+                .filter(|r| r.segment == seg.path)
+                .map(|r| r.offset..r.end_offset.max(r.offset))
+                .collect();
+            log.resume_over(end.offset, end.next_lsn, &damaged)?;
         }
     }
 

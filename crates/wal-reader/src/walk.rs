@@ -312,6 +312,8 @@ pub(crate) struct Walker {
     last_indexed: u64,
     /// (Live mode) how often the unit at this LSN was retried.
     retries: (Lsn, u8),
+    /// The highest LSN handed out.
+    yielded: Lsn,
     /// (Skipping mode) where the walk last resumed after damage.
     last_resync: Option<(usize, u64)>,
     /// The strongest evidence of durability seen: the clean-close marker,
@@ -366,6 +368,7 @@ impl Walker {
             index: BTreeMap::new(),
             last_indexed: 0,
             retries: (Lsn::ZERO, 0),
+            yielded: Lsn::ZERO,
             last_resync: None,
             evidence: Evidence::NONE,
             clean: None,
@@ -557,6 +560,7 @@ impl Walker {
     /// sparse index, then walks forward.
     pub(crate) fn seek(&mut self, lsn: Lsn) -> Result<()> {
         self.end = None;
+        self.yielded = Lsn::ZERO;
         self.corrupt.clear();
         self.last_resync = None;
         let oldest = self.oldest();
@@ -710,8 +714,20 @@ impl Walker {
             }
             return None;
         }
-        self.retries = (Lsn::ZERO, 0);
-        Some(self.complete_full(&phys, LogicalKind::Data))
+        let found = self.complete_full(&phys, LogicalKind::Data);
+        self.progressed(found.lsn);
+        Some(found)
+    }
+
+    /// A record at `lsn` is handed out: the tries at a stop below it are
+    /// over (re-walking records before a stop after a seek does not count:
+    /// they are not handed out again), and nothing at or below it is ever
+    /// handed out again.
+    fn progressed(&mut self, lsn: Lsn) {
+        if lsn >= self.retries.0 {
+            self.retries = (Lsn::ZERO, 0);
+        }
+        self.yielded = self.yielded.max(lsn);
     }
 
     /// Why the full record or checkpoint `phys` cannot come next, if it
@@ -886,8 +902,8 @@ impl Walker {
                     Accept::Continue => {}
                     Accept::Wait => return Ok(Step::Wait),
                     Accept::Done(found) => {
-                        self.retries = (Lsn::ZERO, 0);
                         if found.lsn >= self.skip_below {
+                            self.progressed(found.lsn);
                             return Ok(Step::Record(found));
                         }
                     }
@@ -1771,20 +1787,29 @@ impl Walker {
         self.chain = None;
         self.batch = None;
         self.expected = Some(lsn);
+        // Both retries walk again from the start of a unit (a batch whose
+        // first records were handed out, say): never hand those out again.
+        let handed_out = self.yielded.checked_next().unwrap_or(Lsn::MAX);
+        let handed_out = if self.yielded == Lsn::ZERO {
+            Lsn::ZERO
+        } else {
+            handed_out
+        };
         match tries {
             0 => {
                 if let Some(s) = self.scanner.as_mut() {
                     s.offset = self.commit;
                     s.invalidate();
                 }
+                self.skip_below = self.skip_below.max(handed_out);
                 Ok(None)
             }
             1 => {
                 self.relist()?;
-                let skip = self.skip_below;
+                let (skip, yielded) = (self.skip_below, self.yielded);
                 self.seek(lsn)?;
-                // Everything before `lsn` was handed out already.
-                self.skip_below = skip.max(lsn);
+                self.yielded = yielded;
+                self.skip_below = skip.max(lsn).max(handed_out);
                 Ok(None)
             }
             _ => Err(Error::Missing {

@@ -30,8 +30,12 @@ fn options(keys: Arc<dyn KeyProvider>, compress: bool) -> CommitOptions {
     o
 }
 
+/// Opens the log on `storage` with `o`; recovery has the test key (an
+/// encrypted log is refused without it).
 fn open(storage: &SimStorage, o: &CommitOptions) -> Committer {
-    crate::support::open_with(Arc::new(storage.clone()), o)
+    let mut read = wal_reader::ReadOptions::new();
+    read.keys(keyring());
+    crate::support::open_reading_with(Arc::new(storage.clone()), o, &read)
 }
 
 /// A payload with the marker in it, compressible, sometimes longer than

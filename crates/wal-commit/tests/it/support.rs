@@ -32,7 +32,16 @@ pub(crate) fn commit_options() -> CommitOptions {
 /// (`wal_reader::recover`, default mode) finds where its data ends, then the
 /// committer starts on the recovered log.
 pub(crate) fn open_with(storage: Arc<dyn Storage>, options: &CommitOptions) -> Committer {
-    let (log, _) = wal_reader::recover(storage, DIR, &log_options(), &ReadOptions::new())
+    open_reading_with(storage, options, &ReadOptions::new())
+}
+
+/// [`open_with`], recovering with `read` (the keys of an encrypted log).
+pub(crate) fn open_reading_with(
+    storage: Arc<dyn Storage>,
+    options: &CommitOptions,
+    read: &ReadOptions,
+) -> Committer {
+    let (log, _) = wal_reader::recover(storage, DIR, &log_options(), read)
         .unwrap_or_else(|e| panic!("recovery failed: {e} ({e:?})"));
     Committer::from_log(log, options).unwrap_or_else(|e| panic!("open failed: {e} ({e:?})"))
 }
