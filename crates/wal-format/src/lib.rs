@@ -90,8 +90,8 @@ pub use fragment::{
 pub use ids::{KeyId, LogId, Lsn, Salt};
 pub use marker::{CleanMarker, CommitMarker, MARKER_TAG_LEN, marker_body};
 pub use record::{
-    ENCRYPTION_TAG_LEN, Flags, MAX_PAYLOAD_LEN, RECORD_HEADER_LEN, Record, RecordDecoder, RecordHeader, RecordType,
-    VerifiedHeader, encode_record,
+    ENCRYPTION_TAG_LEN, Flags, MAX_PAYLOAD_LEN, RECORD_HEADER_LEN, Record, RecordDecoder,
+    RecordHeader, RecordType, VerifiedHeader, encode_record,
 };
 pub use segment::{
     FORMAT_VERSION, HEADER_TAG_LEN, HEADER_TAG_OFFSET, SEGMENT_EXTENSION, SEGMENT_HEADER_LEN,

@@ -114,12 +114,21 @@ fn a_record_of_exactly_the_maximum_size_round_trips_and_one_byte_more_is_refused
         assert!(
             matches!(
                 wal.append(&longer),
-                Err(groupwal::Error::Commit(groupwal::commit::Error::TooLarge { .. }))
+                Err(groupwal::Error::Commit(
+                    groupwal::commit::Error::TooLarge { .. }
+                ))
             ),
             "{what}"
         );
-        assert!(wal.append_batch(&[&text[..], &longer[..]]).is_err(), "{what}");
-        assert_eq!(wal.append(b"after").unwrap(), Lsn::new(3), "{what}: nothing taken");
+        assert!(
+            wal.append_batch(&[&text[..], &longer[..]]).is_err(),
+            "{what}"
+        );
+        assert_eq!(
+            wal.append(b"after").unwrap(),
+            Lsn::new(3),
+            "{what}: nothing taken"
+        );
         wal.close().unwrap();
         // Recovery and a reader read back exactly what was written.
         let (wal, report) = Wal::open(DIR, &o).unwrap_or_else(|e| panic!("{what}: {e}"));
