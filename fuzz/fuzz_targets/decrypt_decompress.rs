@@ -46,7 +46,8 @@ fuzz_target!(|input: Input| {
     };
     let lsn = Lsn::new(input.lsn);
     let mut header = SegmentHeader::new(Lsn::new(1), Salt::new(3), LogId::new(4));
-    let mut enc_cipher = SegmentEncryptor::new_segment(keys(), &mut header, wal_crypto::Link::NONE).unwrap();
+    let mut enc_cipher =
+        SegmentEncryptor::new_segment(keys(), &mut header, wal_crypto::Link::NONE).unwrap();
     let dec_cipher = SegmentDecryptor::open(keys(), &header).unwrap();
     let mut decoder = PayloadDecoder::new(MAX);
 
