@@ -182,7 +182,7 @@ fn compare(rocksdb: bool) -> Result {
     } else {
         &[]
     };
-    let mut engines = "groupwal,mutex,window,okaywal,raft-engine,fjall".to_owned();
+    let mut engines = "groupwal,mutex,window,okaywal,raft-engine,raft-log,fjall".to_owned();
     if rocksdb {
         engines.push_str(",rocksdb");
     }

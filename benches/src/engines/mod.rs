@@ -14,6 +14,7 @@ pub mod groupwal;
 pub mod mutex;
 pub mod okaywal;
 pub mod raft_engine;
+pub mod raft_log;
 #[cfg(all(feature = "rocksdb", groupwal_rocksdb))]
 pub mod rocksdb;
 pub mod window;
@@ -206,6 +207,12 @@ pub const ENGINES: &[EngineInfo] = &[
         recover: Some(raft_engine::recover),
     },
     EngineInfo {
+        name: "raft-log",
+        about: "raft-log 0.4, Config::new(dir) defaults, RaftLog::append + flush(sync=true, callback) under a Mutex; its flush worker batches (1 ms window) one write + fdatasync",
+        open: |dir, _| Ok(Box::new(raft_log::RaftLogStore::open(dir)?)),
+        recover: Some(raft_log::recover),
+    },
+    EngineInfo {
         name: "fjall",
         about: "fjall 3, default options, Keyspace::insert + Database::persist(PersistMode::SyncData)",
         open: |dir, _| Ok(Box::new(fjall::FjallLog::open(dir)?)),
@@ -364,6 +371,7 @@ pub(crate) mod tests {
         assert!(err.to_string().contains("mutex, window"), "{err}");
         assert_eq!(&names()[..2], ["groupwal", "groupwal-zstd"]);
         assert!(default_engines().contains(&"raft-engine"));
+        assert!(default_engines().contains(&"raft-log"));
         assert!(!default_engines().contains(&"groupwal-all"));
         assert!(!default_engines().contains(&"bare"));
     }
