@@ -190,8 +190,11 @@ fn run_engine(args: &CompareArgs, engine: &str, base: &Path, out: &mut EngineRes
                 for cold in [false, true] {
                     match run_recovery(engine, recover, &sub, b.records, b.payload_len, cold) {
                         Ok(r) => {
+                            let bare = r.bare.map_or_else(String::new, |b| {
+                                format!("; bare read: {} MiB in {:.2} s", b.bytes >> 20, b.secs)
+                            });
                             eprintln!(
-                                "compare: {engine} recovery ({}): {} records in {:.2} s, {} MB/s",
+                                "compare: {engine} recovery ({}): {} records in {:.2} s, {} MB/s{bare}",
                                 if cold { "cold" } else { "warm" },
                                 fmt_int(r.records as f64),
                                 r.elapsed_secs,

@@ -519,7 +519,12 @@ pub fn buffered_table(results: &[BufferedResult], baseline: &str) -> Table {
     .rename_ratio(baseline)
 }
 
-/// The recovery workload: one row per engine, warm and cold side by side.
+/// The recovery workload: one row per engine, warm and cold side by side,
+/// each with the bare read of the same files ([`super::buffered::bare_read`])
+/// and the recovery's time over the bare read's (`recovery / bare`: 1.00x
+/// is as fast as reading the files and nothing else). The last column is
+/// what the bare read read: whole files, including space the engine
+/// preallocated and its recovery may not read.
 #[must_use]
 pub fn recovery_table(results: &[RecoveryResult], baseline: &str) -> Table {
     let mut engines: Vec<&str> = Vec::new();
@@ -542,10 +547,22 @@ pub fn recovery_table(results: &[RecoveryResult], baseline: &str) -> Table {
                         base.and_then(|b| ratio(r.mb_per_sec, b)),
                         fmt_ratio,
                     ));
+                    row.push(fmt_opt(r.bare.map(|b| b.secs), |s| format!("{s:.2}")));
+                    row.push(fmt_opt(
+                        r.bare.and_then(|b| ratio(r.elapsed_secs, b.secs)),
+                        fmt_ratio,
+                    ));
                 }
-                None => row.extend(std::iter::repeat_n("-".to_owned(), 3)),
+                None => row.extend(std::iter::repeat_n("-".to_owned(), 5)),
             }
         }
+        let bare_bytes = find(e, false)
+            .or_else(|| find(e, true))
+            .and_then(|r| r.bare)
+            .map(|b| b.bytes);
+        row.push(fmt_opt(bare_bytes.map(|b| b as f64), |b| {
+            format!("{:.1} MiB", b / f64::from(1u32 << 20))
+        }));
         rows.push(row);
     }
     Table {
@@ -554,9 +571,14 @@ pub fn recovery_table(results: &[RecoveryResult], baseline: &str) -> Table {
             "warm s",
             "warm MB/s",
             "x groupwal",
+            "bare warm s",
+            "warm / bare",
             "cold s",
             "cold MB/s",
             "x groupwal",
+            "bare cold s",
+            "cold / bare",
+            "bare read",
         ]
         .iter()
         .map(|s| (*s).to_owned())
@@ -744,5 +766,44 @@ mod tests {
         );
         assert!(t.rows.iter().all(|r| r.len() == t.header.len()));
         assert!(long_table(&runs, &engines, "mutex", 16384).rows.is_empty());
+    }
+
+    #[test]
+    fn recovery_table_sets_each_recovery_against_its_bare_read() {
+        use crate::harness::buffered::BareRead;
+        let rec = |engine: &str, cold: bool, secs: f64, bare: Option<f64>| RecoveryResult {
+            engine: engine.to_owned(),
+            records: 10,
+            bytes: 1_000_000,
+            elapsed_secs: secs,
+            mb_per_sec: 1.0 / secs,
+            records_per_sec: 10.0 / secs,
+            cold,
+            bare: bare.map(|secs| BareRead {
+                bytes: 3 << 19,
+                secs,
+            }),
+        };
+        let results = vec![
+            rec("groupwal", false, 0.4, Some(0.2)),
+            rec("groupwal", true, 2.0, Some(1.6)),
+            rec("okaywal", false, 0.5, None),
+        ];
+        let t = recovery_table(&results, "groupwal");
+        assert!(t.rows.iter().all(|r| r.len() == t.header.len()));
+        assert_eq!(t.header[4], "bare warm s");
+        assert_eq!(
+            t.rows[0][1..],
+            [
+                "0.40", "2.50", "1.00x", "0.20", "2.00x", "2.00", "0.50", "1.00x", "1.60", "1.25x",
+                "1.5 MiB"
+            ]
+        );
+        assert_eq!(
+            t.rows[1][1..],
+            [
+                "0.50", "2.00", "0.80x", "-", "-", "-", "-", "-", "-", "-", "-"
+            ]
+        );
     }
 }
