@@ -172,6 +172,17 @@ pub trait StorageFile: Send + Sync + fmt::Debug {
         Ok(())
     }
 
+    /// Starts reading `offset..offset + len` into the page cache without
+    /// waiting for it (`posix_fadvise` with `POSIX_FADV_WILLNEED` on
+    /// Linux), so that reads of the range soon after find it there: a
+    /// hint for the kernel's read-ahead. It changes nothing, and its
+    /// errors are not the data's: a caller goes on as if it had worked
+    /// (the reads themselves report what is wrong). By default, nothing.
+    fn prefetch(&self, offset: u64, len: u64) -> io::Result<()> {
+        let _ = (offset, len);
+        Ok(())
+    }
+
     /// Reads exactly `buf.len()` bytes at `offset`, or fails with
     /// [`io::ErrorKind::UnexpectedEof`].
     fn read_exact_at(&self, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
@@ -472,6 +483,16 @@ impl StorageFile for RealFile {
         Ok(self.file.metadata()?.len())
     }
 
+    fn prefetch(&self, offset: u64, len: u64) -> io::Result<()> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(len) = std::num::NonZeroU64::new(len) {
+            rustix::fs::fadvise(&self.file, offset, Some(len), rustix::fs::Advice::WillNeed)?;
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let _ = (offset, len);
+        Ok(())
+    }
+
     fn start_writeback(&self, offset: u64, len: u64) -> io::Result<()> {
         #[cfg(target_os = "linux")]
         {
@@ -496,5 +517,30 @@ impl StorageFile for RealFile {
         #[cfg(not(target_os = "linux"))]
         let _ = (offset, len);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A prefetch of the real storage asks and changes nothing: any range
+    /// (empty, past the end) is taken, and the bytes read are the same.
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn prefetch_is_only_a_hint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let file = FileStorage::new()
+            .open(&path, OpenOptions::create_new())
+            .unwrap();
+        file.write_all_at(&[7u8; 10_000], 0).unwrap();
+        file.prefetch(0, 4096).unwrap();
+        file.prefetch(4096, 0).unwrap();
+        file.prefetch(1 << 40, 1 << 20).unwrap();
+        let mut buf = [0u8; 10_000];
+        file.read_exact_at(&mut buf, 0).unwrap();
+        assert!(buf.iter().all(|&b| b == 7));
+        assert_eq!(file.size().unwrap(), 10_000);
     }
 }

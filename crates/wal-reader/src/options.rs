@@ -119,8 +119,10 @@ impl ReadOptions {
     /// and the per-record work. Costs one thread per reader (started at
     /// the first full buffer, so a small log never starts it) and two more
     /// buffers of `buffer_size` plus up to 64 KiB (it reads up to two
-    /// chunks ahead). Off, every read happens on the caller's thread. By
-    /// default, on.
+    /// chunks ahead). It also asks the kernel to bring the 16 MiB past
+    /// those chunks into the page cache (`POSIX_FADV_WILLNEED`, through
+    /// `StorageFile::prefetch`), which speeds up a read from the disk.
+    /// Off, every read happens on the caller's thread. By default, on.
     pub fn read_ahead(&mut self, on: bool) -> &mut Self {
         self.read_ahead = on;
         self
