@@ -52,6 +52,9 @@ pub struct Variant {
     /// Whether groups wait for returning writers
     /// (`WalOptions::adaptive_delay`, the default).
     pub adaptive_delay: bool,
+    /// Whether groups are synced on a thread of their own while the next
+    /// are written (`CommitOptions::pipelined_sync`, the default).
+    pub pipelined_sync: bool,
     /// Whether spares after bulk-written segments are fallocated only
     /// (`WalOptions::adaptive_preallocation`, the default).
     pub adaptive_preallocation: bool,
@@ -66,6 +69,7 @@ impl Variant {
         encryption: false,
         prepare_in_background: true,
         adaptive_delay: true,
+        pipelined_sync: true,
         adaptive_preallocation: true,
     };
 
@@ -119,6 +123,7 @@ impl GroupwalLog {
             .compression_level(variant.compression)
             .prepare_in_background(variant.prepare_in_background)
             .adaptive_delay(variant.adaptive_delay)
+            .pipelined_sync(variant.pipelined_sync)
             .adaptive_preallocation(variant.adaptive_preallocation);
         if variant.encryption {
             let key = wal_crypto::Key::from_bytes([0x5a; wal_crypto::KEY_LEN]);

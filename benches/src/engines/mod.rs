@@ -151,6 +151,20 @@ pub const ENGINES: &[EngineInfo] = &[
         recover: None,
     },
     EngineInfo {
+        name: "groupwal-inline-sync",
+        about: "groupwal with each group synced by the thread that wrote it, before the next is written (CommitOptions::pipelined_sync off)",
+        open: |dir, _| {
+            gw(
+                dir,
+                Variant {
+                    pipelined_sync: false,
+                    ..Variant::DEFAULT
+                },
+            )
+        },
+        recover: None,
+    },
+    EngineInfo {
         name: "groupwal-zero-fill",
         about: "groupwal with every segment zero-filled, however it is written (WalOptions::adaptive_preallocation off)",
         open: |dir, _| {

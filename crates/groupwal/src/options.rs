@@ -119,6 +119,16 @@ impl WalOptions {
         self
     }
 
+    /// Syncs groups on a thread of their own while the next ones are
+    /// written, so a group's cycle is the longer of its write and its sync
+    /// rather than their sum (a record is still acknowledged only after a
+    /// sync that began after its write returned). See
+    /// `wal_commit::CommitOptions::pipelined_sync`. By default, on.
+    pub fn pipelined_sync(&mut self, on: bool) -> &mut Self {
+        self.commit.pipelined_sync(on);
+        self
+    }
+
     /// With zero-filled segments (the default), zero-fill the next one only
     /// while the log syncs often for the bytes it writes; after a segment
     /// written at 32 KiB or more per sync, the next is only fallocated

@@ -14,7 +14,7 @@ use wal_format::{
     BatchMarker, CommitMarker, Flags, LogicalKind, Lsn, RECORD_HEADER_LEN, RecordHeader,
     RecordType, Salt, encode_record, split_fragments,
 };
-use wal_io::SegmentLog;
+use wal_io::{SegmentLog, SyncMode};
 
 use crate::encrypt::Encryption;
 use crate::error::{Error, Result};
@@ -22,6 +22,7 @@ use crate::options::CommitOptions;
 use crate::prepare::{self, Nudge, PrepareThread};
 use crate::records::{PACK_MAX_RECORD, PACK_POOL, Packed, Records};
 use crate::stats::{Counters, Stats};
+use crate::syncer::{Done, Syncer, Unsynced};
 use crate::watermark::Watermark;
 
 /// How long `Drop` waits for the I/O thread to drain before leaving it to
@@ -75,6 +76,9 @@ struct Queue {
     /// Records up to here must be made durable even if they were appended
     /// unsynced (asked for by [`Committer::sync`], a wait, a truncation).
     sync_to: Lsn,
+    /// The highest LSN a sync was handed to the sync thread for
+    /// ([`crate::syncer`]): durable soon, so no other sync is needed for it.
+    sync_submitted: Lsn,
     /// Synced requests queued or being committed, not yet acknowledged:
     /// callers waiting for their records.
     waiting: usize,
@@ -83,8 +87,11 @@ struct Queue {
     /// How many callers recent groups served (the peaks, decaying): the
     /// writers a group may wait for ([`gather`]).
     writers: usize,
-    /// Someone is in [`gather`]: appenders notify `Shared::gathered`.
-    gathering: bool,
+    /// How many are in [`gather`] or [`gather_for_sync`]: appenders (and
+    /// the writer of a group) notify `Shared::gathered`.
+    gathering: usize,
+    /// A group was taken and is being written.
+    writing: bool,
     /// Emptied buffers of packed unsynced appends, for reuse.
     pool: Vec<Packed>,
 }
@@ -246,6 +253,7 @@ impl Committer {
     /// [`Error::InvalidOption`], [`Error::Crypto`], [`Error::Thread`].
     pub fn from_log(mut log: SegmentLog, options: &CommitOptions) -> Result<Committer> {
         options.validate()?;
+        let sync_mode = log.options().get_sync_mode();
         let encoder = PayloadEncoder::new(options.compression_level).map_err(Error::Crypto)?;
         // With keys, the next append starts a new segment of its own.
         let encryption = Encryption::install(&mut log, options);
@@ -288,10 +296,12 @@ impl Committer {
                 closing: false,
                 paused: false,
                 sync_to: Lsn::ZERO,
+                sync_submitted: Lsn::ZERO,
                 waiting: 0,
                 peak: 0,
                 writers: 0,
-                gathering: false,
+                gathering: 0,
+                writing: false,
                 pool: Vec::new(),
             }),
             work: Condvar::new(),
@@ -302,6 +312,17 @@ impl Committer {
             options: options.clone(),
             io: Mutex::new(Some(IoState::new(log, encoder, encryption, nudge, options))),
         });
+        if options.pipelined_sync && matches!(sync_mode, SyncMode::Data | SyncMode::All) {
+            match start_syncer(&shared) {
+                Ok(syncer) => {
+                    if let Some(state) = shared.io_lock().as_mut() {
+                        state.syncer = Some(syncer);
+                    }
+                }
+                // Not fatal: the I/O thread syncs inline.
+                Err(e) => tracing::debug!(error = %e, "no sync thread; syncing inline"),
+            }
+        }
         let (done_tx, done) = mpsc::channel();
         let io_shared = shared.clone();
         let handle = std::thread::Builder::new()
@@ -315,8 +336,10 @@ impl Committer {
         let handle = match handle {
             Ok(handle) => handle,
             Err(e) => {
-                // Stop the preparer (its nudge goes with the log) so the
-                // directory is unlocked when this returns.
+                // Stop the sync thread and the preparer (its nudge goes
+                // with the log) so the directory is unlocked when this
+                // returns.
+                drop(shared.io_lock().take());
                 drop(shared);
                 if let Some(preparer) = preparer {
                     let _ = preparer.join(None);
@@ -846,7 +869,7 @@ impl Committer {
             q.waiting += 1;
             q.peak = q.peak.max(q.waiting);
         }
-        let gathering = q.gathering;
+        let gathering = q.gathering > 0;
         q.requests.push_back(Request {
             first_lsn,
             records: std::mem::replace(records, Records::Many(Vec::new())),
@@ -859,7 +882,7 @@ impl Committer {
         let generation = self.shared.watermark.generation();
         drop(q);
         if gathering {
-            self.shared.gathered.notify_one();
+            self.shared.gathered.notify_all();
         }
         if wake == Wake::Thread {
             self.shared.work.notify_one();
@@ -900,6 +923,9 @@ struct IoState {
     written: Lsn,
     buf: Vec<u8>,
     fragment: NonZeroUsize,
+    /// Syncs written groups while the next are written
+    /// ([`CommitOptions::pipelined_sync`]); `None`: syncs are inline.
+    syncer: Option<Syncer>,
 }
 
 impl std::fmt::Debug for IoState {
@@ -939,7 +965,9 @@ impl IoLoop {
         let state = shared.io_lock().take();
         let result = match (shared.watermark.poison(), state) {
             (Some(cause), _) => Err(Error::Poisoned(cause.clone())),
-            (None, Some(state)) => {
+            (None, Some(mut state)) => {
+                // Its last syncs first (dropping it waits for them).
+                drop(state.syncer.take());
                 let written = state.written;
                 let closed = state.log.close().map_err(|e| Error::Io(Arc::new(e)));
                 // Closing synced what was written unsynced.
@@ -975,7 +1003,7 @@ impl IoLoop {
             if !q.requests.is_empty() {
                 break;
             }
-            if q.sync_to > shared.watermark.durable() {
+            if q.sync_to > synced_or_submitted(shared, &q) {
                 return true;
             }
             if q.closing {
@@ -1007,7 +1035,7 @@ fn take_work(shared: &Shared) -> Option<Work> {
     }
     take_group(&shared.options, &mut q)
         .map(Work::Group)
-        .or_else(|| (q.sync_to > shared.watermark.durable()).then_some(Work::Sync))
+        .or_else(|| (q.sync_to > synced_or_submitted(shared, &q)).then_some(Work::Sync))
 }
 
 fn take_group(opts: &CommitOptions, q: &mut Queue) -> Option<Vec<Request>> {
@@ -1026,6 +1054,7 @@ fn take_group(opts: &CommitOptions, q: &mut Queue) -> Option<Vec<Request>> {
         }
     }
     if !group.is_empty() {
+        q.writing = true;
         // Decays by a quarter per group, so a burst that is over stops
         // making groups wait within a few of them.
         q.writers = q.peak.max(q.writers * 3 / 4);
@@ -1052,13 +1081,18 @@ fn gather<'a>(shared: &'a Shared, mut q: MutexGuard<'a, Queue>) -> MutexGuard<'a
     if !opts.adaptive_delay || opts.max_delay.is_some() || q.requests.is_empty() {
         return q;
     }
+    // A sync is in flight on the sync thread: the group cannot be synced
+    // before it returns, so waiting would only delay the write.
+    if q.sync_submitted > shared.watermark.durable() {
+        return q;
+    }
     let target = q.writers - q.writers / 8;
     if q.waiting >= target {
         return q;
     }
     let budget =
         Duration::from_nanos(shared.sync_nanos.load(Ordering::Relaxed) / 2).min(MAX_GATHER);
-    q.gathering = true;
+    q.gathering += 1;
     q = wait_while(&shared.gathered, q, Instant::now() + budget, |q| {
         q.waiting < target
             && q.controls.is_empty()
@@ -1066,8 +1100,35 @@ fn gather<'a>(shared: &'a Shared, mut q: MutexGuard<'a, Queue>) -> MutexGuard<'a
             && q.requests.len() < opts.max_group_records
             && pending_bytes(&q.requests) < opts.max_group_bytes
     });
-    q.gathering = false;
+    q.gathering -= 1;
     q
+}
+
+/// Before the sync thread starts a sync, waits a little for the writers
+/// the last sync acknowledged, as [`gather`] does before a group is
+/// taken: until as many callers wait as recent groups served and none of
+/// their records is still queued or being written (so the sync covers
+/// them), at most half the recent sync time. Without it, W steady writers
+/// split in two halves that take turns, one written while the other's
+/// sync runs.
+fn gather_for_sync(shared: &Shared) {
+    let opts = &shared.options;
+    if !opts.adaptive_delay || opts.max_delay.is_some() {
+        return;
+    }
+    let mut q = shared.lock();
+    let target = q.writers - q.writers / 8;
+    let unwritten = |q: &Queue| !q.requests.is_empty() || q.writing;
+    if q.waiting >= target && !unwritten(&q) {
+        return;
+    }
+    let budget =
+        Duration::from_nanos(shared.sync_nanos.load(Ordering::Relaxed) / 2).min(MAX_GATHER);
+    q.gathering += 1;
+    q = wait_while(&shared.gathered, q, Instant::now() + budget, |q| {
+        (q.waiting < target || unwritten(q)) && q.controls.is_empty() && !q.closing
+    });
+    q.gathering -= 1;
 }
 
 /// Waits on `cond` while `waiting` holds, until `deadline` at the latest.
@@ -1139,7 +1200,7 @@ fn lead(shared: &Shared, lsn: Lsn, generation: u64) {
     let more = !q.requests.is_empty()
         || !q.controls.is_empty()
         || q.closing
-        || q.sync_to > shared.watermark.durable();
+        || q.sync_to > synced_or_submitted(shared, &q);
     drop(q);
     if more {
         shared.work.notify_one();
@@ -1167,6 +1228,7 @@ impl IoState {
             written: log_written,
             buf: Vec::new(),
             fragment,
+            syncer: None,
         }
     }
 
@@ -1191,6 +1253,12 @@ impl IoState {
     /// Syncs what was written unsynced and publishes it as durable; a
     /// failure poisons the log.
     fn run_sync(&mut self, shared: &Shared) {
+        let written = self.written;
+        if self.submit_sync(written, &[]) {
+            let mut q = shared.lock();
+            q.sync_submitted = q.sync_submitted.max(written);
+            return;
+        }
         let started = Instant::now();
         match self.log.sync() {
             Ok(()) => {
@@ -1210,6 +1278,9 @@ impl IoState {
     /// Runs a control operation and replies to its caller. An I/O error
     /// poisons the log (the segment log refuses writes after one anyway).
     fn control(&mut self, shared: &Shared, c: Control) {
+        // No sync runs under a change of the log's files, and none
+        // acknowledges across a truncation.
+        self.drain_syncs();
         match c {
             Control::PurgeBelow(lsn, reply) => {
                 let result = self.log.purge_below(lsn);
@@ -1223,6 +1294,7 @@ impl IoState {
                         let mut q = shared.lock();
                         q.next_lsn = next;
                         q.sync_to = q.sync_to.min(self.written);
+                        q.sync_submitted = q.sync_submitted.min(self.written);
                         shared
                             .watermark
                             .reset(next.checked_prev().unwrap_or(Lsn::ZERO));
@@ -1368,10 +1440,15 @@ impl IoState {
         // it was set, so a group that ends below it is followed by one
         // that reaches it: one sync, not one per group.
         let must_sync = group.iter().any(|r| r.sync) || {
-            let to = shared.lock().sync_to;
-            to > shared.watermark.durable() && last >= to
+            let q = shared.lock();
+            q.sync_to > synced_or_submitted(shared, &q) && last >= q.sync_to
         };
-        let synced = if must_sync {
+        let deferred = if must_sync {
+            self.submit_sync(last, group)
+        } else {
+            false
+        };
+        let synced = if must_sync && !deferred {
             self.log.sync().map_err(|e| Error::Io(Arc::new(e)))?;
             let synced = Instant::now();
             counters.sync.record(synced - written);
@@ -1401,10 +1478,17 @@ impl IoState {
         }
         {
             let mut q = shared.lock();
+            q.writing = false;
+            if q.gathering > 0 {
+                shared.gathered.notify_all();
+            }
             q.in_flight = q.in_flight.saturating_sub(bytes);
             if synced.is_some() {
                 let acked = group.iter().filter(|r| r.sync).count();
                 q.waiting = q.waiting.saturating_sub(acked);
+            }
+            if deferred {
+                q.sync_submitted = q.sync_submitted.max(last);
             }
             for r in group.iter_mut() {
                 if let Records::Packed(packed) = &mut r.records
@@ -1419,6 +1503,8 @@ impl IoState {
         if synced.is_some() {
             shared.watermark.publish(last);
             tracing::trace!(first = %first_lsn, %last, records, bytes = len, "group durable");
+        } else if deferred {
+            tracing::trace!(first = %first_lsn, %last, records, bytes = len, "group written, sync handed over");
         } else {
             // Not durable yet; appenders waiting for room wake on the
             // watermark.
@@ -1430,6 +1516,35 @@ impl IoState {
 }
 
 impl IoState {
+    /// Hands the sync of everything written through `last` (the group
+    /// `group`, or nothing new for a plain sync) to the sync thread;
+    /// `false` if there is none (or no segment to sync): the caller syncs
+    /// inline.
+    fn submit_sync(&mut self, last: Lsn, group: &[Request]) -> bool {
+        let Some(syncer) = &self.syncer else {
+            return false;
+        };
+        let Some(handle) = self.log.sync_handle() else {
+            return false;
+        };
+        syncer.submit(
+            handle,
+            Unsynced {
+                last,
+                enqueued: group.iter().map(|r| r.enqueued).collect(),
+                acked: group.iter().filter(|r| r.sync).count(),
+            },
+        );
+        true
+    }
+
+    /// Waits for every sync handed to the sync thread.
+    fn drain_syncs(&self) {
+        if let Some(syncer) = &self.syncer {
+            syncer.drain();
+        }
+    }
+
     /// Encodes a batch or commit marker into the group buffer: plain, or
     /// authenticated in an encrypted segment.
     fn push_marker(&mut self, lsn: Lsn, salt: Salt, ty: RecordType, body: &[u8]) -> Result<()> {
@@ -1452,6 +1567,7 @@ fn fail(shared: &Shared, e: Error) {
     q.requests.clear();
     q.in_flight = 0;
     q.waiting = 0;
+    q.writing = false;
 }
 
 /// Folds one sync's duration into `Shared::sync_nanos` (weight 1/8).
@@ -1464,6 +1580,51 @@ fn record_sync_time(shared: &Shared, took: Duration) {
         old - old / 8 + took / 8
     };
     shared.sync_nanos.store(new, Ordering::Relaxed);
+}
+
+/// The highest LSN durable or handed to the sync thread to be made so.
+fn synced_or_submitted(shared: &Shared, q: &Queue) -> Lsn {
+    shared.watermark.durable().max(q.sync_submitted)
+}
+
+/// Starts the sync thread ([`crate::syncer`]): after each sync, it counts
+/// it and acknowledges the groups it covers; a failed one poisons the log.
+fn start_syncer(shared: &Arc<Shared>) -> std::io::Result<Syncer> {
+    let shared = Arc::clone(shared);
+    let before = Arc::clone(&shared);
+    Syncer::start(
+        move || gather_for_sync(&before),
+        move |done: Done| {
+            let shared = &*shared;
+            if let Err(e) = done.result {
+                let e = Error::Io(Arc::new(e));
+                tracing::error!(error = %e, "sync failed; the log is poisoned");
+                fail(shared, e);
+                return;
+            }
+            let counters = &shared.counters;
+            counters.sync.record(done.took);
+            record_sync_time(shared, done.took);
+            counters.syncs.fetch_add(1, Ordering::Relaxed);
+            let mut last = Lsn::ZERO;
+            let mut acked = 0usize;
+            for group in &done.covered {
+                for &enqueued in &group.enqueued {
+                    counters
+                        .append
+                        .record(done.at.saturating_duration_since(enqueued));
+                }
+                acked += group.acked;
+                last = last.max(group.last);
+            }
+            {
+                let mut q = shared.lock();
+                q.waiting = q.waiting.saturating_sub(acked);
+            }
+            shared.watermark.publish(last);
+            tracing::trace!(%last, groups = done.covered.len(), "durable");
+        },
+    )
 }
 
 /// An error of the segment log; a refusal of the encryption hook (a

@@ -94,6 +94,7 @@ mod options;
 mod prepare;
 mod records;
 mod stats;
+mod syncer;
 mod watermark;
 
 pub use commit::{Committer, Durability, Pending};

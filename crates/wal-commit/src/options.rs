@@ -15,6 +15,7 @@ pub struct CommitOptions {
     pub(crate) max_group_bytes: usize,
     pub(crate) max_delay: Option<Duration>,
     pub(crate) adaptive_delay: bool,
+    pub(crate) pipelined_sync: bool,
     pub(crate) adaptive_preallocation: bool,
     pub(crate) max_in_flight_bytes: usize,
     pub(crate) max_record_len: usize,
@@ -40,6 +41,7 @@ impl CommitOptions {
             max_group_bytes: 8 << 20,
             max_delay: None,
             adaptive_delay: true,
+            pipelined_sync: true,
             adaptive_preallocation: true,
             max_in_flight_bytes: 64 << 20,
             max_record_len: 64 << 20,
@@ -94,6 +96,21 @@ impl CommitOptions {
     /// By default, on.
     pub fn adaptive_delay(&mut self, on: bool) -> &mut Self {
         self.adaptive_delay = on;
+        self
+    }
+
+    /// Syncs groups on a thread of their own, so the next group is written
+    /// while the last one is synced. Without it, one thread writes a group
+    /// and then waits for its sync: a group's cycle is the write (for
+    /// large records, mostly the copy into the page cache) plus the sync.
+    /// Either way a record is acknowledged only after a sync that began
+    /// after its write returned. Takes effect with
+    /// `SyncMode::Data` and `SyncMode::All` (the other modes have no sync
+    /// to overlap).
+    ///
+    /// By default, on.
+    pub fn pipelined_sync(&mut self, on: bool) -> &mut Self {
+        self.pipelined_sync = on;
         self
     }
 

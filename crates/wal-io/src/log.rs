@@ -60,7 +60,8 @@ fn spare_number(name: &str) -> Option<u64> {
 /// The segment being appended to.
 #[derive(Debug)]
 struct Active {
-    file: Box<dyn StorageFile>,
+    /// Shared with the [`SyncHandle`]s given out for it.
+    file: Arc<dyn StorageFile>,
     path: PathBuf,
     salt: Salt,
     /// Where the next byte goes.
@@ -708,6 +709,28 @@ impl SegmentLog {
         })
     }
 
+    /// A handle that syncs the segment being appended to from another
+    /// thread, so the next batch can be written while the last one is
+    /// synced; `None` where [`SegmentLog::sync`] has nothing to do
+    /// ([`SyncMode::None`], [`SyncMode::Dsync`], [`SyncMode::Direct`]) or
+    /// no segment is active. See [`SyncHandle`].
+    #[must_use]
+    pub fn sync_handle(&self) -> Option<SyncHandle> {
+        let all = match self.options.sync_mode {
+            SyncMode::Data => false,
+            SyncMode::All => true,
+            SyncMode::None | SyncMode::Dsync | SyncMode::Direct => return None,
+        };
+        match &self.writer {
+            Writer::Active(a) if !self.failed => Some(SyncHandle {
+                file: Arc::clone(&a.file),
+                path: a.path.clone(),
+                all,
+            }),
+            _ => None,
+        }
+    }
+
     /// Syncs what was written and releases the directory. If everything in
     /// the log is then known to be durable, leaves the clean-close marker
     /// ([`CLEAN_FILE`]) for the next open. Dropping the log instead leaves
@@ -1190,7 +1213,7 @@ impl SegmentLog {
         };
         let capacity = file.size().map_err(io_err("stat", &info.path))?;
         self.writer = Writer::Active(Active {
-            file,
+            file: Arc::from(file),
             path: info.path.clone(),
             salt: info.header.salt,
             offset,
@@ -1300,6 +1323,45 @@ impl SegmentLog {
             tracing::warn!(dir = %self.dir.display(), error = %e, "could not prepare the next segment");
         }
         Ok(())
+    }
+}
+
+/// Syncs one segment file from another thread than the appender's (see
+/// [`SegmentLog::sync_handle`]): `fdatasync` (or `fsync` with
+/// [`SyncMode::All`]) of the file, which covers every byte written to it
+/// before the call. The log itself never learns of these syncs: it syncs a
+/// segment again before it rotates away from it and when it closes, so
+/// whatever the handle's user does not sync is still made durable there.
+///
+/// A failed sync fails the log's data for good, as for
+/// [`SegmentLog::sync`]: the user must stop using the log (the group
+/// committer poisons it).
+#[derive(Debug, Clone)]
+pub struct SyncHandle {
+    file: Arc<dyn StorageFile>,
+    path: PathBuf,
+    all: bool,
+}
+
+impl SyncHandle {
+    /// Makes every byte written to the segment before this call durable.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] naming the segment.
+    pub fn sync(&self) -> Result<()> {
+        let synced = if self.all {
+            self.file.sync_all()
+        } else {
+            self.file.sync_data()
+        };
+        synced.map_err(io_err("sync", &self.path))
+    }
+
+    /// The segment file it syncs.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }
 

@@ -55,7 +55,7 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::storage::{DirEntry, DirLock, OpenOptions, Storage, StorageFile, not_regular};
 
@@ -298,6 +298,12 @@ struct Inner {
     capacity: Option<u64>,
     /// What [`Storage::free_space`] reports.
     free_space: Option<u64>,
+    /// [`SimStorage::hold_syncs`]: the next file sync parks.
+    hold_armed: bool,
+    /// A file sync is parked.
+    hold_parked: bool,
+    /// Signalled when either changes.
+    hold_changed: Arc<Condvar>,
     direct_supported: bool,
     stats: SimStats,
 }
@@ -399,6 +405,9 @@ impl SimStorage {
                 free_space: None,
                 direct_supported: true,
                 stats: SimStats::default(),
+                hold_armed: false,
+                hold_parked: false,
+                hold_changed: Arc::new(Condvar::new()),
             })),
             seed,
         }
@@ -414,6 +423,15 @@ impl SimStorage {
         // A panic while the lock was held (in a test) leaves the disk as it
         // was; carry on with it.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Parks the next file sync (`sync_data`, `sync_all`; not a directory
+    /// sync) before it does anything, until the returned guard is dropped:
+    /// a test can then look at what a log does while a sync is under way.
+    #[must_use = "the parked sync is released when the guard drops"]
+    pub fn hold_syncs(&self) -> SyncHold<'_> {
+        self.lock().hold_armed = true;
+        SyncHold { disk: self }
     }
 
     /// Injects `fault` into the next call it applies to (a write, a read or
@@ -574,6 +592,37 @@ fn power_loss(inner: &mut Inner, rng: &mut Rng, lost: LostSectors) {
     }
 }
 
+/// A held sync ([`SimStorage::hold_syncs`]): dropping it releases it.
+#[derive(Debug)]
+pub struct SyncHold<'a> {
+    disk: &'a SimStorage,
+}
+
+impl SyncHold<'_> {
+    /// Blocks until a file sync is parked.
+    pub fn wait_parked(&self) {
+        let mut guard = self.disk.lock();
+        let changed = Arc::clone(&guard.hold_changed);
+        while !guard.hold_parked {
+            guard = changed.wait(guard).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Whether a file sync is parked now.
+    #[must_use]
+    pub fn is_parked(&self) -> bool {
+        self.disk.lock().hold_parked
+    }
+}
+
+impl Drop for SyncHold<'_> {
+    fn drop(&mut self) {
+        let mut guard = self.disk.lock();
+        guard.hold_armed = false;
+        guard.hold_changed.notify_all();
+    }
+}
+
 struct SimFile {
     inner: Arc<Mutex<Inner>>,
     ino: u64,
@@ -613,6 +662,16 @@ impl SimFile {
 
     fn sync(&self) -> io::Result<()> {
         let mut guard = self.lock()?;
+        if guard.hold_armed && !guard.hold_parked {
+            let changed = Arc::clone(&guard.hold_changed);
+            guard.hold_parked = true;
+            changed.notify_all();
+            while guard.hold_armed {
+                guard = changed.wait(guard).unwrap_or_else(|e| e.into_inner());
+            }
+            guard.hold_parked = false;
+            changed.notify_all();
+        }
         let inner = &mut *guard;
         match inner.take_fault(Fault::is_sync) {
             Some(Fault::SyncEioForgets) => {

@@ -125,7 +125,12 @@ impl BitrotPlan {
             concurrent: false,
         };
         let mut o = plan.options(storage);
-        o.recovery_mode(mode);
+        // Groups are synced by the thread that wrote them: with the sync
+        // on a thread of its own, the records submitted while the gate
+        // holds the first group's sync would be written as groups of
+        // their own, as they arrive, and the layout of an image would
+        // change from run to run.
+        o.recovery_mode(mode).pipelined_sync(false);
         o
     }
 
