@@ -23,7 +23,7 @@
 //! zero-filled segments were ahead at 1 KiB x 16 writers (14 KiB per sync)
 //! and 16 KiB x 1 writer, fallocated ones at 1 KiB x 64 writers (64 KiB
 //! per sync, 1.23x) and 16 KiB x 16 writers (1.52x); see
-//! `docs/PERFORMANCE.md`.
+//! `docs/perf/HISTORY.md`.
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
