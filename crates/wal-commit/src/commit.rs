@@ -1253,25 +1253,14 @@ impl IoState {
     /// Syncs what was written unsynced and publishes it as durable; a
     /// failure poisons the log.
     fn run_sync(&mut self, shared: &Shared) {
-        let written = self.written;
-        if self.submit_sync(written, &[]) {
-            let mut q = shared.lock();
-            q.sync_submitted = q.sync_submitted.max(written);
-            return;
-        }
-        let started = Instant::now();
-        match self.log.sync() {
-            Ok(()) => {
-                shared.counters.sync.record(started.elapsed());
-                record_sync_time(shared, started.elapsed());
-                shared.counters.syncs.fetch_add(1, Ordering::Relaxed);
-                shared.watermark.publish(self.written);
-            }
-            Err(e) => {
-                let e = Error::Io(Arc::new(e));
-                tracing::error!(error = %e, "sync failed; the log is poisoned");
-                fail(shared, e);
-            }
+        let everything = Unsynced {
+            last: self.written,
+            enqueued: Vec::new(),
+            acked: 0,
+        };
+        if let Err(e) = self.sync_through(shared, everything) {
+            tracing::error!(error = %e, "sync failed; the log is poisoned");
+            fail(shared, e);
         }
     }
 
@@ -1439,26 +1428,7 @@ impl IoState {
         // written before). Records up to `sync_to` were all queued when
         // it was set, so a group that ends below it is followed by one
         // that reaches it: one sync, not one per group.
-        let must_sync = group.iter().any(|r| r.sync) || {
-            let q = shared.lock();
-            q.sync_to > synced_or_submitted(shared, &q) && last >= q.sync_to
-        };
-        let deferred = if must_sync {
-            self.submit_sync(last, group)
-        } else {
-            false
-        };
-        let synced = if must_sync && !deferred {
-            self.log.sync().map_err(|e| Error::Io(Arc::new(e)))?;
-            let synced = Instant::now();
-            counters.sync.record(synced - written);
-            record_sync_time(shared, synced - written);
-            counters.syncs.fetch_add(1, Ordering::Relaxed);
-            Some(synced)
-        } else {
-            None
-        };
-
+        let asked = group.iter().any(|r| r.sync);
         // Counters first, so a caller that sees its record durable also
         // sees it counted.
         counters
@@ -1469,27 +1439,13 @@ impl IoState {
         counters
             .max_group
             .fetch_max(records as u64, Ordering::Relaxed);
-        if let Some(synced) = synced {
-            for r in group.iter() {
-                counters
-                    .append
-                    .record(synced.saturating_duration_since(r.enqueued));
-            }
-        }
-        {
+        let must_sync = {
             let mut q = shared.lock();
             q.writing = false;
             if q.gathering > 0 {
                 shared.gathered.notify_all();
             }
             q.in_flight = q.in_flight.saturating_sub(bytes);
-            if synced.is_some() {
-                let acked = group.iter().filter(|r| r.sync).count();
-                q.waiting = q.waiting.saturating_sub(acked);
-            }
-            if deferred {
-                q.sync_submitted = q.sync_submitted.max(last);
-            }
             for r in group.iter_mut() {
                 if let Records::Packed(packed) = &mut r.records
                     && q.pool.len() < PACK_POOL
@@ -1499,43 +1455,50 @@ impl IoState {
                     q.pool.push(packed);
                 }
             }
-        }
-        if synced.is_some() {
-            shared.watermark.publish(last);
-            tracing::trace!(first = %first_lsn, %last, records, bytes = len, "group durable");
-        } else if deferred {
-            tracing::trace!(first = %first_lsn, %last, records, bytes = len, "group written, sync handed over");
-        } else {
+            asked || (q.sync_to > synced_or_submitted(shared, &q) && last >= q.sync_to)
+        };
+        if !must_sync {
             // Not durable yet; appenders waiting for room wake on the
             // watermark.
             shared.watermark.wake_all();
             tracing::trace!(first = %first_lsn, %last, records, bytes = len, "group written, not synced");
+            return Ok(());
         }
-        Ok(())
-    }
-}
-
-impl IoState {
-    /// Hands the sync of everything written through `last` (the group
-    /// `group`, or nothing new for a plain sync) to the sync thread;
-    /// `false` if there is none (or no segment to sync): the caller syncs
-    /// inline.
-    fn submit_sync(&mut self, last: Lsn, group: &[Request]) -> bool {
-        let Some(syncer) = &self.syncer else {
-            return false;
-        };
-        let Some(handle) = self.log.sync_handle() else {
-            return false;
-        };
-        syncer.submit(
-            handle,
+        tracing::trace!(first = %first_lsn, %last, records, bytes = len, "group written");
+        self.sync_through(
+            shared,
             Unsynced {
                 last,
                 enqueued: group.iter().map(|r| r.enqueued).collect(),
                 acked: group.iter().filter(|r| r.sync).count(),
             },
+        )
+    }
+}
+
+impl IoState {
+    /// Makes everything written through `group.last` durable and then
+    /// acknowledges `group`: hands it to the sync thread if there is one
+    /// (it acknowledges once its sync returns), else syncs here.
+    fn sync_through(&mut self, shared: &Shared, group: Unsynced) -> Result<()> {
+        if let Some(syncer) = &self.syncer
+            && let Some(handle) = self.log.sync_handle()
+        {
+            let last = group.last;
+            syncer.submit(handle, group);
+            let mut q = shared.lock();
+            q.sync_submitted = q.sync_submitted.max(last);
+            return Ok(());
+        }
+        let started = Instant::now();
+        self.log.sync().map_err(|e| Error::Io(Arc::new(e)))?;
+        acknowledge(
+            shared,
+            started,
+            Instant::now(),
+            std::slice::from_ref(&group),
         );
-        true
+        Ok(())
     }
 
     /// Waits for every sync handed to the sync thread.
@@ -1602,29 +1565,37 @@ fn start_syncer(shared: &Arc<Shared>) -> std::io::Result<Syncer> {
                 fail(shared, e);
                 return;
             }
-            let counters = &shared.counters;
-            counters.sync.record(done.took);
-            record_sync_time(shared, done.took);
-            counters.syncs.fetch_add(1, Ordering::Relaxed);
-            let mut last = Lsn::ZERO;
-            let mut acked = 0usize;
-            for group in &done.covered {
-                for &enqueued in &group.enqueued {
-                    counters
-                        .append
-                        .record(done.at.saturating_duration_since(enqueued));
-                }
-                acked += group.acked;
-                last = last.max(group.last);
-            }
-            {
-                let mut q = shared.lock();
-                q.waiting = q.waiting.saturating_sub(acked);
-            }
-            shared.watermark.publish(last);
-            tracing::trace!(%last, groups = done.covered.len(), "durable");
+            acknowledge(shared, done.started, done.at, &done.covered);
         },
     )
+}
+
+/// After a sync that began at `started` and returned at `at`: counts it
+/// and acknowledges the groups it covers (the durable watermark moves to
+/// the last of them).
+fn acknowledge(shared: &Shared, started: Instant, at: Instant, covered: &[Unsynced]) {
+    let counters = &shared.counters;
+    let took = at.saturating_duration_since(started);
+    counters.sync.record(took);
+    record_sync_time(shared, took);
+    counters.syncs.fetch_add(1, Ordering::Relaxed);
+    let mut last = Lsn::ZERO;
+    let mut acked = 0usize;
+    for group in covered {
+        for &enqueued in &group.enqueued {
+            counters
+                .append
+                .record(at.saturating_duration_since(enqueued));
+        }
+        acked += group.acked;
+        last = last.max(group.last);
+    }
+    {
+        let mut q = shared.lock();
+        q.waiting = q.waiting.saturating_sub(acked);
+    }
+    shared.watermark.publish(last);
+    tracing::trace!(%last, groups = covered.len(), "durable");
 }
 
 /// An error of the segment log; a refusal of the encryption hook (a

@@ -150,9 +150,9 @@ impl Counters {
 #[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Logical records made durable.
+    /// Logical records written (counted before a sync acknowledges them).
     pub appends: u64,
-    /// Payload bytes made durable (before compression or encryption).
+    /// Payload bytes written (before compression or encryption).
     pub bytes: u64,
     /// Groups written (each one write).
     pub groups: u64,

@@ -17,7 +17,7 @@
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use wal_format::Lsn;
 use wal_io::SyncHandle;
@@ -37,21 +37,26 @@ pub(crate) struct Unsynced {
 #[derive(Debug)]
 pub(crate) struct Done {
     pub(crate) result: wal_io::Result<()>,
-    /// How long the sync took.
-    pub(crate) took: Duration,
+    /// When it began.
+    pub(crate) started: Instant,
     /// When it returned.
     pub(crate) at: Instant,
     /// The groups it covers, in LSN order.
     pub(crate) covered: Vec<Unsynced>,
 }
 
+/// Groups written and not yet covered by a sync that began.
+#[derive(Debug)]
+struct Batch {
+    /// The segment the newest of them was written to. A group in an
+    /// earlier segment was synced by the log when it rotated away from it.
+    target: SyncHandle,
+    groups: Vec<Unsynced>,
+}
+
 #[derive(Debug, Default)]
 struct State {
-    /// Groups written and not yet covered by a sync that started.
-    pending: Vec<Unsynced>,
-    /// The segment the newest pending group was written to. A group in an
-    /// earlier segment was synced by the log when it rotated away from it.
-    target: Option<SyncHandle>,
+    pending: Option<Batch>,
     /// A sync is running.
     busy: bool,
     /// A sync failed: nothing more is synced (the log is poisoned).
@@ -102,8 +107,18 @@ impl Syncer {
     /// acknowledged by the first sync that starts after this call.
     pub(crate) fn submit(&self, handle: SyncHandle, group: Unsynced) {
         let mut state = self.inner.lock();
-        state.pending.push(group);
-        state.target = Some(handle);
+        match &mut state.pending {
+            Some(batch) => {
+                batch.target = handle;
+                batch.groups.push(group);
+            }
+            None => {
+                state.pending = Some(Batch {
+                    target: handle,
+                    groups: vec![group],
+                });
+            }
+        }
         drop(state);
         self.inner.cond.notify_all();
     }
@@ -113,7 +128,7 @@ impl Syncer {
     /// an append, so no sync runs under it or acknowledges across it.
     pub(crate) fn drain(&self) {
         let mut state = self.inner.lock();
-        while (state.busy || !state.pending.is_empty()) && !state.failed && !state.stop {
+        while (state.busy || state.pending.is_some()) && !state.failed && !state.stop {
             state = self
                 .inner
                 .cond
@@ -138,48 +153,45 @@ fn run(inner: &Inner, before: &dyn Fn(), done: &dyn Fn(Done)) {
         {
             let mut state = inner.lock();
             // Groups handed over before a stop are still synced.
-            while state.pending.is_empty() && !state.stop {
+            while state.pending.is_none() && !state.stop {
                 state = inner
                     .cond
                     .wait(state)
                     .unwrap_or_else(PoisonError::into_inner);
             }
-            if state.pending.is_empty() {
+            if state.pending.is_none() {
                 return;
             }
-            // Busy from here: a drain waits for the groups handed over
-            // while `before` waits.
+            // Busy from here: a drain also waits for the groups handed
+            // over while `before` waits.
             state.busy = true;
         }
         before();
-        let (target, covered) = {
+        let batch = {
             let mut state = inner.lock();
-            let Some(target) = state.target.clone() else {
-                // Not reached: every group comes with its segment.
-                state.pending.clear();
-                state.busy = false;
-                drop(state);
-                inner.cond.notify_all();
-                continue;
-            };
-            state.busy = true;
-            (target, std::mem::take(&mut state.pending))
+            match state.pending.take() {
+                Some(batch) => batch,
+                // Not reached: only this thread takes the batch.
+                None => {
+                    state.busy = false;
+                    continue;
+                }
+            }
         };
         let started = Instant::now();
-        let result = target.sync();
-        let at = Instant::now();
+        let result = batch.target.sync();
         let failed = result.is_err();
         done(Done {
             result,
-            took: at.saturating_duration_since(started),
-            at,
-            covered,
+            started,
+            at: Instant::now(),
+            covered: batch.groups,
         });
         let mut state = inner.lock();
         state.busy = false;
         if failed {
             state.failed = true;
-            state.pending.clear();
+            state.pending = None;
         }
         drop(state);
         inner.cond.notify_all();

@@ -1336,7 +1336,7 @@ impl SegmentLog {
 /// A failed sync fails the log's data for good, as for
 /// [`SegmentLog::sync`]: the user must stop using the log (the group
 /// committer poisons it).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SyncHandle {
     file: Arc<dyn StorageFile>,
     path: PathBuf,
@@ -1356,12 +1356,6 @@ impl SyncHandle {
             self.file.sync_data()
         };
         synced.map_err(io_err("sync", &self.path))
-    }
-
-    /// The segment file it syncs.
-    #[must_use]
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 
