@@ -782,12 +782,10 @@ mod tests {
         assert_eq!(find_salt(&[0; 100], &zero, 93), Some(0));
     }
 
-    /// The read-ahead keeps `DEPTH` chunks in flight, in file order, hands
-    /// over only the one asked for, and after a jump throws away every job
-    /// in flight, keeping their buffers (none is lost or leaked).
-    #[test]
+    /// 40,000 bytes of a pattern in a file on the simulated disk, and a
+    /// handle that reads it.
     #[allow(clippy::unwrap_used)]
-    fn read_ahead_queues_chunks_in_order_and_drops_them_on_a_jump() {
+    fn sample_file() -> (Vec<u8>, Box<dyn StorageFile>) {
         use wal_io::sim::SimStorage;
         let storage = SimStorage::new(7);
         storage.create_dir_all(std::path::Path::new("/d")).unwrap();
@@ -795,7 +793,17 @@ mod tests {
         let data: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
         let file = storage.open(path, OpenOptions::create_new()).unwrap();
         assert_eq!(file.write_at(&data, 0).unwrap(), data.len());
-        let file: Arc<dyn StorageFile> = storage.open(path, OpenOptions::read()).unwrap().into();
+        (data, storage.open(path, OpenOptions::read()).unwrap())
+    }
+
+    /// The read-ahead keeps `DEPTH` chunks in flight, in file order, hands
+    /// over only the one asked for, and after a jump throws away every job
+    /// in flight, keeping their buffers (none is lost or leaked).
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn read_ahead_queues_chunks_in_order_and_drops_them_on_a_jump() {
+        let (data, file) = sample_file();
+        let file: Arc<dyn StorageFile> = file.into();
 
         let chunk = 8192;
         let mut ahead = ReadAhead::new(chunk);
@@ -881,15 +889,9 @@ mod tests {
     #[test]
     #[allow(clippy::unwrap_used)]
     fn read_ahead_prefetches_each_range_once_and_ignores_hint_errors() {
-        use wal_io::sim::SimStorage;
-        let storage = SimStorage::new(7);
-        storage.create_dir_all(std::path::Path::new("/d")).unwrap();
-        let path = std::path::Path::new("/d/f");
-        let data: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
-        let file = storage.open(path, OpenOptions::create_new()).unwrap();
-        assert_eq!(file.write_at(&data, 0).unwrap(), data.len());
+        let (data, inner) = sample_file();
         let hinted = Arc::new(HintedFile {
-            inner: storage.open(path, OpenOptions::read()).unwrap(),
+            inner,
             hints: std::sync::Mutex::new(Vec::new()),
         });
         let file: Arc<dyn StorageFile> = hinted.clone();
