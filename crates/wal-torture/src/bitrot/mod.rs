@@ -29,7 +29,6 @@
 //! again.
 
 mod case;
-mod gate;
 mod image;
 pub mod oracle;
 mod outcome;

@@ -5,7 +5,7 @@
 //! (it gets a segment of its own); encryption and compression from the
 //! seed's low bits. Every record is acknowledged before the image is taken.
 //! The layout of the image is the same on every run (pipelined appends
-//! are grouped deterministically, see [`super::gate`]); with encryption,
+//! are grouped deterministically, see [`Op::Pipelined`]); with encryption,
 //! the ciphertext differs (segment key seeds come from the OS).
 
 use std::fmt;
@@ -15,7 +15,6 @@ use groupwal::io::Storage;
 use groupwal::io::sim::{HaltingStorage, SimStorage};
 use groupwal::{RecoveryMode, Wal, WalOptions};
 
-use super::gate::Gate;
 use super::image::Image;
 use crate::rng::{Rng, mix};
 use crate::workload::{DIR, FRAGMENT_SIZE, Plan};
@@ -87,7 +86,17 @@ pub(crate) enum Op {
     Append(Vec<u8>),
     /// `Wal::append_batch`.
     Batch(Vec<Vec<u8>>),
-    /// `Wal::submit` of each, then `Pending::wait` of each.
+    /// `Wal::submit` of each, then `Pending::wait` of each; grouped
+    /// `[first]`, `[the rest]` on every run.
+    ///
+    /// The committer takes every queued request as one group once the
+    /// previous group's sync returns, so how many of several pipelined
+    /// submits make the first group would depend on when it wakes up.
+    /// Instead the disk holds the next file sync
+    /// ([`SimStorage::hold_syncs`]): the first record is submitted, the
+    /// committer is parked inside its group's sync (a handshake on a
+    /// condition variable, not a sleep), the rest are submitted, and the
+    /// sync is released.
     Pipelined(Vec<Vec<u8>>),
 }
 
@@ -126,7 +135,7 @@ impl BitrotPlan {
         };
         let mut o = plan.options(storage);
         // Groups are synced by the thread that wrote them: with the sync
-        // on a thread of its own, the records submitted while the gate
+        // on a thread of its own, the records submitted while the disk
         // holds the first group's sync would be written as groups of
         // their own, as they arrive, and the layout of an image would
         // change from run to run.
@@ -230,8 +239,9 @@ fn expect_lsn(
     }
 }
 
-/// Runs one operation; every record of it is acknowledged when it returns.
-fn step(wal: &Wal, gate: &Gate, op: &Op, acked: &mut Vec<Vec<u8>>) -> Result<(), String> {
+/// Runs one operation on a log on `disk`; every record of it is
+/// acknowledged when it returns.
+fn step(wal: &Wal, disk: &SimStorage, op: &Op, acked: &mut Vec<Vec<u8>>) -> Result<(), String> {
     let failed = |what: &str, e: &dyn fmt::Debug| format!("{what} failed: {e:?}");
     match op {
         Op::Append(p) => {
@@ -254,18 +264,18 @@ fn step(wal: &Wal, gate: &Gate, op: &Op, acked: &mut Vec<Vec<u8>>) -> Result<(),
         }
         Op::Pipelined(ps) => {
             // The first record alone, the committer held in its sync while
-            // the rest queue up: groups [first] and [rest] (see `gate`).
+            // the rest queue up: groups [first] and [rest] (see `Op`).
             let mut pending = Vec::new();
-            let armed = gate.arm();
+            let held = disk.hold_syncs();
             for (k, p) in ps.iter().enumerate() {
                 let h = wal.submit(p).map_err(|e| failed("submit", &e))?;
                 expect_lsn("submit", h.lsn(), acked, k)?;
                 pending.push(h);
                 if k == 0 {
-                    armed.wait_parked()?;
+                    held.wait_parked();
                 }
             }
-            drop(armed);
+            drop(held);
             for (k, h) in pending.into_iter().enumerate() {
                 let lsn = h.wait().map_err(|e| failed("wait", &e))?;
                 expect_lsn("wait", lsn, acked, k)?;
@@ -284,12 +294,12 @@ pub(crate) fn build(plan: &BitrotPlan) -> Result<Built, String> {
     for (i, ops) in sessions.iter().enumerate() {
         let crash = plan.ending == Ending::Crash && i + 1 == sessions.len();
         let halting = HaltingStorage::new(Arc::new(sim.clone()));
-        let gate = Gate::new(if crash {
+        let storage: Arc<dyn Storage> = if crash {
             Arc::new(halting.clone())
         } else {
             Arc::new(sim.clone())
-        });
-        let options = plan.options(Arc::new(gate.clone()), RecoveryMode::default());
+        };
+        let options = plan.options(storage, RecoveryMode::default());
         let (wal, report) =
             Wal::open(DIR, &options).map_err(|e| format!("opening session {i}: {e} ({e:?})"))?;
         if report.next_lsn.get() != acked.len() as u64 + 1 || report.dropped_anything() {
@@ -301,7 +311,7 @@ pub(crate) fn build(plan: &BitrotPlan) -> Result<Built, String> {
             ));
         }
         for (k, op) in ops.iter().enumerate() {
-            step(&wal, &gate, op, &mut acked)
+            step(&wal, &sim, op, &mut acked)
                 .map_err(|e| format!("session {i}, operation {k}: {e}"))?;
         }
         if crash {
@@ -319,4 +329,71 @@ pub(crate) fn build(plan: &BitrotPlan) -> Result<Built, String> {
         image: Image::take(&sim)?,
         acked,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use groupwal::format::RecordType;
+
+    use super::*;
+    use crate::bitrot::image;
+
+    /// The LSNs of each commit group of `plan`'s image, in order.
+    fn groups(plan: &BitrotPlan) -> Vec<Vec<u64>> {
+        let built = build(plan).unwrap();
+        let listing = image::list(&built.image, built.acked.len() as u64).unwrap();
+        let mut out: Vec<Vec<u64>> = Vec::new();
+        for seg in &listing.segments {
+            for r in &seg.records {
+                match r.ty {
+                    RecordType::Commit => out.push(Vec::new()),
+                    RecordType::Full | RecordType::First => {
+                        out.last_mut().unwrap().push(r.lsn);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+
+    /// The groups the operations of `plan` must make: one per append and
+    /// per batch, `[first]` and `[the rest]` per pipelined operation.
+    fn planned(plan: &BitrotPlan) -> Vec<Vec<u64>> {
+        let mut next = 1u64;
+        let mut take = |n: usize| {
+            let lsns: Vec<u64> = (next..next + n as u64).collect();
+            next += n as u64;
+            lsns
+        };
+        let mut out = Vec::new();
+        for op in plan.sessions().iter().flatten() {
+            match op {
+                Op::Append(_) => out.push(take(1)),
+                Op::Batch(ps) => out.push(take(ps.len())),
+                Op::Pipelined(ps) => {
+                    out.push(take(1));
+                    out.push(take(ps.len() - 1));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn pipelined_appends_are_grouped_first_then_the_rest() {
+        for seed in 0x7000..0x7004 {
+            for ending in [Ending::Clean, Ending::Crash] {
+                let plan = BitrotPlan::new(seed, ending);
+                assert!(
+                    plan.sessions()
+                        .iter()
+                        .flatten()
+                        .any(|op| matches!(op, Op::Pipelined(_))),
+                    "{plan}"
+                );
+                assert_eq!(groups(&plan), planned(&plan), "{plan}");
+            }
+        }
+    }
 }
