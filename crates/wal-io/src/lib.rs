@@ -100,7 +100,7 @@ pub use aligned::DIRECT_ALIGN;
 pub use error::{Error, Result};
 pub use log::{
     CLEAN_FILE, LOCK_FILE, SPARE_EXTENSION, SPARE_PREFIX, SegmentHook, SegmentLog, SparePreparer,
-    SyncHandle, read_clean_marker,
+    SyncHandle, is_spare_name, read_clean_marker,
 };
 pub use options::{LogOptions, MIN_SEGMENT_SIZE, Preallocation, SyncMode};
 pub use segment::{RecordIter, ScanEnd, ScannedRecord, SegmentInfo, SegmentReader};

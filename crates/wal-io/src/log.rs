@@ -46,6 +46,13 @@ const ZERO_CHUNK: usize = 1 << 20;
 /// appends' latency.
 const DIRECT_ZERO_CHUNK: usize = 128 << 10;
 
+/// Whether `name` is a spare segment file's name (`spare-N.spare`): a
+/// file the log keeps ready, holding no records.
+#[must_use]
+pub fn is_spare_name(name: &str) -> bool {
+    spare_number(name).is_some()
+}
+
 fn spare_number(name: &str) -> Option<u64> {
     let digits = name
         .strip_prefix(SPARE_PREFIX)?
