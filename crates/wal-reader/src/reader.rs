@@ -242,7 +242,7 @@ impl LogReader {
     }
 
     /// Walks to the next record without decoding its payload.
-    pub(crate) fn step(&mut self) -> Result<Option<Found>> {
+    fn step(&mut self) -> Result<Option<Found>> {
         if self.failed {
             return Ok(None);
         }
@@ -256,26 +256,6 @@ impl LogReader {
                 self.failed = true;
                 Err(e)
             }
-        }
-    }
-
-    /// Decodes the payload of the record `step` just found.
-    pub(crate) fn decode(&mut self, found: Found) -> Result<LogRecord<'_>> {
-        let decoded = self.transform(found)?;
-        Ok(self.view(found, decoded))
-    }
-
-    /// The stored payload of `found` (in the window or the assembly
-    /// buffer).
-    fn stored(&self, found: Found) -> &[u8] {
-        match found.loc {
-            Loc::Window(span) => self
-                .walker
-                .scanner
-                .as_ref()
-                .map_or(&[][..], |s| s.span(span)),
-            Loc::Assembled => &self.walker.asm,
-            Loc::None => &[],
         }
     }
 
@@ -299,15 +279,7 @@ impl LogReader {
         let cipher = self.cipher.as_ref().map(|(_, c)| c);
         #[cfg(not(feature = "encryption"))]
         let cipher = None;
-        let raw: &[u8] = match found.loc {
-            Loc::Window(span) => self
-                .walker
-                .scanner
-                .as_ref()
-                .map_or(&[][..], |s| s.span(span)),
-            Loc::Assembled => &self.walker.asm,
-            Loc::None => &[],
-        };
+        let raw = stored(&self.walker, found);
         match self
             .decoder
             .transform(found.lsn, found.kind, found.flags, raw, cipher)
@@ -332,7 +304,7 @@ impl LogReader {
             lsn: found.lsn,
             kind: found.kind,
             flags: found.flags,
-            payload: self.decoder.output(self.stored(found), decoded),
+            payload: self.decoder.output(stored(&self.walker, found), decoded),
         }
     }
 
@@ -447,6 +419,17 @@ impl LogReader {
     #[must_use]
     pub fn dir(&self) -> &std::path::Path {
         self.walker.dir()
+    }
+}
+
+/// The stored payload of `found`, a record `walker` just yielded: in its
+/// window or its assembly buffer. A free function, so the payload decoder
+/// can be borrowed beside it.
+fn stored(walker: &Walker, found: Found) -> &[u8] {
+    match found.loc {
+        Loc::Window(span) => walker.scanner.as_ref().map_or(&[][..], |s| s.span(span)),
+        Loc::Assembled => &walker.asm,
+        Loc::None => &[],
     }
 }
 

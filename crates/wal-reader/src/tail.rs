@@ -239,10 +239,10 @@ impl TailReader {
     /// those of [`LogReader::next_record`].
     pub fn try_next(&mut self) -> Result<Option<LogRecord<'_>>> {
         self.reader.walker.limit = Some(self.watermark.durable_lsn());
-        match self.reader.step()? {
-            Some(found) => {
+        match self.reader.next_decoded()? {
+            Some((found, decoded)) => {
                 self.next = found.lsn.checked_next().unwrap_or(Lsn::MAX);
-                self.reader.decode(found).map(Some)
+                Ok(Some(self.reader.view(found, decoded)))
             }
             None => Ok(None),
         }
@@ -258,9 +258,9 @@ impl TailReader {
         loop {
             let durable = self.watermark.durable_lsn();
             self.reader.walker.limit = Some(durable);
-            if let Some(found) = self.reader.step()? {
+            if let Some((found, decoded)) = self.reader.next_decoded()? {
                 self.next = found.lsn.checked_next().unwrap_or(Lsn::MAX);
-                return self.reader.decode(found);
+                return Ok(self.reader.view(found, decoded));
             }
             self.wait_after(durable)?;
         }

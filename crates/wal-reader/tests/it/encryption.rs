@@ -167,6 +167,25 @@ fn tampered_record_fails_authentication() {
     reader.seek(Lsn::new(13)).unwrap();
     assert_eq!(reader.next_record().unwrap().unwrap().lsn, Lsn::new(13));
 
+    // A tailer reaches the verdict of the reader, and stops there too.
+    let mark = Arc::new(wal_reader::Watermark::new(Lsn::new(20)));
+    let mut tail = wal_reader::TailReader::open(
+        storage.clone(),
+        dir(),
+        Lsn::FIRST,
+        &with_keys(keyring(1)),
+        mark,
+    )
+    .unwrap();
+    for lsn in 1..=11u64 {
+        assert_eq!(tail.try_next().unwrap().unwrap().lsn, Lsn::new(lsn));
+    }
+    match tail.try_next() {
+        Err(Error::Corruption(r)) => check(&r),
+        other => panic!("expected an authentication failure, got {other:?}"),
+    }
+    assert!(tail.try_next().unwrap().is_none());
+
     // Recovery reaches the same verdict, and the modes apply to it.
     match recover(
         storage.clone(),
