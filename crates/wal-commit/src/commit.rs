@@ -113,6 +113,14 @@ struct Shared {
     io: Mutex<Option<IoState>>,
 }
 
+impl Queue {
+    /// How many waiting callers [`gather`] and [`gather_for_sync`] wait
+    /// for: seven eighths of the writers recent groups served.
+    fn gather_target(&self) -> usize {
+        self.writers - self.writers / 8
+    }
+}
+
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
@@ -1086,12 +1094,11 @@ fn gather<'a>(shared: &'a Shared, mut q: MutexGuard<'a, Queue>) -> MutexGuard<'a
     if q.sync_submitted > shared.watermark.durable() {
         return q;
     }
-    let target = q.writers - q.writers / 8;
+    let target = q.gather_target();
     if q.waiting >= target {
         return q;
     }
-    let budget =
-        Duration::from_nanos(shared.sync_nanos.load(Ordering::Relaxed) / 2).min(MAX_GATHER);
+    let budget = gather_budget(shared);
     q.gathering += 1;
     q = wait_while(&shared.gathered, q, Instant::now() + budget, |q| {
         q.waiting < target
@@ -1117,18 +1124,23 @@ fn gather_for_sync(shared: &Shared) {
         return;
     }
     let mut q = shared.lock();
-    let target = q.writers - q.writers / 8;
+    let target = q.gather_target();
     let unwritten = |q: &Queue| !q.requests.is_empty() || q.writing;
     if q.waiting >= target && !unwritten(&q) {
         return;
     }
-    let budget =
-        Duration::from_nanos(shared.sync_nanos.load(Ordering::Relaxed) / 2).min(MAX_GATHER);
+    let budget = gather_budget(shared);
     q.gathering += 1;
     q = wait_while(&shared.gathered, q, Instant::now() + budget, |q| {
         (q.waiting < target || unwritten(q)) && q.controls.is_empty() && !q.closing
     });
     q.gathering -= 1;
+}
+
+/// How long [`gather`] and [`gather_for_sync`] wait at most: half the
+/// recent sync time, never more than [`MAX_GATHER`].
+fn gather_budget(shared: &Shared) -> Duration {
+    Duration::from_nanos(shared.sync_nanos.load(Ordering::Relaxed) / 2).min(MAX_GATHER)
 }
 
 /// Waits on `cond` while `waiting` holds, until `deadline` at the latest.
