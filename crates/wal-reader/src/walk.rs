@@ -793,6 +793,40 @@ impl Walker {
         None
     }
 
+    /// The batch or commit marker `phys`, decoded by `decode`, if it may
+    /// come where it stands: not inside a batch or fragment chain, at the
+    /// `expected` LSN, well formed, and not contradicting its segment
+    /// ([`Walker::breaks_marker`]).
+    fn marker<M>(
+        &self,
+        phys: &Phys,
+        expected: Lsn,
+        decode: fn(&Record<'_>) -> wal_format::Result<M>,
+    ) -> std::result::Result<M, SeqFault> {
+        let h = phys.header;
+        if self.chain.is_some() || self.batch.is_some() {
+            return Err(SeqFault::MarkerInsideUnit);
+        }
+        if h.lsn != expected {
+            return Err(SeqFault::MarkerLsn);
+        }
+        let record = Record {
+            header: h,
+            payload: self.scanner.as_ref().map_or(&[][..], |s| s.payload(phys)),
+        };
+        let Ok(marker) = decode(&record) else {
+            return Err(if h.record_type == RecordType::Batch {
+                SeqFault::BadBatchMarker
+            } else {
+                SeqFault::BadCommitMarker
+            });
+        };
+        match self.breaks_marker(&record) {
+            Some(fault) => Err(fault),
+            None => Ok(marker),
+        }
+    }
+
     /// Whether a batch or commit marker contradicts its segment: flagged
     /// encrypted (authenticated) exactly in a segment with a key, and,
     /// with keys, its tag authenticates it.
@@ -938,25 +972,10 @@ impl Walker {
         let expected = self.expected.unwrap_or(h.lsn);
         match h.record_type {
             RecordType::Commit => {
-                if self.chain.is_some() || self.batch.is_some() {
-                    return Ok(Accept::Break(SeqFault::MarkerInsideUnit));
-                }
-                if h.lsn != expected {
-                    return Ok(Accept::Break(SeqFault::MarkerLsn));
-                }
-                let Some(scanner) = self.scanner.as_ref() else {
-                    return Ok(Accept::Continue);
+                let marker = match self.marker(&phys, expected, CommitMarker::decode) {
+                    Ok(marker) => marker,
+                    Err(fault) => return Ok(Accept::Break(fault)),
                 };
-                let record = Record {
-                    header: h,
-                    payload: scanner.payload(&phys),
-                };
-                let Ok(marker) = CommitMarker::decode(&record) else {
-                    return Ok(Accept::Break(SeqFault::BadCommitMarker));
-                };
-                if let Some(fault) = self.breaks_marker(&record) {
-                    return Ok(Accept::Break(fault));
-                }
                 self.evidence = self.evidence.max(Evidence {
                     lsn: marker.durable(),
                     at: EvidenceAt::Marker(self.seg_idx, phys.offset),
@@ -968,25 +987,10 @@ impl Walker {
                 Ok(Accept::Continue)
             }
             RecordType::Batch => {
-                if self.chain.is_some() || self.batch.is_some() {
-                    return Ok(Accept::Break(SeqFault::MarkerInsideUnit));
-                }
-                if h.lsn != expected {
-                    return Ok(Accept::Break(SeqFault::MarkerLsn));
-                }
-                let Some(scanner) = self.scanner.as_ref() else {
-                    return Ok(Accept::Continue);
+                let marker = match self.marker(&phys, expected, BatchMarker::decode) {
+                    Ok(marker) => marker,
+                    Err(fault) => return Ok(Accept::Break(fault)),
                 };
-                let record = Record {
-                    header: h,
-                    payload: scanner.payload(&phys),
-                };
-                let Ok(marker) = BatchMarker::decode(&record) else {
-                    return Ok(Accept::Break(SeqFault::BadBatchMarker));
-                };
-                if let Some(fault) = self.breaks_marker(&record) {
-                    return Ok(Accept::Break(fault));
-                }
                 let end = h.lsn.checked_add(u64::from(marker.count()));
                 let Some(end) = end else {
                     return Ok(Accept::Break(SeqFault::BadBatchMarker));
