@@ -134,9 +134,11 @@ impl Shared {
 /// A log that many threads and tasks append to at once, acknowledging each
 /// record once a sync covering it has succeeded.
 ///
-/// All methods take `&self`; share it in an `Arc`. Blocking I/O happens only
-/// on the committer's own I/O thread, never on the caller's (so async
-/// appends never block an executor's worker).
+/// All methods take `&self`; share it in an `Arc`. Blocking I/O happens on
+/// the committer's own threads (the I/O thread, the sync thread), and on a
+/// blocking appender's thread when it finds the I/O lock free and writes
+/// (with inline syncs, also syncs) its own group; never on an async
+/// caller's, so async appends never block an executor's worker.
 #[derive(Debug)]
 pub struct Committer {
     shared: Arc<Shared>,
