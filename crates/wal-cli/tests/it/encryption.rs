@@ -1,6 +1,12 @@
 //! Encrypted logs: a key file round trip, and clear failures without the
 //! key or with the wrong one.
 
+use std::path::{Path, PathBuf};
+
+use groupwal::format::{
+    RecordDecoder, RecordHeader, SEGMENT_HEADER_LEN, SegmentHeader, encode_record,
+};
+
 use crate::{run, run_ok, s, segment_files, text};
 
 fn key_file(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
@@ -179,45 +185,78 @@ fn a_bad_key_file_is_a_usage_error() {
 /// A record whose checksums are right but whose ciphertext was changed (so
 /// only authentication catches it) is a finding of verify, and verify reads
 /// on after it.
+/// An encrypted log of three records ("first", "second", "third") in one
+/// segment, and the second data record of that segment (commit and batch
+/// markers aside), as stored.
+struct SecondRecord {
+    log: PathBuf,
+    key: PathBuf,
+    segment: PathBuf,
+    offset: usize,
+    header: RecordHeader,
+    payload: Vec<u8>,
+}
+
+impl SecondRecord {
+    fn write(dir: &Path) -> SecondRecord {
+        let log = dir.join("log");
+        let key = key_file(dir, "key");
+        run_ok(
+            &["append", s(&log), "--key-file", s(&key)],
+            b"first\nsecond\nthird\n",
+        );
+        let segment = segment_files(&log)[0].clone();
+        let bytes = std::fs::read(&segment).unwrap();
+        let header = SegmentHeader::decode(&bytes[..SEGMENT_HEADER_LEN]).unwrap();
+        let decoder = RecordDecoder::new(header.salt, 1 << 20);
+        let mut offset = SEGMENT_HEADER_LEN;
+        let mut data = 0;
+        loop {
+            let record = decoder.decode(&bytes[offset..]).unwrap();
+            if !record.header.record_type.is_marker() {
+                data += 1;
+                if data == 2 {
+                    return SecondRecord {
+                        log,
+                        key,
+                        segment,
+                        offset,
+                        header: record.header,
+                        payload: record.payload.to_vec(),
+                    };
+                }
+            }
+            offset += record.encoded_len();
+        }
+    }
+
+    /// Writes a record of `header` and `payload` (of the stored payload's
+    /// length, so the records after it stay in place) over it, checksums
+    /// recomputed; returns the segment's bytes.
+    fn replace(&self, header: &RecordHeader, payload: &[u8]) -> Vec<u8> {
+        assert_eq!(payload.len(), self.payload.len());
+        let mut bytes = std::fs::read(&self.segment).unwrap();
+        let mut record = Vec::new();
+        encode_record(&mut record, header, payload).unwrap();
+        bytes[self.offset..self.offset + record.len()].copy_from_slice(&record);
+        std::fs::write(&self.segment, &bytes).unwrap();
+        bytes
+    }
+}
+
 #[test]
 fn a_record_failing_authentication_is_a_finding() {
-    use groupwal::format::{RecordDecoder, SEGMENT_HEADER_LEN, SegmentHeader, encode_record};
-
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("log");
-    let key = key_file(dir.path(), "key");
-    run_ok(
-        &["append", s(&log), "--key-file", s(&key)],
-        b"first\nsecond\nthird\n",
-    );
-    let seg = &segment_files(&log)[0];
-    let mut bytes = std::fs::read(seg).unwrap();
-    let header = SegmentHeader::decode(&bytes[..SEGMENT_HEADER_LEN]).unwrap();
-    let decoder = RecordDecoder::new(header.salt, 1 << 20);
-    // The second data record (commit and batch markers aside).
-    let mut offset = SEGMENT_HEADER_LEN;
-    let mut data = 0;
-    let second = loop {
-        let record = decoder.decode(&bytes[offset..]).unwrap();
-        if !record.header.record_type.is_marker() {
-            data += 1;
-            if data == 2 {
-                break record;
-            }
-        }
-        offset += record.encoded_len();
-    };
+    let second = SecondRecord::write(dir.path());
+    let (log, key, offset) = (&second.log, &second.key, second.offset);
     assert_eq!(second.header.lsn.get(), 2);
     // Change the ciphertext and write the record again with its checksums
     // recomputed.
-    let mut payload = second.payload.to_vec();
+    let mut payload = second.payload.clone();
     payload[0] ^= 1;
-    let mut record = Vec::new();
-    encode_record(&mut record, &second.header, &payload).unwrap();
-    bytes[offset..offset + record.len()].copy_from_slice(&record);
-    std::fs::write(seg, &bytes).unwrap();
+    second.replace(&second.header, &payload);
 
-    let out = run(&["verify", s(&log), "--key-file", s(&key)], b"");
+    let out = run(&["verify", s(log), "--key-file", s(key)], b"");
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     let findings: Vec<&str> = stdout
@@ -225,7 +264,7 @@ fn a_record_failing_authentication_is_a_finding() {
         .filter(|l| l.starts_with("corruption:"))
         .collect();
     assert_eq!(findings.len(), 1, "{stdout}");
-    let name = seg.file_name().unwrap().to_str().unwrap();
+    let name = second.segment.file_name().unwrap().to_str().unwrap();
     assert!(findings[0].contains(name), "{stdout}");
     assert!(
         findings[0].contains(&format!("at offset {offset} (lsn 2)")),
@@ -234,7 +273,7 @@ fn a_record_failing_authentication_is_a_finding() {
     assert!(stdout.contains("verify: 2 records"), "{stdout}");
 
     // dump stops there with exit 1 (corruption), after the first record.
-    let out = run(&["dump", s(&log), "--key-file", s(&key), "--payload"], b"");
+    let out = run(&["dump", s(log), "--key-file", s(key), "--payload"], b"");
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(text(&out.stdout), "first\n");
 }
@@ -246,46 +285,20 @@ fn a_record_failing_authentication_is_a_finding() {
 /// nothing.
 #[test]
 fn a_forged_plaintext_record_is_corruption_for_every_command() {
-    use groupwal::format::{RecordDecoder, SEGMENT_HEADER_LEN, SegmentHeader, encode_record};
-
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("log");
-    let key = key_file(dir.path(), "key");
-    run_ok(
-        &["append", s(&log), "--key-file", s(&key)],
-        b"first\nsecond\nthird\n",
-    );
-    let seg = &segment_files(&log)[0];
-    let mut bytes = std::fs::read(seg).unwrap();
-    let header = SegmentHeader::decode(&bytes[..SEGMENT_HEADER_LEN]).unwrap();
-    let decoder = RecordDecoder::new(header.salt, 1 << 20);
+    let second = SecondRecord::write(dir.path());
+    let (log, key) = (&second.log, &second.key);
     // The second data record, replaced by a plaintext one of the same
-    // length (so the records after it stay in place).
-    let mut offset = SEGMENT_HEADER_LEN;
-    let mut data = 0;
-    let second = loop {
-        let record = decoder.decode(&bytes[offset..]).unwrap();
-        if !record.header.record_type.is_marker() {
-            data += 1;
-            if data == 2 {
-                break record;
-            }
-        }
-        offset += record.encoded_len();
-    };
+    // length.
     let mut h = second.header;
     h.flags = groupwal::format::Flags::EMPTY;
-    let forged_payload = vec![b'!'; second.payload.len()];
-    let mut record = Vec::new();
-    encode_record(&mut record, &h, &forged_payload).unwrap();
-    bytes[offset..offset + record.len()].copy_from_slice(&record);
-    std::fs::write(seg, &bytes).unwrap();
+    let bytes = second.replace(&h, &vec![b'!'; second.payload.len()]);
 
     for args in [
-        vec!["verify", s(&log), "--key-file", s(&key)],
-        vec!["dump", s(&log), "--key-file", s(&key)],
-        vec!["stat", s(&log), "--key-file", s(&key)],
-        vec!["append", s(&log), "--key-file", s(&key)],
+        vec!["verify", s(log), "--key-file", s(key)],
+        vec!["dump", s(log), "--key-file", s(key)],
+        vec!["stat", s(log), "--key-file", s(key)],
+        vec!["append", s(log), "--key-file", s(key)],
     ] {
         let out = run(&args, b"");
         assert_eq!(
@@ -302,8 +315,12 @@ fn a_forged_plaintext_record_is_corruption_for_every_command() {
         };
         assert!(all.contains(said), "{args:?}: {all}");
     }
-    let out = run(&["verify", s(&log)], b"");
+    let out = run(&["verify", s(log)], b"");
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("encrypted with key id 1"));
-    assert_eq!(std::fs::read(seg).unwrap(), bytes, "nothing changed");
+    assert_eq!(
+        std::fs::read(&second.segment).unwrap(),
+        bytes,
+        "nothing changed"
+    );
 }
