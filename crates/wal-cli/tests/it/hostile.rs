@@ -19,9 +19,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 #[cfg(feature = "encryption")]
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use crate::{groupwal, run, run_ok, s, text};
+use crate::{append_lockstep_from, groupwal, run, run_ok, s, text};
 
 /// A segment's name, a FIFO under which is corruption.
 const SEGMENT: &str = "00000000000000000099.wal";
@@ -183,7 +183,7 @@ fn fifo_spare_names_are_never_reused() {
     }
     assert!(fifos.len() >= 6);
     // 4 KiB segments and 100-byte records: a rotation every few records.
-    append_lockstep_from(&log, 3, 60, 100);
+    append_lockstep_from(&log, 3, 60, 100, &["--segment-size", "4096"]);
     let dumped = run_ok(&["dump", s(&log), "--payload"], b"");
     assert_eq!(text(&dumped).lines().count(), 62);
     for (path, fifo) in &mut fifos {
@@ -195,41 +195,6 @@ fn fifo_spare_names_are_never_reused() {
             path.display()
         );
     }
-}
-
-/// `append_lockstep` on a log that already holds records: `n` records of
-/// `len` bytes, the first with LSN `first`, one group each.
-fn append_lockstep_from(log: &Path, first: u64, n: usize, len: usize) {
-    use std::io::{BufRead, BufReader};
-    let mut child = groupwal()
-        .args(["append", s(log), "--ack", "--sync", "none"])
-        .args(["--segment-size", "4096"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    for i in 0..n as u64 {
-        let mut line = vec![b'r'; len];
-        line.push(b'\n');
-        stdin.write_all(&line).unwrap();
-        stdin.flush().unwrap();
-        let mut ack = String::new();
-        stdout.read_line(&mut ack).unwrap();
-        if ack.trim() != (first + i).to_string() {
-            drop(stdin);
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "record {} not acknowledged (got {ack:?}): {}",
-                first + i,
-                text(&out.stderr)
-            );
-        }
-    }
-    drop(stdin);
-    assert!(child.wait().unwrap().success());
 }
 
 /// A clean close never creates or writes `CLEAN` through a symbolic link,

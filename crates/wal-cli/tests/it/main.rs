@@ -65,26 +65,44 @@ pub(crate) fn s(p: &Path) -> &str {
 /// record is its own group and segments rotate at the segment size (a group
 /// is never split across segments).
 pub(crate) fn append_lockstep(log: &Path, n: usize, len: usize, extra: &[&str]) {
+    append_lockstep_from(log, 1, n, len, extra);
+}
+
+/// [`append_lockstep`] on a log whose next record is `first`.
+pub(crate) fn append_lockstep_from(log: &Path, first: u64, n: usize, len: usize, extra: &[&str]) {
     use std::io::{BufRead, BufReader};
     let mut child = groupwal()
         .args(["append", s(log), "--ack", "--sync", "none"])
         .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let lines = fixed_lines(n, len);
-    for (i, line) in lines.split_inclusive(|&b| b == b'\n').enumerate() {
+    for (lsn, line) in (first..).zip(lines.split_inclusive(|&b| b == b'\n')) {
         stdin.write_all(line).unwrap();
         stdin.flush().unwrap();
         let mut ack = String::new();
         stdout.read_line(&mut ack).unwrap();
-        assert_eq!(ack.trim(), (i + 1).to_string());
+        if ack.trim() != lsn.to_string() {
+            drop(stdin);
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "record {lsn} not acknowledged (got {ack:?}): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
     drop(stdin);
-    assert!(child.wait().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The segment files of a log directory, by name (so by first LSN).
