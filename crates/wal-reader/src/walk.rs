@@ -1180,18 +1180,8 @@ impl Walker {
                 Err(Error::Corruption(Box::new(range)))
             }
             RecoveryMode::PointInTime => {
-                tracing::warn!(%range, "point-in-time recovery: discarding the log from here");
-                self.corrupt.push(range);
                 (self.commit, self.commit_lsn) = found.unit;
-                self.finish(
-                    TailKind::Torn,
-                    Some("point-in-time recovery stopped at corruption".into()),
-                    None,
-                );
-                if let Some(end) = self.end.as_mut() {
-                    end.cut = true;
-                    end.early = true;
-                }
+                self.end_at_corruption(range);
                 Ok(())
             }
             RecoveryMode::SkipAnyCorruptedRecords => {
@@ -1415,6 +1405,22 @@ impl Walker {
         });
         self.chain = None;
         self.batch = None;
+    }
+
+    /// Point-in-time mode: the log's data ends at the commit point, before
+    /// the corruption `range`; everything after it must go.
+    fn end_at_corruption(&mut self, range: CorruptRange) {
+        tracing::warn!(%range, "point-in-time recovery: discarding the log from here");
+        self.corrupt.push(range);
+        self.finish(
+            TailKind::Torn,
+            Some("point-in-time recovery stopped at corruption".into()),
+            None,
+        );
+        if let Some(end) = self.end.as_mut() {
+            end.cut = true;
+            end.early = true;
+        }
     }
 
     /// Moves on to the next segment after a clean end of this one's data.
@@ -1690,17 +1696,7 @@ impl Walker {
                 Err(Error::Corruption(Box::new(range)))
             }
             RecoveryMode::PointInTime => {
-                tracing::warn!(%range, "point-in-time recovery: discarding the log from here");
-                self.corrupt.push(range);
-                self.finish(
-                    TailKind::Torn,
-                    Some("point-in-time recovery stopped at corruption".into()),
-                    None,
-                );
-                if let Some(end) = self.end.as_mut() {
-                    end.cut = true;
-                    end.early = true;
-                }
+                self.end_at_corruption(range);
                 Ok(None)
             }
             RecoveryMode::SkipAnyCorruptedRecords => {
