@@ -14,15 +14,16 @@
 //! place.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use groupwal::Wal;
 use groupwal::io::sim::{Fault, LostSectors, SimStorage};
-use groupwal::io::{DirEntry, DirLock, OpenOptions, Storage, StorageFile};
+use groupwal::io::{OpenOptions, Storage, StorageFile};
 
 use crate::case::{Case, Outcome, no_panic};
+use crate::hooks::{Hooked, Hooks};
 use crate::model::Model;
 use crate::rng::mix;
 use crate::verify::verify;
@@ -190,90 +191,58 @@ impl Trigger {
     }
 }
 
-/// The simulated disk with a [`Trigger`] in front.
-#[derive(Debug)]
-struct FaultStorage {
-    trigger: Arc<Trigger>,
-}
-
-#[derive(Debug)]
-struct FaultFile {
-    inner: Box<dyn StorageFile>,
-    trigger: Arc<Trigger>,
-    path: PathBuf,
-}
-
-impl FaultFile {
-    /// Runs `op` right after the trigger has seen a call of `class`, with
-    /// no other file call in between.
-    fn guarded<T>(&self, class: Class, op: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
-        let _serial = self
-            .trigger
-            .serial
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        self.trigger.call(class, &self.path)?;
+impl Trigger {
+    /// Runs `op` right after the trigger has seen a call of `class` on
+    /// `path`, with no other file call in between.
+    fn guarded<T>(
+        &self,
+        class: Class,
+        path: &Path,
+        op: impl FnOnce() -> io::Result<T>,
+    ) -> io::Result<T> {
+        let _serial = self.serial.lock().unwrap_or_else(|e| e.into_inner());
+        self.call(class, path)?;
         op()
     }
 }
 
-impl StorageFile for FaultFile {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.inner.read_at(buf, offset)
+/// The trigger in front of the simulated disk. Reads, sizes and
+/// writeback hints (whose errors the log ignores) pass through, no fault
+/// there.
+impl Hooks for Trigger {
+    fn behind(&self) -> &dyn Storage {
+        &self.sim
     }
-    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
-        self.guarded(Class::Write, || self.inner.write_at(buf, offset))
+    fn write_at(
+        &self,
+        file: &dyn StorageFile,
+        path: &Path,
+        buf: &[u8],
+        offset: u64,
+    ) -> io::Result<usize> {
+        self.guarded(Class::Write, path, || file.write_at(buf, offset))
     }
-    fn sync_data(&self) -> io::Result<()> {
-        self.guarded(Class::Sync, || self.inner.sync_data())
+    fn sync_data(&self, file: &dyn StorageFile, path: &Path) -> io::Result<()> {
+        self.guarded(Class::Sync, path, || file.sync_data())
     }
-    fn sync_all(&self) -> io::Result<()> {
-        self.guarded(Class::Sync, || self.inner.sync_all())
+    fn sync_all(&self, file: &dyn StorageFile, path: &Path) -> io::Result<()> {
+        self.guarded(Class::Sync, path, || file.sync_all())
     }
-    fn allocate(&self, offset: u64, len: u64) -> io::Result<()> {
-        self.guarded(Class::Alloc, || self.inner.allocate(offset, len))
+    fn allocate(
+        &self,
+        file: &dyn StorageFile,
+        path: &Path,
+        offset: u64,
+        len: u64,
+    ) -> io::Result<()> {
+        self.guarded(Class::Alloc, path, || file.allocate(offset, len))
     }
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        self.guarded(Class::Alloc, || self.inner.set_len(len))
-    }
-    fn size(&self) -> io::Result<u64> {
-        self.inner.size()
-    }
-    // A hint whose errors the log ignores: passed through, no fault here.
-    fn start_writeback(&self, offset: u64, len: u64) -> io::Result<()> {
-        self.inner.start_writeback(offset, len)
-    }
-}
-
-impl Storage for FaultStorage {
-    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        self.trigger.sim.create_dir_all(path)
-    }
-    fn list_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {
-        self.trigger.sim.list_dir(path)
-    }
-    fn open(&self, path: &Path, options: OpenOptions) -> io::Result<Box<dyn StorageFile>> {
-        Ok(Box::new(FaultFile {
-            inner: self.trigger.sim.open(path, options)?,
-            trigger: Arc::clone(&self.trigger),
-            path: path.to_path_buf(),
-        }))
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.trigger.sim.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.trigger.sim.remove_file(path)
+    fn set_len(&self, file: &dyn StorageFile, path: &Path, len: u64) -> io::Result<()> {
+        self.guarded(Class::Alloc, path, || file.set_len(len))
     }
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        self.trigger.call(Class::DirSync, path)?;
-        self.trigger.sim.sync_dir(path)
-    }
-    fn lock_dir(&self, path: &Path, lock_file: &str) -> io::Result<Box<dyn DirLock>> {
-        self.trigger.sim.lock_dir(path, lock_file)
-    }
-    fn random_u64(&self) -> io::Result<u64> {
-        self.trigger.sim.random_u64()
+        self.call(Class::DirSync, path)?;
+        self.sim.sync_dir(path)
     }
 }
 
@@ -342,9 +311,7 @@ fn run_fault(plan: &Plan, ops: &[Op], kind: FaultKind, k: u64) -> Result<bool, S
         hit: std::sync::Mutex::new(String::new()),
         serial: std::sync::Mutex::new(()),
     });
-    let storage = Arc::new(FaultStorage {
-        trigger: Arc::clone(&trigger),
-    });
+    let storage = Arc::new(Hooked::new(Arc::clone(&trigger)));
     let mut model = Model::default();
     match Wal::open(DIR, &plan.options(storage)) {
         Err(e) => {

@@ -17,6 +17,7 @@
 //!   old, zeroed or garbage), and crashes inside the recovery.
 //! - [`faults`]: a failed write, sync, directory sync or allocation at
 //!   every k-th call, short writes, a disk that fills up.
+//! - [`hooks`]: the pass-through storage the fault wrappers build on.
 //! - [`soak`]: both over new seeds until time is up (`cargo xtask crash`).
 //! - [`readfaults`]: reads that fail with `EIO` or return flipped bits
 //!   while a log is recovered or read, at every read call
@@ -35,6 +36,7 @@ pub mod bitrot;
 mod case;
 pub mod crash;
 pub mod faults;
+pub mod hooks;
 pub mod model;
 pub mod readfaults;
 mod rng;

@@ -1,19 +1,21 @@
-//! The simulated disk with a read trigger in front: while armed, it
+//! A read trigger in front of the simulated disk
+//! ([`crate::hooks::Hooked`]): while armed, it
 //! numbers the read calls of each [`Lane`] and injects the simulated
 //! disk's read fault (`Fault::ReadEio`, `Fault::BitFlipOnRead`) into the
 //! calls the [`Injection`] names, noting each [`Hit`] (the file, the
 //! offset, and for a flip the byte of the file that read back changed).
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::ThreadId;
 
 use groupwal::io::sim::{Fault, SimStorage};
-use groupwal::io::{DirEntry, DirLock, OpenOptions, Storage, StorageFile};
+use groupwal::io::{Storage, StorageFile};
 
 use super::case::{Injection, Lane, ReadFault};
+use crate::hooks::Hooks;
 use crate::rng::mix;
 
 /// One read a fault hit.
@@ -243,73 +245,18 @@ fn flipped_byte(sim: &SimStorage, path: &Path, buf: &[u8], offset: u64, n: usize
     Some(offset + at as u64)
 }
 
-/// The simulated disk with a [`Trigger`] in front.
-#[derive(Debug)]
-pub(crate) struct TriggerStorage {
-    pub(crate) trigger: Arc<Trigger>,
-}
-
-#[derive(Debug)]
-struct TriggerFile {
-    inner: Box<dyn StorageFile>,
-    trigger: Arc<Trigger>,
-    path: PathBuf,
-}
-
-impl StorageFile for TriggerFile {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.trigger.read(&*self.inner, &self.path, buf, offset)
+/// The trigger in front of the simulated disk: only reads are counted.
+impl Hooks for Trigger {
+    fn behind(&self) -> &dyn Storage {
+        &self.sim
     }
-    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
-        self.inner.write_at(buf, offset)
-    }
-    fn sync_data(&self) -> io::Result<()> {
-        self.inner.sync_data()
-    }
-    fn sync_all(&self) -> io::Result<()> {
-        self.inner.sync_all()
-    }
-    fn allocate(&self, offset: u64, len: u64) -> io::Result<()> {
-        self.inner.allocate(offset, len)
-    }
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        self.inner.set_len(len)
-    }
-    fn size(&self) -> io::Result<u64> {
-        self.inner.size()
-    }
-    fn start_writeback(&self, offset: u64, len: u64) -> io::Result<()> {
-        self.inner.start_writeback(offset, len)
-    }
-}
-
-impl Storage for TriggerStorage {
-    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        self.trigger.sim.create_dir_all(path)
-    }
-    fn list_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {
-        self.trigger.sim.list_dir(path)
-    }
-    fn open(&self, path: &Path, options: OpenOptions) -> io::Result<Box<dyn StorageFile>> {
-        Ok(Box::new(TriggerFile {
-            inner: self.trigger.sim.open(path, options)?,
-            trigger: Arc::clone(&self.trigger),
-            path: path.to_path_buf(),
-        }))
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.trigger.sim.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.trigger.sim.remove_file(path)
-    }
-    fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        self.trigger.sim.sync_dir(path)
-    }
-    fn lock_dir(&self, path: &Path, lock_file: &str) -> io::Result<Box<dyn DirLock>> {
-        self.trigger.sim.lock_dir(path, lock_file)
-    }
-    fn random_u64(&self) -> io::Result<u64> {
-        self.trigger.sim.random_u64()
+    fn read_at(
+        &self,
+        file: &dyn StorageFile,
+        path: &Path,
+        buf: &mut [u8],
+        offset: u64,
+    ) -> io::Result<usize> {
+        self.read(file, path, buf, offset)
     }
 }

@@ -46,6 +46,7 @@ use groupwal::{Lsn, OwnedRecord, TailKind, Wal};
 use crate::bitrot::Ending;
 use crate::bitrot::oracle::RangeFacts;
 use crate::case::no_panic;
+use crate::hooks::Hooked;
 use crate::workload::DIR;
 
 pub use case::{
@@ -53,7 +54,7 @@ pub use case::{
     ReadFault, ReadFaultCase, ReadFaultPlan,
 };
 pub use disk::Hit;
-use disk::{Trigger, TriggerStorage};
+use disk::Trigger;
 use image::{Built, Files, Listing, difference, files, read_start};
 pub use oracle::{EndFacts, Failure, Got, Named, ReadExpectation, ReadVerdict, Seen};
 pub use outcome::{ReadFaultCounts, ReadFaultOutcome, ReadFaultViolation};
@@ -158,9 +159,7 @@ fn perform(
     operation: Operation,
     limit: usize,
 ) -> Result<Performed, String> {
-    let storage: Arc<dyn Storage> = Arc::new(TriggerStorage {
-        trigger: Arc::clone(trigger),
-    });
+    let storage: Arc<dyn Storage> = Arc::new(Hooked::new(Arc::clone(trigger)));
     let mut options = plan.workload().options(storage);
     options.recovery_mode(operation.mode());
     let armed = |f: &mut dyn FnMut() -> Result<Got, Failure>| -> Result<Performed, String> {
@@ -259,9 +258,9 @@ fn after(
     disk.crash_process();
     // Through a trigger that never fires, so that a hang here ends too.
     let trigger = Trigger::new(disk.clone(), plan.seed, None, Arc::clone(abandoned));
-    let options = plan.workload().options(Arc::new(TriggerStorage {
-        trigger: Arc::new(trigger),
-    }));
+    let options = plan
+        .workload()
+        .options(Arc::new(Hooked::new(Arc::new(trigger))));
     let (wal, report) = Wal::open(DIR, &options)
         .map_err(|e| format!("recovery failed: {}", Failure::from(&e).text))?;
     let last = report.last_lsn.get();

@@ -14,9 +14,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use groupwal::io::Storage;
 use groupwal::io::sim::{Fault, LostSectors, SimStorage};
-use groupwal::io::{DirEntry, DirLock, OpenOptions, Storage, StorageFile};
 use groupwal::{Lsn, OwnedRecord, RecoveryReport, Wal};
+use wal_torture::hooks::{Hooked, Hooks};
 use wal_torture::model::Model;
 use wal_torture::verify::verify;
 use wal_torture::workload::DIR;
@@ -61,6 +62,11 @@ impl FailingDirSync {
         })
     }
 
+    /// The disk, with this in front.
+    fn storage(self: &Arc<Self>) -> Arc<Hooked<Self>> {
+        Arc::new(Hooked::new(Arc::clone(self)))
+    }
+
     fn state(&self) -> MutexGuard<'_, DirSyncState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -75,15 +81,9 @@ impl FailingDirSync {
     }
 }
 
-impl Storage for FailingDirSync {
-    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        self.sim.create_dir_all(path)
-    }
-    fn list_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {
-        self.sim.list_dir(path)
-    }
-    fn open(&self, path: &Path, options: OpenOptions) -> io::Result<Box<dyn StorageFile>> {
-        self.sim.open(path, options)
+impl Hooks for FailingDirSync {
+    fn behind(&self) -> &dyn Storage {
+        &self.sim
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.sim.rename(from, to)?;
@@ -96,9 +96,6 @@ impl Storage for FailingDirSync {
         }
         Ok(())
     }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.sim.remove_file(path)
-    }
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         let mut state = self.state();
         if let Some(rename) = state.renamed.take() {
@@ -108,12 +105,6 @@ impl Storage for FailingDirSync {
         }
         drop(state);
         self.sim.sync_dir(path)
-    }
-    fn lock_dir(&self, path: &Path, lock_file: &str) -> io::Result<Box<dyn DirLock>> {
-        self.sim.lock_dir(path, lock_file)
-    }
-    fn random_u64(&self) -> io::Result<u64> {
-        self.sim.random_u64()
     }
 }
 
@@ -201,7 +192,7 @@ fn reopen_after_a_failed_directory_sync_then_power_loss_keeps_the_appends() {
     let plan = Plan::from_seed(0x5002, 0);
     let sim = SimStorage::new(plan.seed);
     let disk = FailingDirSync::new(&sim);
-    let (wal, _) = Wal::open(DIR, &plan.options(disk.clone())).unwrap();
+    let (wal, _) = Wal::open(DIR, &plan.options(disk.storage())).unwrap();
     let mut model = Model::default();
     assert_eq!(append(&wal, &mut model, "before", 0..5), None);
     let segments = names(&sim, "wal");
@@ -340,7 +331,7 @@ fn a_spare_that_is_still_a_segment_after_a_crash_is_not_reused() {
     assert!(plan.recycling);
     let sim = SimStorage::new(plan.seed);
     let disk = FailingDirSync::new(&sim);
-    let (wal, _) = Wal::open(DIR, &plan.options(disk.clone())).unwrap();
+    let (wal, _) = Wal::open(DIR, &plan.options(disk.storage())).unwrap();
     let mut model = Model::default();
     assert_eq!(append(&wal, &mut model, "before", 0..40), None);
     assert!(names(&sim, "wal").len() >= 3);
