@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use groupwal::Wal;
 use groupwal::io::sim::{Fault, LostSectors, SimStorage};
-use groupwal::io::{OpenOptions, Storage, StorageFile};
+use groupwal::io::{CLEAN_FILE, OpenOptions, Storage, StorageFile};
 
 use crate::case::{Case, Outcome, no_panic};
 use crate::hooks::{Hooked, Hooks};
@@ -143,10 +143,12 @@ struct Trigger {
     at: u64,
     seen: AtomicU64,
     fired: AtomicBool,
-    /// The fault hit the preparation of a spare segment (on the preparing
-    /// thread, or a file not in the log yet), which is allowed to fail
-    /// quietly: the next rotation creates its file inline.
-    spare: AtomicBool,
+    /// The fault hit a call the log is allowed to fail quietly: the
+    /// preparation of a spare segment (on the preparing thread, or a file
+    /// not in the log yet; the next rotation creates its file inline), or
+    /// the write of the clean-close marker (the next open rewrites the
+    /// last segment instead).
+    quiet: AtomicBool,
     /// The call the fault hit: its path and thread, for the report.
     hit: std::sync::Mutex<String>,
     /// Held from the trigger's decision through the file call it applies
@@ -163,11 +165,11 @@ impl Trigger {
         }
         self.fired.store(true, Ordering::SeqCst);
         let preparing = std::thread::current().name() == Some("groupwal-prepare");
-        let spare = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.ends_with(".spare"));
-        self.spare.store(preparing || spare, Ordering::SeqCst);
+        let name = path.file_name().and_then(|n| n.to_str());
+        let spare = name.is_some_and(|n| n.ends_with(".spare"));
+        let clean_marker = name == Some(CLEAN_FILE);
+        self.quiet
+            .store(preparing || spare || clean_marker, Ordering::SeqCst);
         *self.hit.lock().unwrap_or_else(|e| e.into_inner()) = format!(
             "{:?} on {} in thread {:?}",
             class,
@@ -307,7 +309,7 @@ fn run_fault(plan: &Plan, ops: &[Op], kind: FaultKind, k: u64) -> Result<bool, S
         at: k,
         seen: AtomicU64::new(0),
         fired: AtomicBool::new(false),
-        spare: AtomicBool::new(false),
+        quiet: AtomicBool::new(false),
         hit: std::sync::Mutex::new(String::new()),
         serial: std::sync::Mutex::new(()),
     });
@@ -330,7 +332,7 @@ fn run_fault(plan: &Plan, ops: &[Op], kind: FaultKind, k: u64) -> Result<bool, S
             };
             match ended {
                 Ended::Completed if !fired => return Ok(false),
-                Ended::Completed if kind.must_fail() && !trigger.spare.load(Ordering::SeqCst) => {
+                Ended::Completed if kind.must_fail() && !trigger.quiet.load(Ordering::SeqCst) => {
                     return Err(format!(
                         "the fault fired ({}) but no operation failed",
                         trigger.hit.lock().unwrap_or_else(|e| e.into_inner())
