@@ -321,9 +321,6 @@ pub(crate) struct Walker {
     evidence: Evidence,
     /// The clean-close marker, when it verified and names this log.
     clean: Option<CleanMarker>,
-    /// Whether the segment being read has a key (its records must all be
-    /// encrypted).
-    encrypted_segment: bool,
     /// What the searches after damage may still read in the segment being
     /// read (set at the first search; see [`Scanner::find_valid`]).
     scan_budget: Option<u64>,
@@ -372,7 +369,6 @@ impl Walker {
             last_resync: None,
             evidence: Evidence::NONE,
             clean: None,
-            encrypted_segment: false,
             scan_budget: None,
             #[cfg(feature = "encryption")]
             auth: None,
@@ -668,7 +664,6 @@ impl Walker {
         self.check_segment(idx, &seg)?;
         self.expected = Some(first);
         self.commit_lsn = first;
-        self.encrypted_segment = !seg.header.key_id.is_none();
         self.scan_budget = None;
         self.scanner = Some(Scanner::open(
             &*self.storage,
@@ -769,17 +764,10 @@ impl Walker {
     /// reader and recovery (which decodes no payload) decide alike.
     fn breaks_flags(&self, phys: &Phys) -> Option<SeqFault> {
         let flags = phys.header.flags;
-        if flags.is_empty() && !self.encrypted_segment {
-            return None;
+        if let Some(fault) = self.breaks_encryption(flags) {
+            return Some(fault);
         }
-        let encrypted = flags.contains(Flags::ENCRYPTED);
-        if encrypted && !self.encrypted_segment {
-            return Some(SeqFault::EncryptedInPlainSegment);
-        }
-        if !encrypted && self.encrypted_segment {
-            return Some(SeqFault::PlaintextInEncryptedSegment);
-        }
-        if flags.contains(Flags::COMPRESSED) && !encrypted {
+        if flags.contains(Flags::COMPRESSED) && !flags.contains(Flags::ENCRYPTED) {
             const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
             let payload = self.scanner.as_ref().map(|s| s.payload(phys))?;
             let len = payload
@@ -791,6 +779,21 @@ impl Walker {
             }
         }
         None
+    }
+
+    /// Whether the encrypted flag in `flags` contradicts the segment being
+    /// read: a segment with a key holds nothing else, one without a key
+    /// holds nothing encrypted.
+    fn breaks_encryption(&self, flags: Flags) -> Option<SeqFault> {
+        let keyed = self
+            .scanner
+            .as_ref()
+            .is_some_and(|s| !s.seg.header.key_id.is_none());
+        match (flags.contains(Flags::ENCRYPTED), keyed) {
+            (true, false) => Some(SeqFault::EncryptedInPlainSegment),
+            (false, true) => Some(SeqFault::PlaintextInEncryptedSegment),
+            _ => None,
+        }
     }
 
     /// The batch or commit marker `phys`, decoded by `decode`, if it may
@@ -831,12 +834,8 @@ impl Walker {
     /// encrypted (authenticated) exactly in a segment with a key, and,
     /// with keys, its tag authenticates it.
     fn breaks_marker(&self, record: &Record<'_>) -> Option<SeqFault> {
-        let encrypted = record.header.flags.contains(Flags::ENCRYPTED);
-        if encrypted && !self.encrypted_segment {
-            return Some(SeqFault::EncryptedInPlainSegment);
-        }
-        if !encrypted && self.encrypted_segment {
-            return Some(SeqFault::PlaintextInEncryptedSegment);
+        if let Some(fault) = self.breaks_encryption(record.header.flags) {
+            return Some(fault);
         }
         #[cfg(feature = "encryption")]
         if let Some(auth) = &self.auth
