@@ -352,3 +352,52 @@ fn skipping_is_idempotent() {
     assert_eq!(second.next_lsn, Lsn::new(12));
     assert_ne!(second.tail, TailKind::Torn);
 }
+
+/// A record or a marker flagged encrypted in a segment without a key: no
+/// writer makes one (a marker so flagged would carry a tag nothing checks),
+/// so it is a valid record out of place, for the reader and recovery alike,
+/// found on the structure before any payload is decoded.
+#[test]
+fn an_encrypted_flag_in_a_segment_without_a_key_is_corruption() {
+    use wal_format::{CommitMarker, Flags, MARKER_TAG_LEN, RecordType};
+
+    for marker in [false, true] {
+        let (_sim, storage) = sim(29);
+        let mut seg = RawSeg::new(1, 3002);
+        for lsn in 1..=4 {
+            seg.group(lsn);
+        }
+        let at = if marker {
+            let mut tagged = CommitMarker::new(Lsn::new(4)).encode().to_vec();
+            tagged.extend_from_slice(&[0x5a; MARKER_TAG_LEN]);
+            let at = seg.rec(5, RecordType::Commit, Flags::ENCRYPTED, &tagged);
+            seg.full(5);
+            at
+        } else {
+            seg.commit(5, 4);
+            seg.rec(5, RecordType::Full, Flags::ENCRYPTED, &payload(5, 40))
+        };
+        for lsn in 6..=8 {
+            seg.group(lsn);
+        }
+        seg.write(&*storage, 512);
+        for result in [
+            read_all(storage.clone(), &dir(), &read_options()).map(drop),
+            recover(storage.clone(), dir(), &raw_log_options(), &read_options()).map(drop),
+        ] {
+            match result {
+                Err(Error::Corruption(r)) => {
+                    assert_eq!(r.kind, CorruptionKind::BadSequence, "marker {marker}");
+                    assert_eq!(r.offset, at, "marker {marker}");
+                    assert!(
+                        r.detail
+                            .contains("encrypted record in a segment without a key"),
+                        "marker {marker}: {}",
+                        r.detail
+                    );
+                }
+                other => panic!("marker {marker}: expected corruption, got {other:?}"),
+            }
+        }
+    }
+}
