@@ -171,7 +171,7 @@ impl LogReader {
         clean: Option<CleanMarker>,
     ) -> Result<LogReader> {
         tracing::debug!(dir = %dir.display(), segments = segs.len(), "opened a wal reader");
-        let mut walker = Walker::new(storage, dir, options.clone(), true, segs);
+        let mut walker = Walker::new(storage, dir, options.clone(), segs);
         walker.set_clean_marker(clean);
         walker.check_keys()?;
         Ok(LogReader {
@@ -377,7 +377,6 @@ impl LogReader {
         let stored_len = match found.loc {
             Loc::Window(span) => span.len(),
             Loc::Assembled => self.walker.asm.len(),
-            Loc::None => 0,
         };
         Some(RecordPosition {
             segment: self.walker.current_segment()?,
@@ -429,7 +428,6 @@ fn stored(walker: &Walker, found: Found) -> &[u8] {
     match found.loc {
         Loc::Window(span) => walker.scanner.as_ref().map_or(&[][..], |s| s.span(span)),
         Loc::Assembled => &walker.asm,
-        Loc::None => &[],
     }
 }
 

@@ -36,8 +36,8 @@ use crate::segments::Segment;
 /// Recovery is idempotent: recovering the returned log again finds the
 /// same end and changes nothing.
 ///
-/// Memory is bounded as for [`crate::LogReader`] (fragments are counted,
-/// not assembled). Every segment is scanned: see `docs/ARCHITECTURE.md`
+/// Memory is bounded as for [`crate::LogReader`] (recovery reads through
+/// one). Every segment is scanned: see `docs/ARCHITECTURE.md`
 /// for why sealed segments are not skipped.
 ///
 /// ```

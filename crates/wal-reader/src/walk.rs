@@ -26,8 +26,6 @@ pub(crate) enum Loc {
     Window(Span),
     /// In the assembly buffer (a reassembled fragment chain).
     Assembled,
-    /// Not kept (recovery scans without payloads).
-    None,
 }
 
 /// A logical record found by the walker.
@@ -281,8 +279,6 @@ pub(crate) struct Walker {
     storage: Arc<dyn Storage>,
     dir: PathBuf,
     pub(crate) opts: ReadOptions,
-    /// Assemble fragments (readers); recovery only checks them.
-    assemble: bool,
     pub(crate) segments: Vec<Segment>,
     /// The index of the segment being read, if one is open.
     seg_idx: usize,
@@ -339,14 +335,12 @@ impl Walker {
         storage: Arc<dyn Storage>,
         dir: PathBuf,
         opts: ReadOptions,
-        assemble: bool,
         segments: Vec<Segment>,
     ) -> Walker {
         Walker {
             storage,
             dir,
             opts,
-            assemble,
             segments,
             seg_idx: 0,
             scanner: None,
@@ -760,8 +754,8 @@ impl Walker {
     /// fragment) contradict its segment, as no writer would have written
     /// them: the encrypted flag must match whether the segment has a key,
     /// and a compressed plaintext payload starts with its length prefix and
-    /// a zstd frame's magic. Checked here, on the structure, so every
-    /// reader and recovery (which decodes no payload) decide alike.
+    /// a zstd frame's magic. Checked here, on the structure, before any
+    /// payload is decoded.
     fn breaks_flags(&self, phys: &Phys) -> Option<SeqFault> {
         let flags = phys.header.flags;
         if let Some(fault) = self.breaks_encryption(flags) {
@@ -849,12 +843,13 @@ impl Walker {
     /// Completes the full record or checkpoint `phys` (which
     /// [`Walker::breaks_full`] accepted).
     fn complete_full(&mut self, phys: &Phys, kind: LogicalKind) -> Found {
-        let loc = if self.assemble {
-            Loc::Window(phys.span())
-        } else {
-            Loc::None
-        };
-        self.complete(phys.header, kind, phys.offset, phys.end(), loc)
+        self.complete(
+            phys.header,
+            kind,
+            phys.offset,
+            phys.end(),
+            Loc::Window(phys.span()),
+        )
     }
 
     #[inline(never)]
@@ -1058,18 +1053,13 @@ impl Walker {
                     return Ok(Accept::Break(r));
                 }
                 if h.record_type == RecordType::Last {
-                    let loc = if self.assemble {
-                        Loc::Assembled
-                    } else {
-                        Loc::None
-                    };
                     self.chain = None;
                     return Ok(Accept::Done(self.complete(
                         h,
                         LogicalKind::Data,
                         chain.offset,
                         phys.end(),
-                        loc,
+                        Loc::Assembled,
                     )));
                 }
                 Ok(Accept::Continue)
@@ -1087,7 +1077,7 @@ impl Walker {
         if chain.len > stored_max {
             return Ok(Accept::Break(SeqFault::ChainTooLong));
         }
-        if self.assemble && chain.lsn >= self.skip_below {
+        if chain.lsn >= self.skip_below {
             let Some(scanner) = self.scanner.as_ref() else {
                 return Ok(Accept::Continue);
             };
