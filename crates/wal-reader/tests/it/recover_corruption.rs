@@ -353,29 +353,45 @@ fn skipping_is_idempotent() {
     assert_ne!(second.tail, TailKind::Torn);
 }
 
-/// A record or a marker flagged encrypted in a segment without a key: no
-/// writer makes one (a marker so flagged would carry a tag nothing checks),
-/// so it is a valid record out of place, for the reader and recovery alike,
-/// found on the structure before any payload is decoded.
+/// Flags no writer sets, in a segment without a key: a record or a marker
+/// flagged encrypted (a marker so flagged would carry a tag nothing
+/// checks), a record flagged compressed whose payload does not start as a
+/// compressed payload does. Each is a valid record out of place, for the
+/// reader and recovery alike, found on the structure before any payload
+/// is decoded (so whatever features the build has).
 #[test]
-fn an_encrypted_flag_in_a_segment_without_a_key_is_corruption() {
+fn flags_no_writer_sets_are_corruption() {
     use wal_format::{CommitMarker, Flags, MARKER_TAG_LEN, RecordType};
 
-    for marker in [false, true] {
+    let encrypted = "encrypted record in a segment without a key";
+    let compressed = "record flagged compressed whose payload is not a compressed payload";
+    for (case, detail) in [
+        ("encrypted record", encrypted),
+        ("encrypted marker", encrypted),
+        ("compressed record", compressed),
+    ] {
         let (_sim, storage) = sim(29);
         let mut seg = RawSeg::new(1, 3002);
         for lsn in 1..=4 {
             seg.group(lsn);
         }
-        let at = if marker {
-            let mut tagged = CommitMarker::new(Lsn::new(4)).encode().to_vec();
-            tagged.extend_from_slice(&[0x5a; MARKER_TAG_LEN]);
-            let at = seg.rec(5, RecordType::Commit, Flags::ENCRYPTED, &tagged);
-            seg.full(5);
-            at
-        } else {
-            seg.commit(5, 4);
-            seg.rec(5, RecordType::Full, Flags::ENCRYPTED, &payload(5, 40))
+        let at = match case {
+            "encrypted marker" => {
+                let mut tagged = CommitMarker::new(Lsn::new(4)).encode().to_vec();
+                tagged.extend_from_slice(&[0x5a; MARKER_TAG_LEN]);
+                let at = seg.rec(5, RecordType::Commit, Flags::ENCRYPTED, &tagged);
+                seg.full(5);
+                at
+            }
+            _ => {
+                seg.commit(5, 4);
+                let flags = if case == "encrypted record" {
+                    Flags::ENCRYPTED
+                } else {
+                    Flags::COMPRESSED
+                };
+                seg.rec(5, RecordType::Full, flags, &payload(5, 40))
+            }
         };
         for lsn in 6..=8 {
             seg.group(lsn);
@@ -387,16 +403,11 @@ fn an_encrypted_flag_in_a_segment_without_a_key_is_corruption() {
         ] {
             match result {
                 Err(Error::Corruption(r)) => {
-                    assert_eq!(r.kind, CorruptionKind::BadSequence, "marker {marker}");
-                    assert_eq!(r.offset, at, "marker {marker}");
-                    assert!(
-                        r.detail
-                            .contains("encrypted record in a segment without a key"),
-                        "marker {marker}: {}",
-                        r.detail
-                    );
+                    assert_eq!(r.kind, CorruptionKind::BadSequence, "{case}");
+                    assert_eq!(r.offset, at, "{case}");
+                    assert!(r.detail.contains(detail), "{case}: {}", r.detail);
                 }
-                other => panic!("marker {marker}: expected corruption, got {other:?}"),
+                other => panic!("{case}: expected corruption, got {other:?}"),
             }
         }
     }
