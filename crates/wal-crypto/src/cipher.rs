@@ -150,24 +150,22 @@ fn derive(
     })
 }
 
-/// The full HMAC-SHA256 of `parts` under `key`.
-fn mac(key: &[u8; 32], parts: &[&[u8]]) -> Result<[u8; 32]> {
+/// The first `N` bytes of the HMAC-SHA256 of `parts` under `key` (a tag).
+fn mac<const N: usize>(key: &[u8; 32], parts: &[&[u8]]) -> Result<[u8; N]> {
     let mut m = <HmacSha256 as hkdf::hmac::KeyInit>::new_from_slice(key)
         .map_err(|_| Error::InvalidKey("derived MAC key has the wrong length"))?;
     for part in parts {
         m.update(part);
     }
-    Ok(m.finalize().into_bytes().into())
+    let full: [u8; 32] = m.finalize().into_bytes().into();
+    full.first_chunk::<N>()
+        .copied()
+        .ok_or(Error::InvalidKey("tag longer than its MAC"))
 }
 
 /// The header tag of `header` (its bytes before the tag) after `prev`.
 fn header_tag(key: &[u8; 32], header: &SegmentHeader, prev: Link) -> Result<[u8; HEADER_TAG_LEN]> {
-    let full = mac(key, &[HEADER_DOMAIN, &header.tagged_bytes(), &prev.header])?;
-    let mut tag = [0u8; HEADER_TAG_LEN];
-    if let Some(head) = full.first_chunk::<HEADER_TAG_LEN>() {
-        tag = *head;
-    }
-    Ok(tag)
+    mac(key, &[HEADER_DOMAIN, &header.tagged_bytes(), &prev.header])
 }
 
 impl SegmentDecryptor {
@@ -228,10 +226,16 @@ impl SegmentDecryptor {
     }
 
     /// The tag of a batch or commit marker with `header` and `body`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encrypt`] if the body is too long (over 4 GiB).
     fn marker_tag(&self, header: &RecordHeader, body: &[u8]) -> Result<[u8; MARKER_TAG_LEN]> {
-        let body_len =
-            u32::try_from(body.len()).map_err(|_| Error::InvalidKey("marker body too long"))?;
-        let full = mac(
+        let body_len = u32::try_from(body.len()).map_err(|_| Error::Encrypt {
+            lsn: header.lsn,
+            reason: "marker body too long",
+        })?;
+        mac(
             &self.marker_key,
             &[
                 MARKER_DOMAIN,
@@ -243,12 +247,7 @@ impl SegmentDecryptor {
                 &body_len.to_le_bytes(),
                 body,
             ],
-        )?;
-        let mut tag = [0u8; MARKER_TAG_LEN];
-        if let Some(head) = full.first_chunk::<MARKER_TAG_LEN>() {
-            tag = *head;
-        }
-        Ok(tag)
+        )
     }
 
     /// Checks a marker of this segment: its payload is the body followed by
@@ -267,7 +266,9 @@ impl SegmentDecryptor {
         let Some((body, tag)) = split.map(|at| record.payload.split_at(at)) else {
             return Err(unauthenticated());
         };
-        let want = self.marker_tag(&record.header, body)?;
+        let want = self
+            .marker_tag(&record.header, body)
+            .map_err(|_| unauthenticated())?;
         if record.header.flags == Flags::ENCRYPTED && constant_time_eq_n(&want, tag) {
             Ok(())
         } else {
@@ -648,43 +649,23 @@ mod tests {
         let payload = enc.seal_marker(&rh, &4u64.to_le_bytes()).unwrap();
         assert_eq!(payload.len(), 8 + MARKER_TAG_LEN);
         let dec = SegmentDecryptor::open(&ring(1), &h).unwrap();
-        let record = Record {
-            header: rh,
-            payload: &payload,
-        };
-        assert!(dec.verify_marker(&record).is_ok());
+        let verifies =
+            |header: RecordHeader, payload: &[u8]| dec.verify_marker(&Record { header, payload });
+        assert!(verifies(rh, &payload).is_ok());
         // A forged durable lsn, another lsn, another type: refused.
         let mut forged = payload.clone();
         forged[0] ^= 1;
-        assert!(
-            dec.verify_marker(&Record {
-                header: rh,
-                payload: &forged
-            })
-            .is_err()
-        );
+        assert!(verifies(rh, &forged).is_err());
         let moved = RecordHeader {
             lsn: Lsn::new(6),
             ..rh
         };
-        assert!(
-            dec.verify_marker(&Record {
-                header: moved,
-                payload: &payload
-            })
-            .is_err()
-        );
+        assert!(verifies(moved, &payload).is_err());
         let batch = RecordHeader {
             record_type: RecordType::Batch,
             ..rh
         };
-        assert!(
-            dec.verify_marker(&Record {
-                header: batch,
-                payload: &payload
-            })
-            .is_err()
-        );
+        assert!(verifies(batch, &payload).is_err());
         // A marker without the flag is never sealed.
         let plain = RecordHeader {
             flags: Flags::EMPTY,
