@@ -78,6 +78,7 @@
 mod error;
 mod fragment;
 mod ids;
+mod layout;
 mod marker;
 mod record;
 mod segment;

@@ -5,6 +5,7 @@
 //! reported); see `docs/FORMAT.md`, "Evidence of durability".
 
 use crate::error::{Checksum, Error, Result};
+use crate::layout::{Reader, check_crc, seal};
 use crate::record::{Flags, Record, RecordType};
 use crate::{LogId, Lsn, Salt};
 
@@ -158,31 +159,17 @@ impl CleanMarker {
     /// Encodes the marker, checksum included.
     #[must_use]
     pub fn encode(&self) -> [u8; Self::ENCODED_LEN] {
-        let mut out = [0u8; Self::ENCODED_LEN];
-        let fields: [&[u8]; 9] = [
-            &CLEAN_MAGIC,
-            &crate::FORMAT_VERSION.to_le_bytes(),
-            &(Self::ENCODED_LEN as u16).to_le_bytes(),
-            &[0; 4],
-            &self.log_id.get().to_le_bytes(),
-            &self.next_lsn.get().to_le_bytes(),
-            &self.segment.get().to_le_bytes(),
-            &self.salt.get().to_le_bytes(),
-            &self.end_offset.to_le_bytes(),
-        ];
-        let mut at = 0usize;
-        for field in fields {
-            let end = at.saturating_add(field.len());
-            if let Some(dst) = out.get_mut(at..end) {
-                dst.copy_from_slice(field);
-            }
-            at = end;
-        }
-        let crc = crc32fast::hash(out.get(..at).unwrap_or_default());
-        if let Some(dst) = out.get_mut(at..) {
-            dst.copy_from_slice(&crc.to_le_bytes());
-        }
-        out
+        seal(|w| {
+            w.put(&CLEAN_MAGIC);
+            w.put(&crate::FORMAT_VERSION.to_le_bytes());
+            w.put(&(Self::ENCODED_LEN as u16).to_le_bytes());
+            w.put(&[0; 4]);
+            w.put(&self.log_id.get().to_le_bytes());
+            w.put(&self.next_lsn.get().to_le_bytes());
+            w.put(&self.segment.get().to_le_bytes());
+            w.put(&self.salt.get().to_le_bytes());
+            w.put(&self.end_offset.to_le_bytes());
+        })
     }
 
     /// Decodes and verifies a marker file's content.
@@ -204,54 +191,31 @@ impl CleanMarker {
             field: "clean-close marker",
             reason,
         };
-        let u64_at = |at: usize| {
-            bytes
-                .get(at..at.saturating_add(8))
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map_or(0, u64::from_le_bytes)
-        };
-        let magic = bytes.first_chunk::<8>().copied().unwrap_or_default();
+        let mut r = Reader(bytes);
+        let magic: [u8; 8] = r.take();
         if magic != CLEAN_MAGIC {
             return Err(Error::BadMagic { found: magic });
         }
-        let u16_at = |at: usize| {
-            bytes
-                .get(at..at.saturating_add(2))
-                .and_then(|b| <[u8; 2]>::try_from(b).ok())
-                .map_or(0, u16::from_le_bytes)
-        };
-        let version = u16_at(8);
+        let version = r.u16();
         if version != crate::FORMAT_VERSION {
             return Err(Error::UnsupportedVersion {
                 found: version,
                 supported: crate::FORMAT_VERSION,
             });
         }
-        let body = bytes.get(..56).unwrap_or_default();
-        let stored = bytes
-            .get(56..60)
-            .and_then(|b| <[u8; 4]>::try_from(b).ok())
-            .map_or(0, u32::from_le_bytes);
-        let computed = crc32fast::hash(body);
-        if stored != computed {
-            return Err(Error::ChecksumMismatch {
-                which: Checksum::CleanMarker,
-                stored,
-                computed,
-            });
-        }
-        if usize::from(u16_at(10)) != Self::ENCODED_LEN || buf.len() != Self::ENCODED_LEN {
+        check_crc(Checksum::CleanMarker, bytes)?;
+        if usize::from(r.u16()) != Self::ENCODED_LEN || buf.len() != Self::ENCODED_LEN {
             return Err(invalid("length must be 60 bytes"));
         }
-        if bytes.get(12..16).is_some_and(|r| r != [0; 4]) {
+        if r.take::<4>() != [0; 4] {
             return Err(invalid("reserved bytes must be zero"));
         }
         let marker = CleanMarker {
-            log_id: LogId::new(u64_at(16)),
-            next_lsn: Lsn::new(u64_at(24)),
-            segment: Lsn::new(u64_at(32)),
-            salt: Salt::new(u64_at(40)),
-            end_offset: u64_at(48),
+            log_id: LogId::new(r.u64()),
+            next_lsn: Lsn::new(r.u64()),
+            segment: Lsn::new(r.u64()),
+            salt: Salt::new(r.u64()),
+            end_offset: r.u64(),
         };
         if marker.next_lsn == Lsn::ZERO {
             return Err(invalid("next lsn must be at least 1"));

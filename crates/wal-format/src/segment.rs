@@ -19,6 +19,7 @@
 //! | 92 | 4 | CRC-32 of bytes 0..92 |
 
 use crate::error::{Checksum, Error, Result};
+use crate::layout::{Reader, check_crc, seal};
 use crate::{KeyId, LogId, Lsn, Salt};
 
 /// The magic bytes every segment file starts with.
@@ -58,7 +59,7 @@ pub struct SegmentHeader {
     /// corruption); all zero when `key_id` is none.
     pub key_check: [u8; 16],
     /// A MAC (made and checked by `wal-crypto`) over bytes 0..80 of the
-    /// header and the first LSN and salt of the segment before it in the
+    /// header and the whole encoded header of the segment before it in the
     /// log: splicing, reordering or dropping segments of an encrypted log
     /// is detected with the key. All zero when `key_id` is none.
     pub header_tag: [u8; HEADER_TAG_LEN],
@@ -98,24 +99,20 @@ impl SegmentHeader {
     /// Encodes the header, checksum included.
     #[must_use]
     pub fn encode(&self) -> [u8; SEGMENT_HEADER_LEN] {
-        let mut out = [0u8; SEGMENT_HEADER_LEN];
-        let (body, crc) = out.split_at_mut(SEGMENT_HEADER_LEN - 4);
-        let mut w = Writer(body);
-        w.put(&SEGMENT_MAGIC);
-        w.put(&FORMAT_VERSION.to_le_bytes());
-        w.put(&(SEGMENT_HEADER_LEN as u16).to_le_bytes());
-        w.put(&0u32.to_le_bytes());
-        w.put(&self.first_lsn.get().to_le_bytes());
-        w.put(&self.salt.get().to_le_bytes());
-        w.put(&self.log_id.get().to_le_bytes());
-        w.put(&self.key_id.get().to_le_bytes());
-        w.put(&[0; 4]);
-        w.put(&self.key_seed);
-        w.put(&self.key_check);
-        w.put(&self.header_tag);
-        let sum = crc32fast::hash(body);
-        crc.copy_from_slice(&sum.to_le_bytes());
-        out
+        seal(|w| {
+            w.put(&SEGMENT_MAGIC);
+            w.put(&FORMAT_VERSION.to_le_bytes());
+            w.put(&(SEGMENT_HEADER_LEN as u16).to_le_bytes());
+            w.put(&0u32.to_le_bytes());
+            w.put(&self.first_lsn.get().to_le_bytes());
+            w.put(&self.salt.get().to_le_bytes());
+            w.put(&self.log_id.get().to_le_bytes());
+            w.put(&self.key_id.get().to_le_bytes());
+            w.put(&[0; 4]);
+            w.put(&self.key_seed);
+            w.put(&self.key_check);
+            w.put(&self.header_tag);
+        })
     }
 
     /// Decodes and verifies a segment header from the start of `buf`.
@@ -144,39 +141,30 @@ impl SegmentHeader {
         if magic != SEGMENT_MAGIC {
             return Err(Error::BadMagic { found: magic });
         }
-        let version = u16::from_le_bytes(r.take());
+        let version = r.u16();
         if version != FORMAT_VERSION {
             return Err(Error::UnsupportedVersion {
                 found: version,
                 supported: FORMAT_VERSION,
             });
         }
-        let header_len = u16::from_le_bytes(r.take());
+        let header_len = r.u16();
         if usize::from(header_len) != SEGMENT_HEADER_LEN {
             return Err(Error::Invalid {
                 field: "segment header length",
                 reason: "must be 96 in format version 2",
             });
         }
-        let flags = u32::from_le_bytes(r.take());
-        let first_lsn = u64::from_le_bytes(r.take());
-        let salt = u64::from_le_bytes(r.take());
-        let log_id = u64::from_le_bytes(r.take());
-        let key_id = u32::from_le_bytes(r.take());
+        let flags = r.u32();
+        let first_lsn = r.u64();
+        let salt = r.u64();
+        let log_id = r.u64();
+        let key_id = r.u32();
         let reserved_a: [u8; 4] = r.take();
         let key_seed: [u8; 16] = r.take();
         let key_check: [u8; 16] = r.take();
         let header_tag: [u8; HEADER_TAG_LEN] = r.take();
-        let stored = u32::from_le_bytes(r.take());
-        let (body, _) = bytes.split_at(SEGMENT_HEADER_LEN - 4);
-        let computed = crc32fast::hash(body);
-        if computed != stored {
-            return Err(Error::ChecksumMismatch {
-                which: Checksum::SegmentHeader,
-                stored,
-                computed,
-            });
-        }
+        check_crc(Checksum::SegmentHeader, bytes)?;
         if flags != 0 {
             return Err(Error::ReservedBits {
                 field: "segment header flags",
@@ -212,36 +200,6 @@ impl SegmentHeader {
             key_check,
             header_tag,
         })
-    }
-}
-
-/// Writes consecutive fields into a fixed buffer.
-struct Writer<'a>(&'a mut [u8]);
-
-impl Writer<'_> {
-    fn put(&mut self, bytes: &[u8]) {
-        let buf = std::mem::take(&mut self.0);
-        let (head, tail) = buf.split_at_mut(bytes.len());
-        head.copy_from_slice(bytes);
-        self.0 = tail;
-    }
-}
-
-/// Reads consecutive fixed-size fields from a header that is known to be
-/// long enough.
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn take<const N: usize>(&mut self) -> [u8; N] {
-        match self.0.split_first_chunk::<N>() {
-            Some((head, tail)) => {
-                self.0 = tail;
-                *head
-            }
-            // Callers read at most SEGMENT_HEADER_LEN bytes from a buffer of
-            // that length, so this arm is never taken; zeros keep it total.
-            None => [0; N],
-        }
     }
 }
 
