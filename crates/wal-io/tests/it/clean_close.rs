@@ -40,6 +40,14 @@ fn write_some(log: &mut SegmentLog) {
     log.sync().unwrap();
 }
 
+/// A log on a simulated disk of `seed`, open, with [`write_some`] written.
+fn written(seed: u64) -> (SimStorage, SegmentLog) {
+    let storage = sim(seed);
+    let mut log = open(&storage);
+    write_some(&mut log);
+    (storage, log)
+}
+
 /// Where the last segment's records end, and the next LSN.
 fn tail(log: &SegmentLog) -> (u64, wal_format::Lsn) {
     let last = log.segments().last().unwrap().first_lsn();
@@ -54,9 +62,7 @@ fn tail(log: &SegmentLog) -> (u64, wal_format::Lsn) {
 
 #[test]
 fn a_clean_close_lets_the_next_resume_skip_the_rewrite() {
-    let storage = sim(seed());
-    let mut log = open(&storage);
-    write_some(&mut log);
+    let (storage, log) = written(seed());
     log.close().unwrap();
     assert!(marker_present(&storage), "a clean close leaves the marker");
 
@@ -75,9 +81,7 @@ fn a_clean_close_lets_the_next_resume_skip_the_rewrite() {
 
 #[test]
 fn a_resume_elsewhere_than_the_marked_end_rewrites() {
-    let storage = sim(seed());
-    let mut log = open(&storage);
-    write_some(&mut log);
+    let (storage, log) = written(seed());
     log.close().unwrap();
     let mut log = open(&storage);
     assert!(log.opened_clean());
@@ -99,9 +103,7 @@ fn a_resume_elsewhere_than_the_marked_end_rewrites() {
 
 #[test]
 fn an_open_that_changes_nothing_leaves_the_marker_valid() {
-    let storage = sim(seed());
-    let mut log = open(&storage);
-    write_some(&mut log);
+    let (storage, log) = written(seed());
     log.close().unwrap();
     // Opened and dropped (as by a recovery that refused the log).
     drop(open(&storage));
@@ -111,9 +113,7 @@ fn an_open_that_changes_nothing_leaves_the_marker_valid() {
 
 #[test]
 fn a_marker_that_does_not_verify_is_no_evidence() {
-    let storage = sim(seed());
-    let mut log = open(&storage);
-    write_some(&mut log);
+    let (storage, log) = written(seed());
     log.close().unwrap();
     let path = Path::new(SIM_DIR).join(CLEAN_FILE);
     let file = storage.open(&path, wal_io::OpenOptions::write()).unwrap();
@@ -166,9 +166,7 @@ fn the_resume_removes_the_marker_durably() {
     // bringing it back. A crash keeps a random prefix of the directory's
     // unsynced changes: several seeds.
     for s in 0..16 {
-        let storage = sim(seed() + s);
-        let mut log = open(&storage);
-        write_some(&mut log);
+        let (storage, log) = written(seed() + s);
         log.close().unwrap();
         storage.sync_dir(Path::new(SIM_DIR)).unwrap();
         let mut log = open(&storage);
@@ -184,9 +182,7 @@ fn the_resume_removes_the_marker_durably() {
 
 #[test]
 fn without_a_clean_close_resume_rewrites_the_last_segment() {
-    let storage = sim(seed());
-    let mut log = open(&storage);
-    write_some(&mut log);
+    let (storage, log) = written(seed());
     drop(log);
     assert!(!marker_present(&storage), "a dropped log leaves no marker");
 
@@ -217,9 +213,7 @@ fn a_failed_log_leaves_no_marker() {
 fn a_log_opened_after_a_crash_and_never_resumed_leaves_no_marker() {
     // Opened (say, to list its segments) and closed without a resume: its
     // last segment was never rewritten, so it is not known to be durable.
-    let storage = sim(seed());
-    let mut log = open(&storage);
-    write_some(&mut log);
+    let (storage, log) = written(seed());
     drop(log);
     open(&storage).close().unwrap();
     assert!(!marker_present(&storage));
