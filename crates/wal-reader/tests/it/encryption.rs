@@ -11,7 +11,7 @@ use wal_crypto::{Key, Keyring, Link, PayloadEncoder, SegmentEncryptor};
 use wal_format::{
     KeyId, LogId, LogicalKind, Lsn, RecordType, Salt, SegmentHeader, split_fragments,
 };
-use wal_io::{LogOptions, Storage};
+use wal_io::Storage;
 use wal_reader::{CorruptionKind, Error, LogReader, ReadOptions, RecoveryMode, recover};
 
 use crate::support::*;
@@ -71,19 +71,6 @@ fn with_keys(keys: Keyring) -> ReadOptions {
     let mut o = read_options();
     o.keys(Arc::new(keys));
     o
-}
-
-/// What a reader (reading every record) and then recovery make of the log
-/// with `options`.
-fn read_and_recover(
-    storage: &Arc<dyn Storage>,
-    log: &LogOptions,
-    options: &ReadOptions,
-) -> [wal_reader::Result<()>; 2] {
-    [
-        read_all(storage.clone(), &dir(), options).map(drop),
-        recover(storage.clone(), dir(), log, options).map(drop),
-    ]
 }
 
 #[test]

@@ -397,10 +397,7 @@ fn flags_no_writer_sets_are_corruption() {
             seg.group(lsn);
         }
         seg.write(&*storage, 512);
-        for result in [
-            read_all(storage.clone(), &dir(), &read_options()).map(drop),
-            recover(storage.clone(), dir(), &raw_log_options(), &read_options()).map(drop),
-        ] {
+        for result in read_and_recover(&storage, &raw_log_options(), &read_options()) {
             match result {
                 Err(Error::Corruption(r)) => {
                     assert_eq!(r.kind, CorruptionKind::BadSequence, "{case}");

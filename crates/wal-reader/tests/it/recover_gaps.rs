@@ -214,10 +214,7 @@ fn the_clean_close_marker_is_checked_against_the_segments() {
     let file = storage.open(&clean, OpenOptions::write()).unwrap();
     file.write_all_at(&parsed.encode(), 0).unwrap();
     drop(file);
-    for result in [
-        read_all(storage.clone(), &dir(), &read_options()).map(drop),
-        recover(storage.clone(), dir(), &log_options(), &read_options()).map(drop),
-    ] {
+    for result in read_and_recover(&storage, &log_options(), &read_options()) {
         match result {
             Err(Error::Corruption(r)) => {
                 assert_eq!(r.kind, CorruptionKind::Foreign);
@@ -237,10 +234,7 @@ fn the_clean_close_marker_is_checked_against_the_segments() {
             storage.remove_file(&dir().join(&entry.name)).unwrap();
         }
     }
-    for result in [
-        read_all(storage.clone(), &dir(), &read_options()).map(drop),
-        recover(storage.clone(), dir(), &log_options(), &read_options()).map(drop),
-    ] {
+    for result in read_and_recover(&storage, &log_options(), &read_options()) {
         match result {
             Err(Error::Corruption(r)) => {
                 assert_eq!(r.kind, CorruptionKind::LsnGap);

@@ -197,6 +197,19 @@ pub(crate) fn read_all(
     LogReader::open(storage, dir, options)?.collect()
 }
 
+/// What a reader (reading every record) and then recovery make of the log
+/// in [`dir`] with `options`.
+pub(crate) fn read_and_recover(
+    storage: &Arc<dyn Storage>,
+    log: &LogOptions,
+    options: &ReadOptions,
+) -> [wal_reader::Result<()>; 2] {
+    [
+        read_all(storage.clone(), &dir(), options).map(drop),
+        wal_reader::recover(storage.clone(), dir(), log, options).map(drop),
+    ]
+}
+
 pub(crate) fn as_expected(records: &[OwnedRecord]) -> Vec<Expected> {
     records
         .iter()
