@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use groupwal::format::{RecordDecoder, RecordType, SEGMENT_HEADER_LEN, SegmentHeader};
 
-use crate::{run, run_ok, s, segment_files, text};
+use crate::{COMMIT_MARKER, RECORD_HEADER, run, run_ok, s, segment_files, text};
 
 /// Where the data record with `lsn` is: its segment file and the offset of
 /// its header (markers aside).
@@ -135,6 +135,17 @@ fn a_real_torn_tail_is_still_cut_and_reported() {
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("torn tail"), "{stdout}");
     assert!(stdout.contains("49 records"), "{stdout}");
+    // dump shows the records before it (exit 0) and says, on standard
+    // error, that those after it are not shown.
+    let out = run(&["dump", s(&log), "--payload"], b"");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(text(&out.stdout).lines().count(), 49);
+    assert!(stderr.contains("torn tail"), "{stderr}");
+    assert!(
+        stderr.contains("the records after lsn 49 are not shown"),
+        "{stderr}"
+    );
 
     let out = run(&["append", s(&log)], b"after the crash\n");
     let stderr = text(&out.stderr);
@@ -145,6 +156,63 @@ fn a_real_torn_tail_is_still_cut_and_reported() {
         "50",
         "the new record takes lsn 50"
     );
+}
+
+/// Valid records after the damage that ends a torn tail are never proven
+/// acknowledged: verify names them as what opening the log drops (exit 0).
+#[test]
+fn verify_names_the_records_a_torn_tail_drops() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    crate::append_lockstep(&log, 50, 30, &[]);
+    let _ = std::fs::remove_file(log.join("CLEAN"));
+    // Record 49 damaged, and the commit marker of record 50's group (the
+    // one that said 49 was acknowledged): record 50 stays valid.
+    let (seg, at, _) = locate(&log, 50);
+    flip(&log, 49);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[at - COMMIT_MARKER as usize + RECORD_HEADER as usize] ^= 0x04;
+    std::fs::write(&seg, &bytes).unwrap();
+
+    let out = run(&["verify", s(&log)], b"");
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("48 records"), "{stdout}");
+    assert!(stdout.contains("torn tail"), "{stdout}");
+    assert!(stdout.contains("drops lsns 49..=50"), "{stdout}");
+}
+
+/// In verify's skipping mode, damage to acknowledged records with nothing
+/// valid after it ends the data: the finding, and a tail that says so
+/// (never a torn write).
+#[test]
+fn verify_says_the_data_ends_at_a_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    run_ok(&["append", s(&log)], &lines(0, 50));
+    assert!(log.join("CLEAN").exists(), "closed cleanly");
+    // The clean close proves record 50 was acknowledged; cut it short.
+    let (seg, at, len) = locate(&log, 50);
+    let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+    f.set_len((at + len / 2) as u64).unwrap();
+    drop(f);
+
+    let out = run(&["verify", s(&log)], b"");
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("corruption:"))
+            .count(),
+        1,
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("tail: the data ends at the last finding"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("torn tail"), "{stdout}");
 }
 
 /// Damage that no reader would be right to ignore, checked through both
