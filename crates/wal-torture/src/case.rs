@@ -185,9 +185,8 @@ pub struct Counts {
     pub violations: u64,
 }
 
-impl Counts {
-    /// Adds `other` to these counts.
-    pub fn add(&mut self, other: &Counts) {
+impl Tally for Counts {
+    fn add(&mut self, other: &Counts) {
         self.workloads += other.workloads;
         self.crash_points += other.crash_points;
         self.crash_cases += other.crash_cases;
@@ -195,6 +194,14 @@ impl Counts {
         self.fault_cases += other.fault_cases;
         self.disk_full_cases += other.disk_full_cases;
         self.violations += other.violations;
+    }
+
+    fn violations(&self) -> u64 {
+        self.violations
+    }
+
+    fn count_violation(&mut self) {
+        self.violations += 1;
     }
 }
 
@@ -214,35 +221,63 @@ impl fmt::Display for Counts {
     }
 }
 
-/// The counts and violations of an exploration.
-#[derive(Clone, Debug, Default)]
-pub struct Outcome {
-    /// What was done.
-    pub counts: Counts,
-    /// What was found (at most [`MAX_KEPT`] are kept; `counts.violations`
-    /// has them all).
-    pub violations: Vec<Violation>,
+/// The counts of a campaign, which add up over explorations and count
+/// the violations found.
+pub trait Tally: Clone + Default {
+    /// Adds `other` to these counts.
+    fn add(&mut self, other: &Self);
+    /// The violations counted.
+    fn violations(&self) -> u64;
+    /// Counts one violation more.
+    fn count_violation(&mut self);
 }
 
-/// The most violations an [`Outcome`] keeps.
+/// The counts and violations of an exploration.
+#[derive(Clone, Debug)]
+pub struct Findings<C, V> {
+    /// What was done.
+    pub counts: C,
+    /// What was found (at most [`MAX_KEPT`] are kept; the counts have
+    /// them all).
+    pub violations: Vec<V>,
+}
+
+/// The most violations [`Findings`] keep.
 pub const MAX_KEPT: usize = 20;
 
-impl Outcome {
-    pub(crate) fn violation(&mut self, case: Case, what: String) {
-        self.counts.violations += 1;
+impl<C: Default, V> Default for Findings<C, V> {
+    fn default() -> Self {
+        Findings {
+            counts: C::default(),
+            violations: Vec::new(),
+        }
+    }
+}
+
+impl<C: Tally, V> Findings<C, V> {
+    /// Counts `violation`, and keeps it if there is room.
+    pub fn found(&mut self, violation: V) {
+        self.counts.count_violation();
         if self.violations.len() < MAX_KEPT {
-            self.violations.push(Violation { case, what });
+            self.violations.push(violation);
         }
     }
 
-    /// Merges `other` into this outcome.
-    pub fn merge(&mut self, other: Outcome) {
+    /// Merges `other` into these findings.
+    pub fn merge(&mut self, other: Self) {
         self.counts.add(&other.counts);
-        for v in other.violations {
-            if self.violations.len() < MAX_KEPT {
-                self.violations.push(v);
-            }
-        }
+        let room = MAX_KEPT.saturating_sub(self.violations.len());
+        self.violations
+            .extend(other.violations.into_iter().take(room));
+    }
+}
+
+/// The counts and violations of a crash or fault exploration.
+pub type Outcome = Findings<Counts, Violation>;
+
+impl Outcome {
+    pub(crate) fn violation(&mut self, case: Case, what: String) {
+        self.found(Violation { case, what });
     }
 }
 

@@ -47,7 +47,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-pub use case::{BadCase, Case, Counts, MAX_KEPT, Outcome, Violation};
+use bitrot::Ending;
+pub use case::{BadCase, Case, Counts, Findings, MAX_KEPT, Outcome, Tally, Violation};
 pub use crash::CrashConfig;
 pub use faults::{ALL_FAULTS, FaultKind};
 pub use workload::{Op, Plan};
@@ -108,33 +109,75 @@ impl Default for SoakConfig {
 /// `config.jobs` threads until the seeds or the time run out; calls
 /// `progress` after each seed with the seed and the totals so far.
 pub fn soak(config: &SoakConfig, progress: impl Fn(u64, &Outcome) + Sync) -> Outcome {
-    let next = AtomicU64::new(0);
     let total = Mutex::new(Outcome::default());
+    in_parallel(config.jobs, config.seeds, config.deadline, |i| {
+        let seed = config.first_seed.wrapping_add(i);
+        let mut out = crash::explore(&Plan::from_seed(seed, config.crash_ops), &config.crash);
+        out.merge(faults::explore(
+            &Plan::from_seed(seed, config.fault_ops).with_concurrent(true),
+            ALL_FAULTS,
+        ));
+        out.counts.workloads = 1;
+        let mut total = total.lock().unwrap_or_else(|e| e.into_inner());
+        total.merge(out);
+        progress(seed, &total);
+    });
+    total.into_inner().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `run(i)` for `i = 0, 1, 2, ...` on `jobs` threads (at least one),
+/// `count` runs at most, starting none after `deadline`.
+fn in_parallel(
+    jobs: usize,
+    count: Option<u64>,
+    deadline: Option<Instant>,
+    run: impl Fn(u64) + Sync,
+) {
+    let next = AtomicU64::new(0);
     let worker = || {
         loop {
-            if config.deadline.is_some_and(|d| Instant::now() >= d) {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 return;
             }
             let i = next.fetch_add(1, Ordering::SeqCst);
-            if config.seeds.is_some_and(|n| i >= n) {
+            if count.is_some_and(|n| i >= n) {
                 return;
             }
-            let seed = config.first_seed.wrapping_add(i);
-            let mut out = crash::explore(&Plan::from_seed(seed, config.crash_ops), &config.crash);
-            out.merge(faults::explore(
-                &Plan::from_seed(seed, config.fault_ops).with_concurrent(true),
-                ALL_FAULTS,
-            ));
-            out.counts.workloads = 1;
-            let mut total = total.lock().unwrap_or_else(|e| e.into_inner());
-            total.merge(out);
-            progress(seed, &total);
+            run(i);
         }
     };
     std::thread::scope(|s| {
-        for _ in 0..config.jobs.max(1) {
+        for _ in 0..jobs.max(1) {
             s.spawn(worker);
         }
+    });
+}
+
+/// Explores the plans (`plan(seed, ending)`) of seeds
+/// `first..first + seeds`, each with both endings (clean first), on
+/// `jobs` threads, starting no new plan after `deadline`; calls
+/// `progress` with each plan's own findings as it finishes; returns the
+/// totals. What the bit-rot and read-fault soaks run.
+pub(crate) fn sweep_endings<P, C: Tally + Send, V: Send>(
+    first: u64,
+    seeds: u64,
+    jobs: usize,
+    deadline: Option<Instant>,
+    plan: impl Fn(u64, Ending) -> P + Sync,
+    explore: impl Fn(&P) -> Findings<C, V> + Sync,
+    progress: impl Fn(&P, &Findings<C, V>) + Sync,
+) -> Findings<C, V> {
+    let total = Mutex::new(Findings::default());
+    in_parallel(jobs, Some(seeds.saturating_mul(2)), deadline, |i| {
+        let ending = if i.is_multiple_of(2) {
+            Ending::Clean
+        } else {
+            Ending::Crash
+        };
+        let plan = plan(first.wrapping_add(i / 2), ending);
+        let out = explore(&plan);
+        progress(&plan, &out);
+        total.lock().unwrap_or_else(|e| e.into_inner()).merge(out);
     });
     total.into_inner().unwrap_or_else(|e| e.into_inner())
 }

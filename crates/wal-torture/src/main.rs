@@ -21,9 +21,9 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use wal_torture::bitrot::{self, BitrotCase, BitrotConfig, BitrotOutcome};
-use wal_torture::readfaults::{self, ReadFaultCase, ReadFaultConfig, ReadFaultOutcome};
-use wal_torture::{Case, Outcome, SoakConfig};
+use wal_torture::bitrot::{self, BitrotCase, BitrotConfig};
+use wal_torture::readfaults::{self, ReadFaultCase, ReadFaultConfig};
+use wal_torture::{Case, Findings, SoakConfig, Tally};
 
 const USAGE: &str = "usage: wal-torture <soak|bitrot|read-faults [--seeds N] [--minutes M] [--first-seed S] [--jobs J] | replay CASE>";
 
@@ -103,22 +103,43 @@ impl Soak {
         );
     }
 
-    /// Prints the totals and every violation kept; fails on a violation.
-    fn finish(
+    /// Runs a sweep (given the progress report to call), printing each
+    /// plan's findings with the totals so far as it finishes; then
+    /// [`Soak::finish`].
+    fn sweep<P: Display, C: Tally + Display + Send, V: Display + Clone + Send>(
         &self,
         what: &str,
-        counts: impl Display,
-        violations: u64,
-        kept: &[impl Display],
+        sweep: impl FnOnce(&(dyn Fn(&P, &Findings<C, V>) + Sync)) -> Findings<C, V>,
     ) -> ExitCode {
+        self.announce(what);
+        let total = Mutex::new(Findings::<C, V>::default());
+        let out = sweep(&|plan: &P, out: &Findings<C, V>| {
+            let mut total = total.lock().unwrap_or_else(|e| e.into_inner());
+            total.merge(out.clone());
+            println!(
+                "[{:>7.1?}] {plan}: {}; so far: {}",
+                self.started.elapsed(),
+                out.counts,
+                total.counts
+            );
+            for v in &out.violations {
+                println!("  {v}");
+            }
+        });
+        self.finish(what, out)
+    }
+
+    /// Prints the totals and every violation kept; fails on a violation.
+    fn finish<C: Tally + Display, V: Display>(&self, what: &str, out: Findings<C, V>) -> ExitCode {
         println!(
-            "wal-torture {what} finished in {:.1?}: {counts}",
-            self.started.elapsed()
+            "wal-torture {what} finished in {:.1?}: {}",
+            self.started.elapsed(),
+            out.counts
         );
-        for v in kept {
+        for v in &out.violations {
             println!("{v}");
         }
-        if violations == 0 {
+        if out.counts.violations() == 0 {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE
@@ -149,69 +170,33 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                     println!("  {v}");
                 }
             });
-            Ok(finish(&soak, &out))
+            Ok(soak.finish("soak", out))
         }
         Some("bitrot") => {
             let soak = Soak::parse(rest)?;
-            soak.announce("bit-rot soak");
-            let total = Mutex::new(BitrotOutcome::default());
-            let out = bitrot::sweep(
-                soak.first_seed,
-                soak.seeds.unwrap_or(u64::MAX / 2),
-                &BitrotConfig::default(),
-                soak.jobs,
-                soak.deadline(),
-                |plan, out| {
-                    let mut total = total.lock().unwrap_or_else(|e| e.into_inner());
-                    total.merge(out.clone());
-                    println!(
-                        "[{:>7.1?}] {plan}: {}; so far: {}",
-                        soak.started.elapsed(),
-                        out.counts,
-                        total.counts
-                    );
-                    for v in &out.violations {
-                        println!("  {v}");
-                    }
-                },
-            );
-            Ok(soak.finish(
-                "bit-rot soak",
-                out.counts,
-                out.counts.violations,
-                &out.violations,
-            ))
+            Ok(soak.sweep("bit-rot soak", |progress| {
+                bitrot::sweep(
+                    soak.first_seed,
+                    soak.seeds.unwrap_or(u64::MAX / 2),
+                    &BitrotConfig::default(),
+                    soak.jobs,
+                    soak.deadline(),
+                    progress,
+                )
+            }))
         }
         Some("read-faults") => {
             let soak = Soak::parse(rest)?;
-            soak.announce("read-fault soak");
-            let total = Mutex::new(ReadFaultOutcome::default());
-            let out = readfaults::sweep(
-                soak.first_seed,
-                soak.seeds.unwrap_or(u64::MAX / 2),
-                &ReadFaultConfig::default(),
-                soak.jobs,
-                soak.deadline(),
-                |plan, out| {
-                    let mut total = total.lock().unwrap_or_else(|e| e.into_inner());
-                    total.merge(out.clone());
-                    println!(
-                        "[{:>7.1?}] {plan}: {}; so far: {}",
-                        soak.started.elapsed(),
-                        out.counts,
-                        total.counts
-                    );
-                    for v in &out.violations {
-                        println!("  {v}");
-                    }
-                },
-            );
-            Ok(soak.finish(
-                "read-fault soak",
-                out.counts,
-                out.counts.violations,
-                &out.violations,
-            ))
+            Ok(soak.sweep("read-fault soak", |progress| {
+                readfaults::sweep(
+                    soak.first_seed,
+                    soak.seeds.unwrap_or(u64::MAX / 2),
+                    &ReadFaultConfig::default(),
+                    soak.jobs,
+                    soak.deadline(),
+                    progress,
+                )
+            }))
         }
         Some("replay") => {
             let text = args.get(1).ok_or("replay needs a case")?;
@@ -249,8 +234,4 @@ fn replay(text: &str) -> Result<ExitCode, String> {
             Ok(ExitCode::FAILURE)
         }
     }
-}
-
-fn finish(soak: &Soak, out: &Outcome) -> ExitCode {
-    soak.finish("soak", out.counts, out.counts.violations, &out.violations)
 }

@@ -35,7 +35,6 @@ mod outcome;
 mod workload;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use groupwal::Wal;
@@ -426,32 +425,13 @@ pub fn sweep(
     deadline: Option<Instant>,
     progress: impl Fn(&BitrotPlan, &BitrotOutcome) + Sync,
 ) -> BitrotOutcome {
-    let next = AtomicU64::new(0);
-    let total = std::sync::Mutex::new(BitrotOutcome::default());
-    let worker = || {
-        loop {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return;
-            }
-            let i = next.fetch_add(1, Ordering::SeqCst);
-            if i >= seeds.saturating_mul(2) {
-                return;
-            }
-            let ending = if i.is_multiple_of(2) {
-                Ending::Clean
-            } else {
-                Ending::Crash
-            };
-            let plan = BitrotPlan::new(first.wrapping_add(i / 2), ending);
-            let out = explore(&plan, config);
-            progress(&plan, &out);
-            total.lock().unwrap_or_else(|e| e.into_inner()).merge(out);
-        }
-    };
-    std::thread::scope(|s| {
-        for _ in 0..jobs.max(1) {
-            s.spawn(worker);
-        }
-    });
-    total.into_inner().unwrap_or_else(|e| e.into_inner())
+    crate::sweep_endings(
+        first,
+        seeds,
+        jobs,
+        deadline,
+        BitrotPlan::new,
+        |plan| explore(plan, config),
+        progress,
+    )
 }

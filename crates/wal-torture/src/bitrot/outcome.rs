@@ -4,6 +4,7 @@ use std::fmt;
 
 use super::case::BitrotCase;
 use super::workload::BitrotPlan;
+use crate::case::{Findings, Tally};
 
 /// An oracle violation (or a harness failure) and the case that found it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,9 +76,8 @@ pub struct BitrotCounts {
     pub violations: u64,
 }
 
-impl BitrotCounts {
-    /// Adds `other` to these counts.
-    pub fn add(&mut self, other: &BitrotCounts) {
+impl Tally for BitrotCounts {
+    fn add(&mut self, other: &BitrotCounts) {
         self.workloads += other.workloads;
         self.positions += other.positions;
         self.cases += other.cases;
@@ -93,6 +93,16 @@ impl BitrotCounts {
         self.violations += other.violations;
     }
 
+    fn violations(&self) -> u64 {
+        self.violations
+    }
+
+    fn count_violation(&mut self) {
+        self.violations += 1;
+    }
+}
+
+impl BitrotCounts {
     /// Corruption verdicts: refusals and reported ranges.
     #[must_use]
     pub fn corruption(&self) -> u64 {
@@ -124,30 +134,10 @@ impl fmt::Display for BitrotCounts {
 }
 
 /// The counts and violations of a bit-rot exploration.
-#[derive(Clone, Debug, Default)]
-pub struct BitrotOutcome {
-    /// What was done.
-    pub counts: BitrotCounts,
-    /// What was found (at most [`crate::MAX_KEPT`] kept; `counts.violations`
-    /// has them all).
-    pub violations: Vec<BitrotViolation>,
-}
+pub type BitrotOutcome = Findings<BitrotCounts, BitrotViolation>;
 
 impl BitrotOutcome {
     pub(crate) fn violation(&mut self, plan: BitrotPlan, case: Option<BitrotCase>, what: String) {
-        self.counts.violations += 1;
-        if self.violations.len() < crate::MAX_KEPT {
-            self.violations.push(BitrotViolation { plan, case, what });
-        }
-    }
-
-    /// Merges `other` into this outcome.
-    pub fn merge(&mut self, other: BitrotOutcome) {
-        self.counts.add(&other.counts);
-        for v in other.violations {
-            if self.violations.len() < crate::MAX_KEPT {
-                self.violations.push(v);
-            }
-        }
+        self.found(BitrotViolation { plan, case, what });
     }
 }

@@ -35,7 +35,7 @@ pub mod oracle;
 mod outcome;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -43,7 +43,6 @@ use groupwal::io::Storage;
 use groupwal::io::sim::SimStorage;
 use groupwal::{Lsn, OwnedRecord, TailKind, Wal};
 
-use crate::bitrot::Ending;
 use crate::bitrot::oracle::RangeFacts;
 use crate::case::no_panic;
 use crate::hooks::Hooked;
@@ -564,32 +563,13 @@ pub fn sweep(
     deadline: Option<Instant>,
     progress: impl Fn(&ReadFaultPlan, &ReadFaultOutcome) + Sync,
 ) -> ReadFaultOutcome {
-    let next = AtomicU64::new(0);
-    let total = std::sync::Mutex::new(ReadFaultOutcome::default());
-    let worker = || {
-        loop {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return;
-            }
-            let i = next.fetch_add(1, Ordering::SeqCst);
-            if i >= seeds.saturating_mul(2) {
-                return;
-            }
-            let ending = if i.is_multiple_of(2) {
-                Ending::Clean
-            } else {
-                Ending::Crash
-            };
-            let plan = ReadFaultPlan::new(first.wrapping_add(i / 2), config.ops, ending);
-            let out = explore(&plan, config);
-            progress(&plan, &out);
-            total.lock().unwrap_or_else(|e| e.into_inner()).merge(out);
-        }
-    };
-    std::thread::scope(|s| {
-        for _ in 0..jobs.max(1) {
-            s.spawn(worker);
-        }
-    });
-    total.into_inner().unwrap_or_else(|e| e.into_inner())
+    crate::sweep_endings(
+        first,
+        seeds,
+        jobs,
+        deadline,
+        |seed, ending| ReadFaultPlan::new(seed, config.ops, ending),
+        |plan| explore(plan, config),
+        progress,
+    )
 }

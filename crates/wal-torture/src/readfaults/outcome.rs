@@ -4,6 +4,7 @@ use std::fmt;
 
 use super::case::{ReadFaultCase, ReadFaultPlan};
 use super::oracle::ReadVerdict;
+use crate::case::{Findings, Tally};
 
 /// An oracle violation (or a harness failure) and the case that found it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,9 +70,8 @@ pub struct ReadFaultCounts {
     pub violations: u64,
 }
 
-impl ReadFaultCounts {
-    /// Adds `other` to these counts.
-    pub fn add(&mut self, other: &ReadFaultCounts) {
+impl Tally for ReadFaultCounts {
+    fn add(&mut self, other: &ReadFaultCounts) {
         self.workloads += other.workloads;
         self.operations += other.operations;
         for (a, b) in self.reads.iter_mut().zip(other.reads) {
@@ -91,6 +91,16 @@ impl ReadFaultCounts {
         self.violations += other.violations;
     }
 
+    fn violations(&self) -> u64 {
+        self.violations
+    }
+
+    fn count_violation(&mut self) {
+        self.violations += 1;
+    }
+}
+
+impl ReadFaultCounts {
     /// Counts one verdict.
     pub(crate) fn verdict(&mut self, verdict: ReadVerdict) {
         match verdict {
@@ -136,14 +146,7 @@ impl fmt::Display for ReadFaultCounts {
 }
 
 /// The counts and violations of a read-fault exploration.
-#[derive(Clone, Debug, Default)]
-pub struct ReadFaultOutcome {
-    /// What was done.
-    pub counts: ReadFaultCounts,
-    /// What was found (at most [`crate::MAX_KEPT`] kept; `counts.violations`
-    /// has them all).
-    pub violations: Vec<ReadFaultViolation>,
-}
+pub type ReadFaultOutcome = Findings<ReadFaultCounts, ReadFaultViolation>;
 
 impl ReadFaultOutcome {
     pub(crate) fn violation(
@@ -152,20 +155,6 @@ impl ReadFaultOutcome {
         case: Option<ReadFaultCase>,
         what: String,
     ) {
-        self.counts.violations += 1;
-        if self.violations.len() < crate::MAX_KEPT {
-            self.violations
-                .push(ReadFaultViolation { plan, case, what });
-        }
-    }
-
-    /// Merges `other` into this outcome.
-    pub fn merge(&mut self, other: ReadFaultOutcome) {
-        self.counts.add(&other.counts);
-        for v in other.violations {
-            if self.violations.len() < crate::MAX_KEPT {
-                self.violations.push(v);
-            }
-        }
+        self.found(ReadFaultViolation { plan, case, what });
     }
 }
