@@ -98,7 +98,8 @@ impl fmt::Display for BadCase {
 
 impl std::error::Error for BadCase {}
 
-fn number(s: &str) -> Option<u64> {
+/// A number of a case's text: decimal, or hexadecimal after `0x`.
+pub(crate) fn number(s: &str) -> Option<u64> {
     match s.strip_prefix("0x") {
         Some(hex) => u64::from_str_radix(hex, 16).ok(),
         None => s.parse().ok(),

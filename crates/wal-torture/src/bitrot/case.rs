@@ -7,6 +7,7 @@ use std::str::FromStr;
 use groupwal::RecoveryMode;
 
 use super::workload::{BitrotPlan, Ending};
+use crate::case::number;
 
 /// Where the damage goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -216,11 +217,7 @@ impl FromStr for BitrotCase {
         if *tag != "bitrot" {
             return Err(bad());
         }
-        let seed = match seed.strip_prefix("0x") {
-            Some(hex) => u64::from_str_radix(hex, 16).ok(),
-            None => seed.parse().ok(),
-        }
-        .ok_or_else(bad)?;
+        let seed = number(seed).ok_or_else(bad)?;
         Ok(BitrotCase {
             plan: BitrotPlan::new(seed, Ending::from_name(ending).ok_or_else(bad)?),
             position: position.parse().map_err(|()| bad())?,

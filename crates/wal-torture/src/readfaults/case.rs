@@ -7,6 +7,7 @@ use std::str::FromStr;
 use groupwal::RecoveryMode;
 
 use crate::bitrot::Ending;
+use crate::case::number;
 use crate::workload::Plan;
 
 /// One workload of the campaign: the crash campaign's sequential plan of
@@ -229,12 +230,12 @@ impl FromStr for Injection {
             });
         }
         let mut chars = s.chars();
-        let lane = match chars.next() {
-            Some('c') => Lane::Caller,
-            Some('a') => Lane::ReadAhead,
-            Some('o') => Lane::Other,
-            _ => return Err(()),
-        };
+        let letter = chars.next().ok_or(())?;
+        let lane = ALL_LANES
+            .iter()
+            .copied()
+            .find(|l| l.letter() == letter)
+            .ok_or(())?;
         Ok(Injection::At {
             lane,
             k: chars.as_str().parse().map_err(|_| ())?,
@@ -302,13 +303,6 @@ impl fmt::Display for BadReadFaultCase {
 }
 
 impl std::error::Error for BadReadFaultCase {}
-
-fn number(s: &str) -> Option<u64> {
-    match s.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16).ok(),
-        None => s.parse().ok(),
-    }
-}
 
 impl FromStr for ReadFaultCase {
     type Err = BadReadFaultCase;
@@ -389,6 +383,10 @@ mod tests {
                 fingerprint: 0x0123_4567_89ab_cdef,
             };
             assert_eq!(case.to_string().parse::<ReadFaultCase>(), Ok(case));
+        }
+        for &lane in ALL_LANES {
+            let at = Injection::At { lane, k: 12 };
+            assert_eq!(at.to_string().parse::<Injection>(), Ok(at));
         }
         for op in ALL_OPERATIONS {
             assert_eq!(Operation::from_name(op.name()), Some(*op));
