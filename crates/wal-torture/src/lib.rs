@@ -18,6 +18,7 @@
 //! - [`faults`]: a failed write, sync, directory sync or allocation at
 //!   every k-th call, short writes, a disk that fills up.
 //! - [`hooks`]: the pass-through storage the fault wrappers build on.
+//! - [`rng`]: the deterministic generator every workload draws from.
 //! - [`soak`]: both over new seeds until time is up (`cargo xtask crash`).
 //! - [`readfaults`]: reads that fail with `EIO` or return flipped bits
 //!   while a log is recovered or read, at every read call
@@ -39,7 +40,7 @@ pub mod faults;
 pub mod hooks;
 pub mod model;
 pub mod readfaults;
-mod rng;
+pub mod rng;
 pub mod verify;
 pub mod workload;
 

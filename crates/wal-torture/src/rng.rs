@@ -1,17 +1,20 @@
 //! A small deterministic generator, so a seed names one workload and one
-//! post-crash state on every platform and in every version.
+//! post-crash state on every platform and in every version: the one
+//! every workload of the campaigns (and of their tests) draws from.
 
 /// SplitMix64.
 #[derive(Clone, Debug)]
-pub(crate) struct Rng(u64);
+pub struct Rng(u64);
 
 impl Rng {
     /// A generator whose every output follows from `seed`.
-    pub(crate) fn new(seed: u64) -> Self {
+    #[must_use]
+    pub fn new(seed: u64) -> Self {
         Rng(seed)
     }
 
-    pub(crate) fn next_u64(&mut self) -> u64 {
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -20,20 +23,21 @@ impl Rng {
     }
 
     /// A number in `lo..=hi`.
-    pub(crate) fn range(&mut self, lo: u64, hi: u64) -> u64 {
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
         let span = hi.saturating_sub(lo).saturating_add(1);
         lo.saturating_add(self.next_u64() % span.max(1))
     }
 
     /// True with probability `percent` / 100.
-    pub(crate) fn percent(&mut self, percent: u64) -> bool {
+    pub fn percent(&mut self, percent: u64) -> bool {
         self.next_u64() % 100 < percent
     }
 }
 
 /// A seed derived from several numbers (for the post-crash state of one
 /// crash point and variant).
-pub(crate) fn mix(parts: &[u64]) -> u64 {
+#[must_use]
+pub fn mix(parts: &[u64]) -> u64 {
     let mut rng = Rng::new(0x7075_7274_6f72_7475);
     let mut acc = 0u64;
     for &p in parts {

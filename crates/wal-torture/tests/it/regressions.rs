@@ -19,6 +19,7 @@ use groupwal::io::sim::{Fault, LostSectors, SimStorage};
 use groupwal::{Lsn, OwnedRecord, RecoveryReport, Wal};
 use wal_torture::hooks::{Hooked, Hooks};
 use wal_torture::model::Model;
+use wal_torture::rng::{Rng, mix};
 use wal_torture::verify::verify;
 use wal_torture::workload::DIR;
 use wal_torture::{Case, FaultKind, Plan};
@@ -112,13 +113,9 @@ impl Hooks for FailingDirSync {
 /// incompressible (some plans compress): a 16 KiB segment takes about 17.
 fn payload(tag: &str, i: u64) -> Vec<u8> {
     let mut p = format!("{tag} {i}:").into_bytes();
-    let mut x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ tag.len() as u64;
+    let mut rng = Rng::new(mix(&[i, tag.len() as u64]));
     while p.len() < 900 {
-        // xorshift64*
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        p.push((x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8);
+        p.push(rng.next_u64() as u8);
     }
     p
 }
@@ -153,6 +150,43 @@ fn reopen(plan: &Plan, sim: &SimStorage, model: &mut Model) -> (Wal, RecoveryRep
     model.check(report.last_lsn.get(), &records).unwrap();
     model.rebase(report.last_lsn.get());
     (wal, report)
+}
+
+/// Appends one record whose group's sync fails with `fault` (injected
+/// into the disk); checks that the fault fired and poisoned the log, and
+/// drops the log: the failed record's LSN.
+fn append_with_a_failed_sync(
+    wal: Wal,
+    sim: &SimStorage,
+    model: &mut Model,
+    fault: Fault,
+    tag: &str,
+) -> u64 {
+    let faults = sim.stats().faults;
+    sim.inject(fault);
+    let failed = append(&wal, model, tag, 0..1).expect("the failed sync went unnoticed");
+    assert_eq!(
+        sim.stats().faults,
+        faults + 1,
+        "the sync fault did not fire"
+    );
+    assert!(wal.poisoned().is_some());
+    failed
+}
+
+/// The process dies and the log is reopened on the same machine (the
+/// page cache survives; the power has not failed): recovery must end at
+/// `last`, what the page cache shows.
+fn reopen_on_the_same_machine(plan: &Plan, sim: &SimStorage, model: &mut Model, last: u64) -> Wal {
+    sim.crash_process();
+    assert_eq!(sim.stats().crashes, 0, "the power failed before the reopen");
+    let (wal, report) = reopen(plan, sim, model);
+    assert_eq!(
+        report.last_lsn.get(),
+        last,
+        "the reopen did not end where the page cache does"
+    );
+    wal
 }
 
 /// The names in the log directory with this extension.
@@ -223,10 +257,7 @@ fn reopen_after_a_failed_directory_sync_then_power_loss_keeps_the_appends() {
 
     // Reopened on the same machine (the page cache and the unsynced name
     // survive) and appended to: into the segment whose name was at risk.
-    sim.crash_process();
-    assert_eq!(sim.stats().crashes, 0, "the power failed before the reopen");
-    let (wal, report) = reopen(&plan, &sim, &mut model);
-    assert_eq!(report.last_lsn.get(), failed - 1);
+    let wal = reopen_on_the_same_machine(&plan, &sim, &mut model, failed - 1);
     assert_eq!(append(&wal, &mut model, "after", 0..5), None);
     let after = names(&sim, "wal");
     assert_eq!(after.last(), Some(&segment), "{after:?}");
@@ -261,17 +292,7 @@ fn reopen_after_a_failed_sync_then_appends_to_a_new_segment_then_power_loss() {
     let (wal, _) = Wal::open(DIR, &plan.options(Arc::new(sim.clone()))).unwrap();
     let mut model = Model::default();
     assert_eq!(append(&wal, &mut model, "before", 0..5), None);
-    let faults = sim.stats().faults;
-    sim.inject(Fault::SyncEio);
-    let failed =
-        append(&wal, &mut model, "unsynced", 0..1).expect("the failed sync went unnoticed");
-    assert_eq!(
-        sim.stats().faults,
-        faults + 1,
-        "the sync fault did not fire"
-    );
-    assert!(wal.poisoned().is_some());
-    drop(wal);
+    let failed = append_with_a_failed_sync(wal, &sim, &mut model, Fault::SyncEio, "unsynced");
     // The failed group is in the page cache only: a power loss now can
     // take it.
     let old = names(&sim, "wal");
@@ -288,14 +309,7 @@ fn reopen_after_a_failed_sync_then_appends_to_a_new_segment_then_power_loss() {
 
     // Reopened on the same machine: recovery builds on the failed group
     // (the page cache shows it), and the appends go to a new segment.
-    sim.crash_process();
-    assert_eq!(sim.stats().crashes, 0, "the power failed before the reopen");
-    let (wal, report) = reopen(&plan, &sim, &mut model);
-    assert_eq!(
-        report.last_lsn.get(),
-        failed,
-        "the reopen did not see the failed group"
-    );
+    let wal = reopen_on_the_same_machine(&plan, &sim, &mut model, failed);
     assert_eq!(append(&wal, &mut model, "after", 0..3), None);
     let now = names(&sim, "wal");
     assert_eq!(now.len(), old.len() + 1, "{now:?}");
@@ -422,17 +436,8 @@ fn reopen_after_an_fsync_that_forgot_its_pages_then_power_loss_keeps_the_appends
     let (wal, _) = Wal::open(DIR, &plan.options(Arc::new(sim.clone()))).unwrap();
     let mut model = Model::default();
     assert_eq!(append(&wal, &mut model, "before", 0..5), None);
-    let faults = sim.stats().faults;
-    sim.inject(Fault::SyncEioForgets);
     let failed =
-        append(&wal, &mut model, "forgotten", 0..1).expect("the failed sync went unnoticed");
-    assert_eq!(
-        sim.stats().faults,
-        faults + 1,
-        "the sync fault did not fire"
-    );
-    assert!(wal.poisoned().is_some());
-    drop(wal);
+        append_with_a_failed_sync(wal, &sim, &mut model, Fault::SyncEioForgets, "forgotten");
     // The failed group's pages read back, but are on no disk: every power
     // loss takes them (they are not even dirty any more).
     let segments = names(&sim, "wal");
@@ -450,14 +455,7 @@ fn reopen_after_an_fsync_that_forgot_its_pages_then_power_loss_keeps_the_appends
 
     // Reopened on the same machine: recovery builds on the forgotten group
     // (the page cache shows it), and appends after it, in the same segment.
-    sim.crash_process();
-    assert_eq!(sim.stats().crashes, 0, "the power failed before the reopen");
-    let (wal, report) = reopen(&plan, &sim, &mut model);
-    assert_eq!(
-        report.last_lsn.get(),
-        failed,
-        "the reopen did not see the forgotten group"
-    );
+    let wal = reopen_on_the_same_machine(&plan, &sim, &mut model, failed);
     assert_eq!(append(&wal, &mut model, "after", 0..3), None);
     assert_eq!(names(&sim, "wal"), segments);
 
