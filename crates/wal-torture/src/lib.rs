@@ -38,6 +38,7 @@ mod case;
 pub mod crash;
 pub mod faults;
 pub mod hooks;
+mod layout;
 pub mod model;
 pub mod readfaults;
 pub mod rng;

@@ -5,21 +5,21 @@
 use std::path::Path;
 
 use groupwal::format::{
-    CleanMarker, CommitMarker, RecordDecoder, RecordType, SEGMENT_HEADER_LEN, SegmentHeader,
-    parse_segment_file_name,
+    CleanMarker, CommitMarker, RecordType, SEGMENT_HEADER_LEN, parse_segment_file_name,
 };
 use groupwal::io::sim::{SIM_SECTOR, SimStorage};
 use groupwal::io::{CLEAN_FILE, LOCK_FILE, OpenOptions, Storage};
 
 use super::workload::BitrotPlan;
 use super::{Kind, Position};
+use crate::layout::{Files, Fnv, difference, files, walk_segment};
 use crate::rng::{Rng, mix};
 use crate::workload::DIR;
 
 /// Every file of the log directory, by name (sorted), with its bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Image {
-    files: Vec<(String, Vec<u8>)>,
+    files: Files,
 }
 
 fn io(what: &str, name: &str) -> impl FnOnce(std::io::Error) -> String {
@@ -30,19 +30,9 @@ fn io(what: &str, name: &str) -> impl FnOnce(std::io::Error) -> String {
 impl Image {
     /// The live content of every file in the log directory of `sim`.
     pub(crate) fn take(sim: &SimStorage) -> Result<Image, String> {
-        let dir = Path::new(DIR);
-        let mut files = Vec::new();
-        for entry in sim.list_dir(dir).map_err(io("list", DIR))? {
-            if !entry.is_file {
-                continue;
-            }
-            let bytes = sim
-                .contents(&dir.join(&entry.name))
-                .map_err(io("read", &entry.name))?;
-            files.push((entry.name, bytes));
-        }
-        files.sort();
-        Ok(Image { files })
+        Ok(Image {
+            files: files(sim, true)?,
+        })
     }
 
     /// The bytes of file `name`.
@@ -86,36 +76,13 @@ impl Image {
     /// How the files of `sim` differ from this image (`LOCK` aside), or
     /// `None` if they do not.
     pub(crate) fn differs_from(&self, sim: &SimStorage) -> Result<Option<String>, String> {
-        let now = Image::take(sim)?;
-        let strip = |image: &Image| -> Vec<(String, Vec<u8>)> {
-            image
-                .files
-                .iter()
-                .filter(|(n, _)| n != LOCK_FILE)
-                .cloned()
-                .collect()
-        };
-        let (before, after) = (strip(self), strip(&now));
-        if before == after {
-            return Ok(None);
-        }
-        let names = |files: &[(String, Vec<u8>)]| -> Vec<String> {
-            files.iter().map(|(n, _)| n.clone()).collect()
-        };
-        if names(&before) != names(&after) {
-            return Ok(Some(format!(
-                "files {:?} became {:?}",
-                names(&before),
-                names(&after)
-            )));
-        }
-        let changed: Vec<String> = before
+        let before: Files = self
+            .files
             .iter()
-            .zip(&after)
-            .filter(|(b, a)| b.1 != a.1)
-            .map(|(b, a)| format!("{} ({} bytes, now {})", b.0, b.1.len(), a.1.len()))
+            .filter(|(n, _)| n != LOCK_FILE)
+            .cloned()
             .collect();
-        Ok(Some(format!("changed: {}", changed.join(", "))))
+        Ok(difference(&before, &files(sim, false)?))
     }
 
     /// Applies `damage`.
@@ -185,20 +152,14 @@ pub(crate) fn list(image: &Image, acked: u64) -> Result<Listing, String> {
     let mut segments = Vec::new();
     let mut next = 1u64;
     for (name, bytes) in image.segments() {
-        let header = SegmentHeader::decode(bytes).map_err(|e| format!("{name}: header: {e}"))?;
-        let decoder = RecordDecoder::new(header.salt, u32::MAX);
         let mut records = Vec::new();
-        let mut at = SEGMENT_HEADER_LEN;
         let mut group_at = None;
-        while let Some(rest) = bytes.get(at..) {
-            let Ok(record) = decoder.decode(rest) else {
-                break;
-            };
+        let (header, end) = walk_segment(name, bytes, |at, record| {
             let ty = record.header.record_type;
             let lsn = record.header.lsn.get();
             let durable = match ty {
                 RecordType::Commit => {
-                    let m = CommitMarker::decode(&record)
+                    let m = CommitMarker::decode(record)
                         .map_err(|e| format!("{name} at {at}: commit marker: {e}"))?;
                     group_at = Some(at as u64);
                     Some(m.durable().get())
@@ -224,13 +185,13 @@ pub(crate) fn list(image: &Image, acked: u64) -> Result<Listing, String> {
                 durable,
                 group,
             });
-            at += record.encoded_len();
-        }
+            Ok(())
+        })?;
         segments.push(SegmentListing {
             name: name.to_owned(),
             first_lsn: header.first_lsn.get(),
             records,
-            data_end: at as u64,
+            data_end: end as u64,
         });
     }
     if next != acked + 1 {
@@ -245,22 +206,20 @@ impl Listing {
     /// FNV-1a over the layout: names, and each record's offset, length,
     /// type, LSN and durable LSN.
     pub(crate) fn fingerprint(&self) -> u64 {
-        let mut h = 0xcbf2_9ce4_8422_2325u64;
-        let mut eat = |bytes: &[u8]| {
-            for &b in bytes {
-                h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-            }
-        };
+        let mut h = Fnv::new();
         for seg in &self.segments {
-            eat(seg.name.as_bytes());
+            h.eat(seg.name.as_bytes());
             for r in &seg.records {
-                for v in [r.offset, r.len, u64::from(r.ty.as_u8()), r.lsn] {
-                    eat(&v.to_le_bytes());
-                }
-                eat(&r.durable.unwrap_or(u64::MAX).to_le_bytes());
+                h.eat_u64s(&[
+                    r.offset,
+                    r.len,
+                    u64::from(r.ty.as_u8()),
+                    r.lsn,
+                    r.durable.unwrap_or(u64::MAX),
+                ]);
             }
         }
-        h
+        h.finish()
     }
 }
 

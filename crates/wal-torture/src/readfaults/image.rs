@@ -4,77 +4,20 @@
 //! with `wal_format::RecordDecoder`, not `wal-reader`) from which the
 //! evidence of a case follows.
 
-use std::path::Path;
 use std::sync::Arc;
 
-use groupwal::format::{
-    CleanMarker, CommitMarker, RecordDecoder, RecordType, SEGMENT_HEADER_LEN, SegmentHeader,
-    parse_segment_file_name,
-};
+use groupwal::format::{CleanMarker, CommitMarker, RecordType, parse_segment_file_name};
+use groupwal::io::CLEAN_FILE;
 use groupwal::io::sim::{HaltingStorage, SimStorage};
-use groupwal::io::{CLEAN_FILE, LOCK_FILE, Storage};
 use groupwal::{Lsn, Wal};
 
 use super::case::ReadFaultPlan;
 use super::disk::Hit;
 use crate::bitrot::Ending;
+use crate::layout::{Files, Fnv, files, walk_segment};
 use crate::model::Model;
 use crate::rng::{Rng, mix};
 use crate::workload::{DIR, Ended, FRAGMENT_SIZE, run};
-
-/// Every file of the log directory but `LOCK`, by name, with its bytes.
-pub(crate) type Files = Vec<(String, Vec<u8>)>;
-
-/// The live bytes of every file of the log directory of `sim` (`LOCK`
-/// aside), sorted by name.
-pub(crate) fn files(sim: &SimStorage) -> Result<Files, String> {
-    let dir = Path::new(DIR);
-    let mut out = Vec::new();
-    for entry in sim
-        .list_dir(dir)
-        .map_err(|e| format!("listing {DIR}: {e}"))?
-    {
-        if !entry.is_file || entry.name == LOCK_FILE {
-            continue;
-        }
-        let bytes = sim
-            .contents(&dir.join(&entry.name))
-            .map_err(|e| format!("reading {}: {e}", entry.name))?;
-        out.push((entry.name, bytes));
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// How `after` differs from `before`, or `None`.
-pub(crate) fn difference(before: &Files, after: &Files) -> Option<String> {
-    if before == after {
-        return None;
-    }
-    let names = |f: &Files| f.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-    if names(before) != names(after) {
-        return Some(format!(
-            "files {:?} became {:?}",
-            names(before),
-            names(after)
-        ));
-    }
-    let changed: Vec<String> = before
-        .iter()
-        .zip(after)
-        .filter(|(b, a)| b.1 != a.1)
-        .map(|(b, a)| {
-            let first = b.1.iter().zip(&a.1).position(|(x, y)| x != y);
-            format!(
-                "{} ({} bytes, now {}; first change at {first:?})",
-                b.0,
-                b.1.len(),
-                a.1.len()
-            )
-        })
-        .collect();
-    Some(format!("changed: {}", changed.join(", ")))
-}
 
 /// The log a plan's workload left.
 pub(crate) struct Built {
@@ -165,7 +108,7 @@ pub(crate) fn build(plan: &ReadFaultPlan) -> Result<Built, String> {
             sim.crash_process();
         }
     }
-    let files = files(&sim)?;
+    let files = files(&sim, false)?;
     Ok(Built { sim, model, files })
 }
 
@@ -200,26 +143,15 @@ pub(crate) struct Listing {
     pub(crate) fingerprint: u64,
 }
 
-/// FNV-1a, fed piece by piece.
-struct Fnv(u64);
-
-impl Fnv {
-    fn eat(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-}
-
 impl Listing {
     /// Walks every segment of `files`.
     pub(crate) fn new(files: &Files) -> Result<Listing, String> {
         let mut segments = Vec::new();
         let mut clean_last = None;
-        let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+        let mut h = Fnv::new();
         for (name, bytes) in files {
             h.eat(name.as_bytes());
-            h.eat(&(bytes.len() as u64).to_le_bytes());
+            h.eat_u64s(&[bytes.len() as u64]);
             if name == CLEAN_FILE {
                 clean_last = CleanMarker::decode(bytes).ok().map(|m| m.last_lsn().get());
                 continue;
@@ -227,26 +159,17 @@ impl Listing {
             if parse_segment_file_name(name).is_none() {
                 continue;
             }
-            let header =
-                SegmentHeader::decode(bytes).map_err(|e| format!("{name}: header: {e}"))?;
-            let decoder = RecordDecoder::new(header.salt, u32::MAX);
             let mut markers = Vec::new();
-            let mut at = SEGMENT_HEADER_LEN;
-            while let Some(rest) = bytes.get(at..) {
-                let Ok(record) = decoder.decode(rest) else {
-                    break;
-                };
+            let (header, _) = walk_segment(name, bytes, |at, record| {
                 let len = record.encoded_len();
-                for v in [
+                h.eat_u64s(&[
                     at as u64,
                     len as u64,
                     u64::from(record.header.record_type.as_u8()),
                     record.header.lsn.get(),
-                ] {
-                    h.eat(&v.to_le_bytes());
-                }
+                ]);
                 if record.header.record_type == RecordType::Commit {
-                    let m = CommitMarker::decode(&record)
+                    let m = CommitMarker::decode(record)
                         .map_err(|e| format!("{name} at {at}: commit marker: {e}"))?;
                     markers.push(Marker {
                         start: at as u64,
@@ -254,8 +177,8 @@ impl Listing {
                         durable: m.durable().get(),
                     });
                 }
-                at += len;
-            }
+                Ok(())
+            })?;
             segments.push(Segment {
                 name: name.clone(),
                 first_lsn: header.first_lsn.get(),
@@ -269,7 +192,7 @@ impl Listing {
         Ok(Listing {
             segments,
             clean_last,
-            fingerprint: h.0,
+            fingerprint: h.finish(),
         })
     }
 

@@ -46,6 +46,7 @@ use groupwal::{Lsn, OwnedRecord, TailKind, Wal};
 use crate::bitrot::oracle::RangeFacts;
 use crate::case::no_panic;
 use crate::hooks::Hooked;
+use crate::layout::{Files, difference, files};
 use crate::workload::DIR;
 
 pub use case::{
@@ -54,7 +55,7 @@ pub use case::{
 };
 pub use disk::Hit;
 use disk::Trigger;
-use image::{Built, Files, Listing, difference, files, read_start};
+use image::{Built, Listing, read_start};
 pub use oracle::{EndFacts, Failure, Got, Named, ReadExpectation, ReadVerdict, Seen};
 pub use outcome::{ReadFaultCounts, ReadFaultOutcome, ReadFaultViolation};
 
@@ -162,11 +163,11 @@ fn perform(
     let mut options = plan.workload().options(storage);
     options.recovery_mode(operation.mode());
     let armed = |f: &mut dyn FnMut() -> Result<Got, Failure>| -> Result<Performed, String> {
-        let before: Files = files(disk)?;
+        let before: Files = files(disk, false)?;
         trigger.arm();
         let result = f();
         trigger.disarm();
-        let after = files(disk)?;
+        let after = files(disk, false)?;
         Ok(Performed {
             result,
             changed: difference(&before, &after),
