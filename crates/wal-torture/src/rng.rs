@@ -28,6 +28,15 @@ impl Rng {
         lo.saturating_add(self.next_u64() % span.max(1))
     }
 
+    /// `bytes` grown to `len` bytes: with `filler`, or with random bytes
+    /// (one number drawn per byte) if `None`.
+    pub fn fill(&mut self, mut bytes: Vec<u8>, len: usize, filler: Option<u8>) -> Vec<u8> {
+        while bytes.len() < len {
+            bytes.push(filler.unwrap_or_else(|| self.next_u64() as u8));
+        }
+        bytes
+    }
+
     /// True with probability `percent` / 100.
     pub fn percent(&mut self, percent: u64) -> bool {
         self.next_u64() % 100 < percent

@@ -183,7 +183,7 @@ pub enum Op {
 /// `None` draws it, `Some` forces it or forbids it). Some are compressible,
 /// some are not.
 fn payload(rng: &mut Rng, seed: u64, op: u64, index: u64, large: Option<bool>) -> Vec<u8> {
-    let mut p = format!("{seed:x}/{op}/{index}:").into_bytes();
+    let p = format!("{seed:x}/{op}/{index}:").into_bytes();
     let class = rng.range(0, 99);
     let large = large.unwrap_or(class >= 80);
     let len = if large {
@@ -194,15 +194,7 @@ fn payload(rng: &mut Rng, seed: u64, op: u64, index: u64, large: Option<bool>) -
         rng.range(700, 1300)
     } as usize;
     let compressible = rng.percent(50);
-    let fill = b'a' + (op % 8) as u8;
-    while p.len() < len {
-        p.push(if compressible {
-            fill
-        } else {
-            rng.next_u64() as u8
-        });
-    }
-    p
+    rng.fill(p, len, compressible.then_some(b'a' + (op % 8) as u8))
 }
 
 /// How a run of the workload ended.

@@ -207,15 +207,11 @@ fn big_batch(rng: &mut Rng, [seed, s, i]: [u64; 3]) -> Vec<Vec<u8>> {
 }
 
 fn fill(rng: &mut Rng, prefix: String, len: usize, compressible: bool) -> Vec<u8> {
-    let mut p = prefix.into_bytes();
-    while p.len() < len {
-        p.push(if compressible {
-            b'a' + (len % 16) as u8
-        } else {
-            rng.next_u64() as u8
-        });
-    }
-    p
+    rng.fill(
+        prefix.into_bytes(),
+        len,
+        compressible.then_some(b'a' + (len % 16) as u8),
+    )
 }
 
 /// The image a workload left, and the payloads it acknowledged (that of

@@ -45,11 +45,11 @@ fn last_session(plan: &ReadFaultPlan) -> Vec<Vec<Vec<u8>>> {
                         40..=79 => rng.range(700, 1300),
                         _ => rng.range(FRAGMENT_SIZE as u64 + 1, 2 * FRAGMENT_SIZE as u64),
                     } as usize;
-                    let mut p = format!("last {:x}/{i}/{j}:", plan.seed).into_bytes();
-                    while p.len() < len {
-                        p.push(rng.next_u64() as u8);
-                    }
-                    p
+                    rng.fill(
+                        format!("last {:x}/{i}/{j}:", plan.seed).into_bytes(),
+                        len,
+                        None,
+                    )
                 })
                 .collect()
         })

@@ -112,12 +112,8 @@ impl Hooks for FailingDirSync {
 /// A payload of 900 bytes naming its scenario and number, the rest
 /// incompressible (some plans compress): a 16 KiB segment takes about 17.
 fn payload(tag: &str, i: u64) -> Vec<u8> {
-    let mut p = format!("{tag} {i}:").into_bytes();
     let mut rng = Rng::new(mix(&[i, tag.len() as u64]));
-    while p.len() < 900 {
-        p.push(rng.next_u64() as u8);
-    }
-    p
+    rng.fill(format!("{tag} {i}:").into_bytes(), 900, None)
 }
 
 /// Appends `payload(tag, i)` for `i` in `range` and acknowledges them in
