@@ -293,12 +293,22 @@ fn a_storage_that_takes_read_errors_for_the_end_of_the_file_is_caught() {
     // The case replays from its text, and finds the violation again.
     let case: ReadFaultCase = first.case.unwrap().to_string().parse().unwrap();
     assert_eq!(Some(case), first.case);
-    assert!(readfaults::replay(&case).is_err());
+    let again = readfaults::replay(&case).unwrap_err();
+    assert_eq!(again.what, first.what);
+    // A case from elsewhere (a rebuild with another layout) is refused.
+    let stale = ReadFaultCase {
+        fingerprint: case.fingerprint ^ 1,
+        ..case
+    };
+    let refused = readfaults::replay(&stale).unwrap_err();
+    assert!(refused.what.contains("fingerprint"), "{refused}");
 }
 
 /// `GROUPWAL_READFAULT_CASE=readfault:... cargo test -p wal-torture --test
 /// it read_faults::a_case_replays -- --nocapture` replays one case and
-/// prints what it saw.
+/// prints what it saw (without it, nothing runs: the replay of a case is
+/// checked in
+/// `a_storage_that_takes_read_errors_for_the_end_of_the_file_is_caught`).
 #[test]
 fn a_case_replays() {
     let Ok(text) = std::env::var("GROUPWAL_READFAULT_CASE") else {
