@@ -58,8 +58,8 @@ pub enum Operation {
     /// `Wal::open` (recovery) in this mode; the log is then read back with
     /// `Wal::read_from` and closed, the fault disarmed.
     Open(RecoveryMode),
-    /// `Wal::read_from(Lsn::FIRST)` to the end, on a log opened without a
-    /// fault.
+    /// `Wal::read_from` from the log's first LSN to the end, on a log
+    /// opened without a fault.
     ReadFrom,
     /// `groupwal::read_log` (a `LogReader`, default mode) to the end, on
     /// the log as the workload left it (no lock, no recovery).

@@ -6,10 +6,10 @@
 
 use std::sync::Arc;
 
+use groupwal::Wal;
 use groupwal::format::{CleanMarker, CommitMarker, RecordType, parse_segment_file_name};
 use groupwal::io::CLEAN_FILE;
 use groupwal::io::sim::{HaltingStorage, SimStorage};
-use groupwal::{Lsn, Wal};
 
 use super::case::ReadFaultPlan;
 use super::disk::Hit;
@@ -232,10 +232,4 @@ impl Listing {
             .map_or(0, |s| s.first_lsn.saturating_sub(1));
         markers.max(clean).max(later_segment)
     }
-}
-
-/// The LSN `Wal::read_from` starts at for a log whose report says its
-/// first LSN is `first`.
-pub(crate) fn read_start(first: Lsn) -> Lsn {
-    first.max(Lsn::FIRST)
 }

@@ -55,7 +55,7 @@ pub use case::{
 };
 pub use disk::Hit;
 use disk::Trigger;
-use image::{Built, Listing, read_start};
+use image::{Built, Listing};
 pub use oracle::{EndFacts, Failure, Got, Named, ReadExpectation, ReadVerdict, Seen};
 pub use outcome::{ReadFaultCounts, ReadFaultOutcome, ReadFaultViolation};
 
@@ -95,18 +95,17 @@ struct Prepared {
     built: Built,
     listing: Listing,
     truth: Vec<OwnedRecord>,
-    fingerprint: u64,
 }
 
-/// Every durable record of `wal` from `from` on (at most `limit`).
+/// Every durable record of `wal` from `from` on (at most `limit`; from
+/// LSN 1 if `from` is 0, the first LSN of a log without segments).
 fn read_all(wal: &Wal, from: Lsn, limit: usize) -> Result<Vec<OwnedRecord>, groupwal::Error> {
-    wal.read_from(read_start(from))?.take(limit).collect()
+    wal.read_from(from.max(Lsn::FIRST))?.take(limit).collect()
 }
 
 fn prepare(plan: &ReadFaultPlan) -> Result<Prepared, String> {
     let built = image::build(plan)?;
     let listing = Listing::new(&built.files)?;
-    let fingerprint = listing.fingerprint;
     let disk = built.sim.fork();
     let options = plan.workload().options(Arc::new(disk));
     let (wal, report) = Wal::open(DIR, &options)
@@ -132,7 +131,6 @@ fn prepare(plan: &ReadFaultPlan) -> Result<Prepared, String> {
         built,
         listing,
         truth,
-        fingerprint,
     })
 }
 
@@ -484,7 +482,7 @@ pub fn explore(plan: &ReadFaultPlan, config: &ReadFaultConfig) -> ReadFaultOutco
                 operation,
                 fault,
                 injection,
-                fingerprint: prepared.fingerprint,
+                fingerprint: prepared.listing.fingerprint,
             };
             out.counts.cases += 1;
             match (injection, fault) {
@@ -520,10 +518,10 @@ pub fn explore(plan: &ReadFaultPlan, config: &ReadFaultConfig) -> ReadFaultOutco
 pub fn observe(case: &ReadFaultCase) -> Result<(ReadExpectation, Seen), String> {
     no_panic(|| {
         let prepared = Arc::new(prepare(&case.plan)?);
-        if prepared.fingerprint != case.fingerprint {
+        if prepared.listing.fingerprint != case.fingerprint {
             return Err(format!(
                 "the rebuilt log has fingerprint {:016x}, not the case's {:016x}",
-                prepared.fingerprint, case.fingerprint
+                prepared.listing.fingerprint, case.fingerprint
             ));
         }
         let (expect, seen, _) = observe_prepared(
