@@ -299,7 +299,7 @@ fn case() -> impl Strategy<Value = Case> {
 
 /// CRC-32 (IEEE), bit by bit: an independent check of the checksum the
 /// format documents, without depending on crc32fast here.
-fn crc32fast_hash(bytes: &[u8]) -> u32 {
+fn reference_crc32(bytes: &[u8]) -> u32 {
     let mut crc = !0u32;
     for &b in bytes {
         crc ^= u32::from(b);
@@ -318,10 +318,10 @@ fn crc32fast_hash(bytes: &[u8]) -> u32 {
 /// header's, and the record's over the header fields and `payload_len`
 /// bytes of payload (if `whole`; else the record checksum is left).
 fn rechecksum(rec: &mut [u8], payload_len: usize, whole: bool) {
-    let hc = crc32fast_hash(&rec[8..RECORD_HEADER_LEN]);
+    let hc = reference_crc32(&rec[8..RECORD_HEADER_LEN]);
     rec[4..8].copy_from_slice(&hc.to_le_bytes());
     if whole {
-        let rc = crc32fast_hash(&rec[8..RECORD_HEADER_LEN + payload_len]);
+        let rc = reference_crc32(&rec[8..RECORD_HEADER_LEN + payload_len]);
         rec[0..4].copy_from_slice(&rc.to_le_bytes());
     }
 }
@@ -778,7 +778,7 @@ fn huge_length_in_a_valid_header_is_refused() {
     )
     .unwrap();
     buf[24..28].copy_from_slice(&u32::MAX.to_le_bytes());
-    let hc = crc32fast_hash(&buf[8..32]);
+    let hc = reference_crc32(&buf[8..32]);
     buf[4..8].copy_from_slice(&hc.to_le_bytes());
     let got = RecordDecoder::new(salt, 1 << 20).decode(&buf);
     assert_eq!(
@@ -793,5 +793,5 @@ fn huge_length_in_a_valid_header_is_refused() {
 #[test]
 fn reference_crc_matches_the_documented_check_value() {
     // The CRC-32/ISO-HDLC check value.
-    assert_eq!(crc32fast_hash(b"123456789"), 0xCBF4_3926);
+    assert_eq!(reference_crc32(b"123456789"), 0xCBF4_3926);
 }
