@@ -35,12 +35,7 @@ pub(crate) fn run(args: &VerifyArgs) -> Outcome {
     ) {
         Ok(reader) => reader,
         Err(e) => match crate::logdir::finding(&e) {
-            Some(line) => {
-                writeln!(out, "{line}").map_err(error::output)?;
-                writeln!(out, "verify: 1 finding(s); the log is damaged").map_err(error::output)?;
-                out.flush().map_err(error::output)?;
-                return Ok(Code::Corrupt);
-            }
+            Some(line) => return damaged(&mut out, &line, 1),
             None => {
                 return Err(CliError::wal(
                     format!("opening {}", args.dir.display()),
@@ -71,14 +66,14 @@ pub(crate) fn run(args: &VerifyArgs) -> Outcome {
             Ok(None) => break,
             Err(e) => {
                 progress.finish_and_clear();
+                // What was skipped before it, then the error.
+                for range in reader.skipped().get(reported..).unwrap_or_default() {
+                    findings += 1;
+                    writeln!(out, "{}", finding(range)).map_err(error::output)?;
+                }
                 if let Some(line) = crate::logdir::finding(&e) {
                     // Damage the skipping mode cannot read past.
-                    findings += 1;
-                    writeln!(out, "{line}").map_err(error::output)?;
-                    writeln!(out, "verify: {findings} finding(s); the log is damaged")
-                        .map_err(error::output)?;
-                    out.flush().map_err(error::output)?;
-                    return Ok(Code::Corrupt);
+                    return damaged(&mut out, &line, findings + 1);
                 }
                 out.flush().map_err(error::output)?;
                 return Err(CliError::wal(
@@ -165,6 +160,15 @@ pub(crate) fn run(args: &VerifyArgs) -> Outcome {
         out.flush().map_err(error::output)?;
         Ok(Code::Ok)
     }
+}
+
+/// Damage that ends the reading: its finding line, and the count of
+/// findings (this one included).
+fn damaged(out: &mut impl Write, line: &str, findings: u64) -> Outcome {
+    writeln!(out, "{line}").map_err(error::output)?;
+    writeln!(out, "verify: {findings} finding(s); the log is damaged").map_err(error::output)?;
+    out.flush().map_err(error::output)?;
+    Ok(Code::Corrupt)
 }
 
 /// One line for a damaged range: kind, segment file, byte offset, LSNs.

@@ -324,3 +324,55 @@ fn a_forged_plaintext_record_is_corruption_for_every_command() {
         "nothing changed"
     );
 }
+
+/// Damage verify skips, then damage it cannot read past (a segment whose
+/// header tag does not authenticate): both are findings, in log order.
+#[test]
+fn verify_reports_what_it_skipped_before_damage_it_cannot_read_past() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path(), "key");
+    let log = dir.path().join("log");
+    crate::append_lockstep(
+        &log,
+        120,
+        40,
+        &["--segment-size", "4096", "--key-file", s(&key)],
+    );
+    let segments = segment_files(&log);
+    assert!(segments.len() >= 2, "{segments:?}");
+
+    // A payload byte of the last record of the first segment: nothing
+    // valid follows it there, so the walk skips to the next segment.
+    let mut bytes = std::fs::read(&segments[0]).unwrap();
+    let header = SegmentHeader::decode(&bytes).unwrap();
+    let decoder = RecordDecoder::new(header.salt, 1 << 20);
+    let mut at = SEGMENT_HEADER_LEN;
+    let mut last = at;
+    while let Ok(record) = decoder.decode(&bytes[at..]) {
+        last = at;
+        at += record.encoded_len();
+    }
+    bytes[last + 40] ^= 0x01;
+    std::fs::write(&segments[0], &bytes).unwrap();
+
+    // The second segment's header tag changed, its checksum recomputed.
+    let mut bytes = std::fs::read(&segments[1]).unwrap();
+    let mut header = SegmentHeader::decode(&bytes).unwrap();
+    header.header_tag[0] ^= 0x01;
+    bytes[..SEGMENT_HEADER_LEN].copy_from_slice(&header.encode());
+    std::fs::write(&segments[1], &bytes).unwrap();
+
+    let out = run(&["verify", s(&log), "--key-file", s(&key)], b"");
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let findings: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("corruption:"))
+        .collect();
+    assert_eq!(findings.len(), 2, "{stdout}");
+    let first = segments[0].file_name().unwrap().to_str().unwrap();
+    let second = segments[1].file_name().unwrap().to_str().unwrap();
+    assert!(findings[0].contains(first), "{stdout}");
+    assert!(findings[1].contains(second), "{stdout}");
+    assert!(stdout.contains("verify: 2 finding(s)"), "{stdout}");
+}
