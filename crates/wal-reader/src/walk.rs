@@ -1148,7 +1148,9 @@ impl Walker {
     /// Corruption, handled as the mode says: an error, the end of the log
     /// before its unit (point in time), or skipped (the skipping mode; its
     /// batch's other records may already have been handed out: decoding
-    /// happens as records are read).
+    /// happens as records are read). A live log is never ended early: a
+    /// tailer skips it in the skipping mode and stops at it otherwise, as
+    /// for corruption it meets in the walk ([`Walker::live_trouble`]).
     pub(crate) fn payload_fault(&mut self, found: Found, source: &wal_crypto::Error) -> Result<()> {
         let kind = if matches!(source, wal_crypto::Error::Authentication { .. }) {
             CorruptionKind::Unauthenticated
@@ -1164,6 +1166,11 @@ impl Walker {
             detail: source.to_string(),
         };
         match self.opts.mode {
+            RecoveryMode::SkipAnyCorruptedRecords => {
+                tracing::warn!(%range, "skipping corrupt range");
+                self.corrupt.push(range);
+                Ok(())
+            }
             _ if self.limit.is_some() => Err(Error::Corruption(Box::new(range))),
             RecoveryMode::TolerateCorruptedTailRecords | RecoveryMode::AbsoluteConsistency => {
                 Err(Error::Corruption(Box::new(range)))
@@ -1171,11 +1178,6 @@ impl Walker {
             RecoveryMode::PointInTime => {
                 (self.commit, self.commit_lsn) = found.unit;
                 self.end_at_corruption(range);
-                Ok(())
-            }
-            RecoveryMode::SkipAnyCorruptedRecords => {
-                tracing::warn!(%range, "skipping corrupt range");
-                self.corrupt.push(range);
                 Ok(())
             }
         }

@@ -185,6 +185,17 @@ fn tampered_record_fails_authentication() {
         other => panic!("expected an authentication failure, got {other:?}"),
     }
     assert!(tail.try_next().unwrap().is_none());
+    // In the skipping mode it skips the record, as the reader does.
+    let mut skip = with_keys(keyring(1));
+    skip.mode(RecoveryMode::SkipAnyCorruptedRecords);
+    let mark = Arc::new(wal_reader::Watermark::new(Lsn::new(20)));
+    let mut tail =
+        wal_reader::TailReader::open(storage.clone(), dir(), Lsn::FIRST, &skip, mark).unwrap();
+    let mut got = Vec::new();
+    while let Some(r) = tail.try_next().unwrap() {
+        got.push(r.lsn.get());
+    }
+    assert_eq!(got, (1..=20).filter(|&l| l != 12).collect::<Vec<_>>());
 
     // Recovery reaches the same verdict, and the modes apply to it.
     match recover(
