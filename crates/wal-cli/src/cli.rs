@@ -64,15 +64,17 @@ pub(crate) enum Command {
     /// tail ends (read-only).
     ///
     /// --json fields: dir, segments, file_bytes (segment files, preallocated
-    /// space included), data_bytes (valid records from each segment's start
-    /// up to its end of data or first damage), records, first_lsn, last_lsn,
+    /// space included), data_bytes (each segment's bytes up to the end of
+    /// the last record read from it: damage skipped before that counts),
+    /// records, first_lsn, last_lsn,
     /// key_ids, stored_payload_bytes and logical_payload_bytes (payloads as
     /// stored and as read), compression_ratio (logical / stored; null when
     /// unknown or the log is damaged), tail ("clean", "zero-filled",
     /// "stale", "torn"), tail_clean, torn_detail, corrupt_ranges,
     /// read_error (why the logical fields are null, e.g. a missing key),
     /// segment_files (file, first_lsn, size, data_bytes, records,
-    /// stored_payload_bytes, key_id, header_error).
+    /// stored_payload_bytes, key_id). A segment whose header does not
+    /// verify is corruption (exit 1), as for verify.
     #[command(after_help = AFTER_HELP)]
     Stat(StatArgs),
     /// The durable concurrent-append benchmark: for each writer count,

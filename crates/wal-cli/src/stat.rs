@@ -66,7 +66,6 @@ pub(crate) fn run(args: &StatArgs) -> Outcome {
                 "records": s.records,
                 "stored_payload_bytes": s.stored,
                 "key_id": s.key_id,
-                "header_error": Value::Null,
             })
         })
         .collect();
