@@ -204,13 +204,11 @@ fn missing_key(e: &groupwal::Error) -> bool {
 
 fn classify_one(e: &(dyn StdError + 'static)) -> Option<Code> {
     if let Some(r) = e.downcast_ref::<reader::Error>() {
-        return match r {
-            reader::Error::Corruption(_)
-            | reader::Error::BadSegmentHeader { .. }
-            | reader::Error::NameMismatch { .. } => Some(Code::Corrupt),
-            reader::Error::InvalidOption { .. } => Some(Code::Usage),
-            _ => None,
-        };
+        // Damage is what verify reports as a finding: one decision.
+        if crate::logdir::finding(r).is_some() {
+            return Some(Code::Corrupt);
+        }
+        return matches!(r, reader::Error::InvalidOption { .. }).then_some(Code::Usage);
     }
     let io_err = e
         .downcast_ref::<io::Error>()
