@@ -3,7 +3,7 @@
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use wal_format::{
     CleanMarker, LogId, Lsn, RecordDecoder, SEGMENT_HEADER_LEN, Salt, SegmentHeader,
@@ -69,6 +69,9 @@ fn spare_number(name: &str) -> Option<u64> {
 struct Active {
     /// Shared with the [`SyncHandle`]s given out for it.
     file: Arc<dyn StorageFile>,
+    /// Every sync of the file goes through it, the log's own and its
+    /// handles' alike.
+    gate: Arc<SyncGate>,
     path: PathBuf,
     salt: Salt,
     /// Where the next byte goes.
@@ -731,6 +734,7 @@ impl SegmentLog {
         match &self.writer {
             Writer::Active(a) if !self.failed => Some(SyncHandle {
                 file: Arc::clone(&a.file),
+                gate: Arc::clone(&a.gate),
                 path: a.path.clone(),
                 all,
             }),
@@ -1221,6 +1225,7 @@ impl SegmentLog {
         let capacity = file.size().map_err(io_err("stat", &info.path))?;
         self.writer = Writer::Active(Active {
             file: Arc::from(file),
+            gate: Arc::default(),
             path: info.path.clone(),
             salt: info.header.salt,
             offset,
@@ -1346,6 +1351,7 @@ impl SegmentLog {
 #[derive(Debug)]
 pub struct SyncHandle {
     file: Arc<dyn StorageFile>,
+    gate: Arc<SyncGate>,
     path: PathBuf,
     all: bool,
 }
@@ -1355,14 +1361,42 @@ impl SyncHandle {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] naming the segment.
+    /// [`Error::Io`] naming the segment; also when an earlier sync of the
+    /// segment failed (see [`SyncGate`]).
     pub fn sync(&self) -> Result<()> {
-        let synced = if self.all {
-            self.file.sync_all()
+        self.gate.sync(&*self.file, self.all, &self.path)
+    }
+}
+
+/// One segment file's syncs, whoever makes them (the appender's own, a
+/// [`SyncHandle`]'s): one at a time, and none succeeds once one failed.
+/// After a failed `fsync`, Linux may mark the pages it could not write
+/// clean, so a later sync of the same file returns success for data that
+/// never reached the disk; a rotation that then synced the segment, saw
+/// success and started the next one would leave a hole in the LSNs after
+/// a power loss (possible once the sync runs on a thread of its own, while
+/// the appender rotates).
+#[derive(Debug, Default)]
+struct SyncGate {
+    /// Held for the length of a sync; `true` once one failed.
+    failed: Mutex<bool>,
+}
+
+impl SyncGate {
+    fn sync(&self, file: &dyn StorageFile, all: bool, path: &Path) -> Result<()> {
+        let mut failed = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
+        if *failed {
+            return Err(io_err("sync", path)(std::io::Error::other(
+                "an earlier sync of this segment failed: what it held may be lost",
+            )));
+        }
+        let synced = if all {
+            file.sync_all()
         } else {
-            self.file.sync_data()
+            file.sync_data()
         };
-        synced.map_err(io_err("sync", &self.path))
+        *failed = synced.is_err();
+        synced.map_err(io_err("sync", path))
     }
 }
 
@@ -1461,8 +1495,8 @@ impl Active {
         }
         match mode {
             SyncMode::None | SyncMode::Dsync | SyncMode::Direct => {}
-            SyncMode::Data => self.file.sync_data().map_err(io_err("sync", &self.path))?,
-            SyncMode::All => self.file.sync_all().map_err(io_err("sync", &self.path))?,
+            SyncMode::Data => self.gate.sync(&*self.file, false, &self.path)?,
+            SyncMode::All => self.gate.sync(&*self.file, true, &self.path)?,
         }
         self.dirty = false;
         self.unstarted = self.offset;

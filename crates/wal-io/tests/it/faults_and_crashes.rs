@@ -132,3 +132,29 @@ fn a_full_disk_fails_the_append_with_a_typed_error() {
     // Appends that fit the preallocated segments went through before it.
     assert!(log.next_lsn().unwrap() > Lsn::new(10));
 }
+
+/// A sync through a `SyncHandle` that failed fails every later sync of the
+/// segment, the log's own included: after a failed `fsync` the kernel may
+/// call the pages clean, and a later sync's success would be a lie (a
+/// rotation built on one left a gap in the LSNs after a power loss).
+#[test]
+fn a_failed_sync_through_a_handle_fails_the_logs_own() {
+    let sim = SimStorage::new(seed());
+    let mut log = SegmentLog::open(
+        Arc::new(sim.clone()),
+        SIM_DIR,
+        &small_options(SyncMode::Data),
+    )
+    .unwrap();
+    append(&mut log, 100).unwrap();
+    log.sync().unwrap();
+    append(&mut log, 100).unwrap();
+    let handle = log.sync_handle().unwrap();
+    sim.inject(Fault::SyncEioForgets);
+    assert!(handle.sync().is_err());
+    assert!(
+        log.sync().is_err(),
+        "a sync after a failed one reported the segment durable"
+    );
+    assert!(append(&mut log, 100).is_err());
+}
