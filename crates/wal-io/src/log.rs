@@ -1362,7 +1362,7 @@ impl SyncHandle {
     /// # Errors
     ///
     /// [`Error::Io`] naming the segment; also when an earlier sync of the
-    /// segment failed (see [`SyncGate`]).
+    /// segment failed, by whoever made it.
     pub fn sync(&self) -> Result<()> {
         self.gate.sync(&*self.file, self.all, &self.path)
     }
