@@ -404,6 +404,42 @@ impl Committer {
         })
     }
 
+    /// Queues owned records of `kind` to be written and synced without
+    /// waiting (several as one atomic batch) and returns a handle on the
+    /// last one: the form for layers above that build their payloads
+    /// themselves (streams, whose payloads start with a
+    /// [`wal_format::StreamHeader`]), with no copy on the way in.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidBatch`] for no record, too many, or
+    /// [`LogicalKind::Checkpoint`] (see [`Committer::checkpoint`]);
+    /// [`Error::TooLarge`], [`Error::Closed`], [`Error::Poisoned`].
+    pub fn submit_owned(&self, kind: LogicalKind, payloads: Vec<Vec<u8>>) -> Result<Pending> {
+        if kind == LogicalKind::Checkpoint {
+            return Err(Error::InvalidBatch(
+                "checkpoints go through Committer::checkpoint",
+            ));
+        }
+        let records = match <[Vec<u8>; 1]>::try_from(payloads) {
+            Ok([payload]) => {
+                self.check_len(payload.len())?;
+                Records::One(kind, payload)
+            }
+            Err(payloads) => {
+                self.check_batch(payloads.iter().map(Vec::len))?;
+                Records::Many(payloads.into_iter().map(|p| (kind, p)).collect())
+            }
+        };
+        let batch = records.len() > 1;
+        let t = self.enqueue(records, batch, Wake::Thread)?;
+        Ok(Pending {
+            shared: self.shared.clone(),
+            lsn: t.last,
+            generation: t.generation,
+        })
+    }
+
     /// Queues one record to be written without a sync of its own and
     /// returns its LSN at once (blocking only while the in-flight bound is
     /// reached). It is not durable, and not acknowledged to readers
@@ -770,30 +806,38 @@ impl Committer {
     }
 
     fn many<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<Records> {
-        if payloads.is_empty() {
+        self.check_batch(payloads.iter().map(|p| p.as_ref().len()))?;
+        Ok(Records::Many(
+            payloads
+                .iter()
+                .map(|p| (LogicalKind::Data, p.as_ref().to_vec()))
+                .collect(),
+        ))
+    }
+
+    /// Checks a batch of records of the given lengths: at least one, at
+    /// most what one group holds (a batch is written whole in one group),
+    /// each within the record size.
+    fn check_batch(&self, lens: impl ExactSizeIterator<Item = usize>) -> Result<()> {
+        let o = &self.shared.options;
+        if lens.len() == 0 {
             return Err(Error::InvalidBatch("a batch needs at least one record"));
         }
-        let o = &self.shared.options;
-        if payloads.len() > o.max_group_records {
+        if lens.len() > o.max_group_records {
             return Err(Error::InvalidBatch(
                 "a batch holds at most max_group_records records",
             ));
         }
-        // A batch is written whole in one group: keep it within what one
-        // group may hold.
-        let total: usize = payloads.iter().map(|p| p.as_ref().len()).sum();
+        let mut total = 0usize;
+        for len in lens {
+            self.check_len(len)?;
+            total = total.saturating_add(len);
+        }
         let max = o.max_batch_bytes();
         if total > max {
             return Err(Error::TooLarge { len: total, max });
         }
-        payloads
-            .iter()
-            .map(|p| {
-                self.check_len(p.as_ref().len())?;
-                Ok((LogicalKind::Data, p.as_ref().to_vec()))
-            })
-            .collect::<Result<_>>()
-            .map(Records::Many)
+        Ok(())
     }
 
     fn check_len(&self, len: usize) -> Result<()> {
@@ -1417,7 +1461,7 @@ impl IoState {
                         lsn,
                         salt,
                         kind,
-                        Flags::EMPTY,
+                        kind.flags(),
                         payload,
                         fragment,
                     )?;

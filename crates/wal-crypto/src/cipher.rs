@@ -512,6 +512,9 @@ fn nonce(lsn: Lsn) -> Nonce<aes_gcm::aead::consts::U12> {
     Nonce::from(n)
 }
 
+/// The logical kind in the associated data: the record type that stores
+/// it (a stream record is a data record whose flags, also in the
+/// associated data, say stream).
 fn kind_byte(kind: LogicalKind) -> u8 {
     match kind {
         LogicalKind::Checkpoint => RecordType::Checkpoint.as_u8(),

@@ -81,9 +81,9 @@ impl PayloadEncoder {
     ) -> Result<(Flags, &'a [u8])> {
         let compressed = self.compress(payload);
         let flags = if compressed {
-            Flags::COMPRESSED
+            kind.flags() | Flags::COMPRESSED
         } else {
-            Flags::EMPTY
+            kind.flags()
         };
         let Some(cipher) = cipher else {
             return Ok(if compressed {

@@ -90,6 +90,37 @@ pub enum LogicalKind {
     Data,
     /// A checkpoint record.
     Checkpoint,
+    /// A stream record (full or reassembled): its payload starts with a
+    /// [`crate::StreamHeader`]. Stored as a data record with
+    /// [`Flags::STREAM`].
+    Stream,
+}
+
+impl LogicalKind {
+    /// The kind of the logical record that a full record, a checkpoint or
+    /// a first fragment of type `record_type` with `flags` starts; `None`
+    /// for a marker, a middle or last fragment, and a checkpoint flagged as
+    /// a stream entry (no writer makes one).
+    #[must_use]
+    pub fn of(record_type: RecordType, flags: Flags) -> Option<LogicalKind> {
+        let stream = flags.contains(Flags::STREAM);
+        match record_type {
+            RecordType::Full | RecordType::First if stream => Some(LogicalKind::Stream),
+            RecordType::Full | RecordType::First => Some(LogicalKind::Data),
+            RecordType::Checkpoint if !stream => Some(LogicalKind::Checkpoint),
+            _ => None,
+        }
+    }
+
+    /// The flags every record of this kind carries whatever its
+    /// transforms: [`Flags::STREAM`] for a stream record, none otherwise.
+    #[must_use]
+    pub const fn flags(self) -> Flags {
+        match self {
+            LogicalKind::Stream => Flags::STREAM,
+            LogicalKind::Data | LogicalKind::Checkpoint => Flags::EMPTY,
+        }
+    }
 }
 
 /// A whole logical record, borrowing its payload from the input record or
@@ -170,18 +201,15 @@ impl Reassembler {
                         len: record.payload.len() as u64,
                         max: self.max_record_len as u64,
                     })
-                } else {
-                    let kind = if h.record_type == RecordType::Checkpoint {
-                        LogicalKind::Checkpoint
-                    } else {
-                        LogicalKind::Data
-                    };
+                } else if let Some(kind) = LogicalKind::of(h.record_type, h.flags) {
                     return Ok(Some(LogicalRecord {
                         lsn: h.lsn,
                         kind,
                         flags: h.flags,
                         payload: record.payload,
                     }));
+                } else {
+                    Err(seq_err("a checkpoint flagged as a stream entry"))
                 }
             }
             (RecordType::First, None) => {
@@ -215,7 +243,7 @@ impl Reassembler {
             self.pending = None;
             return Ok(Some(LogicalRecord {
                 lsn: h.lsn,
-                kind: LogicalKind::Data,
+                kind: LogicalKind::of(RecordType::First, h.flags).unwrap_or(LogicalKind::Data),
                 flags: h.flags,
                 payload: &self.buf,
             }));

@@ -82,6 +82,7 @@ mod layout;
 mod marker;
 mod record;
 mod segment;
+mod stream;
 mod zero;
 
 pub use error::{Checksum, Error, Result};
@@ -95,7 +96,8 @@ pub use record::{
     RecordHeader, RecordType, VerifiedHeader, encode_record,
 };
 pub use segment::{
-    FORMAT_VERSION, HEADER_TAG_LEN, HEADER_TAG_OFFSET, SEGMENT_EXTENSION, SEGMENT_HEADER_LEN,
-    SEGMENT_MAGIC, SegmentHeader, parse_segment_file_name, segment_file_name,
+    FORMAT_VERSION, HEADER_TAG_LEN, HEADER_TAG_OFFSET, OLDEST_READ_VERSION, SEGMENT_EXTENSION,
+    SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SegmentHeader, parse_segment_file_name, segment_file_name,
 };
+pub use stream::{StreamHeader, StreamOp};
 pub use zero::first_nonzero;

@@ -197,7 +197,7 @@ impl CleanMarker {
             return Err(Error::BadMagic { found: magic });
         }
         let version = r.u16();
-        if version != crate::FORMAT_VERSION {
+        if !(crate::OLDEST_READ_VERSION..=crate::FORMAT_VERSION).contains(&version) {
             return Err(Error::UnsupportedVersion {
                 found: version,
                 supported: crate::FORMAT_VERSION,

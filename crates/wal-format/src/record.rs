@@ -127,8 +127,8 @@ impl std::fmt::Display for RecordType {
 
 /// Per-record flags describing how the payload is transformed.
 ///
-/// Bits other than [`Flags::COMPRESSED`] and [`Flags::ENCRYPTED`] are
-/// reserved: they are never set by an encoder and rejected by a decoder.
+/// Bits other than [`Flags::COMPRESSED`], [`Flags::ENCRYPTED`] and
+/// [`Flags::STREAM`] are reserved: they are never set by an encoder and rejected by a decoder.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Flags(u8);
 
@@ -139,8 +139,13 @@ impl Flags {
     pub const COMPRESSED: Flags = Flags(0b0000_0001);
     /// The payload is AES-256-GCM ciphertext followed by its tag.
     pub const ENCRYPTED: Flags = Flags(0b0000_0010);
+    /// The logical payload starts with a stream entry header
+    /// ([`crate::StreamHeader`]): the record belongs to a stream (format
+    /// version 3 on). Not a transform: the header is part of the payload
+    /// that is compressed and encrypted.
+    pub const STREAM: Flags = Flags(0b0000_0100);
     /// Every bit with a meaning in this format version.
-    pub const KNOWN: Flags = Flags(0b0000_0011);
+    pub const KNOWN: Flags = Flags(0b0000_0111);
 
     /// Flags from raw bits; `Err` carries the reserved bits that were set.
     pub const fn from_bits(bits: u8) -> Result<Flags, u8> {
@@ -204,6 +209,9 @@ impl std::fmt::Debug for Flags {
         }
         if self.contains(Flags::ENCRYPTED) {
             list.entry(&"ENCRYPTED");
+        }
+        if self.contains(Flags::STREAM) {
+            list.entry(&"STREAM");
         }
         list.finish()
     }
@@ -685,10 +693,10 @@ mod tests {
             Err(Error::UnknownType(8))
         );
         assert_eq!(
-            decoder().decode(&forge(1, 0b100, 0)),
+            decoder().decode(&forge(1, 0b1000, 0)),
             Err(Error::ReservedBits {
                 field: "record flags",
-                value: 0b100
+                value: 0b1000
             })
         );
         assert!(matches!(
@@ -756,11 +764,15 @@ mod tests {
             Ok(Flags::COMPRESSED | Flags::ENCRYPTED)
         );
         assert_eq!(Flags::from_bits(0b1010), Err(0b1000));
+        assert_eq!(Flags::from_bits(0b0100), Ok(Flags::STREAM));
         assert!(Flags::KNOWN.contains(Flags::ENCRYPTED));
-        assert_eq!(Flags::KNOWN.difference(Flags::ENCRYPTED), Flags::COMPRESSED);
+        assert_eq!(
+            Flags::KNOWN.difference(Flags::ENCRYPTED),
+            Flags::COMPRESSED | Flags::STREAM
+        );
         assert_eq!(
             format!("{:?}", Flags::KNOWN),
-            r#"{"COMPRESSED", "ENCRYPTED"}"#
+            r#"{"COMPRESSED", "ENCRYPTED", "STREAM"}"#
         );
     }
 

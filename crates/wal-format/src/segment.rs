@@ -25,11 +25,18 @@ use crate::{KeyId, LogId, Lsn, Salt};
 /// The magic bytes every segment file starts with.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"\x89GWAL\r\n\x1a";
 
-/// The format version this build writes and reads. Version 1 (no commit
-/// markers, an empty clean-close marker) is refused with
-/// [`Error::UnsupportedVersion`]: its logs hold no evidence of which
-/// records were acknowledged (`docs/FORMAT.md`, "Version history").
-pub const FORMAT_VERSION: u16 = 2;
+/// The format version this build writes. It reads this version and every
+/// one back to [`OLDEST_READ_VERSION`]. Version 1 (no commit markers, an
+/// empty clean-close marker) is refused with [`Error::UnsupportedVersion`]:
+/// its logs hold no evidence of which records were acknowledged
+/// (`docs/FORMAT.md`, "Version history").
+pub const FORMAT_VERSION: u16 = 3;
+
+/// The oldest format version this build reads. Version 2 differs from 3
+/// only in lacking the stream flag ([`crate::Flags::STREAM`]): a version 2
+/// segment reads as it always did, and a record flagged as a stream entry
+/// in one is refused (no writer put it there).
+pub const OLDEST_READ_VERSION: u16 = 2;
 
 /// The size of an encoded segment header; records start at this offset.
 pub const SEGMENT_HEADER_LEN: usize = 96;
@@ -43,6 +50,10 @@ const NAME_DIGITS: usize = 20;
 /// The header at the start of every segment file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SegmentHeader {
+    /// The format version the segment was written in: [`FORMAT_VERSION`]
+    /// for every segment this build creates, as old as
+    /// [`OLDEST_READ_VERSION`] for one it reads.
+    pub version: u16,
     /// The LSN of the first logical record the segment holds (or will hold).
     pub first_lsn: Lsn,
     /// The random salt every record of this segment carries.
@@ -76,6 +87,7 @@ impl SegmentHeader {
     #[must_use]
     pub const fn new(first_lsn: Lsn, salt: Salt, log_id: LogId) -> Self {
         SegmentHeader {
+            version: FORMAT_VERSION,
             first_lsn,
             salt,
             log_id,
@@ -101,7 +113,7 @@ impl SegmentHeader {
     pub fn encode(&self) -> [u8; SEGMENT_HEADER_LEN] {
         seal(|w| {
             w.put(&SEGMENT_MAGIC);
-            w.put(&FORMAT_VERSION.to_le_bytes());
+            w.put(&self.version.to_le_bytes());
             w.put(&(SEGMENT_HEADER_LEN as u16).to_le_bytes());
             w.put(&0u32.to_le_bytes());
             w.put(&self.first_lsn.get().to_le_bytes());
@@ -142,7 +154,7 @@ impl SegmentHeader {
             return Err(Error::BadMagic { found: magic });
         }
         let version = r.u16();
-        if version != FORMAT_VERSION {
+        if !(OLDEST_READ_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(Error::UnsupportedVersion {
                 found: version,
                 supported: FORMAT_VERSION,
@@ -152,7 +164,7 @@ impl SegmentHeader {
         if usize::from(header_len) != SEGMENT_HEADER_LEN {
             return Err(Error::Invalid {
                 field: "segment header length",
-                reason: "must be 96 in format version 2",
+                reason: "must be 96",
             });
         }
         let flags = r.u32();
@@ -192,6 +204,7 @@ impl SegmentHeader {
             });
         }
         Ok(SegmentHeader {
+            version,
             first_lsn: Lsn::new(first_lsn),
             salt: Salt::new(salt),
             log_id: LogId::new(log_id),
@@ -243,6 +256,7 @@ mod tests {
 
     fn sample() -> SegmentHeader {
         SegmentHeader {
+            version: FORMAT_VERSION,
             first_lsn: Lsn::new(1000),
             salt: Salt::new(0x0123_4567_89ab_cdef),
             log_id: LogId::new(0xfeed_face_cafe_beef),
@@ -293,18 +307,24 @@ mod tests {
             SegmentHeader::decode(&bad),
             Err(Error::BadMagic { .. })
         ));
-        // Version 1 is refused by name, as is any version after this one.
-        for found in [1, 3] {
+        // Version 1 is refused by name, as is any version after this one;
+        // version 2 reads, and says so.
+        for found in [1, 4] {
             let mut other = sample().encode();
             other[8] = found as u8;
             assert_eq!(
                 SegmentHeader::decode(&other),
                 Err(Error::UnsupportedVersion {
                     found,
-                    supported: 2
+                    supported: 3
                 })
             );
         }
+        let v2 = SegmentHeader {
+            version: 2,
+            ..sample()
+        };
+        assert_eq!(SegmentHeader::decode(&v2.encode()), Ok(v2));
         let mut crc = sample().encode();
         crc[20] ^= 0x10;
         assert!(matches!(

@@ -619,7 +619,11 @@ impl SegmentLog {
             }
             log.activate(&last, end_offset)?;
             log.next_lsn = Some(next_lsn);
-            log.force_new_segment |= log.hook.is_some();
+            // A segment of an older format version is not appended to:
+            // what this build writes may need the current version (a
+            // stream record in a version 2 segment would read as damage).
+            log.force_new_segment |=
+                log.hook.is_some() || last.header.version < wal_format::FORMAT_VERSION;
             Ok(())
         })
     }

@@ -19,6 +19,9 @@ use crate::report::{CorruptRange, CorruptionKind, TailKind};
 use crate::scan::{Phys, ReadAhead, Scanner, Span, Stop};
 use crate::segments::{self, Segment};
 
+/// The first format version with streams ([`Flags::STREAM`]).
+const STREAMS_VERSION: u16 = 3;
+
 /// Where a yielded record's payload is.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Loc {
@@ -131,6 +134,9 @@ pub(crate) enum SeqFault {
     /// A marker of an encrypted segment whose tag does not authenticate it.
     #[cfg_attr(not(feature = "encryption"), allow(dead_code))]
     UnauthenticatedMarker,
+    /// The stream flag on a checkpoint, or in a segment of a format version
+    /// without streams: no writer puts it there.
+    MisplacedStreamFlag,
 }
 
 impl SeqFault {
@@ -155,6 +161,9 @@ impl SeqFault {
                 "record flagged compressed whose payload is not a compressed payload"
             }
             SeqFault::UnauthenticatedMarker => "marker that does not authenticate (forged)",
+            SeqFault::MisplacedStreamFlag => {
+                "stream flag on a checkpoint or in a segment of a version without streams"
+            }
         }
     }
 
@@ -703,7 +712,8 @@ impl Walker {
             }
             return None;
         }
-        let found = self.complete_full(&phys, LogicalKind::Data);
+        let kind = LogicalKind::of(h.record_type, h.flags).unwrap_or(LogicalKind::Data);
+        let found = self.complete_full(&phys, kind);
         self.progressed(found.lsn);
         Some(found)
     }
@@ -760,6 +770,15 @@ impl Walker {
         let flags = phys.header.flags;
         if let Some(fault) = self.breaks_encryption(flags) {
             return Some(fault);
+        }
+        if flags.contains(Flags::STREAM)
+            && (LogicalKind::of(phys.header.record_type, flags).is_none()
+                || self
+                    .scanner
+                    .as_ref()
+                    .is_some_and(|s| s.seg.header.version < STREAMS_VERSION))
+        {
+            return Some(SeqFault::MisplacedStreamFlag);
         }
         if flags.contains(Flags::COMPRESSED) && !flags.contains(Flags::ENCRYPTED) {
             const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
@@ -1013,11 +1032,8 @@ impl Walker {
                 if let Some(reason) = self.breaks_full(&phys) {
                     return Ok(Accept::Break(reason));
                 }
-                let kind = if h.record_type == RecordType::Checkpoint {
-                    LogicalKind::Checkpoint
-                } else {
-                    LogicalKind::Data
-                };
+                // Checked by `breaks_full`: a checkpoint is never a stream's.
+                let kind = LogicalKind::of(h.record_type, h.flags).unwrap_or(LogicalKind::Data);
                 Ok(Accept::Done(self.complete_full(&phys, kind)))
             }
             RecordType::First => {
@@ -1054,13 +1070,16 @@ impl Walker {
                 }
                 if h.record_type == RecordType::Last {
                     self.chain = None;
-                    return Ok(Accept::Done(self.complete(
-                        h,
-                        LogicalKind::Data,
-                        chain.offset,
-                        phys.end(),
-                        Loc::Assembled,
-                    )));
+                    return Ok(Accept::Done(
+                        self.complete(
+                            h,
+                            LogicalKind::of(RecordType::First, chain.flags)
+                                .unwrap_or(LogicalKind::Data),
+                            chain.offset,
+                            phys.end(),
+                            Loc::Assembled,
+                        ),
+                    ));
                 }
                 Ok(Accept::Continue)
             }

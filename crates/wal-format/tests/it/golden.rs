@@ -1,5 +1,7 @@
-//! Committed sample files pin format version 2: they must decode to the
-//! records listed here, and encoding those records must give the same bytes.
+//! Committed sample files pin format versions 2 and 3: they must decode to
+//! the records listed here, and encoding those records must give the same
+//! bytes (the clean-close marker, which names no version of its own but
+//! the current one, only for the current version).
 //!
 //! A deliberate format change bumps the version, adds new golden files and a
 //! line to the version history in docs/FORMAT.md; the files of earlier
@@ -13,8 +15,8 @@ use std::path::PathBuf;
 
 use wal_format::{
     BatchMarker, CleanMarker, CommitMarker, Error, Flags, LogId, LogicalKind, Lsn, Reassembler,
-    RecordDecoder, RecordHeader, RecordType, SEGMENT_HEADER_LEN, Salt, SegmentHeader,
-    encode_record, parse_segment_file_name, segment_file_name, split_fragments,
+    RecordDecoder, RecordHeader, RecordType, SEGMENT_HEADER_LEN, Salt, SegmentHeader, StreamHeader,
+    StreamOp, encode_record, parse_segment_file_name, segment_file_name, split_fragments,
 };
 
 const FIRST_LSN: Lsn = Lsn::new(100);
@@ -29,16 +31,28 @@ fn golden_dir(version: u16) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/v{version}"))
 }
 
-fn golden_path() -> PathBuf {
-    golden_dir(2).join(segment_file_name(FIRST_LSN))
+fn golden_path(version: u16) -> PathBuf {
+    golden_dir(version).join(segment_file_name(FIRST_LSN))
 }
 
-fn segment_header() -> SegmentHeader {
-    SegmentHeader::new(FIRST_LSN, SALT, LOG_ID)
+fn segment_header(version: u16) -> SegmentHeader {
+    SegmentHeader {
+        version,
+        ..SegmentHeader::new(FIRST_LSN, SALT, LOG_ID)
+    }
 }
 
-/// The physical records of the sample, in order.
-fn records() -> Vec<(RecordHeader, Vec<u8>)> {
+/// A stream record's logical payload: its header, then `entry`.
+fn stream_payload(op: StreamOp, stream: u64, index: u64, entry: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    StreamHeader { op, stream, index }.encode_into(&mut out);
+    out.extend_from_slice(entry);
+    out
+}
+
+/// The physical records of the sample of `version`, in order: version 3
+/// adds a group of stream records.
+fn records(version: u16) -> Vec<(RecordHeader, Vec<u8>)> {
     let h = |lsn: u64, record_type, flags| RecordHeader {
         lsn: Lsn::new(lsn),
         salt: SALT,
@@ -86,25 +100,41 @@ fn records() -> Vec<(RecordHeader, Vec<u8>)> {
         b"flag pinned, bytes opaque".to_vec(),
     ));
     out.push((h(106, RecordType::Full, Flags::EMPTY), Vec::new()));
+    if version >= 3 {
+        out.push(commit(107, 106));
+        out.push((
+            h(107, RecordType::Full, Flags::STREAM),
+            stream_payload(StreamOp::Append, 7, 1, b"stream seven, entry one"),
+        ));
+        out.push((
+            h(108, RecordType::Full, Flags::STREAM),
+            stream_payload(StreamOp::Truncate, 7, 1, b""),
+        ));
+    }
     out
+}
+
+/// The LSN after the sample's last record.
+fn next_lsn(version: u16) -> u64 {
+    if version >= 3 { 109 } else { 107 }
 }
 
 /// The clean-close marker of a log whose only segment is the sample,
 /// closed after its last record.
-fn clean_marker() -> CleanMarker {
-    let records_len: usize = records().iter().map(|(_, p)| 32 + p.len()).sum();
+fn clean_marker(version: u16) -> CleanMarker {
+    let records_len: usize = records(version).iter().map(|(_, p)| 32 + p.len()).sum();
     CleanMarker {
         log_id: LOG_ID,
-        next_lsn: Lsn::new(107),
+        next_lsn: Lsn::new(next_lsn(version)),
         segment: FIRST_LSN,
         salt: SALT,
         end_offset: (SEGMENT_HEADER_LEN + records_len) as u64,
     }
 }
 
-fn encode_sample() -> Vec<u8> {
-    let mut buf = segment_header().encode().to_vec();
-    for (h, p) in records() {
+fn encode_sample(version: u16) -> Vec<u8> {
+    let mut buf = segment_header(version).encode().to_vec();
+    for (h, p) in records(version) {
         encode_record(&mut buf, &h, &p).unwrap();
     }
     buf.extend_from_slice(&[0u8; ZERO_TAIL]);
@@ -113,18 +143,31 @@ fn encode_sample() -> Vec<u8> {
 
 #[test]
 fn v2_sample_segment_decodes_and_re_encodes_identically() {
-    let path = golden_path();
-    if std::env::var_os("GROUPWAL_BLESS").is_some() {
+    check_sample(2);
+}
+
+#[test]
+fn v3_sample_segment_decodes_and_re_encodes_identically() {
+    check_sample(3);
+}
+
+fn check_sample(version: u16) {
+    let path = golden_path(version);
+    if std::env::var_os("GROUPWAL_BLESS").is_some() && version == wal_format::FORMAT_VERSION {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, encode_sample()).unwrap();
-        std::fs::write(golden_dir(2).join("CLEAN"), clean_marker().encode()).unwrap();
+        std::fs::write(&path, encode_sample(version)).unwrap();
+        std::fs::write(
+            golden_dir(version).join("CLEAN"),
+            clean_marker(version).encode(),
+        )
+        .unwrap();
     }
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let name = path.file_name().unwrap().to_str().unwrap();
     assert_eq!(parse_segment_file_name(name), Some(FIRST_LSN));
 
     let header = SegmentHeader::decode(&bytes).unwrap();
-    assert_eq!(header, segment_header());
+    assert_eq!(header, segment_header(version));
 
     // Walk the records as a reader would, up to the zero-filled tail.
     let decoder = RecordDecoder::new(header.salt, 1024);
@@ -141,7 +184,7 @@ fn v2_sample_segment_decodes_and_re_encodes_identically() {
     };
     assert_eq!(end, Error::ZeroFilled);
     assert_eq!(rest.len(), ZERO_TAIL);
-    assert_eq!(physical, records());
+    assert_eq!(physical, records(version));
 
     // Logical view: markers aside, one record per LSN, fragments joined.
     let mut reassembler = Reassembler::new(1024);
@@ -168,23 +211,40 @@ fn v2_sample_segment_decodes_and_re_encodes_identically() {
         }
     }
     let lsns: Vec<u64> = logical.iter().map(|l| l.0).collect();
-    assert_eq!(lsns, (100..=106).collect::<Vec<_>>());
-    assert_eq!(durable, [99, 100, 102]);
+    assert_eq!(lsns, (100..next_lsn(version)).collect::<Vec<_>>());
+    assert_eq!(&durable[..3], [99, 100, 102]);
     assert_eq!(logical[3].2, FRAGMENTED);
     assert_eq!(logical[4].1, LogicalKind::Checkpoint);
+    if version >= 3 {
+        assert_eq!(logical[7].1, LogicalKind::Stream);
+        let (head, entry) = StreamHeader::decode(&logical[7].2).unwrap();
+        assert_eq!((head.op, head.stream, head.index), (StreamOp::Append, 7, 1));
+        assert_eq!(entry, b"stream seven, entry one");
+        let (head, entry) = StreamHeader::decode(&logical[8].2).unwrap();
+        assert_eq!(
+            (head.op, head.index, entry),
+            (StreamOp::Truncate, 1, &b""[..])
+        );
+    }
 
     // The encoder of this build writes exactly the pinned bytes.
     assert_eq!(
-        encode_sample(),
+        encode_sample(version),
         bytes,
-        "encoder output differs from the v2 golden file"
+        "encoder output differs from the v{version} golden file"
     );
 
-    // The clean-close marker of that log.
-    let clean = std::fs::read(golden_dir(2).join("CLEAN")).unwrap();
-    assert_eq!(CleanMarker::decode(&clean), Ok(clean_marker()));
-    assert_eq!(clean, clean_marker().encode());
-    assert_eq!(clean_marker().end_offset as usize, bytes.len() - ZERO_TAIL);
+    // The clean-close marker of that log (written by this build in the
+    // current version only).
+    let clean = std::fs::read(golden_dir(version).join("CLEAN")).unwrap();
+    assert_eq!(CleanMarker::decode(&clean), Ok(clean_marker(version)));
+    if version == wal_format::FORMAT_VERSION {
+        assert_eq!(clean, clean_marker(version).encode());
+    }
+    assert_eq!(
+        clean_marker(version).end_offset as usize,
+        bytes.len() - ZERO_TAIL
+    );
 }
 
 /// Version 1 (no commit markers, an empty clean-close marker) is refused
@@ -199,7 +259,7 @@ fn a_v1_segment_is_refused_naming_its_version() {
         err,
         Error::UnsupportedVersion {
             found: 1,
-            supported: 2
+            supported: 3
         }
     );
     assert!(err.to_string().contains('1'), "{err}");
@@ -207,7 +267,7 @@ fn a_v1_segment_is_refused_naming_its_version() {
 
 #[test]
 fn v2_sample_header_bytes_are_as_documented() {
-    let bytes = std::fs::read(golden_path()).unwrap();
+    let bytes = std::fs::read(golden_path(2)).unwrap();
     // docs/FORMAT.md: magic, version 2, header length 96, first LSN at 16.
     assert_eq!(&bytes[0..8], b"\x89GWAL\r\n\x1a");
     assert_eq!(&bytes[8..10], &[2, 0]);
