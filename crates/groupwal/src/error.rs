@@ -1,5 +1,7 @@
 //! The facade's error type.
 
+use wal_format::Lsn;
+
 /// Everything that can go wrong with a [`crate::Wal`]. The layer that
 /// failed is kept as the source, so `match` on it when the details matter
 /// (for example [`wal_reader::Error::Corruption`] names the damaged
@@ -14,6 +16,39 @@ pub enum Error {
     /// Recovery or reading failed (see [`wal_reader::Error`]).
     #[error(transparent)]
     Read(#[from] wal_reader::Error),
+    /// An append to a stream at an index that is not the stream's next
+    /// (truncate the stream first to overwrite a suffix).
+    #[error("stream {stream}: append at index {index}, but its next index is {expected}")]
+    StreamIndex {
+        /// The stream.
+        stream: u64,
+        /// The index asked for.
+        index: u64,
+        /// The stream's next index.
+        expected: u64,
+    },
+    /// A read of stream entries that were purged (or never written).
+    #[error("stream {stream}: entry {index} was purged (first live index: {first:?})")]
+    StreamPurged {
+        /// The stream.
+        stream: u64,
+        /// The index asked for.
+        index: u64,
+        /// The stream's first live index now.
+        first: Option<u64>,
+    },
+    /// A stream record that passed its checksums (and authentication) but
+    /// says something no writer of it would have written: a header that
+    /// does not decode, an append out of order, a copy of an entry that is
+    /// not live; or an entry not where the index places it. The log was
+    /// not written by groupwal as it is.
+    #[error("invalid stream record at lsn {lsn}: {reason}")]
+    StreamRecord {
+        /// The record's LSN.
+        lsn: Lsn,
+        /// What is wrong.
+        reason: String,
+    },
     /// An option that makes no sense.
     #[error("invalid option {name}: {reason}")]
     InvalidOption {

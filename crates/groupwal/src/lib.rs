@@ -35,6 +35,42 @@
 //! # }
 //! ```
 //!
+//! # Streams: many logical logs in one
+//!
+//! A stream is a logical log named by a `u64` id, with a dense index of
+//! its own (a Raft group's log, a partition); every stream shares the
+//! log's writes and syncs. Each stream is appended to, read by index,
+//! purged and truncated on its own; a segment goes once no stream (and no
+//! plain record still needed) has anything live in it.
+//!
+//! ```
+//! use groupwal::{Wal, WalOptions};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let (wal, _) = Wal::open(dir.path(), &WalOptions::new())?;
+//! let group = wal.stream(7);
+//! assert_eq!(group.append_at(1, &[&b"term 1: x = 1"[..], b"term 1: y = 2"])?, 2);
+//! // A Raft "ready" with entries for several groups: one atomic write.
+//! let indexes = wal.append_streams(&[(7, &b"term 2: x = 3"[..]), (8, b"other group")])?;
+//! assert_eq!(indexes, [3, 1]);
+//! group.truncate_from(3)?; // a conflicting suffix goes...
+//! group.append(b"term 3: x = 4")?; // ...and index 3 is taken again
+//! group.purge_below(2)?; // a snapshot covers index 1
+//! wal.close()?;
+//!
+//! let (wal, _) = Wal::open(dir.path(), &WalOptions::new())?; // rebuilds every stream
+//! let entries: Vec<(u64, Vec<u8>)> = wal.stream(7).read(..)?.collect::<Result<_, _>>()?;
+//! assert_eq!(entries, [(2, b"term 1: y = 2".to_vec()), (3, b"term 3: x = 4".to_vec())]);
+//! # wal.close()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Plain appends ([`Wal::append`]) and streams can share a log; plain
+//! records are kept until [`Wal::truncate_below`] lets them go, and
+//! [`Wal::open_with`] replays only them.
+//!
 //! # Durability by sync mode
 //!
 //! An append returns (or its future resolves) only after the sync that
@@ -79,6 +115,7 @@
 
 mod error;
 mod options;
+mod streams;
 mod wal;
 
 pub use wal_commit as commit;
@@ -89,6 +126,7 @@ pub use wal_reader as reader;
 
 pub use error::{Error, Result};
 pub use options::WalOptions;
+pub use streams::{Stream, StreamEntries, StreamInfo, StreamPending};
 pub use wal::{AsyncTail, Records, Tail, Wal};
 pub use wal_commit::{Pending, Stats};
 pub use wal_format::{LogicalKind, Lsn};

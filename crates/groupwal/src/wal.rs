@@ -12,6 +12,7 @@ use wal_reader::{
 
 use crate::error::Result;
 use crate::options::WalOptions;
+use crate::streams::Streams;
 
 /// An open write-ahead log: appends from any number of threads and tasks,
 /// reads, tails, truncation.
@@ -20,7 +21,8 @@ use crate::options::WalOptions;
 /// [`Wal::open`], which recovers the log first.
 #[derive(Debug)]
 pub struct Wal {
-    committer: Committer,
+    pub(crate) committer: Committer,
+    pub(crate) streams: Streams,
     storage: Arc<dyn Storage>,
     dir: PathBuf,
     read: ReadOptions,
@@ -86,15 +88,32 @@ impl Wal {
     fn open_inner(
         dir: &Path,
         options: &WalOptions,
-        replay: Option<&mut dyn FnMut(wal_reader::LogRecord<'_>)>,
+        mut replay: Option<&mut dyn FnMut(wal_reader::LogRecord<'_>)>,
     ) -> Result<(Wal, RecoveryReport)> {
         let dir = dir.to_path_buf();
         let read = options.read.clone();
         let storage = options.storage.clone();
-        let (log, report) = match replay {
-            None => wal_reader::recover(storage, &dir, &options.log, &read)?,
-            Some(replay) => wal_reader::recover_with(storage, &dir, &options.log, &read, replay)?,
-        };
+        // One pass: recovery checks the log, rebuilds the streams' index
+        // and hands the plain records to `replay`.
+        let mut streams = Streams::default();
+        let mut invalid = None;
+        let (log, report) =
+            wal_reader::recover_with(storage, &dir, &options.log, &read, |record| {
+                if invalid.is_none()
+                    && let Err(e) = streams.replay(record.lsn, record.kind, record.payload)
+                {
+                    invalid = Some(e);
+                }
+                if record.kind != wal_format::LogicalKind::Stream
+                    && let Some(replay) = replay.as_mut()
+                {
+                    replay(record);
+                }
+            })?;
+        if let Some(e) = invalid {
+            drop(log);
+            return Err(e);
+        }
         let committer = Committer::from_log(log, &options.commit)?;
         tracing::info!(
             dir = %dir.display(),
@@ -106,6 +125,7 @@ impl Wal {
         Ok((
             Wal {
                 committer,
+                streams,
                 storage: options.storage.clone(),
                 dir,
                 read: options.read.clone(),
@@ -127,7 +147,12 @@ impl Wal {
     /// [`wal_commit::Error::TooLarge`], `Poisoned` after a failed write or
     /// sync, `Closed`.
     pub fn append(&self, payload: &[u8]) -> Result<Lsn> {
-        Ok(self.committer.append(payload)?)
+        // Noted before the append, so no reclamation runs past it; the
+        // record's LSN is at least this.
+        let plain = self.streams.plain_append();
+        let r = self.committer.append(payload)?;
+        plain.done(r);
+        Ok(r)
     }
 
     /// Appends one record and waits, without blocking the thread, until it
@@ -138,7 +163,10 @@ impl Wal {
     ///
     /// As [`Wal::append`].
     pub async fn append_async(&self, payload: &[u8]) -> Result<Lsn> {
-        Ok(self.committer.append_async(payload).await?)
+        let plain = self.streams.plain_append();
+        let r = self.committer.append_async(payload).await?;
+        plain.done(r);
+        Ok(r)
     }
 
     /// Queues one record and returns at once with its LSN in a handle to
@@ -149,7 +177,10 @@ impl Wal {
     ///
     /// As [`Wal::append`].
     pub fn submit(&self, payload: &[u8]) -> Result<Pending> {
-        Ok(self.committer.submit(payload)?)
+        let plain = self.streams.plain_append();
+        let r = self.committer.submit(payload)?;
+        plain.done(r.lsn());
+        Ok(r)
     }
 
     /// Appends one record without waiting for a sync, and without asking
@@ -166,7 +197,10 @@ impl Wal {
     /// As [`Wal::append`] (a failed write of an earlier group poisons the
     /// log and shows here or at the next sync).
     pub fn append_unsynced(&self, payload: &[u8]) -> Result<Lsn> {
-        Ok(self.committer.append_unsynced(payload)?)
+        let plain = self.streams.plain_append();
+        let r = self.committer.append_unsynced(payload)?;
+        plain.done(r);
+        Ok(r)
     }
 
     /// Makes every record appended so far durable, unsynced ones included;
@@ -187,7 +221,10 @@ impl Wal {
     ///
     /// `InvalidBatch` for an empty batch, and as [`Wal::append`].
     pub fn append_batch<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<(Lsn, Lsn)> {
-        Ok(self.committer.append_batch(payloads)?)
+        let plain = self.streams.plain_append();
+        let r = self.committer.append_batch(payloads)?;
+        plain.done(r.1);
+        Ok(r)
     }
 
     /// The async form of [`Wal::append_batch`].
@@ -196,7 +233,10 @@ impl Wal {
     ///
     /// As [`Wal::append_batch`].
     pub async fn append_batch_async<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<(Lsn, Lsn)> {
-        Ok(self.committer.append_batch_async(payloads).await?)
+        let plain = self.streams.plain_append();
+        let r = self.committer.append_batch_async(payloads).await?;
+        plain.done(r.1);
+        Ok(r)
     }
 
     /// Appends a checkpoint record (at most one fragment long); readers see
@@ -206,7 +246,10 @@ impl Wal {
     ///
     /// As [`Wal::append`].
     pub fn checkpoint(&self, payload: &[u8]) -> Result<Lsn> {
-        Ok(self.committer.checkpoint(payload)?)
+        let plain = self.streams.plain_append();
+        let r = self.committer.checkpoint(payload)?;
+        plain.done(r);
+        Ok(r)
     }
 
     /// The highest durable LSN.
@@ -302,25 +345,34 @@ impl Wal {
 
     /// Removes whole segments whose records all lie below `lsn` (after a
     /// checkpoint made them unnecessary); returns how many. The segment
-    /// being written stays; `lsn` is capped at the durable LSN + 1.
-    /// Blocking.
+    /// being written stays; `lsn` is capped at the durable LSN + 1, and at
+    /// the first live entry of any stream (streams purge their own entries:
+    /// [`crate::Stream::purge_below`]). Blocking.
     ///
     /// # Errors
     ///
     /// An I/O error (which poisons the log), `Poisoned`, `Closed`.
     pub fn truncate_below(&self, lsn: Lsn) -> Result<usize> {
-        Ok(self.committer.purge_below(lsn)?)
+        self.streams.raise_plain_floor(lsn);
+        self.reclaim(lsn)
     }
 
     /// Discards every record at or after `lsn` (a Raft follower overwriting
     /// a suffix) durably, after everything appended so far is durable;
-    /// returns the LSN the next append gets. Blocking.
+    /// returns the LSN the next append gets. Blocking. Refused once the
+    /// log holds streams (each is truncated on its own).
     ///
     /// # Errors
     ///
-    /// `InvalidOption` for an LSN past the next; an `InsideBatch` I/O
+    /// `InvalidOption` for an LSN past the next, or in a log with streams; an `InsideBatch` I/O
     /// error when `lsn` falls inside an atomic batch (nothing changes).
     pub fn truncate_from(&self, lsn: Lsn) -> Result<Lsn> {
+        if self.streams.any() {
+            return Err(crate::Error::InvalidOption {
+                name: "truncate_from",
+                reason: "the log holds streams: truncate a stream instead (Stream::truncate_from)",
+            });
+        }
         Ok(self.committer.truncate_from(lsn)?)
     }
 

@@ -9,5 +9,6 @@ mod crashes;
 mod encrypted;
 #[cfg(unix)]
 mod process_kill;
+mod streams;
 mod support;
 mod tailing;

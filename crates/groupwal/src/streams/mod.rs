@@ -1,0 +1,692 @@
+//! Streams: many logical logs in one log, sharing every write and sync.
+//!
+//! A stream is named by a `u64` id; its entries are numbered densely by an
+//! index of its own (from 1, or from the index of its first append, as a
+//! Raft log needs). Its records are ordinary logical records of the log
+//! (kind [`LogicalKind::Stream`], `docs/FORMAT.md`, "Streams"), so one
+//! group commit serves every stream, and recovery rebuilds every stream in
+//! the same pass that checks the log. The in-memory index ([`index`]) maps
+//! each live entry to its LSN; reading an entry goes to the log.
+//!
+//! Space: a segment is removed once no stream has a live entry in it and
+//! nothing below the bound given to [`Wal::truncate_below`] is still
+//! needed by plain records. The last purge or truncation of a stream whose
+//! entries are all gone is written again before the segment holding it is
+//! removed, so its next index survives.
+
+mod index;
+
+use std::ops::{Bound, RangeBounds};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use wal_commit::Pending;
+use wal_format::{LogicalKind, Lsn, StreamHeader, StreamOp};
+
+use crate::error::{Error, Result};
+use crate::wal::{Tail, Wal};
+
+pub(crate) use index::StreamIndex;
+
+/// The streams' share of an open [`Wal`].
+#[derive(Debug, Default)]
+pub(crate) struct Streams {
+    state: Mutex<State>,
+    /// Held by one space reclamation at a time.
+    reclaim: Mutex<()>,
+    /// Plain records the log may hold: see [`PlainRecords`].
+    plain: PlainRecords,
+}
+
+/// What the streams need to know of plain (non-stream) records so as
+/// never to remove a segment one of them still needs: the highest LSN of
+/// one, and how many appends of them are under way (their LSNs are not
+/// known yet). Atomics: no lock on a plain append.
+#[derive(Debug, Default)]
+struct PlainRecords {
+    /// The highest LSN of a plain record (0: none).
+    last: AtomicU64,
+    in_flight: AtomicUsize,
+}
+
+/// A plain append under way ([`Streams::plain_append`]).
+pub(crate) struct PlainAppend<'a>(&'a PlainRecords);
+
+impl PlainAppend<'_> {
+    /// The append made records up to `last`.
+    pub(crate) fn done(&self, last: Lsn) {
+        self.0.last.fetch_max(last.get(), Ordering::SeqCst);
+    }
+}
+
+impl Drop for PlainAppend<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    index: StreamIndex,
+    /// Plain (non-stream) records below this LSN are not needed any more:
+    /// the highest bound given to [`Wal::truncate_below`].
+    plain_floor: Lsn,
+    /// For each stream with no live entry, the LSN of the record that set
+    /// its state (its last purge or truncation).
+    state_lsn: std::collections::HashMap<u64, Lsn>,
+}
+
+impl Streams {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Replays one record recovery found.
+    pub(crate) fn replay(&mut self, lsn: Lsn, kind: LogicalKind, payload: &[u8]) -> Result<()> {
+        let st = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if kind != LogicalKind::Stream {
+            self.plain.last.fetch_max(lsn.get(), Ordering::SeqCst);
+            return Ok(());
+        }
+        let (header, entry) = StreamHeader::decode(payload).map_err(|e| Error::StreamRecord {
+            lsn,
+            reason: e.to_string(),
+        })?;
+        st.apply(&header, lsn, entry.len())
+    }
+
+    /// Notes a plain append starting: until the guard is dropped, no
+    /// segment from the plain floor on is removed.
+    pub(crate) fn plain_append(&self) -> PlainAppend<'_> {
+        self.plain.in_flight.fetch_add(1, Ordering::SeqCst);
+        PlainAppend(&self.plain)
+    }
+
+    /// Raises the plain records' floor to `lsn` (they are not needed below
+    /// it any more).
+    pub(crate) fn raise_plain_floor(&self, lsn: Lsn) {
+        let mut st = self.lock();
+        st.plain_floor = st.plain_floor.max(lsn);
+    }
+
+    /// The LSN below which every record is dead, capped at `cap`. Read
+    /// `cap` (the next LSN, at most) before calling: an append that starts
+    /// after that takes an LSN at or above it.
+    fn removable_below(&self, st: &State, cap: Lsn) -> Lsn {
+        let plain_in_flight = self.plain.in_flight.load(Ordering::SeqCst) > 0;
+        let plain_last = self.plain.last.load(Ordering::SeqCst);
+        // Plain records from the floor on are needed, if there may be any.
+        let plain = (plain_in_flight || plain_last >= st.plain_floor.get().max(1))
+            .then_some(st.plain_floor.max(Lsn::FIRST));
+        [st.index.floor(), plain, Some(cap)]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(cap)
+    }
+
+    /// Whether any stream exists.
+    pub(crate) fn any(&self) -> bool {
+        !self.lock().index.is_empty()
+    }
+}
+
+impl State {
+    fn apply(&mut self, header: &StreamHeader, lsn: Lsn, entry_len: usize) -> Result<()> {
+        self.index
+            .apply(header, lsn, entry_len)
+            .map_err(|e| Error::StreamRecord {
+                lsn,
+                reason: format!("stream {}: {}", header.stream, e.reason),
+            })?;
+        let empty = self
+            .index
+            .get(header.stream)
+            .is_none_or(|s| s.first().is_none());
+        if empty {
+            self.state_lsn.insert(header.stream, lsn);
+        } else {
+            self.state_lsn.remove(&header.stream);
+        }
+        Ok(())
+    }
+}
+
+/// What a stream holds now ([`Wal::streams`], [`Stream::info`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StreamInfo {
+    /// The stream's id.
+    pub id: u64,
+    /// Its first live index (`None`: no live entry).
+    pub first_index: Option<u64>,
+    /// Its last live index.
+    pub last_index: Option<u64>,
+    /// The index its next append takes.
+    pub next_index: u64,
+    /// Live entries.
+    pub entries: u64,
+    /// The LSN of its first live entry: segments from the one holding it
+    /// on are kept for it.
+    pub first_lsn: Option<Lsn>,
+    /// Entries appended since the log was opened, counting those recovery
+    /// replayed.
+    pub appended: u64,
+    /// Their payload bytes.
+    pub appended_bytes: u64,
+}
+
+fn info(id: u64, s: &index::StreamState) -> StreamInfo {
+    StreamInfo {
+        id,
+        first_index: s.first(),
+        last_index: s.last(),
+        next_index: s.next(),
+        entries: s.len(),
+        first_lsn: s.first_lsn(),
+        appended: s.appended(),
+        appended_bytes: s.appended_bytes(),
+    }
+}
+
+fn payload(op: StreamOp, stream: u64, index: u64, entry: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(StreamHeader::ENCODED_LEN + entry.len());
+    StreamHeader { op, stream, index }.encode_into(&mut out);
+    out.extend_from_slice(entry);
+    out
+}
+
+impl Wal {
+    /// A handle on stream `id`. A stream exists once something was
+    /// appended to it; the handle itself costs nothing.
+    #[must_use]
+    pub fn stream(&self, id: u64) -> Stream<'_> {
+        Stream { wal: self, id }
+    }
+
+    /// Every stream the log holds (any order).
+    #[must_use]
+    pub fn streams(&self) -> Vec<StreamInfo> {
+        let st = self.streams.lock();
+        st.index.streams().map(|(id, s)| info(id, s)).collect()
+    }
+
+    /// Appends entries to several streams as one atomic batch (after a
+    /// crash all of them are there or none): a Raft "ready" carrying
+    /// entries of many groups. Each entry takes its stream's next index
+    /// (entries of one stream in the order given). Blocks until durable;
+    /// returns each entry's index, in the order given.
+    ///
+    /// # Errors
+    ///
+    /// As [`Wal::append_batch`].
+    pub fn append_streams<P: AsRef<[u8]>>(&self, entries: &[(u64, P)]) -> Result<Vec<u64>> {
+        let (pending, indexes) = self.submit_streams(entries)?;
+        pending.wait()?;
+        Ok(indexes)
+    }
+
+    /// The async form of [`Wal::append_streams`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Wal::append_streams`].
+    pub async fn append_streams_async<P: AsRef<[u8]>>(
+        &self,
+        entries: &[(u64, P)],
+    ) -> Result<Vec<u64>> {
+        let (pending, indexes) = self.submit_streams(entries)?;
+        pending.wait_async().await?;
+        Ok(indexes)
+    }
+
+    fn submit_streams<P: AsRef<[u8]>>(&self, entries: &[(u64, P)]) -> Result<(Pending, Vec<u64>)> {
+        let mut st = self.streams.lock();
+        let mut next: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
+        let mut headers = Vec::with_capacity(entries.len());
+        let mut payloads = Vec::with_capacity(entries.len());
+        for (stream, entry) in entries {
+            let slot = next
+                .entry(*stream)
+                .or_insert_with(|| st.index.next(*stream).unwrap_or(1));
+            let index = *slot;
+            *slot += 1;
+            headers.push((
+                StreamHeader {
+                    op: StreamOp::Append,
+                    stream: *stream,
+                    index,
+                },
+                entry.as_ref().len(),
+            ));
+            payloads.push(payload(StreamOp::Append, *stream, index, entry.as_ref()));
+        }
+        let pending = self.submit_stream_records(&mut st, payloads, &headers)?;
+        Ok((pending, headers.iter().map(|(h, _)| h.index).collect()))
+    }
+
+    /// Queues stream records (an atomic batch when several) and applies
+    /// them to the index, under the index lock so that index order is LSN
+    /// order.
+    fn submit_stream_records(
+        &self,
+        st: &mut State,
+        payloads: Vec<Vec<u8>>,
+        headers: &[(StreamHeader, usize)],
+    ) -> Result<Pending> {
+        let pending = self.committer.submit_owned(LogicalKind::Stream, payloads)?;
+        let last = pending.lsn().get();
+        let first = last + 1 - headers.len() as u64;
+        for (i, (header, len)) in headers.iter().enumerate() {
+            st.apply(header, Lsn::new(first + i as u64), *len)?;
+        }
+        Ok(pending)
+    }
+
+    /// Removes the segments that hold nothing live, capped at `cap`
+    /// (writing forward the state records of empty streams first); returns
+    /// how many were removed.
+    pub(crate) fn reclaim(&self, cap: Lsn) -> Result<usize> {
+        let _one = self
+            .streams
+            .reclaim
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (below, carried) = {
+            let mut st = self.streams.lock();
+            let below = self.streams.removable_below(&st, cap);
+            let stale: Vec<(u64, u64)> = st
+                .state_lsn
+                .iter()
+                .filter(|&(_, &lsn)| lsn < below)
+                .filter_map(|(&id, _)| st.index.get(id).map(|s| (id, s.next())))
+                .collect();
+            let mut carried = None;
+            for (id, next) in stale {
+                let header = StreamHeader {
+                    op: StreamOp::Purge,
+                    stream: id,
+                    index: next,
+                };
+                let p = payload(StreamOp::Purge, id, next, &[]);
+                carried = Some(self.submit_stream_records(&mut st, vec![p], &[(header, 0)])?);
+            }
+            (below, carried)
+        };
+        if let Some(p) = carried {
+            p.wait()?;
+        }
+        if below <= Lsn::FIRST {
+            return Ok(0);
+        }
+        Ok(self.committer.purge_below(below)?)
+    }
+}
+
+/// One stream of a [`Wal`]: see [`Wal::stream`].
+#[derive(Clone, Copy, Debug)]
+pub struct Stream<'a> {
+    wal: &'a Wal,
+    id: u64,
+}
+
+/// A stream entry queued by [`Stream::submit`]: its index now, its
+/// durability to wait for.
+#[derive(Debug)]
+pub struct StreamPending {
+    pending: Pending,
+    index: u64,
+}
+
+impl StreamPending {
+    /// The entry's index.
+    #[must_use]
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
+    /// The entry's LSN in the log.
+    #[must_use]
+    pub fn lsn(&self) -> Lsn {
+        self.pending.lsn()
+    }
+
+    /// Blocks until the entry is durable; returns its index.
+    ///
+    /// # Errors
+    ///
+    /// As [`Wal::append`].
+    pub fn wait(self) -> Result<u64> {
+        self.pending.wait()?;
+        Ok(self.index)
+    }
+
+    /// Waits, without blocking the thread, until the entry is durable.
+    ///
+    /// # Errors
+    ///
+    /// As [`Wal::append`].
+    pub async fn wait_async(self) -> Result<u64> {
+        self.pending.wait_async().await?;
+        Ok(self.index)
+    }
+}
+
+impl Stream<'_> {
+    /// The stream's id.
+    #[must_use]
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// What the stream holds now; `None` if the log holds nothing of it.
+    #[must_use]
+    pub fn info(&self) -> Option<StreamInfo> {
+        let st = self.wal.streams.lock();
+        st.index.get(self.id).map(|s| info(self.id, s))
+    }
+
+    /// The first live index (`None`: no live entry).
+    #[must_use]
+    pub fn first_index(&self) -> Option<u64> {
+        self.info().and_then(|i| i.first_index)
+    }
+
+    /// The last live index (`None`: no live entry).
+    #[must_use]
+    pub fn last_index(&self) -> Option<u64> {
+        self.info().and_then(|i| i.last_index)
+    }
+
+    /// The index the next append takes: 1 for a stream the log holds
+    /// nothing of.
+    #[must_use]
+    pub fn next_index(&self) -> u64 {
+        self.info().map_or(1, |i| i.next_index)
+    }
+
+    /// Appends one entry at the stream's next index and blocks until it is
+    /// durable; returns the index.
+    ///
+    /// # Errors
+    ///
+    /// As [`Wal::append`].
+    pub fn append(&self, entry: &[u8]) -> Result<u64> {
+        self.submit(entry)?.wait()
+    }
+
+    /// The async form of [`Stream::append`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Wal::append`].
+    pub async fn append_async(&self, entry: &[u8]) -> Result<u64> {
+        self.submit(entry)?.wait_async().await
+    }
+
+    /// Queues one entry at the stream's next index and returns at once
+    /// with a handle to wait on. The entry is in the stream's index (its
+    /// last index counts it) from here on.
+    ///
+    /// # Errors
+    ///
+    /// As [`Wal::submit`].
+    pub fn submit(&self, entry: &[u8]) -> Result<StreamPending> {
+        let mut st = self.wal.streams.lock();
+        let index = st.index.next(self.id).unwrap_or(1);
+        let header = StreamHeader {
+            op: StreamOp::Append,
+            stream: self.id,
+            index,
+        };
+        let p = payload(StreamOp::Append, self.id, index, entry);
+        let pending = self
+            .wal
+            .submit_stream_records(&mut st, vec![p], &[(header, entry.len())])?;
+        Ok(StreamPending { pending, index })
+    }
+
+    /// Appends `entries` at indexes `first`, `first + 1`, ... as one atomic
+    /// batch and blocks until they are durable; returns the last index.
+    /// `first` must be the stream's next index, or anything (at least 1)
+    /// for a stream the log holds nothing of: a Raft log that starts after
+    /// a snapshot.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StreamIndex`] when `first` is not the next index (truncate
+    /// first to overwrite); as [`Wal::append_batch`].
+    pub fn append_at<P: AsRef<[u8]>>(&self, first: u64, entries: &[P]) -> Result<u64> {
+        self.submit_at(first, entries)?.wait()
+    }
+
+    /// The async form of [`Stream::append_at`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Stream::append_at`].
+    pub async fn append_at_async<P: AsRef<[u8]>>(&self, first: u64, entries: &[P]) -> Result<u64> {
+        self.submit_at(first, entries)?.wait_async().await
+    }
+
+    /// [`Stream::append_at`] without waiting: the entries are in the
+    /// stream's index when it returns; the handle gives the last index.
+    ///
+    /// # Errors
+    ///
+    /// As [`Stream::append_at`].
+    pub fn submit_at<P: AsRef<[u8]>>(&self, first: u64, entries: &[P]) -> Result<StreamPending> {
+        let mut st = self.wal.streams.lock();
+        let expected = st.index.next(self.id);
+        if first == 0 || expected.is_some_and(|e| e != first) {
+            return Err(Error::StreamIndex {
+                stream: self.id,
+                index: first,
+                expected: expected.unwrap_or(1),
+            });
+        }
+        let mut headers = Vec::with_capacity(entries.len());
+        let mut payloads = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.iter().enumerate() {
+            let index = first + i as u64;
+            headers.push((
+                StreamHeader {
+                    op: StreamOp::Append,
+                    stream: self.id,
+                    index,
+                },
+                entry.as_ref().len(),
+            ));
+            payloads.push(payload(StreamOp::Append, self.id, index, entry.as_ref()));
+        }
+        let last = first + entries.len().saturating_sub(1) as u64;
+        let pending = self
+            .wal
+            .submit_stream_records(&mut st, payloads, &headers)?;
+        Ok(StreamPending {
+            pending,
+            index: last,
+        })
+    }
+
+    /// Removes the entries below `index` (after a snapshot made them
+    /// unnecessary), durably; segments that hold nothing live any more are
+    /// removed. Later appends go on at the next index (or at `index`, if
+    /// that is past it). Blocking.
+    ///
+    /// # Errors
+    ///
+    /// As [`Wal::append`]; an I/O error removing segments.
+    pub fn purge_below(&self, index: u64) -> Result<()> {
+        self.control(StreamOp::Purge, index)?;
+        self.wal.reclaim(self.wal.committer.next_lsn())?;
+        Ok(())
+    }
+
+    /// Removes the entries at and after `index` durably (a Raft follower
+    /// dropping a conflicting suffix); the next append takes `index`.
+    /// Blocking.
+    ///
+    /// # Errors
+    ///
+    /// As [`Wal::append`].
+    pub fn truncate_from(&self, index: u64) -> Result<()> {
+        self.control(StreamOp::Truncate, index)
+    }
+
+    fn control(&self, op: StreamOp, index: u64) -> Result<()> {
+        if index == 0 {
+            return Err(Error::InvalidOption {
+                name: "index",
+                reason: "stream indexes start at 1",
+            });
+        }
+        let pending = {
+            let mut st = self.wal.streams.lock();
+            let header = StreamHeader {
+                op,
+                stream: self.id,
+                index,
+            };
+            let p = payload(op, self.id, index, &[]);
+            self.wal
+                .submit_stream_records(&mut st, vec![p], &[(header, 0)])?
+        };
+        pending.wait()?;
+        Ok(())
+    }
+
+    /// The live entries with indexes in `range`, as `(index, bytes)`,
+    /// read from the log in bounded memory. Entries appended and not yet
+    /// durable are waited for. Blocking I/O: iterate from a thread.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StreamPurged`] for a range that starts below the first
+    /// live index; the iterator ends early (with that error) if entries
+    /// are purged or truncated under it.
+    pub fn read(&self, range: impl RangeBounds<u64>) -> Result<StreamEntries<'_>> {
+        let info = self.info();
+        let first = info.and_then(|i| i.first_index);
+        let next = info.map_or(1, |i| i.next_index);
+        let from = match range.start_bound() {
+            Bound::Included(&i) => i,
+            Bound::Excluded(&i) => i.saturating_add(1),
+            Bound::Unbounded => first.unwrap_or(next),
+        };
+        let end = match range.end_bound() {
+            Bound::Included(&i) => i.saturating_add(1),
+            Bound::Excluded(&i) => i,
+            Bound::Unbounded => next,
+        }
+        .min(next);
+        if from < end && first.is_none_or(|f| from < f) {
+            return Err(Error::StreamPurged {
+                stream: self.id,
+                index: from,
+                first,
+            });
+        }
+        Ok(StreamEntries {
+            wal: self.wal,
+            stream: self.id,
+            next: from,
+            end,
+            tail: None,
+        })
+    }
+}
+
+/// The entries of a stream in a range: see [`Stream::read`].
+#[derive(Debug)]
+pub struct StreamEntries<'a> {
+    wal: &'a Wal,
+    stream: u64,
+    next: u64,
+    end: u64,
+    tail: Option<Tail>,
+}
+
+impl StreamEntries<'_> {
+    fn read_next(&mut self) -> Result<Option<(u64, Vec<u8>)>> {
+        if self.next >= self.end {
+            return Ok(None);
+        }
+        let index = self.next;
+        let lsn = {
+            let st = self.wal.streams.lock();
+            let s = st.index.get(self.stream);
+            match s.and_then(|s| s.lsn(index)) {
+                Some(lsn) => lsn,
+                None => {
+                    let first = s.and_then(index::StreamState::first);
+                    return if first.is_some_and(|f| index < f) || first.is_none() {
+                        Err(Error::StreamPurged {
+                            stream: self.stream,
+                            index,
+                            first,
+                        })
+                    } else {
+                        // Truncated under the reader: the range ends here.
+                        self.end = index;
+                        Ok(None)
+                    };
+                }
+            }
+        };
+        self.wal.committer.wait_for(lsn)?;
+        // Copies move entries forward, so an entry may lie behind the
+        // reader: start again from it.
+        if self.tail.as_ref().is_none_or(|t| t.next_lsn() > lsn) {
+            self.tail = Some(self.wal.tail(lsn)?);
+        }
+        let Some(tail) = self.tail.as_mut() else {
+            return Ok(None);
+        };
+        loop {
+            let Some(record) = tail.try_next()? else {
+                return Err(Error::StreamRecord {
+                    lsn,
+                    reason: "a durable stream entry the reader did not find".into(),
+                });
+            };
+            if record.lsn < lsn {
+                continue;
+            }
+            let (header, entry) = (record.kind == LogicalKind::Stream)
+                .then(|| StreamHeader::decode(&record.payload).ok())
+                .flatten()
+                .filter(|(h, _)| {
+                    record.lsn == lsn
+                        && h.stream == self.stream
+                        && h.index == index
+                        && h.op.carries_entry()
+                })
+                .ok_or_else(|| Error::StreamRecord {
+                    lsn,
+                    reason: format!(
+                        "the index places stream {} entry {index} here, the record disagrees",
+                        self.stream
+                    ),
+                })?;
+            let _ = header;
+            self.next = index + 1;
+            return Ok(Some((index, entry.to_vec())));
+        }
+    }
+}
+
+impl Iterator for StreamEntries<'_> {
+    type Item = Result<(u64, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.read_next() {
+            Ok(Some(e)) => Some(Ok(e)),
+            Ok(None) => None,
+            Err(e) => {
+                self.end = self.next;
+                Some(Err(e))
+            }
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! Streams: many logical logs in one log, each with its own dense index,
+//! purged and truncated on its own; rebuilt by recovery.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use groupwal::io::Storage;
+use groupwal::io::sim::SimStorage;
+use groupwal::{Error, LogicalKind, Lsn, Wal};
+
+use crate::support::{DIR, open, options, payload};
+
+/// Every entry of `stream` from its first live index to its last.
+fn entries(wal: &Wal, stream: u64) -> Vec<(u64, Vec<u8>)> {
+    wal.stream(stream)
+        .read(..)
+        .unwrap()
+        .map(|e| e.unwrap_or_else(|e| panic!("stream {stream}: {e}")))
+        .collect()
+}
+
+fn segments(storage: &SimStorage) -> usize {
+    storage
+        .list_dir(Path::new(DIR))
+        .unwrap()
+        .iter()
+        .filter(|e| e.name.ends_with(".wal"))
+        .count()
+}
+
+#[test]
+fn interleaved_streams_keep_dense_indexes_and_come_back_after_reopen() {
+    let storage = SimStorage::new(20);
+    let wal = open(&storage);
+    let mut model: BTreeMap<u64, Vec<(u64, Vec<u8>)>> = BTreeMap::new();
+    for seq in 0..60 {
+        let stream = seq % 3 + 10;
+        let p = payload(stream, seq);
+        let index = wal.stream(stream).append(&p).unwrap();
+        model.entry(stream).or_default().push((index, p));
+    }
+    // A plain record among them is not a stream's.
+    let plain = wal.append(b"plain").unwrap();
+    for (stream, list) in &model {
+        let idx: Vec<u64> = list.iter().map(|(i, _)| *i).collect();
+        assert_eq!(idx, (1..=20).collect::<Vec<_>>(), "stream {stream}");
+        assert_eq!(&entries(&wal, *stream), list);
+    }
+    // A range in the middle, bounded both ways.
+    let mid: Vec<u64> = wal
+        .stream(11)
+        .read(5..=7)
+        .unwrap()
+        .map(|e| e.unwrap().0)
+        .collect();
+    assert_eq!(mid, [5, 6, 7]);
+    wal.close().unwrap();
+
+    let mut replayed = Vec::new();
+    let (wal, _) = Wal::open_with(DIR, &options(&storage), |r| {
+        replayed.push((r.lsn, r.kind));
+    })
+    .unwrap();
+    assert_eq!(
+        replayed,
+        [(plain, LogicalKind::Data)],
+        "replay sees the plain records only"
+    );
+    let mut ids: Vec<u64> = wal.streams().iter().map(|s| s.id).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [10, 11, 12]);
+    for (stream, list) in &model {
+        let info = wal.stream(*stream).info().unwrap();
+        assert_eq!(
+            (info.first_index, info.last_index, info.entries),
+            (Some(1), Some(20), 20)
+        );
+        assert_eq!(&entries(&wal, *stream), list);
+    }
+    // Appends go on where they were.
+    assert_eq!(wal.stream(12).append(b"next").unwrap(), 21);
+    assert_eq!(wal.stream(99).first_index(), None);
+    assert_eq!(wal.stream(99).next_index(), 1);
+    wal.close().unwrap();
+}
+
+#[test]
+fn a_batch_across_streams_is_atomic_and_takes_each_streams_next_index() {
+    let storage = SimStorage::new(21);
+    let wal = open(&storage);
+    wal.stream(1).append(b"one").unwrap();
+    let indexes = wal
+        .append_streams(&[(1, &b"a"[..]), (2, b"b"), (1, b"c")])
+        .unwrap();
+    assert_eq!(indexes, [2, 1, 3]);
+    wal.close().unwrap();
+    let wal = open(&storage);
+    assert_eq!(
+        entries(&wal, 1),
+        [(1, b"one".to_vec()), (2, b"a".to_vec()), (3, b"c".to_vec())]
+    );
+    assert_eq!(entries(&wal, 2), [(1, b"b".to_vec())]);
+    wal.close().unwrap();
+}
+
+#[test]
+fn a_stream_starts_at_the_index_given_and_refuses_a_gap_or_an_overlap() {
+    let storage = SimStorage::new(22);
+    let wal = open(&storage);
+    let s = wal.stream(7);
+    assert_eq!(s.append_at(100, &[b"x", b"y"]).unwrap(), 101);
+    for wrong in [100, 103, 0] {
+        match s.append_at(wrong, &[b"z"]) {
+            Err(Error::StreamIndex {
+                stream: 7,
+                index,
+                expected: 102,
+            }) => assert_eq!(index, wrong),
+            other => panic!("append at {wrong}: {other:?}"),
+        }
+    }
+    assert_eq!(s.append_at(102, &[b"z"]).unwrap(), 102);
+    assert!(matches!(
+        s.read(99..),
+        Err(Error::StreamPurged {
+            stream: 7,
+            index: 99,
+            first: Some(100)
+        })
+    ));
+    wal.close().unwrap();
+    let wal = open(&storage);
+    let got: Vec<u64> = entries(&wal, 7).iter().map(|e| e.0).collect();
+    assert_eq!(got, [100, 101, 102]);
+    wal.close().unwrap();
+}
+
+#[test]
+fn truncation_lets_later_appends_reuse_the_indexes_across_a_reopen() {
+    let storage = SimStorage::new(23);
+    let wal = open(&storage);
+    let s = wal.stream(5);
+    for i in 1..=10u64 {
+        s.append(format!("old {i}").as_bytes()).unwrap();
+        wal.stream(6).append(b"other").unwrap();
+    }
+    s.truncate_from(6).unwrap();
+    assert_eq!((s.last_index(), s.next_index()), (Some(5), 6));
+    assert_eq!(s.append_at(6, &[b"new 6", b"new 7"]).unwrap(), 7);
+    wal.close().unwrap();
+
+    let wal = open(&storage);
+    let got = entries(&wal, 5);
+    let want: Vec<(u64, Vec<u8>)> = (1..=5u64)
+        .map(|i| (i, format!("old {i}").into_bytes()))
+        .chain([(6, b"new 6".to_vec()), (7, b"new 7".to_vec())])
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(
+        wal.stream(6).last_index(),
+        Some(10),
+        "other streams untouched"
+    );
+    // Truncating everything leaves an empty stream whose next index stays.
+    wal.stream(5).truncate_from(1).unwrap();
+    assert_eq!(wal.stream(5).first_index(), None);
+    wal.close().unwrap();
+    let wal = open(&storage);
+    assert_eq!(wal.stream(5).next_index(), 1);
+    assert!(entries(&wal, 5).is_empty());
+    wal.close().unwrap();
+}
+
+#[test]
+fn segments_go_once_every_stream_purged_past_them_and_state_survives() {
+    let storage = SimStorage::new(24);
+    let wal = open(&storage);
+    let big = vec![7u8; 3000];
+    for _ in 0..40 {
+        wal.append_streams(&[(1, &big[..]), (2, &big[..])]).unwrap();
+    }
+    let before = segments(&storage);
+    assert!(before > 4, "expected rotations, got {before} segments");
+
+    // One stream purging is not enough: the other pins the segments.
+    wal.stream(1).purge_below(41).unwrap();
+    assert_eq!(wal.stream(1).first_index(), None);
+    assert_eq!(segments(&storage), before, "stream 2 pins every segment");
+    assert!(matches!(
+        wal.stream(1).read(40..41),
+        Err(Error::StreamPurged {
+            stream: 1,
+            index: 40,
+            first: None
+        })
+    ));
+    // Nor is the plain purge: stream 2's entries are live.
+    wal.truncate_below(wal.next_lsn()).unwrap();
+    assert_eq!(segments(&storage), before);
+
+    wal.stream(2).purge_below(35).unwrap();
+    let after = segments(&storage);
+    assert!(after < before, "{after} segments, {before} before");
+    let kept: Vec<u64> = entries(&wal, 2).iter().map(|e| e.0).collect();
+    assert_eq!(kept, (35..=40).collect::<Vec<_>>());
+
+    // Stream 2 goes on far past stream 1's purge record, and purges: the
+    // segment holding that record goes too.
+    for _ in 0..40 {
+        wal.stream(2).append(&big).unwrap();
+    }
+    wal.stream(2).purge_below(75).unwrap();
+    assert!(segments(&storage) < after);
+    wal.close().unwrap();
+
+    // The empty stream's next index survived the removal of the segment
+    // that held its purge (its state was written forward).
+    let wal = open(&storage);
+    assert_eq!(wal.stream(1).next_index(), 41);
+    assert_eq!(wal.stream(1).first_index(), None);
+    assert_eq!(wal.stream(2).first_index(), Some(75));
+    assert_eq!(wal.stream(1).append(b"again").unwrap(), 41);
+    wal.close().unwrap();
+}
+
+#[test]
+fn plain_records_keep_their_segments_until_the_plain_purge() {
+    let storage = SimStorage::new(25);
+    let wal = open(&storage);
+    let plain = wal.append(b"plain and still needed").unwrap();
+    let big = vec![1u8; 3000];
+    for _ in 0..30 {
+        wal.stream(3).append(&big).unwrap();
+    }
+    let before = segments(&storage);
+    wal.stream(3).purge_below(31).unwrap();
+    assert_eq!(
+        segments(&storage),
+        before,
+        "the plain record pins its segment"
+    );
+    assert_eq!(
+        wal.read_from(plain)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .payload,
+        b"plain and still needed"
+    );
+    assert!(wal.truncate_below(wal.next_lsn()).unwrap() > 0);
+    assert!(segments(&storage) < before);
+    wal.close().unwrap();
+    let wal = open(&storage);
+    assert_eq!(wal.stream(3).next_index(), 31);
+    wal.close().unwrap();
+}
+
+#[test]
+fn the_plain_suffix_truncation_is_refused_once_there_are_streams() {
+    let storage = SimStorage::new(26);
+    let wal = open(&storage);
+    wal.append(b"a").unwrap();
+    wal.stream(1).append(b"b").unwrap();
+    assert!(matches!(
+        wal.truncate_from(Lsn::FIRST),
+        Err(Error::InvalidOption {
+            name: "truncate_from",
+            ..
+        })
+    ));
+    wal.close().unwrap();
+}
+
+#[test]
+fn submitted_entries_count_at_once_and_read_once_durable() {
+    let storage = SimStorage::new(27);
+    let wal = Arc::new(open(&storage));
+    let s = wal.stream(4);
+    let pending: Vec<_> = (0..10u8).map(|i| s.submit(&[i]).unwrap()).collect();
+    assert_eq!(s.last_index(), Some(10), "counted as soon as queued");
+    let got: Vec<(u64, Vec<u8>)> = s.read(..).unwrap().map(Result::unwrap).collect();
+    assert_eq!(got.len(), 10);
+    for (i, p) in pending.into_iter().enumerate() {
+        assert_eq!(p.wait().unwrap(), i as u64 + 1);
+    }
+    Arc::try_unwrap(wal).unwrap().close().unwrap();
+}
+
+#[test]
+fn async_appends_to_streams() {
+    let storage = SimStorage::new(28);
+    let wal = open(&storage);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        assert_eq!(wal.stream(9).append_async(b"a").await.unwrap(), 1);
+        assert_eq!(wal.stream(9).append_at_async(2, &[b"b"]).await.unwrap(), 2);
+        assert_eq!(
+            wal.append_streams_async(&[(9, &b"c"[..]), (8, b"d")])
+                .await
+                .unwrap(),
+            [3, 1]
+        );
+    });
+    assert_eq!(entries(&wal, 9).len(), 3);
+    wal.close().unwrap();
+}
