@@ -30,6 +30,8 @@ pub struct WalOptions {
     pub(crate) commit: CommitOptions,
     pub(crate) read: ReadOptions,
     pub(crate) storage: Arc<dyn Storage>,
+    /// See [`WalOptions::stream_rewrite_segments`].
+    pub(crate) rewrite_segments: Option<u64>,
 }
 
 impl Default for WalOptions {
@@ -47,9 +49,24 @@ impl WalOptions {
             commit: CommitOptions::new(),
             read: ReadOptions::new(),
             storage: Arc::new(FileStorage::new()),
+            rewrite_segments: Some(16),
         };
         options.fragment_size(1 << 20).max_record_len(64 << 20);
         options
+    }
+
+    /// When the log holds more than `n` segments and streams' live entries
+    /// keep the oldest ones (a lagging follower, an idle partition), the
+    /// live entries of the segments beyond the newest `n` are copied
+    /// forward (raft-engine's rewrite) so those segments can go; the copies
+    /// are counted in [`crate::StreamInfo::copied`]. Runs in the space
+    /// reclamation that a stream's purge ([`crate::Stream::purge_below`])
+    /// or [`crate::Wal::truncate_below`] starts, on the caller's thread.
+    /// `None`: never; such a stream keeps every segment from its first
+    /// live entry on. By default, 16 (1 GiB of 64 MiB segments).
+    pub fn stream_rewrite_segments(&mut self, n: Option<u64>) -> &mut Self {
+        self.rewrite_segments = n.map(|n| n.max(1));
+        self
     }
 
     /// Whether a missing log directory is created. By default, it is.

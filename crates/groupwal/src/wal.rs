@@ -23,8 +23,8 @@ use crate::streams::Streams;
 pub struct Wal {
     pub(crate) committer: Committer,
     pub(crate) streams: Streams,
-    storage: Arc<dyn Storage>,
-    dir: PathBuf,
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) dir: PathBuf,
     read: ReadOptions,
 }
 
@@ -95,7 +95,7 @@ impl Wal {
         let storage = options.storage.clone();
         // One pass: recovery checks the log, rebuilds the streams' index
         // and hands the plain records to `replay`.
-        let mut streams = Streams::default();
+        let mut streams = Streams::new(options.rewrite_segments);
         let mut invalid = None;
         let (log, report) =
             wal_reader::recover_with(storage, &dir, &options.log, &read, |record| {
@@ -110,7 +110,7 @@ impl Wal {
                     replay(record);
                 }
             })?;
-        if let Some(e) = invalid {
+        if let Some(e) = invalid.map_or_else(|| streams.finish_replay().err(), Some) {
             drop(log);
             return Err(e);
         }

@@ -7,7 +7,7 @@
 //! starts only when an entry's LSN is more than `u32::MAX` past its run's
 //! base. `docs/ARCHITECTURE.md`, "Streams", has the measured figures.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use wal_format::{Lsn, StreamHeader, StreamOp};
 
@@ -45,6 +45,16 @@ pub(crate) struct StreamState {
     /// since the log was opened (recovery's replay included).
     appended: u64,
     appended_bytes: u64,
+    /// Entries copied forward (by a rewrite) and their payload bytes.
+    copied: u64,
+    copied_bytes: u64,
+    /// Whether `next` is known exactly: set by an append or a truncation
+    /// (a purge only raises it, a copy says nothing of it).
+    settled: bool,
+    /// While recovery replays: copies of entries whose original records
+    /// went with their segments, not yet joined to the live entries (see
+    /// [`StreamIndex::finish_replay`]). Empty otherwise.
+    orphans: BTreeMap<u64, Lsn>,
 }
 
 impl StreamState {
@@ -76,6 +86,21 @@ impl StreamState {
         self.appended_bytes
     }
 
+    /// Entries copied forward by rewrites, and their payload bytes.
+    pub(crate) fn copied(&self) -> (u64, u64) {
+        (self.copied, self.copied_bytes)
+    }
+
+    /// Every live entry's index and LSN, in index order.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (u64, Lsn)> + '_ {
+        self.runs.iter().flat_map(|r| {
+            r.offsets
+                .iter()
+                .enumerate()
+                .map(|(i, &o)| (r.first + i as u64, Lsn::new(r.base + u64::from(o))))
+        })
+    }
+
     /// Live entries.
     pub(crate) fn len(&self) -> u64 {
         self.runs.iter().map(|r| r.offsets.len() as u64).sum()
@@ -100,7 +125,15 @@ impl StreamState {
                 .and_then(|d| u32::try_from(d).ok())
         };
         match self.runs.back_mut() {
-            Some(run) if run.end() == index && fits(run).is_some() => {
+            // LSNs rise within a run (`floor` relies on it).
+            Some(run)
+                if run.end() == index
+                    && fits(run).is_some()
+                    && run
+                        .offsets
+                        .back()
+                        .is_none_or(|&o| run.base + u64::from(o) < lsn.get()) =>
+            {
                 if let Some(off) = fits(run) {
                     run.offsets.push_back(off);
                 }
@@ -259,11 +292,10 @@ impl StreamIndex {
         lsn: Lsn,
         entry_len: usize,
     ) -> Result<(), Inconsistent> {
-        let known = self.streams.contains_key(&header.stream);
         let state = self.streams.entry(header.stream).or_default();
         match header.op {
             StreamOp::Append => {
-                if known && header.index != state.next {
+                if state.settled && header.index != state.next {
                     return Err(Inconsistent {
                         reason: "an append whose index is not the stream's next",
                     });
@@ -272,21 +304,75 @@ impl StreamIndex {
                 state.push(lsn);
                 state.appended += 1;
                 state.appended_bytes += entry_len as u64;
+                state.settled = true;
             }
-            StreamOp::Purge => state.purge_below(header.index),
-            StreamOp::Truncate => state.truncate_from(header.index),
+            StreamOp::Purge => {
+                // Raises the next index at most: it settles nothing (the
+                // appends before it may be gone with their segments).
+                state.purge_below(header.index);
+                state.orphans = state.orphans.split_off(&header.index);
+            }
+            StreamOp::Truncate => {
+                state.truncate_from(header.index);
+                state.orphans.split_off(&header.index);
+                state.settled = true;
+            }
             StreamOp::Copy => {
+                // A copy of an entry whose original is gone (its segment
+                // was removed once the copy was durable) waits for the
+                // end of the replay.
                 if !state.relocate(header.index, lsn) {
-                    return Err(Inconsistent {
-                        reason: "a copy of an entry that is not live",
-                    });
+                    state.orphans.insert(header.index, lsn);
                 }
+                state.copied += 1;
+                state.copied_bytes += entry_len as u64;
             }
             _ => {
                 return Err(Inconsistent {
                     reason: "a stream op this build does not know",
                 });
             }
+        }
+        Ok(())
+    }
+
+    /// Ends a replay: joins the copies whose originals were removed to the
+    /// live entries after them. Copies are written in index order before
+    /// the segments holding their originals are removed, so they form one
+    /// range just below the first live entry (or below the next index of
+    /// a stream with none).
+    /// On error, names the LSN of the first copy that does not join.
+    pub(crate) fn finish_replay(&mut self) -> Result<(), (Lsn, Inconsistent)> {
+        for state in self.streams.values_mut() {
+            let orphans = std::mem::take(&mut state.orphans);
+            let (Some((&low, &at)), Some((&high, _))) =
+                (orphans.first_key_value(), orphans.last_key_value())
+            else {
+                continue;
+            };
+            let end = state.first().unwrap_or(if state.settled {
+                state.next
+            } else {
+                state.next.max(high + 1)
+            });
+            if high + 1 != end || high - low + 1 != orphans.len() as u64 {
+                return Err((
+                    at,
+                    Inconsistent {
+                        reason: "copied entries that do not join the stream's live entries",
+                    },
+                ));
+            }
+            let mut joined = StreamState {
+                next: low,
+                ..StreamState::default()
+            };
+            for (_, lsn) in orphans {
+                joined.push(lsn);
+            }
+            joined.runs.extend(std::mem::take(&mut state.runs));
+            state.runs = joined.runs;
+            state.next = state.next.max(high + 1);
         }
         Ok(())
     }
@@ -347,6 +433,61 @@ mod tests {
     }
 
     #[test]
+    fn copies_whose_originals_are_gone_join_the_live_entries_at_the_end() {
+        // Replay after the segments holding entries 1..=4 went: entries
+        // 5..=8 (their original appends), then the copies of 1..=4.
+        let mut ix = StreamIndex::default();
+        for i in 5..=8 {
+            ix.apply(&h(StreamOp::Append, 1, i), Lsn::new(i + 5), 3)
+                .unwrap();
+        }
+        for i in 1..=4 {
+            ix.apply(&h(StreamOp::Copy, 1, i), Lsn::new(i + 20), 3)
+                .unwrap();
+        }
+        // A stream whose every entry was copied: only copies are left.
+        for i in 10..=12 {
+            ix.apply(&h(StreamOp::Copy, 2, i), Lsn::new(i + 30), 3)
+                .unwrap();
+        }
+        // Copies purged under the replay do not come back.
+        ix.apply(&h(StreamOp::Copy, 3, 1), Lsn::new(50), 3).unwrap();
+        ix.apply(&h(StreamOp::Copy, 3, 2), Lsn::new(51), 3).unwrap();
+        ix.apply(&h(StreamOp::Purge, 3, 2), Lsn::new(52), 0)
+            .unwrap();
+        ix.finish_replay().unwrap();
+
+        let s = ix.get(1).unwrap();
+        assert_eq!((s.first(), s.last(), s.next()), (Some(1), Some(8), 9));
+        let lsns: Vec<u64> = s.entries().map(|(_, l)| l.get()).collect();
+        assert_eq!(lsns, [21, 22, 23, 24, 10, 11, 12, 13]);
+        assert_eq!(s.copied(), (4, 12));
+        assert_eq!(ix.floor(), Some(Lsn::new(10)));
+        let s = ix.get(2).unwrap();
+        assert_eq!((s.first(), s.last(), s.next()), (Some(10), Some(12), 13));
+        let s = ix.get(3).unwrap();
+        assert_eq!((s.first(), s.last(), s.next()), (Some(2), Some(2), 3));
+        // The replay goes on as a writer would.
+        ix.apply(&h(StreamOp::Append, 2, 13), Lsn::new(60), 1)
+            .unwrap();
+        assert!(
+            ix.apply(&h(StreamOp::Append, 1, 8), Lsn::new(61), 1)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn copies_that_do_not_join_are_refused() {
+        let mut ix = StreamIndex::default();
+        ix.apply(&h(StreamOp::Append, 1, 5), Lsn::new(1), 0)
+            .unwrap();
+        // Entry 3 copied, entry 4 missing: a hole before the live entries.
+        ix.apply(&h(StreamOp::Copy, 1, 3), Lsn::new(2), 0).unwrap();
+        let (at, _) = ix.finish_replay().unwrap_err();
+        assert_eq!(at, Lsn::new(2));
+    }
+
+    #[test]
     fn lsns_far_apart_start_new_runs_and_copies_move_entries() {
         let mut ix = StreamIndex::default();
         let far = u64::from(u32::MAX) + 10;
@@ -368,10 +509,6 @@ mod tests {
         assert_eq!(s.lsn(2), Some(Lsn::new(2)));
         assert_eq!(s.lsn(3), Some(Lsn::new(far)));
         assert_eq!(ix.floor(), Some(Lsn::new(2)));
-        assert!(
-            ix.apply(&h(StreamOp::Copy, 3, 9), Lsn::new(far + 6), 0)
-                .is_err()
-        );
         ix.apply(&h(StreamOp::Truncate, 3, 2), Lsn::new(far + 7), 0)
             .unwrap();
         let s = ix.get(3).unwrap();

@@ -36,6 +36,8 @@ pub(crate) struct Streams {
     reclaim: Mutex<()>,
     /// Plain records the log may hold: see [`PlainRecords`].
     plain: PlainRecords,
+    /// [`crate::WalOptions::stream_rewrite_segments`].
+    rewrite_segments: Option<u64>,
 }
 
 /// What the streams need to know of plain (non-stream) records so as
@@ -77,6 +79,13 @@ struct State {
 }
 
 impl Streams {
+    pub(crate) fn new(rewrite_segments: Option<u64>) -> Self {
+        Streams {
+            rewrite_segments,
+            ..Streams::default()
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -93,6 +102,21 @@ impl Streams {
             reason: e.to_string(),
         })?;
         st.apply(&header, lsn, entry.len())
+    }
+
+    /// Ends recovery's replay ([`StreamIndex::finish_replay`]).
+    pub(crate) fn finish_replay(&mut self) -> Result<()> {
+        let st = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        st.index
+            .finish_replay()
+            .map_err(|(lsn, e)| Error::StreamRecord {
+                lsn,
+                reason: e.reason.to_owned(),
+            })?;
+        let index = &st.index;
+        st.state_lsn
+            .retain(|&id, _| index.get(id).is_none_or(|s| s.first().is_none()));
+        Ok(())
     }
 
     /// Notes a plain append starting: until the guard is dropped, no
@@ -174,6 +198,12 @@ pub struct StreamInfo {
     pub appended: u64,
     /// Their payload bytes.
     pub appended_bytes: u64,
+    /// Entries copied forward by rewrites since the log was opened
+    /// (recovery's replay included): the write amplification streams that
+    /// do not purge cost ([`crate::WalOptions::stream_rewrite_segments`]).
+    pub copied: u64,
+    /// Their payload bytes.
+    pub copied_bytes: u64,
 }
 
 fn info(id: u64, s: &index::StreamState) -> StreamInfo {
@@ -186,6 +216,8 @@ fn info(id: u64, s: &index::StreamState) -> StreamInfo {
         first_lsn: s.first_lsn(),
         appended: s.appended(),
         appended_bytes: s.appended_bytes(),
+        copied: s.copied().0,
+        copied_bytes: s.copied().1,
     }
 }
 
@@ -292,6 +324,7 @@ impl Wal {
             .reclaim
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        self.rewrite(cap)?;
         let (below, carried) = {
             let mut st = self.streams.lock();
             let below = self.streams.removable_below(&st, cap);
@@ -320,6 +353,144 @@ impl Wal {
             return Ok(0);
         }
         Ok(self.committer.purge_below(below)?)
+    }
+}
+
+impl Wal {
+    /// The first LSN of every segment, oldest first.
+    fn segment_starts(&self) -> Result<Vec<Lsn>> {
+        let entries = self.storage.list_dir(&self.dir).map_err(|source| {
+            wal_commit::Error::Io(std::sync::Arc::new(wal_io::Error::Io {
+                op: "list the segments",
+                path: self.dir.clone(),
+                source,
+            }))
+        })?;
+        let mut starts: Vec<Lsn> = entries
+            .iter()
+            .filter(|e| e.is_file)
+            .filter_map(|e| wal_format::parse_segment_file_name(&e.name))
+            .collect();
+        starts.sort_unstable();
+        Ok(starts)
+    }
+
+    /// Copies forward the live stream entries of the segments beyond the
+    /// newest [`crate::WalOptions::stream_rewrite_segments`], if the log
+    /// holds more than that many and streams keep the oldest. `cap`: the
+    /// next LSN when the reclamation began.
+    fn rewrite(&self, cap: Lsn) -> Result<()> {
+        let Some(keep) = self.streams.rewrite_segments else {
+            return Ok(());
+        };
+        let floor = self.streams.lock().index.floor();
+        let Some(floor) = floor else {
+            return Ok(());
+        };
+        let starts = self.segment_starts()?;
+        let keep = usize::try_from(keep).unwrap_or(usize::MAX);
+        let Some(&target) = starts.len().checked_sub(keep).and_then(|i| starts.get(i)) else {
+            return Ok(());
+        };
+        let target = target.min(cap);
+        if floor >= target {
+            return Ok(());
+        }
+        // The entries to copy, stream by stream, in index order.
+        let victims: Vec<(u64, Vec<(u64, Lsn)>)> = {
+            let st = self.streams.lock();
+            st.index
+                .streams()
+                .filter_map(|(id, s)| {
+                    let old: Vec<(u64, Lsn)> = s.entries().filter(|&(_, l)| l < target).collect();
+                    (!old.is_empty()).then_some((id, old))
+                })
+                .collect()
+        };
+        let mut last = None;
+        for (stream, old) in victims {
+            let mut reader = EntryReader::new(self, stream);
+            for (index, lsn) in old {
+                let entry = reader.read(index, lsn)?;
+                let mut st = self.streams.lock();
+                // Still the same entry (not purged, truncated, rewritten).
+                if st.index.get(stream).and_then(|s| s.lsn(index)) != Some(lsn) {
+                    continue;
+                }
+                let header = StreamHeader {
+                    op: StreamOp::Copy,
+                    stream,
+                    index,
+                };
+                let p = payload(StreamOp::Copy, stream, index, &entry);
+                last =
+                    Some(self.submit_stream_records(&mut st, vec![p], &[(header, entry.len())])?);
+            }
+        }
+        if let Some(p) = last {
+            let copied = p.wait()?;
+            tracing::debug!(below = %target, through = %copied, "copied live stream entries forward");
+        }
+        Ok(())
+    }
+}
+
+/// Reads one stream's entries by LSN, reusing one tail while they come in
+/// LSN order.
+struct EntryReader<'a> {
+    wal: &'a Wal,
+    stream: u64,
+    tail: Option<Tail>,
+}
+
+impl<'a> EntryReader<'a> {
+    fn new(wal: &'a Wal, stream: u64) -> Self {
+        EntryReader {
+            wal,
+            stream,
+            tail: None,
+        }
+    }
+
+    /// The entry at `index`, which the index places at `lsn`: waits for it
+    /// to be durable, then reads it and checks the record is that entry.
+    fn read(&mut self, index: u64, lsn: Lsn) -> Result<Vec<u8>> {
+        self.wal.committer.wait_for(lsn)?;
+        // Copies move entries forward, so an entry may lie behind the
+        // reader: start again from it.
+        if self.tail.as_ref().is_none_or(|t| t.next_lsn() > lsn) {
+            self.tail = Some(self.wal.tail(lsn)?);
+        }
+        let wrong = |reason: String| Error::StreamRecord { lsn, reason };
+        let Some(tail) = self.tail.as_mut() else {
+            return Err(wrong("no reader".into()));
+        };
+        loop {
+            let Some(record) = tail.try_next()? else {
+                return Err(wrong(
+                    "a durable stream entry the reader did not find".into(),
+                ));
+            };
+            if record.lsn < lsn {
+                continue;
+            }
+            let found = (record.kind == LogicalKind::Stream)
+                .then(|| StreamHeader::decode(&record.payload).ok())
+                .flatten()
+                .filter(|(h, _)| {
+                    record.lsn == lsn
+                        && h.stream == self.stream
+                        && h.index == index
+                        && h.op.carries_entry()
+                })
+                .map(|(_, entry)| entry.to_vec());
+            return found.ok_or_else(|| {
+                wrong(format!(
+                    "the index places stream {} entry {index} here, the record disagrees",
+                    self.stream
+                ))
+            });
+        }
     }
 }
 
@@ -588,23 +759,28 @@ impl Stream<'_> {
             });
         }
         Ok(StreamEntries {
-            wal: self.wal,
-            stream: self.id,
+            reader: EntryReader::new(self.wal, self.id),
             next: from,
             end,
-            tail: None,
         })
     }
 }
 
 /// The entries of a stream in a range: see [`Stream::read`].
-#[derive(Debug)]
 pub struct StreamEntries<'a> {
-    wal: &'a Wal,
-    stream: u64,
+    reader: EntryReader<'a>,
     next: u64,
     end: u64,
-    tail: Option<Tail>,
+}
+
+impl std::fmt::Debug for StreamEntries<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamEntries")
+            .field("stream", &self.reader.stream)
+            .field("next", &self.next)
+            .field("end", &self.end)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StreamEntries<'_> {
@@ -613,16 +789,17 @@ impl StreamEntries<'_> {
             return Ok(None);
         }
         let index = self.next;
+        let stream = self.reader.stream;
         let lsn = {
-            let st = self.wal.streams.lock();
-            let s = st.index.get(self.stream);
+            let st = self.reader.wal.streams.lock();
+            let s = st.index.get(stream);
             match s.and_then(|s| s.lsn(index)) {
                 Some(lsn) => lsn,
                 None => {
                     let first = s.and_then(index::StreamState::first);
-                    return if first.is_some_and(|f| index < f) || first.is_none() {
+                    return if first.is_none_or(|f| index < f) {
                         Err(Error::StreamPurged {
-                            stream: self.stream,
+                            stream,
                             index,
                             first,
                         })
@@ -634,45 +811,9 @@ impl StreamEntries<'_> {
                 }
             }
         };
-        self.wal.committer.wait_for(lsn)?;
-        // Copies move entries forward, so an entry may lie behind the
-        // reader: start again from it.
-        if self.tail.as_ref().is_none_or(|t| t.next_lsn() > lsn) {
-            self.tail = Some(self.wal.tail(lsn)?);
-        }
-        let Some(tail) = self.tail.as_mut() else {
-            return Ok(None);
-        };
-        loop {
-            let Some(record) = tail.try_next()? else {
-                return Err(Error::StreamRecord {
-                    lsn,
-                    reason: "a durable stream entry the reader did not find".into(),
-                });
-            };
-            if record.lsn < lsn {
-                continue;
-            }
-            let (header, entry) = (record.kind == LogicalKind::Stream)
-                .then(|| StreamHeader::decode(&record.payload).ok())
-                .flatten()
-                .filter(|(h, _)| {
-                    record.lsn == lsn
-                        && h.stream == self.stream
-                        && h.index == index
-                        && h.op.carries_entry()
-                })
-                .ok_or_else(|| Error::StreamRecord {
-                    lsn,
-                    reason: format!(
-                        "the index places stream {} entry {index} here, the record disagrees",
-                        self.stream
-                    ),
-                })?;
-            let _ = header;
-            self.next = index + 1;
-            return Ok(Some((index, entry.to_vec())));
-        }
+        let entry = self.reader.read(index, lsn)?;
+        self.next = index + 1;
+        Ok(Some((index, entry)))
     }
 }
 
