@@ -5,6 +5,7 @@
 
 pub mod engines;
 pub mod harness;
+pub mod streams;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
