@@ -198,6 +198,11 @@ pub struct StreamInfo {
     pub appended: u64,
     /// Their payload bytes.
     pub appended_bytes: u64,
+    /// Segments kept for this stream: from the one holding its first live
+    /// entry to the newest (0 with no live entry; `None` if the directory
+    /// could not be listed). The stream with the most holds the log's
+    /// disk; see [`crate::WalOptions::stream_rewrite_segments`].
+    pub segments_held: Option<u64>,
     /// Entries copied forward by rewrites since the log was opened
     /// (recovery's replay included): the write amplification streams that
     /// do not purge cost ([`crate::WalOptions::stream_rewrite_segments`]).
@@ -207,7 +212,20 @@ pub struct StreamInfo {
 }
 
 fn info(id: u64, s: &index::StreamState) -> StreamInfo {
+    info_with(id, s, None)
+}
+
+/// [`StreamInfo`] of a stream, with [`StreamInfo::segments_held`] from the
+/// segments' first LSNs when known.
+fn info_with(id: u64, s: &index::StreamState, starts: Option<&[Lsn]>) -> StreamInfo {
+    let segments_held = starts.map(|starts| {
+        s.first_lsn().map_or(0, |first| {
+            let holding = starts.partition_point(|&start| start <= first).saturating_sub(1);
+            (starts.len() - holding) as u64
+        })
+    });
     StreamInfo {
+        segments_held,
         id,
         first_index: s.first(),
         last_index: s.last(),
@@ -239,8 +257,12 @@ impl Wal {
     /// Every stream the log holds (any order).
     #[must_use]
     pub fn streams(&self) -> Vec<StreamInfo> {
+        let starts = self.segment_starts().ok();
         let st = self.streams.lock();
-        st.index.streams().map(|(id, s)| info(id, s)).collect()
+        st.index
+            .streams()
+            .map(|(id, s)| info_with(id, s, starts.as_deref()))
+            .collect()
     }
 
     /// Appends entries to several streams as one atomic batch (after a
@@ -553,27 +575,34 @@ impl Stream<'_> {
     /// What the stream holds now; `None` if the log holds nothing of it.
     #[must_use]
     pub fn info(&self) -> Option<StreamInfo> {
+        let starts = self.wal.segment_starts().ok();
         let st = self.wal.streams.lock();
-        st.index.get(self.id).map(|s| info(self.id, s))
+        st.index
+            .get(self.id)
+            .map(|s| info_with(self.id, s, starts.as_deref()))
     }
 
     /// The first live index (`None`: no live entry).
     #[must_use]
     pub fn first_index(&self) -> Option<u64> {
-        self.info().and_then(|i| i.first_index)
+        self.state(index::StreamState::first).flatten()
     }
 
     /// The last live index (`None`: no live entry).
     #[must_use]
     pub fn last_index(&self) -> Option<u64> {
-        self.info().and_then(|i| i.last_index)
+        self.state(index::StreamState::last).flatten()
     }
 
     /// The index the next append takes: 1 for a stream the log holds
     /// nothing of.
     #[must_use]
     pub fn next_index(&self) -> u64 {
-        self.info().map_or(1, |i| i.next_index)
+        self.state(index::StreamState::next).unwrap_or(1)
+    }
+
+    fn state<T>(&self, f: impl FnOnce(&index::StreamState) -> T) -> Option<T> {
+        self.wal.streams.lock().index.get(self.id).map(f)
     }
 
     /// Appends one entry at the stream's next index and blocks until it is

@@ -67,6 +67,7 @@ fn interleaved_streams_keep_dense_indexes_and_come_back_after_reopen() {
         [(plain, LogicalKind::Data)],
         "replay sees the plain records only"
     );
+    let report_segments = segments(&storage) as u64;
     let mut ids: Vec<u64> = wal.streams().iter().map(|s| s.id).collect();
     ids.sort_unstable();
     assert_eq!(ids, [10, 11, 12]);
@@ -76,6 +77,7 @@ fn interleaved_streams_keep_dense_indexes_and_come_back_after_reopen() {
             (info.first_index, info.last_index, info.entries),
             (Some(1), Some(20), 20)
         );
+        assert_eq!(info.segments_held, Some(report_segments), "{info:?}");
         assert_eq!(&entries(&wal, *stream), list);
     }
     // Appends go on where they were.
@@ -342,6 +344,7 @@ fn a_stream_that_never_purges_does_not_pin_the_disk() {
     }
     let info = wal.stream(1).info().unwrap();
     assert!(info.copied >= 5, "{info:?}");
+    assert!(info.segments_held.unwrap() <= 4, "{info:?}");
     assert!(
         most <= 8,
         "the lagging stream pinned {most} segments (rewrite beyond 4)"
