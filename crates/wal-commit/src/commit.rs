@@ -209,6 +209,30 @@ impl Pending {
             .wait_async(self.lsn, self.generation)
             .await
     }
+
+    /// Calls `callback` once the record is durable, with what
+    /// [`Pending::wait`] would have returned, without a thread or task
+    /// waiting meanwhile: the log keeps the callback and runs it right
+    /// after the sync that covers the record returned, or with the error
+    /// when the log is poisoned ([`Error::Poisoned`]) or closed first
+    /// ([`Error::Closed`]). It is called exactly once, never dropped
+    /// uncalled. Callbacks run in LSN order.
+    ///
+    /// **It runs on the log's own thread** (the sync thread, the I/O
+    /// thread, or a blocking appender's thread that wrote the group), or
+    /// at once on this thread if the record's fate is already decided. It
+    /// must be quick and must not block: hand the result on (a channel
+    /// send, a oneshot, an atomic) and return. Calling anything of the log
+    /// that waits (appends that block, [`Pending::wait`],
+    /// [`Committer::sync`], [`Committer::truncate_from`], [`Committer::close`])
+    /// from it can deadlock the log. A panic in it is caught and logged.
+    ///
+    /// Nothing is paid for this when no callback is registered.
+    pub fn on_durable(self, callback: impl FnOnce(Result<Lsn>) + Send + 'static) {
+        self.shared
+            .watermark
+            .on_durable(self.lsn, self.generation, Box::new(callback));
+    }
 }
 
 /// The durable watermark of a [`Committer`], for readers that follow the

@@ -29,6 +29,11 @@
 //!   [`CommitOptions::max_in_flight_bytes`]; appenders wait for room.
 //! - **No blocking on executors.** Async appends only wait on a
 //!   runtime-free notification; all I/O runs on the committer's thread.
+//! - **Callbacks.** [`Pending::on_durable`] hands a callback to the log
+//!   instead of a waiting thread or task: it runs right after the sync
+//!   that covers the record (in LSN order, on the log's thread: it must be
+//!   quick and must not block), or with the error once the log is
+//!   poisoned or closed; never dropped uncalled. Free when unused.
 //!
 //! # Example
 //!
@@ -87,6 +92,7 @@
 )]
 #![forbid(unsafe_code)]
 
+mod callbacks;
 mod commit;
 mod encrypt;
 mod error;

@@ -8,6 +8,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use tokio::sync::Notify;
 use wal_format::Lsn;
 
+use crate::callbacks::{Callback, Callbacks, Readiness};
 use crate::error::{Error, Result};
 
 /// The highest durable LSN and the poison, with both kinds of waiters.
@@ -26,6 +27,8 @@ pub(crate) struct Watermark {
     lock: Mutex<()>,
     cond: Condvar,
     notify: Notify,
+    /// Run when records become durable ([`crate::Pending::on_durable`]).
+    callbacks: Callbacks,
 }
 
 impl Watermark {
@@ -59,6 +62,7 @@ impl Watermark {
         }
         self.cond.notify_all();
         self.notify.notify_waiters();
+        self.run_callbacks();
     }
 
     /// The current truncation generation.
@@ -83,6 +87,7 @@ impl Watermark {
         }
         self.cond.notify_all();
         self.notify.notify_waiters();
+        self.run_callbacks();
     }
 
     /// Records the first failure (later ones are consequences) and wakes
@@ -94,15 +99,67 @@ impl Watermark {
         }
         self.cond.notify_all();
         self.notify.notify_waiters();
+        self.run_callbacks();
     }
 
-    /// Wakes every waiter without a change (for space waiters).
+    /// Wakes every waiter without a change (for space waiters; after a
+    /// truncation's [`Watermark::reset`]).
     pub(crate) fn wake_all(&self) {
         {
             let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         }
         self.cond.notify_all();
         self.notify.notify_waiters();
+        self.run_callbacks();
+    }
+
+    /// Calls `callback` once `lsn` (assigned in truncation generation
+    /// `generation`) is durable, with what [`Watermark::wait`] would
+    /// return: at once, on this thread, if it is already decided; else on
+    /// the thread that decides it.
+    pub(crate) fn on_durable(&self, lsn: Lsn, generation: u64, callback: Callback) {
+        self.callbacks.register(lsn, generation, callback);
+        // Pairs with the fence in `Callbacks::any` after a publish: this
+        // thread sees the new state, or the publisher sees the callback.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        self.callbacks
+            .run(|| self.readiness(), |l, g| self.outcome(l, g));
+    }
+
+    /// Runs the callbacks a change of state made ready (nothing but a
+    /// fence and a load when none is registered).
+    fn run_callbacks(&self) {
+        if self.callbacks.any() {
+            self.callbacks
+                .run(|| self.readiness(), |l, g| self.outcome(l, g));
+        }
+    }
+
+    fn readiness(&self) -> Readiness {
+        // The terminal flags first: a close publishes what it synced
+        // before it sets `closed`, so the durable LSN read after them is
+        // final.
+        let terminal = self.poison.get().is_some() || self.closed.load(Ordering::Acquire);
+        // A truncation lowers the durable LSN, then starts a new
+        // generation: a durable LSN read within one generation belongs to
+        // it (or is the lowered one, below which every record is durable).
+        loop {
+            let generation = self.generation();
+            let durable = self.durable();
+            if self.generation() == generation {
+                return Readiness {
+                    durable,
+                    generation,
+                    terminal,
+                };
+            }
+        }
+    }
+
+    /// A callback's outcome, as [`Watermark::check`] decides it (`None`:
+    /// not yet).
+    fn outcome(&self, lsn: Lsn, generation: u64) -> Option<Result<Lsn>> {
+        self.check(lsn, generation)
     }
 
     fn check(&self, lsn: Lsn, generation: u64) -> Option<Result<Lsn>> {

@@ -11,6 +11,7 @@ mod crash_keeps_acknowledged;
 #[cfg(feature = "encryption")]
 mod encryption;
 mod failed_sync_poisons;
+mod on_durable;
 mod pipelined_sync;
 mod support;
 mod truncation;
