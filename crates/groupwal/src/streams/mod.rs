@@ -563,6 +563,21 @@ impl StreamPending {
         self.pending.wait_async().await?;
         Ok(self.index)
     }
+
+    /// Calls `callback` once the entry (the last of a batch: all of it) is
+    /// durable, with what [`StreamPending::wait`] would have returned,
+    /// without a thread or task waiting meanwhile; with the error if a
+    /// write or sync fails first or the log is closed. Called exactly once.
+    ///
+    /// It runs on the log's own thread, right after the sync that covers
+    /// the entry (or at once on this thread if that is decided already):
+    /// it must be quick and must not block, nor call anything of the log
+    /// that waits. See [`Pending::on_durable`].
+    pub fn on_durable(self, callback: impl FnOnce(Result<u64>) + Send + 'static) {
+        let index = self.index;
+        self.pending
+            .on_durable(move |r| callback(r.map(|_| index).map_err(Error::from)));
+    }
 }
 
 impl Stream<'_> {
