@@ -142,3 +142,72 @@ fn a_record_of_exactly_the_maximum_size_round_trips_and_one_byte_more_is_refused
         wal.close().unwrap();
     }
 }
+
+/// Stream records of an encrypted log: the stream header is encrypted with
+/// the entry (no stream id or entry in plaintext on disk), read back with
+/// the key, and a flipped stream flag does not authenticate.
+#[test]
+fn stream_records_are_encrypted_and_their_flag_is_authenticated() {
+    let storage = SimStorage::new(21);
+    let keys = Arc::new(Keyring::new(KeyId::new(1), Key::from_bytes([9; 32])).unwrap());
+    let mut o = options(&storage);
+    o.encryption(keys).compression_level(Some(3));
+    let (wal, _) = Wal::open(DIR, &o).unwrap();
+    let secret = b"stream secret ".repeat(20);
+    for _ in 0..5 {
+        wal.stream(0x5eed_5eed_5eed_5eed).append(&secret).unwrap();
+    }
+    wal.close().unwrap();
+    let (wal, _) = Wal::open(DIR, &o).unwrap();
+    let entries: Vec<(u64, Vec<u8>)> = wal
+        .stream(0x5eed_5eed_5eed_5eed)
+        .read(..)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(entries.len(), 5);
+    assert!(entries.iter().all(|(_, e)| *e == secret));
+    wal.close().unwrap();
+    let segment = groupwal::io::Storage::list_dir(&storage, std::path::Path::new(DIR))
+        .unwrap()
+        .into_iter()
+        .find(|e| e.name.ends_with(".wal"))
+        .unwrap();
+    let path = std::path::Path::new(DIR).join(&segment.name);
+    let bytes = storage.contents(&path).unwrap();
+    assert!(!bytes.windows(13).any(|w| w == b"stream secret"));
+    assert!(
+        !bytes
+            .windows(8)
+            .any(|w| w == 0x5eed_5eed_5eed_5eed_u64.to_le_bytes()),
+        "the stream id is in plaintext"
+    );
+    // Clear the stream flag of the first stream record (its header CRC
+    // and record CRC recomputed, as a forger would): the record no longer
+    // authenticates, so it is damage, not a plain record.
+    let header_len = groupwal::format::SEGMENT_HEADER_LEN;
+    let mut at = header_len;
+    let mut forged = None;
+    while at + 32 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at + 24..at + 28].try_into().unwrap()) as usize;
+        if bytes[at + 28] == 1 && bytes[at + 29] & 0x04 != 0 {
+            forged = Some((at, len));
+            break;
+        }
+        at += 32 + len;
+    }
+    let (at, len) = forged.expect("a stream record");
+    let header = groupwal::format::SegmentHeader::decode(&bytes).unwrap();
+    let decoded = groupwal::format::RecordDecoder::new(header.salt, 1 << 20)
+        .decode(&bytes[at..at + 32 + len])
+        .unwrap();
+    let mut h = decoded.header;
+    h.flags = h.flags.difference(groupwal::format::Flags::STREAM);
+    let mut record = Vec::new();
+    groupwal::format::encode_record(&mut record, &h, decoded.payload).unwrap();
+    storage.damage(&path, at as u64, &record).unwrap();
+    match Wal::open(DIR, &o) {
+        Err(groupwal::Error::Read(groupwal::reader::Error::Corruption(_))) => {}
+        other => panic!("a forged flag opened as {:?}", other.map(|_| ())),
+    }
+}
