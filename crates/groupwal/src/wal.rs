@@ -284,7 +284,10 @@ impl Wal {
 
     /// The durable records from `from` on, up to the durable LSN at the
     /// time each is reached, then the iterator ends. Streams in bounded
-    /// memory. Blocking I/O: iterate from a thread.
+    /// memory. Blocking I/O: iterate from a thread. Stream records come
+    /// too, as they are stored (kind [`crate::LogicalKind::Stream`], the
+    /// payload starting with its [`crate::format::StreamHeader`]); read a
+    /// stream with [`crate::Stream::read`].
     ///
     /// # Errors
     ///

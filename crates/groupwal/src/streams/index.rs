@@ -178,7 +178,14 @@ impl StreamState {
                 .truncate(usize::try_from(keep).unwrap_or(usize::MAX));
             break;
         }
-        self.next = bound;
+        // Past the next index there is nothing to remove: the numbering
+        // stays dense. A stream whose appends went with their segments
+        // takes the bound.
+        self.next = if self.settled {
+            self.next.min(bound)
+        } else {
+            bound
+        };
     }
 
     /// Moves the live entry at `index` to `lsn` (a copy written forward).
@@ -420,6 +427,9 @@ mod tests {
             .unwrap();
         assert_eq!(ix.get(1).unwrap().lsn(8), Some(Lsn::new(40)));
 
+        // A truncation past the next index removes nothing.
+        ix.apply(&h(StreamOp::Truncate, 1, 30), next(), 0).unwrap();
+        assert_eq!(ix.get(1).unwrap().next(), 9);
         ix.apply(&h(StreamOp::Purge, 1, 7), next(), 0).unwrap();
         let s = ix.get(1).unwrap();
         assert_eq!((s.first(), s.last(), s.len()), (Some(7), Some(8), 2));

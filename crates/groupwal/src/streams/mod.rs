@@ -220,7 +220,9 @@ fn info(id: u64, s: &index::StreamState) -> StreamInfo {
 fn info_with(id: u64, s: &index::StreamState, starts: Option<&[Lsn]>) -> StreamInfo {
     let segments_held = starts.map(|starts| {
         s.first_lsn().map_or(0, |first| {
-            let holding = starts.partition_point(|&start| start <= first).saturating_sub(1);
+            let holding = starts
+                .partition_point(|&start| start <= first)
+                .saturating_sub(1);
             (starts.len() - holding) as u64
         })
     });
@@ -739,8 +741,9 @@ impl Stream<'_> {
     }
 
     /// Removes the entries at and after `index` durably (a Raft follower
-    /// dropping a conflicting suffix); the next append takes `index`.
-    /// Blocking.
+    /// dropping a conflicting suffix); the next append takes `index` (or
+    /// the next index as it was, if `index` is past it: indexes stay
+    /// dense). Blocking.
     ///
     /// # Errors
     ///
