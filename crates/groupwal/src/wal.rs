@@ -264,6 +264,23 @@ impl Wal {
         self.committer.next_lsn()
     }
 
+    /// The oldest LSN the log still holds: where a replay of everything
+    /// starts once [`Wal::truncate_below`] removed segments
+    /// (`read_from(wal.first_lsn()?)`). [`Wal::next_lsn`] for a log with
+    /// no record.
+    ///
+    /// # Errors
+    ///
+    /// An I/O error listing the directory.
+    pub fn first_lsn(&self) -> Result<Lsn> {
+        Ok(self
+            .segment_starts()?
+            .first()
+            .copied()
+            .unwrap_or_else(|| self.next_lsn())
+            .min(self.next_lsn()))
+    }
+
     /// Blocks until `lsn` (already assigned) is durable.
     ///
     /// # Errors
@@ -478,6 +495,21 @@ impl Tail {
     /// As [`Tail::next_record`].
     pub fn try_next(&mut self) -> Result<Option<OwnedRecord>> {
         Ok(self.reader.try_next()?.map(|r| r.to_owned_record()))
+    }
+}
+
+/// The records as they become durable, blocking for each; the iterator
+/// ends once the log is closed and every durable record was handed out
+/// (the first other error is its last item).
+impl Iterator for Tail {
+    type Item = Result<OwnedRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.reader.next_record() {
+            Ok(r) => Some(Ok(r.to_owned_record())),
+            Err(wal_reader::Error::Closed) => None,
+            Err(e) => Some(Err(e.into())),
+        }
     }
 }
 

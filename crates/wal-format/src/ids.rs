@@ -57,6 +57,38 @@ impl Lsn {
             None => None,
         }
     }
+
+    /// This LSN advanced by `n`, stopping at [`Lsn::MAX`].
+    #[must_use]
+    pub const fn saturating_add(self, n: u64) -> Lsn {
+        Lsn(self.0.saturating_add(n))
+    }
+
+    /// This LSN moved back by `n`, stopping at [`Lsn::ZERO`].
+    #[must_use]
+    pub const fn saturating_sub(self, n: u64) -> Lsn {
+        Lsn(self.0.saturating_sub(n))
+    }
+
+    /// How many LSNs lie from `earlier` up to this one (`self - earlier`),
+    /// 0 if `earlier` is not earlier: the records between two positions.
+    ///
+    /// ```
+    /// use wal_format::Lsn;
+    /// assert_eq!(Lsn::new(10).since(Lsn::new(4)), 6);
+    /// assert_eq!(Lsn::new(4).since(Lsn::new(10)), 0);
+    /// assert_eq!(Lsn::FIRST.saturating_add(2), Lsn::new(3));
+    /// ```
+    #[must_use]
+    pub const fn since(self, earlier: Lsn) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+impl From<u64> for Lsn {
+    fn from(value: u64) -> Lsn {
+        Lsn(value)
+    }
 }
 
 impl fmt::Debug for Lsn {

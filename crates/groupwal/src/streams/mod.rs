@@ -382,7 +382,7 @@ impl Wal {
 
 impl Wal {
     /// The first LSN of every segment, oldest first.
-    fn segment_starts(&self) -> Result<Vec<Lsn>> {
+    pub(crate) fn segment_starts(&self) -> Result<Vec<Lsn>> {
         let entries = self.storage.list_dir(&self.dir).map_err(|source| {
             wal_commit::Error::Io(std::sync::Arc::new(wal_io::Error::Io {
                 op: "list the segments",

@@ -124,6 +124,7 @@ fn truncation_at_both_ends() {
     for s in 0..120 {
         wal.append(&payload(2, s)).unwrap();
     }
+    assert_eq!(wal.first_lsn().unwrap(), Lsn::FIRST);
     let removed = wal.truncate_below(Lsn::new(100)).unwrap();
     assert!(removed > 0);
     assert!(matches!(
@@ -132,6 +133,11 @@ fn truncation_at_both_ends() {
             groupwal::reader::Error::Purged { .. }
         ))
     ));
+    // The replay of everything still there starts at the first LSN.
+    let first = wal.first_lsn().unwrap();
+    assert!(first > Lsn::FIRST && first <= Lsn::new(100), "{first}");
+    let all = wal.read_from(first).unwrap().count() as u64;
+    assert_eq!(all, Lsn::new(121).since(first));
     assert_eq!(wal.truncate_from(Lsn::new(111)).unwrap(), Lsn::new(111));
     assert_eq!(wal.append(b"new 111").unwrap(), Lsn::new(111));
     let tail: Vec<(u64, Vec<u8>)> = wal

@@ -13,16 +13,12 @@ fn a_blocking_tail_follows_appends_across_rotations_until_close() {
     let storage = SimStorage::new(10);
     let wal = Arc::new(open(&storage));
     wal.append(b"before the tail").unwrap();
-    let mut tail = wal.tail(Lsn::FIRST).unwrap();
+    let tail = wal.tail(Lsn::FIRST).unwrap();
+    // A tail is an iterator that ends when the log closes.
     let follower = std::thread::spawn(move || {
-        let mut got = Vec::new();
-        loop {
-            match tail.next_record() {
-                Ok(r) => got.push((r.lsn.get(), r.payload)),
-                Err(groupwal::Error::Read(groupwal::reader::Error::Closed)) => return got,
-                Err(e) => panic!("tail failed: {e:?}"),
-            }
-        }
+        tail.map(|r| r.map(|r| (r.lsn.get(), r.payload)))
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap_or_else(|e| panic!("tail failed: {e:?}"))
     });
     let mut expected = vec![(1, b"before the tail".to_vec())];
     for s in 0..200 {
