@@ -126,7 +126,7 @@ pub use wal_reader as reader;
 
 pub use error::{Error, Result};
 pub use options::WalOptions;
-pub use streams::{Stream, StreamEntries, StreamInfo, StreamPending};
+pub use streams::{Stream, StreamEntries, StreamInfo, StreamPending, StreamReplay};
 pub use wal::{AsyncTail, Records, Tail, Wal};
 pub use wal_commit::{Pending, Stats};
 pub use wal_format::{LogicalKind, Lsn};

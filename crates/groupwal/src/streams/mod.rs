@@ -15,6 +15,7 @@
 //! removed, so its next index survives.
 
 mod index;
+mod replay;
 
 use std::ops::{Bound, RangeBounds};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -27,6 +28,7 @@ use crate::error::{Error, Result};
 use crate::wal::{Tail, Wal};
 
 pub(crate) use index::StreamIndex;
+pub use replay::StreamReplay;
 
 /// The streams' share of an open [`Wal`].
 #[derive(Debug, Default)]
