@@ -1,9 +1,12 @@
-//! `groupwal append`: one record per line of standard input.
+//! `groupwal append`: one record per line of standard input, or one
+//! entry of a stream (`--stream`).
 
+use std::fmt;
 use std::io::{BufRead, Read, Write};
 use std::sync::mpsc;
 
-use groupwal::{Lsn, Pending, Wal};
+use groupwal::format::StreamHeader;
+use groupwal::{Lsn, Pending, StreamPending, Wal};
 
 use crate::Outcome;
 use crate::cli::AppendArgs;
@@ -15,6 +18,52 @@ const MAX_UNACKED: usize = 1 << 16;
 
 /// The longest line accepted: the largest record of the default options.
 const MAX_LINE: usize = 64 << 20;
+
+/// The longest line accepted as a stream entry: the largest record less
+/// the stream header.
+const MAX_ENTRY: usize = MAX_LINE - StreamHeader::ENCODED_LEN;
+
+/// What one line became: a record of the log, or an entry of a stream.
+enum Queued {
+    Record(Pending),
+    Entry(StreamPending),
+}
+
+impl Queued {
+    /// Blocks until durable.
+    fn wait(self) -> groupwal::Result<Acked> {
+        match self {
+            Queued::Record(p) => Ok(Acked {
+                lsn: p.wait()?,
+                index: None,
+            }),
+            Queued::Entry(p) => {
+                let lsn = p.lsn();
+                Ok(Acked {
+                    index: Some(p.wait()?),
+                    lsn,
+                })
+            }
+        }
+    }
+}
+
+/// A durable record: its LSN, and its index if it is a stream entry.
+#[derive(Clone, Copy)]
+struct Acked {
+    lsn: Lsn,
+    index: Option<u64>,
+}
+
+impl fmt::Display for Acked {
+    /// `LSN`, or `INDEX<TAB>LSN` for a stream entry.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.index {
+            Some(index) => write!(f, "{index}\t{}", self.lsn),
+            None => write!(f, "{}", self.lsn),
+        }
+    }
+}
 
 pub(crate) fn run(args: &AppendArgs) -> Outcome {
     let mut options = crate::logdir::options(args.key_file.as_deref())?;
@@ -43,14 +92,23 @@ pub(crate) fn run(args: &AppendArgs) -> Outcome {
         );
     }
 
+    // What is printed when nothing was appended: where the log (and the
+    // stream) ends.
+    let before = Acked {
+        lsn: report.last_lsn,
+        index: args
+            .stream
+            .map(|id| wal.stream(id).next_index().saturating_sub(1)),
+    };
+
     // The main thread reads lines and submits each at once; the acker waits
     // on the handles in order (records become durable in LSN order) and
     // prints each LSN the moment it is durable.
-    let (tx, rx) = mpsc::sync_channel::<Pending>(MAX_UNACKED);
+    let (tx, rx) = mpsc::sync_channel::<Queued>(MAX_UNACKED);
     let ack = args.ack;
     let (read_result, ack_result) = std::thread::scope(|scope| {
         let acker = scope.spawn(move || acknowledge(&rx, ack));
-        let read_result = submit_lines(&wal, &tx);
+        let read_result = submit_lines(&wal, args.stream, &tx);
         drop(tx);
         let ack_result = acker.join().unwrap_or_else(|_| {
             Err(CliError::failure(
@@ -67,7 +125,7 @@ pub(crate) fn run(args: &AppendArgs) -> Outcome {
     let last = ack_result?;
     closed?;
     if !ack {
-        let last = last.unwrap_or(report.last_lsn);
+        let last = last.unwrap_or(before);
         let mut out = std::io::stdout().lock();
         writeln!(out, "{last}").map_err(error::output)?;
         out.flush().map_err(error::output)?;
@@ -90,14 +148,22 @@ fn refuse_foreign_dir(dir: &std::path::Path) -> Result<(), CliError> {
 }
 
 /// Reads standard input line by line, submitting each line (without its
-/// `\n`) as soon as it is read.
-fn submit_lines(wal: &Wal, tx: &mpsc::SyncSender<Pending>) -> Result<(), CliError> {
+/// `\n`) as soon as it is read: as a record, or as an entry of `stream`.
+fn submit_lines(
+    wal: &Wal,
+    stream: Option<u64>,
+    tx: &mpsc::SyncSender<Queued>,
+) -> Result<(), CliError> {
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut line = Vec::new();
+    let (max, what) = match stream {
+        Some(_) => (MAX_ENTRY, "stream entry"),
+        None => (MAX_LINE, "record"),
+    };
     // One byte more than the largest record, and its newline: a longer
     // line is refused before it is all in memory.
-    let limit = MAX_LINE as u64 + 2;
+    let limit = max as u64 + 2;
     for number in 1u64.. {
         line.clear();
         let n = (&mut input)
@@ -110,15 +176,17 @@ fn submit_lines(wal: &Wal, tx: &mpsc::SyncSender<Pending>) -> Result<(), CliErro
         if line.last() == Some(&b'\n') {
             line.pop();
         }
-        if line.len() > MAX_LINE {
+        if line.len() > max {
             return Err(CliError::usage(format!(
-                "line {number} is longer than the largest record ({MAX_LINE} bytes)"
+                "line {number} is longer than the largest {what} ({max} bytes)"
             )));
         }
-        let pending = wal
-            .submit(&line)
-            .map_err(|e| CliError::wal("appending a record", e))?;
-        if tx.send(pending).is_err() {
+        let queued = match stream {
+            Some(id) => wal.stream(id).submit(&line).map(Queued::Entry),
+            None => wal.submit(&line).map(Queued::Record),
+        }
+        .map_err(|e| CliError::wal(format!("appending a {what}"), e))?;
+        if tx.send(queued).is_err() {
             // The acker stopped (it exits the process on an error).
             return Ok(());
         }
@@ -126,29 +194,29 @@ fn submit_lines(wal: &Wal, tx: &mpsc::SyncSender<Pending>) -> Result<(), CliErro
     Ok(())
 }
 
-/// Waits on each record in order; with `print`, prints each LSN once
-/// durable. Returns the last durable LSN.
-fn acknowledge(rx: &mpsc::Receiver<Pending>, print: bool) -> Result<Option<Lsn>, CliError> {
+/// Waits on each record in order; with `print`, prints each LSN (and
+/// index) once durable. Returns the last durable record.
+fn acknowledge(rx: &mpsc::Receiver<Queued>, print: bool) -> Result<Option<Acked>, CliError> {
     let stdout = std::io::stdout();
     let mut last = None;
-    for pending in rx {
-        let lsn = match pending.wait() {
-            Ok(lsn) => lsn,
+    for queued in rx {
+        let acked = match queued.wait() {
+            Ok(acked) => acked,
             Err(e) => {
                 // The log is poisoned: nothing more can be made durable.
                 // Stop now rather than when standard input ends (a driver
                 // waiting for an acknowledgement would wait forever).
-                let e = CliError::wal("making a record durable", e.into());
+                let e = CliError::wal("making a record durable", e);
                 let _ = writeln!(std::io::stderr().lock(), "groupwal: {e}");
                 std::process::exit(i32::from(e.code().number()));
             }
         };
         if print {
             let mut out = stdout.lock();
-            writeln!(out, "{lsn}").map_err(error::output)?;
+            writeln!(out, "{acked}").map_err(error::output)?;
             out.flush().map_err(error::output)?;
         }
-        last = Some(lsn);
+        last = Some(acked);
     }
     Ok(last)
 }

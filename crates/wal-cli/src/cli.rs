@@ -49,9 +49,15 @@ pub(crate) enum Command {
     /// Append one record per line of standard input (without its newline),
     /// each submitted as soon as its line arrives. Prints the last LSN at
     /// the end, or with --ack each record's LSN as soon as it is durable.
+    /// With --stream, each line is an entry of that stream, and each line
+    /// printed is `INDEX<TAB>LSN`.
     #[command(after_help = AFTER_HELP)]
     Append(AppendArgs),
-    /// Print records in LSN order (read-only).
+    /// Print records in LSN order (read-only): `LSN<TAB>length<TAB>preview`,
+    /// a stream record as `LSN<TAB>length<TAB>stream ID OP INDEX<TAB>preview`
+    /// (the length and preview of its entry; a stream record whose header
+    /// does not decode is shown, and is corruption, exit 1). With
+    /// --stream, the live entries of one stream in index order.
     #[command(after_help = AFTER_HELP)]
     Dump(DumpArgs),
     /// Read the whole log and check every record, without changing it.
@@ -73,8 +79,13 @@ pub(crate) enum Command {
     /// "stale", "torn"), tail_clean, torn_detail, corrupt_ranges,
     /// read_error (why the logical fields are null, e.g. a missing key),
     /// segment_files (file, first_lsn, size, data_bytes, records,
-    /// stored_payload_bytes, key_id). A segment whose header does not
-    /// verify is corruption (exit 1), as for verify.
+    /// stored_payload_bytes, key_id), streams (how many), stream_list
+    /// (every stream by id: id, first_index and last_index of its live
+    /// entries, null when none; entries, live; next_index, the index its
+    /// next append takes; first_lsn), stream_error (why the streams are
+    /// unknown: a stream record that contradicts the others is corruption,
+    /// exit 1). A segment whose header does not verify is corruption (exit
+    /// 1), as for verify.
     #[command(after_help = AFTER_HELP)]
     Stat(StatArgs),
     /// The durable concurrent-append benchmark: for each writer count,
@@ -138,6 +149,13 @@ pub(crate) struct AppendArgs {
     /// in order, and nothing else.
     #[arg(long)]
     pub(crate) ack: bool,
+    /// Append the lines as entries of stream ID (0 to 2^64-1), each at the
+    /// stream's next index. Prints `INDEX<TAB>LSN` where it would print an
+    /// LSN: the last entry's at the end (with no input, the stream's last
+    /// index, 0 if it has none, and the log's last LSN), or with --ack each
+    /// entry's.
+    #[arg(long, value_name = "ID")]
+    pub(crate) stream: Option<u64>,
     /// Segment file size in bytes: at least 4096, at most 1073741824
     /// (1 GiB; each segment is reserved whole on the disk). By default,
     /// 64 MiB.
@@ -154,20 +172,35 @@ pub(crate) struct AppendArgs {
 pub(crate) struct DumpArgs {
     /// The log directory.
     pub(crate) dir: PathBuf,
-    /// The first LSN to print.
+    /// The first LSN to print (with --stream, the first index).
     #[arg(long, value_name = "LSN")]
     pub(crate) from: Option<u64>,
-    /// The last LSN to print (inclusive).
+    /// The last LSN to print, inclusive (with --stream, the last index).
     #[arg(long, value_name = "LSN")]
     pub(crate) to: Option<u64>,
+    /// Only the live entries of stream ID (0 to 2^64-1), in index order,
+    /// each line starting with its index:
+    /// `INDEX<TAB>LSN<TAB>length<TAB>preview`. The log is read twice: once
+    /// to learn which entries are live (replaying every stream record),
+    /// once to print them; damage anywhere in the log, or a stream record
+    /// that contradicts the others, stops it before anything is printed
+    /// (exit 1). A stream the log holds nothing of prints nothing.
+    #[arg(long, value_name = "ID")]
+    pub(crate) stream: Option<u64>,
     /// The key file of an encrypted log.
     #[arg(long, value_name = "FILE")]
     pub(crate) key_file: Option<PathBuf>,
-    /// One JSON object per line: lsn, len, type ("data" or "checkpoint"),
-    /// flags (list of "compressed", "encrypted"), payload (base64).
+    /// One JSON object per line: lsn, len, type ("data", "checkpoint" or
+    /// "stream"), flags (list of "compressed", "encrypted"), payload
+    /// (base64); for a stream record also stream (its id), op ("append",
+    /// "purge", "truncate", "copy") and index, with len and payload those
+    /// of the entry after the stream header (or, for a header that does
+    /// not decode, stream, op and index null, an error, and the whole
+    /// payload).
     #[arg(long, conflicts_with = "payload")]
     pub(crate) json: bool,
-    /// Each payload as is, followed by a newline.
+    /// Each payload as is, followed by a newline; for a stream record, its
+    /// entry (purges and truncations, which carry none, print nothing).
     #[arg(long)]
     pub(crate) payload: bool,
 }

@@ -179,6 +179,8 @@ fn classify(e: &groupwal::Error) -> Code {
         groupwal::Error::Read(r) => r,
         groupwal::Error::Commit(c) => c,
         groupwal::Error::InvalidOption { .. } => return Code::Usage,
+        // Checksums pass, but no writer wrote that: damage, as for verify.
+        groupwal::Error::StreamRecord { .. } => return Code::Corrupt,
         _ => e,
     };
     for cause in chain(Some(top)) {

@@ -4,13 +4,16 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
 
-use groupwal::Lsn;
 use groupwal::reader::{RecoveryMode, TailKind};
+use groupwal::{Lsn, StreamInfo, StreamReplay};
 use serde_json::{Value, json};
 
 use crate::Outcome;
 use crate::cli::StatArgs;
 use crate::error::{self, Code};
+
+/// How many streams the text output lists (`--json` lists every one).
+const STREAM_LINES: usize = 20;
 
 pub(crate) fn run(args: &StatArgs) -> Outcome {
     crate::logdir::check_dir(&args.dir)?;
@@ -48,6 +51,25 @@ pub(crate) fn run(args: &StatArgs) -> Outcome {
         ),
         Err(e) => (None, None, None, None, Some(e.to_string())),
     };
+    let (streams, stream_error) = match read.as_ref().map(|r| &r.streams) {
+        Ok(Ok(list)) => (Some(list.as_slice()), None),
+        Ok(Err(e)) => (None, Some(e.to_string())),
+        Err(_) => (None, None),
+    };
+    let stream_values: Option<Vec<Value>> = streams.map(|list| {
+        list.iter()
+            .map(|s| {
+                json!({
+                    "id": s.id,
+                    "first_index": s.first_index,
+                    "last_index": s.last_index,
+                    "entries": s.entries,
+                    "next_index": s.next_index,
+                    "first_lsn": s.first_lsn.map(Lsn::get),
+                })
+            })
+            .collect()
+    });
     let end = reader.end();
     let tail = end.as_ref().map(|e| e.tail);
     let torn_detail = end.as_ref().and_then(|e| e.torn_detail.clone());
@@ -87,6 +109,9 @@ pub(crate) fn run(args: &StatArgs) -> Outcome {
         "corrupt_ranges": read.as_ref().ok().map(|_| corrupt),
         "read_error": read_error,
         "segment_files": seg_values,
+        "streams": streams.map(<[StreamInfo]>::len),
+        "stream_list": stream_values,
+        "stream_error": stream_error,
     });
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -98,8 +123,9 @@ pub(crate) fn run(args: &StatArgs) -> Outcome {
     }
     out.flush().map_err(error::output)?;
     match read {
-        // Damage reported is corruption, whatever else was shown.
-        Ok(_) if corrupt > 0 => Ok(Code::Corrupt),
+        // Damage reported is corruption, whatever else was shown; so is a
+        // stream record that contradicts the others.
+        Ok(r) if corrupt > 0 || r.streams.is_err() => Ok(Code::Corrupt),
         Ok(_) => Ok(Code::Ok),
         Err(e) => Ok(e.code()),
     }
@@ -124,11 +150,14 @@ struct ReadAll {
     first: Option<Lsn>,
     last: Option<Lsn>,
     logical: u64,
+    /// Every stream by id, or why they are unknown (a stream record that
+    /// contradicts the others).
+    streams: Result<Vec<StreamInfo>, groupwal::Error>,
 }
 
 /// Reads every record (skipping damage, which the reader counts) for the
-/// logical view, and counts each segment's records as the reader finds
-/// them.
+/// logical view and the streams, and counts each segment's records as the
+/// reader finds them.
 fn read_all(
     reader: &mut groupwal::reader::LogReader,
     segments: &mut [SegmentStat],
@@ -138,10 +167,20 @@ fn read_all(
         first: None,
         last: None,
         logical: 0,
+        streams: Ok(Vec::new()),
     };
+    let mut replay = Ok(StreamReplay::new());
     loop {
         let (lsn, len) = match reader.next_record() {
-            Ok(Some(record)) => (record.lsn, record.payload.len() as u64),
+            Ok(Some(record)) => {
+                if let Ok(r) = &mut replay
+                    && let Err(e) = r.apply(record.lsn, record.kind, record.payload)
+                {
+                    // The streams' state is not the log's from here on.
+                    replay = Err(e);
+                }
+                (record.lsn, record.payload.len() as u64)
+            }
             Ok(None) => break,
             Err(e) => return Err(crate::error::CliError::wal("reading", e.into())),
         };
@@ -157,6 +196,12 @@ fn read_all(
             seg.data_end = seg.data_end.max(pos.end);
         }
     }
+    all.streams = replay.and_then(|mut r| {
+        r.finish()?;
+        let mut list = r.streams();
+        list.sort_unstable_by_key(|s| s.id);
+        Ok(list)
+    });
     Ok(all)
 }
 
@@ -228,6 +273,7 @@ fn write_text(out: &mut impl Write, v: &Value) -> std::io::Result<()> {
     if let Some(e) = v["read_error"].as_str() {
         writeln!(out, "read error:       {e}")?;
     }
+    write_streams(out, v)?;
     writeln!(out, "segment files:")?;
     if let Some(segs) = v["segment_files"].as_array() {
         for s in segs {
@@ -241,6 +287,44 @@ fn write_text(out: &mut impl Write, v: &Value) -> std::io::Result<()> {
                 show(&s["key_id"])
             )?;
         }
+    }
+    Ok(())
+}
+
+/// The streams, if the log has any (or why they are unknown): how many,
+/// then a table of the first [`STREAM_LINES`] by id.
+fn write_streams(out: &mut impl Write, v: &Value) -> std::io::Result<()> {
+    if let Some(e) = v["stream_error"].as_str() {
+        return writeln!(out, "streams:          unknown: {e}");
+    }
+    let Some(list) = v["stream_list"].as_array().filter(|l| !l.is_empty()) else {
+        return Ok(());
+    };
+    writeln!(out, "streams:          {}", list.len())?;
+    let cell = |v: &Value| match v {
+        Value::Null => "-".to_string(),
+        other => other.to_string(),
+    };
+    let mut rows = vec![["id", "first", "last", "entries", "next"].map(String::from)];
+    rows.extend(list.iter().take(STREAM_LINES).map(|s| {
+        ["id", "first_index", "last_index", "entries", "next_index"].map(|k| cell(&s[k]))
+    }));
+    let mut widths = [0; 5];
+    for row in &rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.len());
+        }
+    }
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:>w$}"))
+            .collect();
+        writeln!(out, "  {}", cells.join("  "))?;
+    }
+    if let Some(more) = list.len().checked_sub(STREAM_LINES).filter(|&n| n > 0) {
+        writeln!(out, "  ... {more} more (stat --json lists every stream)")?;
     }
     Ok(())
 }

@@ -7,12 +7,15 @@
 //! authenticate or decompress included), so one run finds every finding; a
 //! torn tail ends the data and is reported as such. With the key file of
 //! an encrypted log, everything recovery authenticates is authenticated
-//! here too: segment headers and their order, markers, records.
+//! here too: segment headers and their order, markers, records. Stream
+//! records are replayed as opening the log replays them
+//! ([`groupwal::StreamReplay`]): one that contradicts the others is a
+//! finding.
 
 use std::io::{IsTerminal, Write};
 
-use groupwal::Lsn;
 use groupwal::reader::{CorruptRange, RecoveryMode, TailKind};
+use groupwal::{Lsn, StreamReplay};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::Outcome;
@@ -60,9 +63,18 @@ pub(crate) fn run(args: &VerifyArgs) -> Outcome {
     let mut first: Option<Lsn> = None;
     let mut last: Option<Lsn> = None;
     let mut reported = 0usize;
+    // Until a stream record contradicts the others, or damage is skipped
+    // (the records it took make the streams unknowable, and it is a
+    // finding already).
+    let mut replay = Some(StreamReplay::new());
     loop {
-        let lsn = match reader.next_record() {
-            Ok(Some(record)) => record.lsn,
+        let (lsn, contradiction) = match reader.next_record() {
+            Ok(Some(record)) => {
+                let applied = replay
+                    .as_mut()
+                    .map(|r| r.apply(record.lsn, record.kind, record.payload));
+                (record.lsn, applied.and_then(Result::err))
+            }
             Ok(None) => break,
             Err(e) => {
                 progress.finish_and_clear();
@@ -82,6 +94,15 @@ pub(crate) fn run(args: &VerifyArgs) -> Outcome {
                 ));
             }
         };
+        if let Some(e) = contradiction {
+            replay = None;
+            if reader.skipped().is_empty() {
+                findings += 1;
+                progress
+                    .suspend(|| writeln!(out, "corruption: {e}"))
+                    .map_err(error::output)?;
+            }
+        }
         records += 1;
         first.get_or_insert(lsn);
         last = Some(lsn);
@@ -92,6 +113,9 @@ pub(crate) fn run(args: &VerifyArgs) -> Outcome {
                 .map_err(error::output)?;
         }
         reported = reader.skipped().len();
+        if reported > 0 {
+            replay = None;
+        }
         while segments.get(passed + 1).is_some_and(|next| next.1 <= lsn) {
             progress.inc(segments.get(passed).map_or(0, |s| s.2));
             passed += 1;
@@ -101,6 +125,13 @@ pub(crate) fn run(args: &VerifyArgs) -> Outcome {
     for range in reader.skipped().get(reported..).unwrap_or_default() {
         findings += 1;
         writeln!(out, "{}", finding(range)).map_err(error::output)?;
+    }
+    if let Some(Err(e)) = replay
+        .filter(|_| reader.skipped().is_empty())
+        .map(|mut r| r.finish())
+    {
+        findings += 1;
+        writeln!(out, "corruption: {e}").map_err(error::output)?;
     }
 
     let range = match (first, last) {

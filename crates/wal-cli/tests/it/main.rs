@@ -9,6 +9,7 @@ mod hostile;
 mod mutations;
 mod round_trip;
 mod stat;
+mod streams;
 mod usage;
 mod verify;
 
