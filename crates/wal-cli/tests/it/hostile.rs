@@ -21,7 +21,9 @@ use std::path::Path;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use crate::{append_lockstep_from, groupwal, run, run_ok, s, text};
+#[cfg(feature = "encryption")]
+use crate::groupwal;
+use crate::{append_lockstep_from, run, run_ok, s, text};
 
 /// A segment's name, a FIFO under which is corruption.
 const SEGMENT: &str = "00000000000000000099.wal";
