@@ -3,7 +3,9 @@
 //! Commands:
 //!
 //! - `ci`: everything CI checks, in order: format, clippy (warnings denied,
-//!   all targets), the test suite, docs (warnings denied), a fuzz smoke.
+//!   all targets), the test suite, docs (warnings denied; with every
+//!   feature, and each library crate with none), `cargo publish --dry-run`
+//!   of every publishable crate, a fuzz smoke.
 //! - `test`: the test suite (`cargo test --workspace --all-features`).
 //! - `fuzz TARGET [--secs N]`: run one fuzz target (default 60 s).
 //! - `fuzz-smoke [--secs N]`: every fuzz target for N seconds (default 20).
@@ -293,6 +295,13 @@ fn ci(no_fuzz: bool) -> Result {
             &[("RUSTDOCFLAGS", "-D warnings")],
         )
     })?;
+    step("docs without features", docs_without_features)?;
+    step("publish dry run", || {
+        // Packages every publishable crate and builds each from its
+        // package, as crates.io would get it; `--allow-dirty`: CI's
+        // checkout may carry build outputs git does not ignore.
+        cargo(&["publish", "--workspace", "--dry-run", "--allow-dirty"])
+    })?;
     if no_fuzz {
         println!("== fuzz smoke skipped (--no-fuzz)");
     } else {
@@ -300,6 +309,26 @@ fn ci(no_fuzz: bool) -> Result {
     }
     println!("== ci passed in {:.0?}", started.elapsed());
     Ok(())
+}
+
+/// The library crates, each documented alone so that no other crate's
+/// features reach it (`--workspace` would unify them: the CLI turns on
+/// encryption): every intra-doc link must resolve without a feature.
+const LIBRARY_CRATES: &[&str] = &[
+    "wal-format",
+    "wal-io",
+    "wal-crypto",
+    "wal-commit",
+    "wal-reader",
+    "groupwal",
+];
+
+fn docs_without_features() -> Result {
+    let mut args = vec!["doc", "--no-deps"];
+    for krate in LIBRARY_CRATES {
+        args.extend(["-p", krate]);
+    }
+    cargo_env(&args, &[("RUSTDOCFLAGS", "-D warnings")])
 }
 
 /// The README's test command; `--show-output` prints what passing tests

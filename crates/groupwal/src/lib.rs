@@ -107,6 +107,13 @@
 //!
 //! Neither is on by default; without them neither dependency is built.
 
+// Without the `encryption` feature its option is not built: the link goes
+// to the published docs, which are built with every feature.
+#![cfg_attr(
+    not(feature = "encryption"),
+    doc = "",
+    doc = "[`WalOptions::encryption`]: https://docs.rs/groupwal/latest/groupwal/struct.WalOptions.html#method.encryption"
+)]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)

@@ -59,6 +59,15 @@
 //! This crate does not frame records or touch files; it never logs keys or
 //! plaintext (it logs nothing at all). It does not compress across records.
 
+// Without the `encryption` feature the key types are not built: their
+// links go to the published docs, which are built with every feature.
+#![cfg_attr(
+    not(feature = "encryption"),
+    doc = "",
+    doc = "[`KeyProvider`]: https://docs.rs/wal-crypto/latest/wal_crypto/trait.KeyProvider.html",
+    doc = "[`Keyring`]: https://docs.rs/wal-crypto/latest/wal_crypto/struct.Keyring.html",
+    doc = "[`Key`]: https://docs.rs/wal-crypto/latest/wal_crypto/struct.Key.html"
+)]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)

@@ -71,7 +71,7 @@ impl PayloadEncoder {
     ///
     /// # Errors
     ///
-    /// Those of [`SegmentEncryptor::encrypt`].
+    /// Those of `SegmentEncryptor::encrypt` (feature `encryption`).
     pub fn encode<'a>(
         &'a mut self,
         lsn: Lsn,

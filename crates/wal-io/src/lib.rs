@@ -76,6 +76,15 @@
 //! (`wal-commit`), or encrypt (`wal-crypto`). It runs on Linux (and, without
 //! `O_DIRECT` and `fallocate`, other Unix systems).
 
+// Without the `sim` feature its module is not built: its links go to the
+// published docs, which are built with every feature.
+#![cfg_attr(
+    not(feature = "sim"),
+    doc = "",
+    doc = "[`sim`]: https://docs.rs/wal-io/latest/wal_io/sim/index.html",
+    doc = "[`sim::SimStorage`]: https://docs.rs/wal-io/latest/wal_io/sim/struct.SimStorage.html",
+    doc = "[`sim::HaltingStorage`]: https://docs.rs/wal-io/latest/wal_io/sim/struct.HaltingStorage.html"
+)]
 #![cfg_attr(
     not(test),
     deny(
