@@ -549,6 +549,8 @@ mod tests {
         // The crash and fault campaign: the facade, and wal-io for its
         // simulated disk (feature `sim`).
         ("wal-torture", &["groupwal", "wal-io"]),
+        // openraft's log storage on streams: the facade only.
+        ("groupwal-openraft", &["groupwal"]),
     ];
 
     fn workspace_deps(manifest: &str) -> Vec<String> {

@@ -1,0 +1,14 @@
+//! groupwal-openraft's integration tests: openraft's own storage suite,
+//! and what it does not check (restarts, failures, process kills).
+
+#![allow(clippy::print_stderr, unreachable_pub, missing_docs)]
+
+mod contract;
+mod crash_points;
+mod faults;
+#[cfg(unix)]
+mod process_kill;
+mod reopen;
+mod sm;
+mod suite;
+mod support;
