@@ -1,5 +1,6 @@
-//! An in-memory key-value state machine: what openraft's suite needs
-//! besides the log store, and what the cluster tests apply entries to.
+//! An in-memory key-value state machine (the example's, and what
+//! openraft's storage suite in the tests needs besides the log store).
+//! Not durable: a restarted node applies its log again.
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
@@ -52,6 +53,11 @@ pub struct StateMachine {
 }
 
 impl StateMachine {
+    /// The value of `key`, as applied here.
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.data.lock().unwrap().kv.get(key).cloned()
+    }
+
     pub fn data(&self) -> Data {
         self.data.lock().unwrap().clone()
     }
