@@ -216,7 +216,9 @@ impl Pending {
     /// after the sync that covers the record returned, or with the error
     /// when the log is poisoned ([`Error::Poisoned`]) or closed first
     /// ([`Error::Closed`]). It is called exactly once, never dropped
-    /// uncalled. Callbacks run in LSN order.
+    /// uncalled. Callbacks run one at a time, in LSN order (one registered
+    /// once its record is already durable runs right away, possibly after
+    /// those of later records).
     ///
     /// **It runs on the log's own thread** (the sync thread, the I/O
     /// thread, or a blocking appender's thread that wrote the group), or
