@@ -6,8 +6,6 @@
 // An example reports on the terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::sync::Arc;
-
 use groupwal::{Lsn, Wal, WalOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -15,7 +13,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut options = WalOptions::new();
     options.segment_size(64 * 1024);
     let (leader, _) = Wal::open(dir.path(), &options)?;
-    let leader = Arc::new(leader);
     leader.append(b"first")?;
 
     let mut tail = leader.tail(Lsn::FIRST)?;
@@ -33,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..1000 {
         leader.append(format!("record {i:04} {}", "x".repeat(100)).as_bytes())?;
     }
-    Arc::into_inner(leader).ok_or("still shared")?.close()?;
+    leader.close()?;
     let shipped = follower.join().map_err(|_| "follower panicked")?;
     println!("follower shipped {shipped} records");
     Ok(())

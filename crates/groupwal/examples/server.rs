@@ -7,8 +7,6 @@
 // An example reports on the terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::sync::Arc;
-
 use groupwal::{Wal, WalOptions};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -18,7 +16,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = dir.path().to_path_buf();
     let (wal, _) =
         tokio::task::spawn_blocking(move || Wal::open(path, &WalOptions::new())).await??;
-    let wal = Arc::new(wal);
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(64);
     let handler = {
@@ -57,7 +54,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{answered} requests, durable up to lsn {}",
         wal.durable_lsn()
     );
-    let wal = Arc::into_inner(wal).ok_or("still shared")?;
+    // Closing syncs: blocking, so off the runtime. It closes the log for
+    // every clone.
     tokio::task::spawn_blocking(move || wal.close()).await??;
     Ok(())
 }

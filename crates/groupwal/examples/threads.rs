@@ -6,7 +6,6 @@
 // An example reports on the terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use groupwal::{Wal, WalOptions};
@@ -14,11 +13,10 @@ use groupwal::{Wal, WalOptions};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let (wal, _) = Wal::open(dir.path(), &WalOptions::new())?;
-    let wal = Arc::new(wal);
     let started = Instant::now();
     let writers: Vec<_> = (0..16)
         .map(|t| {
-            let wal = wal.clone();
+            let wal = wal.clone(); // a handle: every clone is the same log
             std::thread::spawn(move || -> groupwal::Result<()> {
                 for i in 0..200 {
                     wal.append(format!("thread {t} record {i}").as_bytes())?;
@@ -36,6 +34,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{} durable appends in {elapsed:?}: {} syncs, {:.1} records per group, p99 {:?}",
         stats.appends, stats.syncs, stats.avg_group, stats.append.p99
     );
-    Arc::into_inner(wal).ok_or("still shared")?.close()?;
+    wal.close()?;
     Ok(())
 }

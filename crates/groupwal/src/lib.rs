@@ -89,6 +89,47 @@
 //! (after a failed `fsync`, Linux may have dropped the data and a retry can
 //! report success). Reopen the log to recover.
 //!
+//! What each mode asks of the disk, and what recovery does in each
+//! [`RecoveryMode`], is spelled out in the format's specification:
+//! [sync modes](format::spec#sync-modes-wal-io),
+//! [recovery](format::spec#recovery-wal-reader).
+//!
+//! # Sharing a log
+//!
+//! A [`Wal`] is a handle: clone it into every thread and task that
+//! appends or reads (all methods take `&self`). [`Wal::close`] on any
+//! clone closes the log for all of them; later calls get
+//! [`commit::Error::Closed`].
+//!
+//! ```
+//! use groupwal::{Wal, WalOptions};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let (wal, _) = Wal::open(dir.path(), &WalOptions::new())?;
+//! let writers: Vec<_> = (0..4)
+//!     .map(|t| {
+//!         let wal = wal.clone();
+//!         std::thread::spawn(move || wal.append(format!("from thread {t}").as_bytes()))
+//!     })
+//!     .collect();
+//! for w in writers {
+//!     w.join().expect("writer thread")?;
+//! }
+//! assert_eq!(wal.last_lsn().get(), 4);
+//! // Replay everything the log still holds, wherever it starts now.
+//! assert_eq!(wal.read_from(wal.first_lsn()?)?.count(), 4);
+//! wal.close()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # The format
+//!
+//! [`format::spec`] describes every byte on disk, what each checksum
+//! covers, how the end of the data is recognised after a crash, the
+//! encryption scheme and the version history (version 3).
+//!
 //! # Layers
 //!
 //! Each layer is re-exported as a module, so you can go down a level
@@ -101,11 +142,14 @@
 //!
 //! - `encryption`: AES-256-GCM of payloads ([`WalOptions::encryption`]),
 //!   per-segment keys derived from a key provider's current key; a nonce is
-//!   never reused (see `docs/FORMAT.md`).
+//!   never reused (see [the format](format::spec#encrypted-payload-flag-encrypted)).
 //! - `compression`: zstd of payloads ([`WalOptions::compression_level`]),
 //!   applied only where it makes a record smaller.
+//! - `futures-core`: [`AsyncTail`] implements `futures_core::Stream`, for
+//!   stream combinators and `select!` loops.
 //!
-//! Neither is on by default; without them neither dependency is built.
+//! None is on by default; without them none of their dependencies is
+//! built.
 
 // Without the `encryption` feature its option is not built: the link goes
 // to the published docs, which are built with every feature.

@@ -1,7 +1,7 @@
 //! [`Wal`]: an open log, and the readers it hands out.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use wal_commit::{Committer, Durability, Pending, Stats};
 use wal_format::Lsn;
@@ -17,15 +17,43 @@ use crate::streams::Streams;
 /// An open write-ahead log: appends from any number of threads and tasks,
 /// reads, tails, truncation.
 ///
-/// All methods take `&self`; share it in an `Arc`. Open one with
-/// [`Wal::open`], which recovers the log first.
-#[derive(Debug)]
+/// Open one with [`Wal::open`], which recovers the log first. All methods
+/// take `&self`, and a `Wal` is a handle: [`Clone`] it to share the log
+/// between threads and tasks (a clone costs a few reference counts and a
+/// copy of the directory's path; every clone is the same log). The log
+/// stays open until [`Wal::close`] is called on any clone, or the last
+/// clone is dropped.
+///
+/// # LSNs of a running log
+///
+/// | call | what it returns |
+/// |---|---|
+/// | [`Wal::first_lsn`] | the oldest record the log holds: where a replay of everything starts |
+/// | [`Wal::durable_lsn`] | the last durable record: readers ([`Wal::read_from`], tails) see up to it |
+/// | [`Wal::last_lsn`] | the last record appended, durable or not yet (it is durable once [`Wal::durable_lsn`] reaches it) |
+/// | [`Wal::next_lsn`] | the LSN the next append takes: [`Wal::last_lsn`] + 1 |
+///
+/// `first_lsn <= durable_lsn + 1` and `durable_lsn <= last_lsn`; a log
+/// without records has `first_lsn == next_lsn`. Right after
+/// [`Wal::open`], `last_lsn` and `durable_lsn` are the recovery report's
+/// `last_lsn`.
+#[derive(Clone, Debug)]
 pub struct Wal {
-    pub(crate) committer: Committer,
-    pub(crate) streams: Streams,
+    pub(crate) committer: Arc<Committer>,
+    pub(crate) streams: Arc<Streams>,
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) dir: PathBuf,
+    shared: Arc<Shared>,
+}
+
+/// What every clone of a [`Wal`] shares besides the committer and the
+/// streams.
+#[derive(Debug)]
+struct Shared {
     read: ReadOptions,
+    /// Held while closing, so that a close on one clone waits for a close
+    /// running on another to finish.
+    closing: Mutex<()>,
 }
 
 impl Wal {
@@ -124,11 +152,14 @@ impl Wal {
         );
         Ok((
             Wal {
-                committer,
-                streams,
+                committer: Arc::new(committer),
+                streams: Arc::new(streams),
                 storage: options.storage.clone(),
                 dir,
-                read: options.read.clone(),
+                shared: Arc::new(Shared {
+                    read,
+                    closing: Mutex::new(()),
+                }),
             },
             report,
         ))
@@ -252,10 +283,26 @@ impl Wal {
         Ok(r)
     }
 
-    /// The highest durable LSN.
+    /// The LSN of the last durable record ([`Lsn::ZERO`] if none): the
+    /// last one [`Wal::read_from`] and tails hand out now, and the last one
+    /// a crash cannot lose. See [the table of a running log's
+    /// LSNs](Wal#lsns-of-a-running-log).
     #[must_use]
     pub fn durable_lsn(&self) -> Lsn {
         self.committer.durable_lsn()
+    }
+
+    /// The LSN of the last record appended, durable or not yet
+    /// ([`Lsn::ZERO`] if none): [`Wal::next_lsn`] − 1. An append that
+    /// returned is durable, so with only durable appends this is
+    /// [`Wal::durable_lsn`] once they returned; records from
+    /// [`Wal::submit`] and [`Wal::append_unsynced`] count here at once,
+    /// and in the durable LSN once a sync covers them. After a failed
+    /// write or sync (the log is poisoned) the records above the durable
+    /// LSN never become durable.
+    #[must_use]
+    pub fn last_lsn(&self) -> Lsn {
+        self.next_lsn().saturating_sub(1)
     }
 
     /// The LSN the next append takes.
@@ -326,7 +373,13 @@ impl Wal {
     pub fn tail(&self, from: Lsn) -> Result<Tail> {
         let watermark: Arc<dyn DurableWatermark> = Arc::new(Watermark(self.committer.durability()));
         Ok(Tail {
-            reader: TailReader::open(self.storage.clone(), &self.dir, from, &self.read, watermark)?,
+            reader: TailReader::open(
+                self.storage.clone(),
+                &self.dir,
+                from,
+                &self.shared.read,
+                watermark,
+            )?,
         })
     }
 
@@ -408,15 +461,30 @@ impl Wal {
         self.committer.poisoned()
     }
 
-    /// Drains what is queued, syncs, stops the I/O thread, releases the
-    /// directory. Dropping a `Wal` does the same but cannot report errors
-    /// and waits at most a few seconds.
+    /// Closes the log for every clone: drains what is queued, syncs, stops
+    /// the I/O thread, releases the directory. Every later call on any
+    /// clone that writes or waits gets [`wal_commit::Error::Closed`];
+    /// readers already open hand out what is durable and then end. Closing
+    /// again (on any clone) waits for a close under way and returns what
+    /// it returned, `Ok` or the error that poisoned the log.
+    ///
+    /// Dropping the last clone without closing does the same but cannot
+    /// report errors and waits at most a few seconds.
     ///
     /// # Errors
     ///
     /// The error that poisoned the log, if any.
-    pub fn close(self) -> Result<()> {
-        Ok(self.committer.close()?)
+    pub fn close(&self) -> Result<()> {
+        let _closing = self
+            .shared
+            .closing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.committer.close()?;
+        match self.committer.poisoned() {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -521,8 +589,29 @@ pub struct AsyncTail {
 
 impl AsyncTail {
     /// The next record once durable; `None` after the reader thread ended
-    /// (its last item was the error that ended it).
+    /// (its last item was the error that ended it:
+    /// [`wal_reader::Error::Closed`] once the log was closed and every
+    /// durable record handed out).
     pub async fn recv(&mut self) -> Option<Result<OwnedRecord>> {
         self.rx.recv().await.map(|r| r.map_err(Into::into))
+    }
+}
+
+/// The records as they become durable (feature `futures-core`); like
+/// [`Tail`]'s iterator, the stream ends once the log is closed and every
+/// durable record was handed out (the first other error is its last
+/// item).
+#[cfg(feature = "futures-core")]
+impl futures_core::Stream for AsyncTail {
+    type Item = Result<OwnedRecord>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx).map(|item| match item {
+            Some(Err(wal_reader::Error::Closed)) | None => None,
+            Some(r) => Some(r.map_err(Into::into)),
+        })
     }
 }

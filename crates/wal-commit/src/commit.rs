@@ -674,12 +674,15 @@ impl Committer {
     }
 
     /// Drains what is queued, syncs, stops the I/O thread and releases the
-    /// log directory.
+    /// log directory. Takes `&self`, so a shared committer can be closed
+    /// without unwrapping it: every later call gets [`Error::Closed`]. A
+    /// second close returns `Ok` at once, even while the first is still
+    /// draining.
     ///
     /// # Errors
     ///
     /// The error that poisoned the log, if any; [`Error::Thread`].
-    pub fn close(self) -> Result<()> {
+    pub fn close(&self) -> Result<()> {
         self.shutdown(None)
     }
 

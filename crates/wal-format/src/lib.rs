@@ -3,7 +3,8 @@
 //!
 //! This is the bottom layer of groupwal. It does no I/O, starts no threads,
 //! allocates nothing per record, and depends on no other groupwal crate.
-//! `docs/FORMAT.md` in the repository describes every byte.
+//! The [`spec`] module describes every byte, what each checksum covers,
+//! the sync and recovery modes, and the format's version history.
 //!
 //! # Overview
 //!
@@ -74,6 +75,19 @@
         clippy::arithmetic_side_effects
     )
 )]
+
+/// The on-disk format of a groupwal log, byte by byte: segment and record
+/// headers, what each checksum covers, markers, streams, compression and
+/// encryption, where data ends, recovery modes, sync modes, the truncation
+/// protocol, assumptions about the media and the version history. (The
+/// repository's `docs/FORMAT.md`, rendered here.)
+pub mod spec {
+    // Rendered by rustdoc only: its code blocks are byte tables and
+    // formulas, neither doctests nor Rust.
+    #![allow(rustdoc::invalid_rust_codeblocks)]
+    #![cfg_attr(all(doc, not(doctest)), doc = "")]
+    #![cfg_attr(all(doc, not(doctest)), doc = include_str!("../FORMAT.md"))]
+}
 
 mod error;
 mod fragment;

@@ -2,8 +2,9 @@
 
 use crate::error::{Error, Result};
 
-/// How appended bytes are made durable. See `docs/FORMAT.md`, "Sync modes",
-/// for the table of what survives a process crash and a power loss.
+/// How appended bytes are made durable. See [the format's "Sync
+/// modes"](wal_format::spec#sync-modes-wal-io) for the table of what
+/// survives a process crash and a power loss.
 ///
 /// In every mode the bytes of a [`crate::SegmentLog::write`] are in the
 /// kernel (they survive a crash of the process) once it returns. The modes

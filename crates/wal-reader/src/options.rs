@@ -6,8 +6,9 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 
 /// What recovery (and a reader) does about damage, modelled on RocksDB's
-/// `WALRecoveryMode`. See `docs/FORMAT.md`, "Recovery", for the table of
-/// what each mode does in each case.
+/// `WALRecoveryMode`. See [the format's
+/// "Recovery"](wal_format::spec#recovery-wal-reader) for the table of what
+/// each mode does in each case.
 ///
 /// In every mode a clean end, zero-filled (preallocated) space and stale
 /// records from an earlier use of a recycled file end the data without

@@ -205,7 +205,9 @@ pub struct Position {
     pub offset: u64,
 }
 
-/// What recovery found and did. Returned by [`crate::recover`];
+/// What recovery found and did. Returned by [`recover`](crate::recover)
+/// and [`recover_with`](crate::recover_with), and so by `groupwal`'s
+/// `Wal::open`, which recovers with them;
 /// [`RecoveryReport::losses`] says in one line what was dropped, if
 /// anything.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use groupwal::io::sim::SimStorage;
-use groupwal::{LogicalKind, Lsn, TailKind, Wal};
+use groupwal::{Error, LogicalKind, Lsn, TailKind, Wal};
 
 use crate::support::{DIR, open, options, payload, read_all};
 
@@ -209,5 +209,85 @@ fn unsynced_appends_are_read_back_only_once_synced() {
     let (wal, report) = Wal::open(DIR, &options(&storage)).unwrap();
     assert_eq!(report.last_lsn, Lsn::new(40));
     assert_eq!(read_all(&wal), expected);
+    wal.close().unwrap();
+}
+
+#[test]
+fn a_cloned_log_is_closed_for_every_clone_by_one_close() {
+    let storage = SimStorage::new(11);
+    let wal = open(&storage);
+    let writers: Vec<_> = (0..4u64)
+        .map(|w| {
+            let wal = wal.clone();
+            std::thread::spawn(move || {
+                for s in 0..20 {
+                    wal.append(&payload(w, s)).unwrap();
+                }
+                wal // each thread hands its clone back, still open
+            })
+        })
+        .collect();
+    let clones: Vec<Wal> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    assert_eq!(wal.last_lsn(), Lsn::new(80));
+    clones[0].close().unwrap();
+    // Closed for the original and every other clone.
+    for w in clones.iter().chain([&wal]) {
+        let late = w.append(b"too late");
+        assert!(
+            matches!(late, Err(Error::Commit(groupwal::commit::Error::Closed))),
+            "{late:?}"
+        );
+    }
+    // Closing again, on any clone, is fine.
+    wal.close().unwrap();
+    clones[1].close().unwrap();
+    // The directory is released: the log opens again, clones still alive.
+    let (again, report) = Wal::open(DIR, &options(&storage)).unwrap();
+    assert_eq!(report.last_lsn, Lsn::new(80));
+    assert_eq!(read_all(&again).len(), 80);
+    again.close().unwrap();
+    drop((wal, clones));
+}
+
+#[test]
+fn first_last_durable_and_next_lsn_of_a_running_log() {
+    let storage = SimStorage::new(12);
+    let wal = open(&storage);
+    // A new log: no record, the range is empty.
+    assert_eq!(
+        (
+            wal.first_lsn().unwrap(),
+            wal.last_lsn(),
+            wal.durable_lsn(),
+            wal.next_lsn()
+        ),
+        (Lsn::new(1), Lsn::ZERO, Lsn::ZERO, Lsn::new(1))
+    );
+    wal.append(b"one").unwrap();
+    for s in 0..5 {
+        wal.append_unsynced(&payload(3, s)).unwrap();
+    }
+    // Appended is not durable: last runs ahead of durable until a sync.
+    assert_eq!(
+        (wal.last_lsn(), wal.durable_lsn()),
+        (Lsn::new(6), Lsn::new(1))
+    );
+    assert_eq!(wal.next_lsn(), Lsn::new(7));
+    wal.sync().unwrap();
+    assert_eq!(
+        (wal.last_lsn(), wal.durable_lsn()),
+        (Lsn::new(6), Lsn::new(6))
+    );
+    // A suffix truncation takes last back with it.
+    wal.truncate_from(Lsn::new(4)).unwrap();
+    assert_eq!(wal.last_lsn(), Lsn::new(3));
+    wal.close().unwrap();
+    let (wal, report) = Wal::open(DIR, &options(&storage)).unwrap();
+    assert_eq!(report.last_lsn, Lsn::new(3));
+    assert_eq!(
+        (wal.last_lsn(), wal.durable_lsn()),
+        (Lsn::new(3), Lsn::new(3))
+    );
+    assert_eq!(wal.first_lsn().unwrap(), Lsn::new(1));
     wal.close().unwrap();
 }

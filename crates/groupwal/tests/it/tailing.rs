@@ -81,3 +81,34 @@ fn read_from_stops_at_the_durable_end() {
     assert_eq!(records.count(), 5);
     wal.close().unwrap();
 }
+
+/// With the `futures-core` feature an async tail is a `Stream` that ends
+/// (rather than yielding the `Closed` error) once the log is closed and
+/// every durable record was handed out, like the blocking tail's iterator.
+#[cfg(feature = "futures-core")]
+#[test]
+fn an_async_tail_is_a_stream_that_ends_when_the_log_closes() {
+    use std::pin::Pin;
+
+    use futures_core::Stream;
+
+    let storage = SimStorage::new(13);
+    let wal = open(&storage);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut tail = wal.tail_async(Lsn::FIRST, 4).unwrap();
+    let expected: Vec<(u64, Vec<u8>)> = (0..30)
+        .map(|s| (wal.append(&payload(7, s)).unwrap().get(), payload(7, s)))
+        .collect();
+    wal.close().unwrap();
+    let got = rt.block_on(async {
+        let mut got = Vec::new();
+        while let Some(r) = std::future::poll_fn(|cx| Pin::new(&mut tail).poll_next(cx)).await {
+            let r = r.unwrap_or_else(|e| panic!("tail failed: {e:?}"));
+            got.push((r.lsn.get(), r.payload));
+        }
+        got
+    });
+    assert_eq!(got, expected);
+}
