@@ -353,6 +353,10 @@ impl Wal {
         self.rewrite(cap)?;
         let (below, carried) = {
             let mut st = self.streams.lock();
+            // A bound past what is durable means "everything written so
+            // far", not records still to come.
+            let written = self.committer.durable_lsn().saturating_add(1);
+            st.plain_floor = st.plain_floor.min(written);
             let below = self.streams.removable_below(&st, cap);
             let stale: Vec<(u64, u64)> = st
                 .state_lsn

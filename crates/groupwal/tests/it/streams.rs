@@ -404,3 +404,22 @@ fn a_crash_during_rewrites_loses_no_acknowledged_entry() {
         wal.close().unwrap();
     }
 }
+
+/// A plain purge past the end covers what was written, not plain records
+/// appended after it.
+#[test]
+fn a_plain_purge_past_the_end_does_not_cover_later_plain_records() {
+    let storage = SimStorage::new(30);
+    let wal = open(&storage);
+    let big = vec![3u8; 3000];
+    wal.stream(1).append(&big).unwrap();
+    assert_eq!(wal.truncate_below(Lsn::new(1_000_000)).unwrap(), 0);
+    let plain = wal.append(b"needed later").unwrap();
+    for _ in 0..40 {
+        wal.stream(1).append(&big).unwrap();
+    }
+    wal.stream(1).purge_below(41).unwrap();
+    let got = wal.read_from(plain).unwrap().next().unwrap().unwrap();
+    assert_eq!(got.payload, b"needed later");
+    wal.close().unwrap();
+}
