@@ -147,6 +147,20 @@
 //!   applied only where it makes a record smaller.
 //! - `futures-core`: [`AsyncTail`] implements `futures_core::Stream`, for
 //!   stream combinators and `select!` loops.
+//! - `metrics`: the log's counters and latency histograms through the
+//!   [`metrics`](https://docs.rs/metrics) facade, for whatever exporter
+//!   the service installs (Prometheus, StatsD, ...):
+//!   `groupwal_appends_total`, `groupwal_appended_bytes_total`,
+//!   `groupwal_groups_total`, `groupwal_syncs_total`,
+//!   `groupwal_poisonings_total`, and the histograms
+//!   `groupwal_fsync_duration_seconds` (etcd's
+//!   `wal_fsync_duration_seconds`), `groupwal_write_duration_seconds`,
+//!   `groupwal_group_size_records`, `groupwal_queue_wait_duration_seconds`,
+//!   `groupwal_append_duration_seconds`, each labelled `dir` (the log
+//!   directory). Install the recorder before opening a log; the names
+//!   are constants in [`commit::metrics`], and the `metrics` example
+//!   renders them as a scrape would. [`Wal::stats`] gives the same
+//!   numbers as a snapshot, with or without the feature.
 //!
 //! None is on by default; without them none of their dependencies is
 //! built.

@@ -18,6 +18,7 @@ use wal_io::{SegmentLog, SyncMode};
 
 use crate::encrypt::Encryption;
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::options::CommitOptions;
 use crate::prepare::{self, Nudge, PrepareThread};
 use crate::records::{PACK_MAX_RECORD, PACK_POOL, Packed, Records};
@@ -107,6 +108,7 @@ struct Shared {
     sync_nanos: AtomicU64,
     watermark: Watermark,
     counters: Counters,
+    metrics: Metrics,
     options: CommitOptions,
     /// The log; `None` once the I/O thread has closed it. Lock order: this
     /// before `queue`, and before the watermark's.
@@ -345,6 +347,7 @@ impl Committer {
             sync_nanos: AtomicU64::new(0),
             watermark: Watermark::new(durable),
             counters: Counters::default(),
+            metrics: Metrics::new(log.dir()),
             options: options.clone(),
             io: Mutex::new(Some(IoState::new(log, encoder, encryption, nudge, options))),
         });
@@ -1400,9 +1403,9 @@ impl IoState {
     fn commit(&mut self, shared: &Shared, group: &mut [Request], taken: Instant) -> Result<()> {
         let counters = &shared.counters;
         for r in group.iter() {
-            counters
-                .queue_wait
-                .record(taken.saturating_duration_since(r.enqueued));
+            let waited = taken.saturating_duration_since(r.enqueued);
+            counters.queue_wait.record(waited);
+            shared.metrics.queued(waited);
         }
         let Some(first) = group.first() else {
             return Ok(());
@@ -1526,6 +1529,9 @@ impl IoState {
         counters
             .max_group
             .fetch_max(records as u64, Ordering::Relaxed);
+        shared
+            .metrics
+            .written(records as u64, bytes as u64, written - taken);
         let must_sync = {
             let mut q = shared.lock();
             q.writing = false;
@@ -1612,7 +1618,9 @@ impl IoState {
 /// Poisons the log: the failed group and everything queued behind it fail;
 /// nothing more is written.
 fn fail(shared: &Shared, e: Error) {
-    shared.watermark.set_poison(e);
+    if shared.watermark.set_poison(e) {
+        shared.metrics.poisoned();
+    }
     let mut q = shared.lock();
     q.requests.clear();
     q.in_flight = 0;
@@ -1666,13 +1674,14 @@ fn acknowledge(shared: &Shared, started: Instant, at: Instant, covered: &[Unsync
     counters.sync.record(took);
     record_sync_time(shared, took);
     counters.syncs.fetch_add(1, Ordering::Relaxed);
+    shared.metrics.synced(took);
     let mut last = Lsn::ZERO;
     let mut acked = 0usize;
     for group in covered {
         for &enqueued in &group.enqueued {
-            counters
-                .append
-                .record(at.saturating_duration_since(enqueued));
+            let took = at.saturating_duration_since(enqueued);
+            counters.append.record(took);
+            shared.metrics.acknowledged(took);
         }
         acked += group.acked;
         last = last.max(group.last);

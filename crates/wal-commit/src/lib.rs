@@ -70,6 +70,10 @@
 //!
 //! - `compression`: zstd compression of payloads
 //!   ([`CommitOptions::compression_level`]).
+//! - `metrics`: the counters and latency histograms through the `metrics`
+//!   facade as well, under Prometheus-style names ([`metrics`](mod@metrics)).
+//!   Without it the `metrics` crate is not built and recording costs
+//!   nothing.
 //! - `encryption`: AES-256-GCM of payloads (`CommitOptions::encryption`),
 //!   compress first, then encrypt; a failure to encrypt fails the group,
 //!   nothing is ever written in plaintext.
@@ -96,6 +100,7 @@ mod callbacks;
 mod commit;
 mod encrypt;
 mod error;
+pub mod metrics;
 mod options;
 mod prepare;
 mod records;

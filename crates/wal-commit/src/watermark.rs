@@ -92,14 +92,15 @@ impl Watermark {
 
     /// Records the first failure (later ones are consequences) and wakes
     /// every waiter.
-    pub(crate) fn set_poison(&self, cause: Error) {
-        {
+    pub(crate) fn set_poison(&self, cause: Error) -> bool {
+        let first = {
             let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
-            let _ = self.poison.set(Arc::new(cause));
-        }
+            self.poison.set(Arc::new(cause)).is_ok()
+        };
         self.cond.notify_all();
         self.notify.notify_waiters();
         self.run_callbacks();
+        first
     }
 
     /// Wakes every waiter without a change (for space waiters; after a

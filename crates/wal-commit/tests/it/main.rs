@@ -11,6 +11,8 @@ mod crash_keeps_acknowledged;
 #[cfg(feature = "encryption")]
 mod encryption;
 mod failed_sync_poisons;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod on_durable;
 mod pipelined_sync;
 mod support;
