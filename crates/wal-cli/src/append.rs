@@ -81,8 +81,12 @@ pub(crate) fn run(args: &AppendArgs) -> Outcome {
         options.segment_size(size);
     }
     refuse_foreign_dir(&args.dir)?;
-    let (wal, report) = Wal::open(&args.dir, &options)
-        .map_err(|e| CliError::wal(format!("opening {}", args.dir.display()), e))?;
+    let (wal, report) = Wal::open(&args.dir, &options).map_err(|e| {
+        if crate::error::is_locked(&e) {
+            return locked(&args.dir);
+        }
+        CliError::wal(format!("opening {}", args.dir.display()), e)
+    })?;
     if let Some(losses) = report.losses() {
         // Whatever recovery dropped is said, on standard error.
         let _ = writeln!(
@@ -219,4 +223,18 @@ fn acknowledge(rx: &mpsc::Receiver<Queued>, print: bool) -> Result<Option<Acked>
         last = Some(acked);
     }
     Ok(last)
+}
+
+/// Another process (or another open in this one) holds the directory's
+/// lock: name the directory, and the holder when the system tells.
+fn locked(dir: &std::path::Path) -> CliError {
+    let holder = match crate::lock::holder_pid(dir) {
+        Some(pid) if pid == std::process::id() => " (this process)".to_string(),
+        Some(pid) => format!(" (pid {pid})"),
+        None => String::new(),
+    };
+    CliError::usage(format!(
+        "{} is in use: another process holds its lock{holder}; a log has one writer at a time",
+        dir.display()
+    ))
 }

@@ -29,7 +29,7 @@ const MAX_SIZE: usize = 64 << 20;
 /// One writer count's measurement.
 struct Row {
     writers: usize,
-    commits: u64,
+    records: u64,
     elapsed: Duration,
     bytes: u64,
     p50: Duration,
@@ -88,8 +88,8 @@ pub(crate) fn run(args: &BenchArgs) -> Outcome {
     if !args.json {
         writeln!(
             stdout,
-            "{:>8} {:>12} {:>10} {:>12} {:>12} {:>10}",
-            "writers", "commits/s", "MB/s", "p50", "p99", "avg group"
+            "{:>8} {:>12} {:>10} {:>10} {:>12} {:>12} {:>10}",
+            "writers", "records/s", "syncs/s", "MB/s", "p50", "p99", "avg group"
         )
         .map_err(error::output)?;
         stdout.flush().map_err(error::output)?;
@@ -101,16 +101,18 @@ pub(crate) fn run(args: &BenchArgs) -> Outcome {
         std::fs::remove_dir_all(&dir)
             .map_err(|e| CliError::io(format!("removing {}", dir.display()), e))?;
         let secs = row.elapsed.as_secs_f64().max(f64::MIN_POSITIVE);
-        let rate = row.commits as f64 / secs;
+        let rate = row.records as f64 / secs;
+        let syncs_per_sec = row.syncs as f64 / secs;
         let mbps = row.bytes as f64 / secs / 1e6;
         if args.json {
             let v = json!({
                 "writers": row.writers,
                 "size": args.size,
                 "sync": sync_name(args.sync),
-                "commits": row.commits,
+                "records": row.records,
                 "seconds": secs,
-                "commits_per_sec": rate,
+                "records_per_sec": rate,
+                "syncs_per_sec": syncs_per_sec,
                 "mb_per_sec": mbps,
                 "p50_us": row.p50.as_secs_f64() * 1e6,
                 "p99_us": row.p99.as_secs_f64() * 1e6,
@@ -122,9 +124,10 @@ pub(crate) fn run(args: &BenchArgs) -> Outcome {
         } else {
             writeln!(
                 stdout,
-                "{:>8} {:>12.0} {:>10.2} {:>12} {:>12} {:>10.1}",
+                "{:>8} {:>12.0} {:>10.0} {:>10.2} {:>12} {:>12} {:>10.1}",
                 row.writers,
                 rate,
+                syncs_per_sec,
                 mbps,
                 format!("{:.1?}", row.p50),
                 format!("{:.1?}", row.p99),
@@ -196,7 +199,7 @@ fn run_one(
         // done (a --count run).
         while start.elapsed() < duration && !handles.iter().all(|h| h.is_finished()) {
             progress.set_position(start.elapsed().as_millis() as u64);
-            progress.set_message(format!("{} commits", done.load(Ordering::Relaxed)));
+            progress.set_message(format!("{} records", done.load(Ordering::Relaxed)));
             std::thread::sleep(Duration::from_millis(50));
         }
         stop.store(true, Ordering::Relaxed);
@@ -222,7 +225,7 @@ fn run_one(
     }
     Ok(Row {
         writers,
-        commits: stats.appends,
+        records: stats.appends,
         elapsed,
         bytes: stats.bytes,
         p50: stats.append.p50,

@@ -84,7 +84,19 @@ fn dump_log(args: &DumpArgs, mut reader: LogReader) -> Outcome {
         }
     }
     out.flush().map_err(error::output)?;
-    note_torn_tail(reader.end());
+    let end = reader.end();
+    // A --from past the log's next LSN names records that do not exist:
+    // a mistake, not an empty answer (the next LSN itself is "what comes
+    // next", empty until a writer appends it).
+    if let (Some(from), Some(end)) = (args.from, &end)
+        && from > end.next_lsn.get()
+    {
+        return Err(CliError::usage(format!(
+            "--from {from} is past the end of the log: its last lsn is {}",
+            end.next_lsn.checked_prev().unwrap_or(Lsn::ZERO)
+        )));
+    }
+    note_torn_tail(end);
     match invalid {
         Some(e) => Err(reading(&args.dir, e)),
         None => Ok(Code::Ok),

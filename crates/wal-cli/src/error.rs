@@ -191,6 +191,16 @@ fn classify(e: &groupwal::Error) -> Code {
     Code::Failure
 }
 
+/// Whether the log directory is locked by another opener.
+pub(crate) fn is_locked(e: &groupwal::Error) -> bool {
+    chain(Some(e)).any(|c| {
+        let io_err = c
+            .downcast_ref::<io::Error>()
+            .or_else(|| c.downcast_ref::<std::sync::Arc<io::Error>>().map(|a| &**a));
+        matches!(io_err, Some(io::Error::Locked { .. }))
+    })
+}
+
 /// Whether a segment could not be read for want of a key.
 fn missing_key(e: &groupwal::Error) -> bool {
     let groupwal::Error::Read(r) = e else {

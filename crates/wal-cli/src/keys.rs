@@ -196,14 +196,25 @@ pub(crate) fn parse(text: &str) -> Result<groupwal::crypto::Keyring, String> {
 /// fails, nothing is printed. The key goes straight to the descriptor, not
 /// through standard output's buffer, from a line wiped once written.
 #[cfg(feature = "encryption")]
-pub(crate) fn keygen() -> Outcome {
-    use std::io::Write;
+pub(crate) fn keygen(args: &crate::cli::KeygenArgs) -> Outcome {
+    use std::io::{IsTerminal, Write};
     use std::os::fd::AsFd;
 
     let key =
         groupwal::crypto::Key::generate().map_err(|e| CliError::failure("generating a key", e))?;
     let mut line = zeroize::Zeroizing::new(key.to_hex());
     line.push('\n');
+    if let Some(path) = &args.out {
+        return write_new_key_file(path, line.as_bytes());
+    }
+    if std::io::stdout().is_terminal() {
+        // Nothing to do if the terminal is gone.
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "groupwal: the key below is a secret: keep it in a file only you can read \
+             (`groupwal keygen --out wal.key` makes one with mode 0600)"
+        );
+    }
     let out = std::io::stdout()
         .as_fd()
         .try_clone_to_owned()
@@ -212,6 +223,36 @@ pub(crate) fn keygen() -> Outcome {
     make_private(&out)?;
     out.write_all(line.as_bytes())
         .map_err(crate::error::output)?;
+    Ok(crate::error::Code::Ok)
+}
+
+/// `keygen --out PATH`: a new file, mode 0600 from its creation (never
+/// readable by others, whatever the umask), never an existing one (nor
+/// through a symbolic link); written and synced.
+#[cfg(feature = "encryption")]
+fn write_new_key_file(path: &std::path::Path, line: &[u8]) -> Outcome {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let what = || format!("writing the key to {}", path.display());
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                CliError::usage(format!(
+                    "{} exists: keygen never overwrites a file (a key lost is a log lost)",
+                    path.display()
+                ))
+            } else {
+                CliError::io(what(), e)
+            }
+        })?;
+    file.write_all(line)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| CliError::io(what(), e))?;
     Ok(crate::error::Code::Ok)
 }
 
@@ -233,7 +274,7 @@ fn make_private(out: &std::fs::File) -> Result<(), CliError> {
 
 /// `groupwal keygen` without the `encryption` feature.
 #[cfg(not(feature = "encryption"))]
-pub(crate) fn keygen() -> Outcome {
+pub(crate) fn keygen(_: &crate::cli::KeygenArgs) -> Outcome {
     Err(CliError::usage(
         "keygen needs a groupwal built with the `encryption` feature",
     ))

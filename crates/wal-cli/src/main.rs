@@ -6,11 +6,11 @@
 //! COMMAND --help`) for the contract: arguments, output formats, the key
 //! file format and the exit codes.
 //!
-//! Exit codes: 0 success; 1 corruption found (`verify`, and `dump` when
-//! it reaches damage); 2 a usage error (bad arguments, a missing directory,
-//! not a log directory, a missing or wrong key, a bad key file); 3 an I/O
-//! or other error. Errors go to standard error, one line with the cause
-//! chain.
+//! Exit codes (the README's): 0 success; 1 corruption found (`verify`,
+//! and `dump` and `stat` when they reach damage); 2 bad usage or an I/O
+//! error (bad arguments, a missing directory, not a log directory, a
+//! missing or wrong key, a bad key file, a disk error). Errors go to
+//! standard error, one line with the cause chain.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -24,6 +24,7 @@ mod cli;
 mod dump;
 mod error;
 mod keys;
+mod lock;
 mod logdir;
 mod stat;
 mod verify;
@@ -57,7 +58,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(&args),
         Command::Stat(args) => stat::run(&args),
         Command::Bench(args) => bench::run(&args),
-        Command::Keygen => keys::keygen(),
+        Command::Keygen(args) => keys::keygen(&args),
     };
     match result {
         Ok(code) => code.into(),

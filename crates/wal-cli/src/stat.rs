@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
 
+use groupwal::format::{ENCRYPTION_TAG_LEN, Flags};
 use groupwal::reader::{RecoveryMode, TailKind};
 use groupwal::{Lsn, StreamInfo, StreamReplay};
 use serde_json::{Value, json};
@@ -41,15 +42,16 @@ pub(crate) fn run(args: &StatArgs) -> Outcome {
     let stored: u64 = segments.iter().map(|s| s.stored).sum();
     let file_bytes: u64 = segments.iter().map(|s| s.size).sum();
     let data_bytes: u64 = segments.iter().map(|s| s.data_end).sum();
-    let (records, first, last, logical, read_error) = match &read {
+    let (records, first, last, logical, tags, read_error) = match &read {
         Ok(r) => (
             Some(r.records),
             r.first.map(Lsn::get),
             r.last.map(Lsn::get),
             Some(r.logical),
+            r.tags,
             None,
         ),
-        Err(e) => (None, None, None, None, Some(e.to_string())),
+        Err(e) => (None, None, None, None, 0, Some(e.to_string())),
     };
     let (streams, stream_error) = match read.as_ref().map(|r| &r.streams) {
         Ok(Ok(list)) => (Some(list.as_slice()), None),
@@ -74,9 +76,12 @@ pub(crate) fn run(args: &StatArgs) -> Outcome {
     let tail = end.as_ref().map(|e| e.tail);
     let torn_detail = end.as_ref().and_then(|e| e.torn_detail.clone());
     let corrupt = reader.skipped().len();
+    // Compression's ratio: what encryption adds (a tag per record) is not
+    // compression's.
+    let compressed = stored.saturating_sub(tags);
     let ratio = logical
-        .filter(|_| stored > 0 && corrupt == 0)
-        .map(|l| l as f64 / stored as f64);
+        .filter(|_| compressed > 0 && corrupt == 0)
+        .map(|l| l as f64 / compressed as f64);
     let seg_values: Vec<Value> = segments
         .iter()
         .map(|s| {
@@ -127,7 +132,12 @@ pub(crate) fn run(args: &StatArgs) -> Outcome {
         // stream record that contradicts the others.
         Ok(r) if corrupt > 0 || r.streams.is_err() => Ok(Code::Corrupt),
         Ok(_) => Ok(Code::Ok),
-        Err(e) => Ok(e.code()),
+        // What was shown is partial: say why, as every failing command
+        // does, on standard error.
+        Err(e) => {
+            let _ = writeln!(std::io::stderr().lock(), "groupwal: {e}");
+            Ok(e.code())
+        }
     }
 }
 
@@ -150,6 +160,9 @@ struct ReadAll {
     first: Option<Lsn>,
     last: Option<Lsn>,
     logical: u64,
+    /// The authentication tags of the encrypted records, in bytes: stored,
+    /// but encryption's, not compression's.
+    tags: u64,
     /// Every stream by id, or why they are unknown (a stream record that
     /// contradicts the others).
     streams: Result<Vec<StreamInfo>, groupwal::Error>,
@@ -167,11 +180,12 @@ fn read_all(
         first: None,
         last: None,
         logical: 0,
+        tags: 0,
         streams: Ok(Vec::new()),
     };
     let mut replay = Ok(StreamReplay::new());
     loop {
-        let (lsn, len) = match reader.next_record() {
+        let (lsn, len, encrypted) = match reader.next_record() {
             Ok(Some(record)) => {
                 if let Ok(r) = &mut replay
                     && let Err(e) = r.apply(record.lsn, record.kind, record.payload)
@@ -179,7 +193,8 @@ fn read_all(
                     // The streams' state is not the log's from here on.
                     replay = Err(e);
                 }
-                (record.lsn, record.payload.len() as u64)
+                let encrypted = record.flags.contains(Flags::ENCRYPTED);
+                (record.lsn, record.payload.len() as u64, encrypted)
             }
             Ok(None) => break,
             Err(e) => return Err(crate::error::CliError::wal("reading", e.into())),
@@ -188,6 +203,9 @@ fn read_all(
         all.first.get_or_insert(lsn);
         all.last = Some(lsn);
         all.logical += len;
+        if encrypted {
+            all.tags += ENCRYPTION_TAG_LEN as u64;
+        }
         if let Some(pos) = reader.last_position()
             && let Some(seg) = segments.iter_mut().find(|s| s.path == pos.segment)
         {
@@ -243,7 +261,7 @@ fn write_text(out: &mut impl Write, v: &Value) -> std::io::Result<()> {
     )?;
     let ratio = v["compression_ratio"].as_f64().map_or_else(
         || "unknown".to_string(),
-        |r| format!("{r:.2} (logical / stored)"),
+        |r| format!("{r:.2} (logical / stored, encryption tags not counted)"),
     );
     writeln!(out, "compression:      {ratio}")?;
     let keys = v["key_ids"]
@@ -259,7 +277,14 @@ fn write_text(out: &mut impl Write, v: &Value) -> std::io::Result<()> {
             },
         );
     writeln!(out, "key ids:          {keys}")?;
-    writeln!(out, "tail:             {}", show(&v["tail"]))?;
+    let tail = match v["tail"].as_str() {
+        Some("zero-filled") => crate::verify::tail_phrase(TailKind::ZeroFilled),
+        Some("stale") => crate::verify::tail_phrase(TailKind::Stale),
+        Some("torn") => crate::verify::tail_phrase(TailKind::Torn),
+        Some(_) => crate::verify::tail_phrase(TailKind::Clean),
+        None => "unknown",
+    };
+    writeln!(out, "tail:             {tail}")?;
     if let Some(d) = v["torn_detail"].as_str() {
         writeln!(out, "torn tail:        {d}")?;
     }

@@ -170,11 +170,7 @@ pub(crate) fn run(args: &VerifyArgs) -> Outcome {
                     .map(|(a, b)| format!(" and drops lsns {a}..={b}"))
                     .unwrap_or_default()
             ),
-            TailKind::ZeroFilled => writeln!(out, "tail: clean (preallocated space follows){at}"),
-            TailKind::Stale => {
-                writeln!(out, "tail: clean (an earlier use of the file follows){at}")
-            }
-            _ => writeln!(out, "tail: clean{at}"),
+            other => writeln!(out, "tail: {}{at}", tail_phrase(other)),
         }
         .map_err(error::output)?;
     }
@@ -232,4 +228,14 @@ fn progress_bar(total: u64) -> ProgressBar {
         bar.set_style(style);
     }
     bar
+}
+
+/// How the data ends, in the words `verify` and `stat` both use.
+pub(crate) fn tail_phrase(tail: TailKind) -> &'static str {
+    match tail {
+        TailKind::ZeroFilled => "clean (preallocated space follows)",
+        TailKind::Stale => "clean (an earlier use of the file follows)",
+        TailKind::Torn => "torn (the end of a write no evidence shows was acknowledged)",
+        _ => "clean",
+    }
 }

@@ -4,6 +4,7 @@ mod ack;
 #[cfg(feature = "encryption")]
 mod encryption;
 mod evidence;
+mod first_hour;
 mod hostile;
 #[cfg(feature = "encryption")]
 mod mutations;

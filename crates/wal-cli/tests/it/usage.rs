@@ -1,6 +1,6 @@
 //! Usage errors: exit 2 with a one-line message, never a panic.
 
-use crate::{run, s, text};
+use crate::{run, run_ok, s, text};
 
 fn assert_usage(args: &[&str], needle: &str) {
     let out = run(args, b"");
@@ -54,13 +54,15 @@ fn help_documents_exit_codes_and_the_key_file() {
     let help = text(&out.stdout);
     for needle in [
         "Exit codes:",
-        "0  success",
-        "1  corruption",
-        "2  it did not work",
-        "an I/O error",
-        "Key file",
-        "ID:HEX",
+        "0 success",
+        "1 corruption found",
+        "2 bad usage or an I/O error",
     ] {
+        assert!(help.contains(needle), "{needle}: {help}");
+    }
+    // The key file's format where a key file is taken.
+    let help = text(&run_ok(&["append", "--help"], b""));
+    for needle in ["Exit codes:", "Key file", "ID:HEX"] {
         assert!(help.contains(needle), "{needle}: {help}");
     }
 }
