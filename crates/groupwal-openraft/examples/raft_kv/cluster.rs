@@ -1,9 +1,9 @@
-//! A key-value node: openraft with groupwal as its log, its Raft RPCs and
-//! a client API as JSON over HTTP (axum serves, reqwest calls), and a
-//! cluster of such nodes on loopback, to start, kill and restart.
+//! A key-value node: openraft with groupwal as its log, its Raft RPCs
+//! (`net.rs`) and a client API as JSON over HTTP (axum serves, reqwest
+//! calls), and a cluster of such nodes on loopback, to start, kill and
+//! restart.
 
 use std::collections::BTreeMap;
-use std::error::Error;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,23 +14,15 @@ use axum::routing::post;
 use axum::{Json, Router};
 use groupwal::{Wal, WalOptions};
 use groupwal_openraft::LogStore;
-use openraft::error::{
-    ClientWriteError, InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError,
-    Unreachable,
-};
-use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
-use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, ClientWriteResponse, InstallSnapshotRequest,
-    InstallSnapshotResponse, VoteRequest, VoteResponse,
-};
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::raft::ClientWriteResponse;
 use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
+use crate::net::{Network, http_client, raft_routes};
 use crate::sm::{Request, StateMachine, TypeConfig};
 
 /// What goes wrong here, boxed.
-pub type BoxError = Box<dyn Error + Send + Sync>;
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The Raft group every node of this cluster is in (its stream in each
 /// node's log).
@@ -40,131 +32,11 @@ const GROUP: u64 = 1;
 /// before it is reported as a failure: a guard against a hang.
 const GUARD: Duration = Duration::from_secs(60);
 
-/// The client side of the network: one HTTP client for every peer. No
-/// idle connections are kept, so a restarted node is reached at once.
-#[derive(Clone)]
-pub struct Network {
-    client: reqwest::Client,
-}
-
-impl Network {
-    fn new() -> Result<Self, BoxError> {
-        Ok(Network {
-            client: reqwest::Client::builder()
-                .pool_max_idle_per_host(0)
-                .build()?,
-        })
-    }
-}
-
-/// One peer, as openraft's replication and elections see it.
-pub struct Peer {
-    target: u64,
-    addr: String,
-    client: reqwest::Client,
-}
-
-impl RaftNetworkFactory<TypeConfig> for Network {
-    type Network = Peer;
-
-    async fn new_client(&mut self, target: u64, node: &BasicNode) -> Peer {
-        Peer {
-            target,
-            addr: node.addr.clone(),
-            client: self.client.clone(),
-        }
-    }
-}
-
-impl Peer {
-    async fn call<Req, Resp, E>(
-        &self,
-        path: &str,
-        req: &Req,
-        option: &RPCOption,
-    ) -> Result<Resp, RPCError<u64, BasicNode, RaftError<u64, E>>>
-    where
-        Req: Serialize,
-        Resp: DeserializeOwned,
-        E: Error + DeserializeOwned,
-    {
-        let resp = self
-            .client
-            .post(format!("http://{}/{path}", self.addr))
-            .json(req)
-            .timeout(option.hard_ttl())
-            .send()
-            .await
-            .map_err(|e| {
-                if e.is_connect() {
-                    RPCError::Unreachable(Unreachable::new(&e))
-                } else {
-                    RPCError::Network(NetworkError::new(&e))
-                }
-            })?;
-        let result: Result<Resp, RaftError<u64, E>> = resp
-            .json()
-            .await
-            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
-    }
-}
-
-impl RaftNetwork<TypeConfig> for Peer {
-    async fn append_entries(
-        &mut self,
-        rpc: AppendEntriesRequest<TypeConfig>,
-        option: RPCOption,
-    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
-        self.call("raft/append", &rpc, &option).await
-    }
-
-    async fn install_snapshot(
-        &mut self,
-        rpc: InstallSnapshotRequest<TypeConfig>,
-        option: RPCOption,
-    ) -> Result<
-        InstallSnapshotResponse<u64>,
-        RPCError<u64, BasicNode, RaftError<u64, InstallSnapshotError>>,
-    > {
-        self.call("raft/snapshot", &rpc, &option).await
-    }
-
-    async fn vote(
-        &mut self,
-        rpc: VoteRequest<u64>,
-        option: RPCOption,
-    ) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
-        self.call("raft/vote", &rpc, &option).await
-    }
-}
-
-/// The server side: what the HTTP handlers reach.
+/// The server side of the client API: what its HTTP handlers reach.
 #[derive(Clone)]
 struct Served {
     raft: Raft<TypeConfig>,
     sm: StateMachine,
-}
-
-async fn append(
-    State(s): State<Served>,
-    Json(rpc): Json<AppendEntriesRequest<TypeConfig>>,
-) -> Json<Result<AppendEntriesResponse<u64>, RaftError<u64>>> {
-    Json(s.raft.append_entries(rpc).await)
-}
-
-async fn vote(
-    State(s): State<Served>,
-    Json(rpc): Json<VoteRequest<u64>>,
-) -> Json<Result<VoteResponse<u64>, RaftError<u64>>> {
-    Json(s.raft.vote(rpc).await)
-}
-
-async fn snapshot(
-    State(s): State<Served>,
-    Json(rpc): Json<InstallSnapshotRequest<TypeConfig>>,
-) -> Json<Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>> {
-    Json(s.raft.install_snapshot(rpc).await)
 }
 
 type WriteResult =
@@ -214,17 +86,16 @@ impl Node {
             ..Default::default()
         }
         .validate()?;
-        let raft = Raft::new(id, Arc::new(config), Network::new()?, log_store, sm.clone()).await?;
+        let network = Network::new(http_client(false)?, GROUP);
+        let raft = Raft::new(id, Arc::new(config), network, log_store, sm.clone()).await?;
         let app = Router::new()
-            .route("/raft/append", post(append))
-            .route("/raft/vote", post(vote))
-            .route("/raft/snapshot", post(snapshot))
             .route("/kv/write", post(write))
             .route("/kv/read", post(read))
             .with_state(Served {
                 raft: raft.clone(),
                 sm: sm.clone(),
-            });
+            })
+            .merge(raft_routes(BTreeMap::from([(GROUP, raft.clone())])));
         let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
@@ -297,9 +168,7 @@ impl Cluster {
             nodes: BTreeMap::new(),
             addrs: BTreeMap::new(),
             base: base.to_owned(),
-            client: reqwest::Client::builder()
-                .pool_max_idle_per_host(0)
-                .build()?,
+            client: http_client(false)?,
         };
         for id in 1..=n {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

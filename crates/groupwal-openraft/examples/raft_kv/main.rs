@@ -17,6 +17,7 @@
 #![allow(clippy::print_stdout, unreachable_pub, dead_code)]
 
 mod cluster;
+mod net;
 mod sm;
 
 use cluster::{BoxError, Cluster};

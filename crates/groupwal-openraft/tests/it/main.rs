@@ -3,10 +3,13 @@
 
 #![allow(clippy::print_stderr, unreachable_pub, missing_docs, dead_code)]
 
+mod bench;
 mod cluster;
 mod contract;
 mod crash_points;
 mod faults;
+#[path = "../../examples/raft_kv/net.rs"]
+mod net;
 #[cfg(unix)]
 mod process_kill;
 mod reopen;
