@@ -296,6 +296,10 @@ fn ci(no_fuzz: bool) -> Result {
         )
     })?;
     step("docs without features", docs_without_features)?;
+    step(
+        "no metrics crate without the feature",
+        no_metrics_without_the_feature,
+    )?;
     step("publish dry run", || {
         // Packages every publishable crate and builds each from its
         // package, as crates.io would get it; `--allow-dirty`: CI's
@@ -329,6 +333,37 @@ fn docs_without_features() -> Result {
         args.extend(["-p", krate]);
     }
     cargo_env(&args, &[("RUSTDOCFLAGS", "-D warnings")])
+}
+
+/// The `metrics` feature costs nothing when off: the `metrics` crate is
+/// not in groupwal's build without it.
+fn no_metrics_without_the_feature() -> Result {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "tree",
+            "-p",
+            "groupwal",
+            "-e",
+            "normal,build",
+            "--prefix",
+            "none",
+        ])
+        .output()
+        .map_err(|e| format!("cannot run cargo tree: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cargo tree failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let tree = String::from_utf8_lossy(&out.stdout);
+    match tree.lines().find(|l| l.starts_with("metrics ")) {
+        Some(line) => Err(format!(
+            "groupwal without features depends on {line}: the metrics feature must be optional"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The README's test command; `--show-output` prints what passing tests
