@@ -301,6 +301,7 @@ fn ci(no_fuzz: bool) -> Result {
         no_metrics_without_the_feature,
     )?;
     step("publish dry run", || {
+        forget_packaged_sources()?;
         // Packages every publishable crate and builds each from its
         // package, as crates.io would get it; `--allow-dirty`: CI's
         // checkout may carry build outputs git does not ignore.
@@ -333,6 +334,41 @@ fn docs_without_features() -> Result {
         args.extend(["-p", krate]);
     }
     cargo_env(&args, &[("RUSTDOCFLAGS", "-D warnings")])
+}
+
+/// Removes the sources an earlier `cargo publish --dry-run` unpacked from
+/// its local registry (`$CARGO_HOME/registry/src/-HASH/CRATE-VERSION`):
+/// cargo unpacks a package of the same name and version only once, so a
+/// later dry run would build the workspace's crates against the earlier
+/// run's sources. Only this workspace's own packages are removed.
+fn forget_packaged_sources() -> Result {
+    let home = env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
+    let Some(src) = home.map(|h| h.join("registry").join("src")) else {
+        return Ok(());
+    };
+    let Ok(registries) = std::fs::read_dir(&src) else {
+        return Ok(());
+    };
+    let ours = ["wal-", "groupwal-"];
+    for registry in registries.flatten() {
+        // Local registries' directories have no host name: "-HASH".
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        let Ok(packages) = std::fs::read_dir(registry.path()) else {
+            continue;
+        };
+        for package in packages.flatten() {
+            let name = package.file_name().to_string_lossy().into_owned();
+            if ours.iter().any(|p| name.starts_with(p)) {
+                std::fs::remove_dir_all(package.path())
+                    .map_err(|e| format!("cannot remove {}: {e}", package.path().display()))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The `metrics` feature costs nothing when off: the `metrics` crate is
