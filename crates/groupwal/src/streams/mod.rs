@@ -437,6 +437,15 @@ impl Wal {
                 })
                 .collect()
         };
+        // Worth it only while the live entries are the smaller part of the
+        // old segments (counted in records): copying most of them forward
+        // would take about as much room as it frees, and again next time.
+        let live: u64 = victims.iter().map(|(_, old)| old.len() as u64).sum();
+        let span = starts.first().map_or(0, |&first| target.since(first));
+        if live.saturating_mul(2) > span {
+            tracing::debug!(live, span, "old segments mostly live: not rewritten");
+            return Ok(());
+        }
         let mut last = None;
         for (stream, old) in victims {
             let mut reader = EntryReader::new(self, stream);

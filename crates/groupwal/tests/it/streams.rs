@@ -423,3 +423,23 @@ fn a_plain_purge_past_the_end_does_not_cover_later_plain_records() {
     assert_eq!(got.payload, b"needed later");
     wal.close().unwrap();
 }
+
+/// Old segments that are mostly live entries are not rewritten: the copies
+/// would take as much room as they free.
+#[test]
+fn segments_mostly_live_are_not_rewritten() {
+    let storage = SimStorage::new(31);
+    let (wal, _) = Wal::open(DIR, &rewrite_options(&storage)).unwrap();
+    let big = vec![4u8; 3000];
+    for _ in 0..80 {
+        // Stream 1 never purges and holds three fifths of the records of
+        // every segment (stream 2's entry and purge are the rest).
+        wal.append_streams(&[(1, &big[..]), (1, &big[..]), (1, &big[..]), (2, &big[..])])
+            .unwrap();
+        let last = wal.stream(2).last_index().unwrap();
+        wal.stream(2).purge_below(last).unwrap();
+    }
+    assert_eq!(wal.stream(1).info().unwrap().copied, 0);
+    assert_eq!(entries(&wal, 1).len(), 240);
+    wal.close().unwrap();
+}
