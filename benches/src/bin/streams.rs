@@ -18,7 +18,8 @@ use groupwal_benches::streams::{Shape, StreamLog, StreamResult, run};
 #[derive(Debug, Parser)]
 #[command(name = "streams", about)]
 struct Args {
-    /// Engines, in column order: groupwal, raft-engine.
+    /// Engines, in column order: groupwal, raft-engine (and
+    /// groupwal-fallocate: segments fallocated, not zero-filled).
     #[arg(long, value_delimiter = ',', default_value = "groupwal,raft-engine")]
     engines: Vec<String>,
     /// Writer counts of the `own` and `spread` workloads.
@@ -56,6 +57,11 @@ struct Args {
 fn open(engine: &str, dir: &std::path::Path, streams: u64) -> io::Result<Box<dyn StreamLog>> {
     Ok(match engine {
         "groupwal" => Box::new(GroupwalStreams::open(dir)?),
+        "groupwal-fallocate" => {
+            let mut o = groupwal::WalOptions::new();
+            o.preallocation(groupwal::Preallocation::Allocate);
+            Box::new(GroupwalStreams::open_with(dir, &o)?)
+        }
         "raft-engine" => Box::new(RaftEngineStreams::open(dir, streams)?),
         other => return Err(io::Error::other(format!("unknown engine {other}"))),
     })

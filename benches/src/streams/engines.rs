@@ -23,8 +23,17 @@ impl GroupwalStreams {
     ///
     /// groupwal's.
     pub fn open(dir: &Path) -> io::Result<Self> {
-        let (wal, _) = groupwal::Wal::open(dir.join("groupwal"), &groupwal::WalOptions::new())
-            .map_err(io::Error::other)?;
+        Self::open_with(dir, &groupwal::WalOptions::new())
+    }
+
+    /// Opens (creates) a log in `dir/groupwal` with `options`.
+    ///
+    /// # Errors
+    ///
+    /// groupwal's.
+    pub fn open_with(dir: &Path, options: &groupwal::WalOptions) -> io::Result<Self> {
+        let (wal, _) =
+            groupwal::Wal::open(dir.join("groupwal"), options).map_err(io::Error::other)?;
         Ok(Self { wal })
     }
 }
