@@ -13,7 +13,7 @@ each on a fresh 128 MiB file in DIR:
   zeroed+128K-beside  as zeroed, and after each sync a 128 KiB O_DIRECT
              write of zeros to another file (a spare being zero-filled,
              paced one write per group, outside the timed sync)
-Prints the sync's p50/p90/p99/mean. Used in docs/PERFORMANCE.md (issue 4).
+Prints the sync's p50/p90/p99/mean. Used in docs/PERFORMANCE.md.
 """
 import mmap
 import os

@@ -1,4 +1,4 @@
-//! Process kills on the real file system (issue 8, item 2).
+//! Process kills on the real file system.
 //!
 //! The test re-executes its own binary as the child (filtered to this test,
 //! told by [`CHILD_ENV`] that it is the child). The child opens a log in a

@@ -1,5 +1,5 @@
 //! What a new user meets in the first hour: each case of the CLI that once
-//! surprised one (issue 23), held to what the README and `--help` say.
+//! surprised one, held to what the README and `--help` say.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
