@@ -5,11 +5,12 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::faults::FaultKind;
-use crate::workload::Plan;
+use crate::workload::{Plan, Workload};
 
 /// One case of the campaign, enough to replay it exactly
 /// ([`crate::replay`]). Its text form (`Display`, [`FromStr`]) is what
-/// `cargo xtask crash --replay` takes.
+/// `cargo xtask crash --replay` takes; the tag of a case of the streams
+/// workload ends in `-streams`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Case {
     /// The process dies at mutating storage call `point` of the workload
@@ -19,6 +20,8 @@ pub enum Case {
     Crash {
         /// The workload.
         plan: Plan,
+        /// What it writes.
+        workload: Workload,
         /// The crash point.
         point: u64,
         /// The post-crash state.
@@ -30,6 +33,8 @@ pub enum Case {
     Fault {
         /// The workload.
         plan: Plan,
+        /// What it writes.
+        workload: Workload,
         /// The fault.
         kind: FaultKind,
         /// Which call.
@@ -46,10 +51,26 @@ impl Case {
         }
     }
 
+    /// What the workload of the case writes.
+    #[must_use]
+    pub fn workload(&self) -> Workload {
+        match self {
+            Case::Crash { workload, .. } | Case::Fault { workload, .. } => *workload,
+        }
+    }
+
     /// The command line that replays this case.
     #[must_use]
     pub fn replay_line(&self) -> String {
         format!("cargo xtask crash --replay {self}")
+    }
+}
+
+/// The tag's suffix for a workload.
+fn suffix(workload: Workload) -> &'static str {
+    match workload {
+        Workload::Records => "",
+        Workload::Streams => "-streams",
     }
 }
 
@@ -58,17 +79,29 @@ impl fmt::Display for Case {
         match self {
             Case::Crash {
                 plan,
+                workload,
                 point,
                 variant,
                 recovery,
             } => {
-                write!(f, "crash:{:#x}:{}:{point}:{variant}", plan.seed, plan.ops)?;
+                write!(
+                    f,
+                    "crash{}:{:#x}:{}:{point}:{variant}",
+                    suffix(*workload),
+                    plan.seed,
+                    plan.ops
+                )?;
                 if let Some(r) = recovery {
                     write!(f, ":{r}")?;
                 }
                 Ok(())
             }
-            Case::Fault { plan, kind, k } => {
+            Case::Fault {
+                plan,
+                workload,
+                kind,
+                k,
+            } => {
                 // `fault:` for the fault explorer's concurrent plans,
                 // `fault-seq:` for sequential ones.
                 let tag = if plan.concurrent {
@@ -76,7 +109,14 @@ impl fmt::Display for Case {
                 } else {
                     "fault-seq"
                 };
-                write!(f, "{tag}:{:#x}:{}:{}:{k}", plan.seed, plan.ops, kind.name())
+                write!(
+                    f,
+                    "{tag}{}:{:#x}:{}:{}:{k}",
+                    suffix(*workload),
+                    plan.seed,
+                    plan.ops,
+                    kind.name()
+                )
             }
         }
     }
@@ -90,7 +130,7 @@ impl fmt::Display for BadCase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "bad case {:?}: expected crash:SEED:OPS:POINT:VARIANT[:RECOVERY_POINT] or fault[-seq]:SEED:OPS:KIND:K",
+            "bad case {:?}: expected crash[-streams]:SEED:OPS:POINT:VARIANT[:RECOVERY_POINT] or fault[-seq][-streams]:SEED:OPS:KIND:K",
             self.0
         )
     }
@@ -118,9 +158,15 @@ impl FromStr for Case {
             .and_then(|p| number(p))
             .and_then(|n| usize::try_from(n).ok())
             .ok_or_else(bad)?;
-        match (parts.first().copied(), parts.len()) {
-            (Some("crash"), 5 | 6) => Ok(Case::Crash {
+        let tag = parts.first().copied().unwrap_or_default();
+        let (tag, workload) = match tag.strip_suffix(suffix(Workload::Streams)) {
+            Some(t) => (t, Workload::Streams),
+            None => (tag, Workload::Records),
+        };
+        match (tag, parts.len()) {
+            ("crash", 5 | 6) => Ok(Case::Crash {
                 plan: Plan::from_seed(seed, ops),
+                workload,
                 point: parts.get(3).and_then(|p| number(p)).ok_or_else(bad)?,
                 variant: parts
                     .get(4)
@@ -132,8 +178,9 @@ impl FromStr for Case {
                     None => None,
                 },
             }),
-            (Some(tag @ ("fault" | "fault-seq")), 5) => Ok(Case::Fault {
+            (tag @ ("fault" | "fault-seq"), 5) => Ok(Case::Fault {
                 plan: Plan::from_seed(seed, ops).with_concurrent(tag == "fault"),
+                workload,
                 kind: parts
                     .get(3)
                     .and_then(|p| FaultKind::from_name(p))
@@ -182,6 +229,17 @@ pub struct Counts {
     pub fault_cases: u64,
     /// Of those, disk-full runs (ENOSPC from the capacity running out).
     pub disk_full_cases: u64,
+    /// Of the workloads, streams workloads.
+    pub stream_workloads: u64,
+    /// Of the crash points, those of streams workloads.
+    pub stream_crash_points: u64,
+    /// Of the (crash point, post-crash state) cases, those of streams
+    /// workloads.
+    pub stream_crash_cases: u64,
+    /// Of the crashes during recovery, those of streams workloads.
+    pub stream_recovery_crash_cases: u64,
+    /// Of the injected-fault cases, those of streams workloads.
+    pub stream_fault_cases: u64,
     /// Violations found.
     pub violations: u64,
 }
@@ -189,6 +247,11 @@ pub struct Counts {
 impl Tally for Counts {
     fn add(&mut self, other: &Counts) {
         self.workloads += other.workloads;
+        self.stream_workloads += other.stream_workloads;
+        self.stream_crash_points += other.stream_crash_points;
+        self.stream_crash_cases += other.stream_crash_cases;
+        self.stream_recovery_crash_cases += other.stream_recovery_crash_cases;
+        self.stream_fault_cases += other.stream_fault_cases;
         self.crash_points += other.crash_points;
         self.crash_cases += other.crash_cases;
         self.recovery_crash_cases += other.recovery_crash_cases;
@@ -210,15 +273,26 @@ impl fmt::Display for Counts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} workloads, {} crash points, {} (crash point, post-crash state) cases, {} crashes during recovery, {} injected faults ({} disk-full runs), {} violations",
+            "{} workloads, {} crash points, {} (crash point, post-crash state) cases, {} crashes during recovery, {} injected faults ({} disk-full runs)",
             self.workloads,
             self.crash_points,
             self.crash_cases,
             self.recovery_crash_cases,
             self.fault_cases,
             self.disk_full_cases,
-            self.violations
-        )
+        )?;
+        if self.stream_workloads > 0 {
+            write!(
+                f,
+                "; of which streams: {} workloads, {} crash points, {} cases, {} crashes during recovery, {} injected faults",
+                self.stream_workloads,
+                self.stream_crash_points,
+                self.stream_crash_cases,
+                self.stream_recovery_crash_cases,
+                self.stream_fault_cases,
+            )?;
+        }
+        write!(f, "; {} violations", self.violations)
     }
 }
 
@@ -304,33 +378,45 @@ mod tests {
     #[test]
     fn cases_round_trip_through_their_text() {
         let plan = Plan::from_seed(0x2a, 120);
-        for case in [
-            Case::Crash {
-                plan,
-                point: 17,
-                variant: 3,
-                recovery: None,
-            },
-            Case::Crash {
-                plan,
-                point: 17,
-                variant: 1,
-                recovery: Some(2),
-            },
-            Case::Fault {
-                plan: plan.with_concurrent(true),
-                kind: FaultKind::SyncEioForgets,
-                k: 9,
-            },
-            Case::Fault {
-                plan,
-                kind: FaultKind::DirSyncEio,
-                k: 2,
-            },
-        ] {
-            assert_eq!(case.to_string().parse::<Case>(), Ok(case));
+        for workload in Workload::ALL {
+            for case in [
+                Case::Crash {
+                    plan,
+                    workload,
+                    point: 17,
+                    variant: 3,
+                    recovery: None,
+                },
+                Case::Crash {
+                    plan,
+                    workload,
+                    point: 17,
+                    variant: 1,
+                    recovery: Some(2),
+                },
+                Case::Fault {
+                    plan: plan.with_concurrent(true),
+                    workload,
+                    kind: FaultKind::SyncEioForgets,
+                    k: 9,
+                },
+                Case::Fault {
+                    plan,
+                    workload,
+                    kind: FaultKind::DirSyncEio,
+                    k: 2,
+                },
+            ] {
+                assert_eq!(case.to_string().parse::<Case>(), Ok(case));
+            }
         }
+        assert!(
+            "crash-streams:0x2a:120:17:3"
+                .parse::<Case>()
+                .is_ok_and(|c| c.workload() == Workload::Streams)
+        );
         assert!("crash:1:2".parse::<Case>().is_err());
         assert!("fault:1:2:nonsense:3".parse::<Case>().is_err());
+        assert!("crash-records:1:2:3:4".parse::<Case>().is_err());
     }
 }

@@ -11,7 +11,7 @@ use crate::case::{Case, Outcome, no_panic};
 use crate::model::Model;
 use crate::rng::mix;
 use crate::verify::verify;
-use crate::workload::{DIR, Ended, Op, Plan, run};
+use crate::workload::{DIR, Ended, Op, Plan, Workload, run};
 
 /// How many post-crash states each crash point gets, and whether crashes
 /// inside the recovery are explored too.
@@ -67,13 +67,18 @@ struct Halted {
 
 /// Runs the workload on a fresh disk, the process dying at mutating call
 /// `halt` (never with `None`).
-fn run_halted(plan: &Plan, ops: &[Op], halt: Option<u64>) -> Result<Halted, String> {
+fn run_halted(
+    plan: &Plan,
+    workload: Workload,
+    ops: &[Op],
+    halt: Option<u64>,
+) -> Result<Halted, String> {
     let sim = SimStorage::new(plan.seed);
     let halting = HaltingStorage::new(Arc::new(sim.clone()));
     if let Some(k) = halt {
         halting.halt_at(k);
     }
-    let mut model = Model::default();
+    let mut model = Model::new(workload);
     match Wal::open(DIR, &plan.options(Arc::new(halting.clone()))) {
         Ok((wal, _)) => {
             let (ended, wal, _) = run(wal, ops, &mut model)?;
@@ -137,20 +142,22 @@ fn recovery_calls(plan: &Plan, halted: &Halted, point: u64) -> u64 {
     halting.calls_made()
 }
 
-/// Explores every crash point of `plan`'s workload: see the module docs.
+/// Explores every crash point of `plan`'s `workload`: see the module docs.
 #[must_use]
-pub fn explore(plan: &Plan, config: &CrashConfig) -> Outcome {
+pub fn explore(plan: &Plan, workload: Workload, config: &CrashConfig) -> Outcome {
     let mut out = Outcome::default();
     out.counts.workloads = 1;
-    let ops = plan.operations();
+    out.counts.stream_workloads = u64::from(workload == Workload::Streams);
+    let ops = workload.operations(plan);
     let case = |point, variant, recovery| Case::Crash {
         plan: *plan,
+        workload,
         point,
         variant,
         recovery,
     };
     // The counting run, which must succeed, and whose log must verify.
-    let full = match no_panic(|| run_halted(plan, &ops, None)) {
+    let full = match no_panic(|| run_halted(plan, workload, &ops, None)) {
         Ok(full) => full,
         Err(e) => {
             out.violation(case(u64::MAX, 0, None), e);
@@ -160,9 +167,11 @@ pub fn explore(plan: &Plan, config: &CrashConfig) -> Outcome {
     if let Err(e) = no_panic(|| check_variant(plan, &full, u64::MAX, 0)) {
         out.violation(case(u64::MAX, 0, None), e);
     }
+    let streams = u64::from(workload == Workload::Streams);
     for point in 0..full.made {
         out.counts.crash_points += 1;
-        let halted = match no_panic(|| run_halted(plan, &ops, Some(point))) {
+        out.counts.stream_crash_points += streams;
+        let halted = match no_panic(|| run_halted(plan, workload, &ops, Some(point))) {
             Ok(h) => h,
             Err(e) => {
                 out.violation(case(point, 0, None), e);
@@ -184,6 +193,7 @@ pub fn explore(plan: &Plan, config: &CrashConfig) -> Outcome {
         }
         for v in 0..config.variants {
             out.counts.crash_cases += 1;
+            out.counts.stream_crash_cases += streams;
             if let Err(e) = no_panic(|| check_variant(plan, &halted, point, v)) {
                 out.violation(case(point, v, None), e);
             }
@@ -192,6 +202,7 @@ pub fn explore(plan: &Plan, config: &CrashConfig) -> Outcome {
             let calls = recovery_calls(plan, &halted, point);
             for inner in 0..calls {
                 out.counts.recovery_crash_cases += 1;
+                out.counts.stream_recovery_crash_cases += streams;
                 if let Err(e) = no_panic(|| check_recovery_crash(plan, &halted, point, inner)) {
                     out.violation(case(point, 1, Some(inner)), e);
                 }
@@ -214,41 +225,114 @@ pub struct Coverage {
     pub segments_dropped: u64,
     /// Of those, kept as spares for reuse.
     pub recycled: u64,
-    /// Atomic batches.
+    /// Atomic batches (of records; of entries of one stream or several).
     pub batches: u64,
-    /// Records larger than a fragment.
+    /// Records (entries) larger than a fragment.
     pub fragmented: u64,
-    /// Purge requests.
+    /// Purge requests (of the log, or of a stream).
     pub purges: u64,
-    /// Suffix truncation requests.
+    /// Suffix truncation requests (of the log, or of a stream).
     pub truncations: u64,
+    /// Streams written to.
+    pub streams: u64,
+    /// Atomic batches of entries of more than one stream.
+    pub cross_stream_batches: u64,
+    /// Streams started at an index other than 1 (`Stream::append_at`).
+    pub started_late: u64,
+    /// Purges and truncations that left a stream without entries.
+    pub streams_emptied: u64,
+    /// Entries appended at an index a truncation had removed.
+    pub indexes_reused: u64,
+    /// Records the log wrote on its own: the state of an empty stream
+    /// written forward before the segment holding it went (and entries
+    /// copied forward).
+    pub written_forward: u64,
 }
 
-/// Runs `plan` once without a crash and says what it exercised.
+impl Coverage {
+    fn count_ops(&mut self, ops: &[Op]) {
+        let big = |p: &Vec<u8>| u64::from(p.len() > crate::workload::FRAGMENT_SIZE);
+        let mut streams = crate::model::StreamSet::default();
+        // The highest index ever appended to each stream.
+        let mut highest = std::collections::BTreeMap::new();
+        for op in ops {
+            match op {
+                Op::Append(p) | Op::StreamAppend { entry: p, .. } => self.fragmented += big(p),
+                Op::Batch(ps) | Op::Submit(ps) | Op::StreamAppendAt { entries: ps, .. } => {
+                    self.batches += u64::from(ps.len() > 1 && !matches!(op, Op::Submit(_)));
+                    self.fragmented += ps.iter().map(big).sum::<u64>();
+                }
+                Op::StreamBatch(es) | Op::StreamSubmit(es) => {
+                    if matches!(op, Op::StreamBatch(_)) {
+                        self.batches += 1;
+                        let first = es.first().map(|e| e.0);
+                        self.cross_stream_batches +=
+                            u64::from(es.iter().any(|e| Some(e.0) != first));
+                    }
+                    self.fragmented += es.iter().map(|e| big(&e.1)).sum::<u64>();
+                }
+                Op::Purge | Op::StreamPurge { .. } => self.purges += 1,
+                Op::TruncateBack(_) | Op::StreamTruncate { .. } => self.truncations += 1,
+                Op::Checkpoint(_) => {}
+            }
+            for unit in op.stream_units(&streams) {
+                for r in &unit {
+                    let id = r.stream();
+                    let new = streams.get(id).is_none();
+                    if let crate::model::StreamRecord::Append { index, .. } = r {
+                        self.started_late += u64::from(new && *index > 1);
+                        let top = highest.entry(id).or_insert(0);
+                        self.indexes_reused += u64::from(*index <= *top);
+                        *top = (*top).max(*index);
+                    }
+                    let _ = streams.apply(r);
+                    let emptied = streams.get(id).is_some_and(|s| s.entries.is_empty());
+                    self.streams_emptied += u64::from(
+                        emptied && !matches!(r, crate::model::StreamRecord::Append { .. }),
+                    );
+                }
+            }
+        }
+        self.streams = streams.0.len() as u64;
+    }
+}
+
+/// Runs `plan`'s `workload` once without a crash and says what it
+/// exercised.
 ///
 /// # Errors
 ///
 /// A violation of the uncrashed run.
-pub fn coverage(plan: &Plan) -> Result<Coverage, String> {
-    let ops = plan.operations();
-    let full = no_panic(|| run_halted(plan, &ops, None))?;
+pub fn coverage(plan: &Plan, workload: Workload) -> Result<Coverage, String> {
+    let ops = workload.operations(plan);
+    let full = no_panic(|| run_halted(plan, workload, &ops, None))?;
     let mut c = Coverage {
         calls: full.made,
         ..Coverage::default()
     };
-    let big = |p: &Vec<u8>| u64::from(p.len() > crate::workload::FRAGMENT_SIZE);
-    for op in &ops {
-        match op {
-            Op::Append(p) => c.fragmented += big(p),
-            Op::Batch(ps) | Op::Submit(ps) => {
-                c.batches += u64::from(matches!(op, Op::Batch(_)));
-                c.fragmented += ps.iter().map(big).sum::<u64>();
+    c.count_ops(&ops);
+    // Every record written: the last LSN of the closed log.
+    let disk = full.sim.fork();
+    let (wal, report) = Wal::open(DIR, &plan.options(Arc::new(disk)))
+        .map_err(|e| format!("reopening the uncrashed run's log: {e}"))?;
+    let _ = wal.close();
+    let submitted: u64 = match workload {
+        Workload::Records => full.model.next_lsn() - 1,
+        Workload::Streams => {
+            let mut streams = crate::model::StreamSet::default();
+            let mut n = 0;
+            for op in &ops {
+                for unit in op.stream_units(&streams) {
+                    n += unit.len() as u64;
+                    for r in &unit {
+                        let _ = streams.apply(r);
+                    }
+                }
             }
-            Op::Purge => c.purges += 1,
-            Op::TruncateBack(_) => c.truncations += 1,
-            Op::Checkpoint(_) => {}
+            n
         }
-    }
+    };
+    c.written_forward = report.last_lsn.get().saturating_sub(submitted);
     for call in &full.calls {
         let ext = call.path.extension().and_then(|e| e.to_str());
         match (call.op, ext) {
@@ -265,11 +349,17 @@ pub fn coverage(plan: &Plan) -> Result<Coverage, String> {
 }
 
 /// Replays one crash case.
-pub(crate) fn replay(plan: &Plan, point: u64, v: u32, recovery: Option<u64>) -> Result<(), String> {
-    let ops = plan.operations();
+pub(crate) fn replay(
+    plan: &Plan,
+    workload: Workload,
+    point: u64,
+    v: u32,
+    recovery: Option<u64>,
+) -> Result<(), String> {
+    let ops = workload.operations(plan);
     no_panic(|| {
         let halt = (point != u64::MAX).then_some(point);
-        let halted = run_halted(plan, &ops, halt)?;
+        let halted = run_halted(plan, workload, &ops, halt)?;
         match recovery {
             None => check_variant(plan, &halted, point, v),
             Some(inner) => check_recovery_crash(plan, &halted, point, inner),

@@ -25,9 +25,10 @@ use groupwal::io::{CLEAN_FILE, OpenOptions, Storage, StorageFile};
 use crate::case::{Case, Outcome, no_panic};
 use crate::hooks::{Hooked, Hooks};
 use crate::model::Model;
+use crate::model::StreamRecord;
 use crate::rng::mix;
 use crate::verify::verify;
-use crate::workload::{DIR, Ended, Op, Plan, run};
+use crate::workload::{DIR, Ended, Op, PROBE_STREAM, Plan, Workload, run};
 
 /// `EIO` on Linux.
 const EIO: i32 = 5;
@@ -301,7 +302,13 @@ fn check_failed_log(wal: &Wal, model: &Model, waits: &[(u64, bool)]) -> Result<(
 
 /// Runs one fault case. `Ok(false)`: the fault never fired (`k` is past the
 /// workload's calls of its kind).
-fn run_fault(plan: &Plan, ops: &[Op], kind: FaultKind, k: u64) -> Result<bool, String> {
+fn run_fault(
+    plan: &Plan,
+    workload: Workload,
+    ops: &[Op],
+    kind: FaultKind,
+    k: u64,
+) -> Result<bool, String> {
     let sim = SimStorage::new(plan.seed);
     let trigger = Arc::new(Trigger {
         sim: sim.clone(),
@@ -314,7 +321,7 @@ fn run_fault(plan: &Plan, ops: &[Op], kind: FaultKind, k: u64) -> Result<bool, S
         serial: std::sync::Mutex::new(()),
     });
     let storage = Arc::new(Hooked::new(Arc::clone(&trigger)));
-    let mut model = Model::default();
+    let mut model = Model::new(workload);
     match Wal::open(DIR, &plan.options(storage)) {
         Err(e) => {
             if !trigger.fired.load(Ordering::SeqCst) {
@@ -359,14 +366,27 @@ fn run_fault(plan: &Plan, ops: &[Op], kind: FaultKind, k: u64) -> Result<bool, S
     let probe = format!("probe {:x}/{}/{k}", plan.seed, kind.name()).into_bytes();
     let found = verify(plan, &sim, &model, &probe).map_err(|e| format!("after reopening: {e}"))?;
     model.rebase(found.last);
-    let (lsn, _) = model.push(std::slice::from_ref(&probe), false);
-    if lsn != found.probe {
-        return Err(format!(
-            "the probe got lsn {}, the model expected {lsn}",
-            found.probe
-        ));
+    model.rebase_streams(found.stream_units);
+    match workload {
+        Workload::Records => {
+            let (lsn, _) = model.push(std::slice::from_ref(&probe), false);
+            if lsn != found.probe {
+                return Err(format!(
+                    "the probe got lsn {}, the model expected {lsn}",
+                    found.probe
+                ));
+            }
+            model.ack(lsn);
+        }
+        Workload::Streams => {
+            let unit = model.push_streams(vec![StreamRecord::Append {
+                stream: PROBE_STREAM,
+                index: model.streams().next_index(PROBE_STREAM),
+                entry: probe,
+            }])?;
+            model.ack_streams(unit);
+        }
     }
-    model.ack(lsn);
     // Then the power fails, and it must all still be there.
     sim.crash_with(mix(&[plan.seed, k, kind as u64]), LostSectors::Old);
     verify(plan, &sim, &model, b"probe after the power loss")
@@ -378,21 +398,24 @@ fn run_fault(plan: &Plan, ops: &[Op], kind: FaultKind, k: u64) -> Result<bool, S
 /// runs out of calls).
 const MAX_K: u64 = 100_000;
 
-/// Injects each of `kinds` at every k-th call of `plan`'s workload (`plan`
-/// should have [`Plan::concurrent`] on).
+/// Injects each of `kinds` at every k-th call of `plan`'s `workload`
+/// (`plan` should have [`Plan::concurrent`] on).
 #[must_use]
-pub fn explore(plan: &Plan, kinds: &[FaultKind]) -> Outcome {
+pub fn explore(plan: &Plan, workload: Workload, kinds: &[FaultKind]) -> Outcome {
     let mut out = Outcome::default();
     out.counts.workloads = 1;
-    let ops = plan.operations();
+    let streams = u64::from(workload == Workload::Streams);
+    out.counts.stream_workloads = streams;
+    let ops = workload.operations(plan);
     for &kind in kinds {
         for k in 0..MAX_K {
-            match no_panic(|| run_fault(plan, &ops, kind, k)) {
+            match no_panic(|| run_fault(plan, workload, &ops, kind, k)) {
                 Ok(false) => break,
                 Ok(true) => {}
                 Err(e) => out.violation(
                     Case::Fault {
                         plan: *plan,
+                        workload,
                         kind,
                         k,
                     },
@@ -400,6 +423,7 @@ pub fn explore(plan: &Plan, kinds: &[FaultKind]) -> Outcome {
                 ),
             }
             out.counts.fault_cases += 1;
+            out.counts.stream_fault_cases += streams;
             if kind == FaultKind::DiskFull {
                 out.counts.disk_full_cases += 1;
             }
@@ -409,7 +433,12 @@ pub fn explore(plan: &Plan, kinds: &[FaultKind]) -> Outcome {
 }
 
 /// Replays one fault case.
-pub(crate) fn replay(plan: &Plan, kind: FaultKind, k: u64) -> Result<(), String> {
-    let ops = plan.operations();
-    no_panic(|| run_fault(plan, &ops, kind, k).map(|_| ()))
+pub(crate) fn replay(
+    plan: &Plan,
+    workload: Workload,
+    kind: FaultKind,
+    k: u64,
+) -> Result<(), String> {
+    let ops = workload.operations(plan);
+    no_panic(|| run_fault(plan, workload, &ops, kind, k).map(|_| ()))
 }

@@ -4,10 +4,16 @@
 //! - [`workload`]: a deterministic workload from a seed (appends tiny, of
 //!   about 1 KiB and larger than a fragment; atomic batches; checkpoints
 //!   and purges; suffix truncations; small segments, so it rotates; with
-//!   recycling, encryption and compression on or off).
+//!   recycling, encryption and compression on or off). Two of them
+//!   ([`Workload`]): plain records, or streams (appends to several
+//!   streams, some started at an index of their own; batches across
+//!   streams; purges and truncations of each, and appends that take the
+//!   truncated indexes again).
 //! - [`model`]: what the log may hold after a crash, and the oracle:
 //!   every acknowledged record back bit-exact in LSN order, a gap-free
-//!   prefix of what was submitted (truncations modelled), no half batch.
+//!   prefix of what was submitted (truncations modelled), no half batch;
+//!   for streams, every stream (read through the facade) exactly what the
+//!   acknowledged calls left, or the call in flight too, whole.
 //!   [`verify`] adds: recovering twice gives the same
 //!   result, appending after recovery works and reads back; no panic
 //!   anywhere (caught and reported as a violation).
@@ -19,7 +25,8 @@
 //!   every k-th call, short writes, a disk that fills up.
 //! - [`hooks`]: the pass-through storage the fault wrappers build on.
 //! - [`rng`]: the deterministic generator every workload draws from.
-//! - [`soak`]: both over new seeds until time is up (`cargo xtask crash`).
+//! - [`soak`]: both over new seeds until time is up (`cargo xtask crash`),
+//!   about one seed in four on the streams workload.
 //! - [`readfaults`]: reads that fail with `EIO` or return flipped bits
 //!   while a log is recovered or read, at every read call
 //!   (`cargo xtask crash --read-faults`).
@@ -53,7 +60,7 @@ use bitrot::Ending;
 pub use case::{BadCase, Case, Counts, Findings, MAX_KEPT, Outcome, Tally, Violation};
 pub use crash::CrashConfig;
 pub use faults::{ALL_FAULTS, FaultKind};
-pub use workload::{Op, Plan};
+pub use workload::{Op, Plan, Workload};
 
 /// Runs one case again, exactly (a fault case up to the timing of its
 /// groups, see [`faults`]).
@@ -65,11 +72,17 @@ pub fn replay(case: &Case) -> Result<(), Violation> {
     let result = match *case {
         Case::Crash {
             plan,
+            workload,
             point,
             variant,
             recovery,
-        } => crash::replay(&plan, point, variant, recovery),
-        Case::Fault { plan, kind, k } => faults::replay(&plan, kind, k),
+        } => crash::replay(&plan, workload, point, variant, recovery),
+        Case::Fault {
+            plan,
+            workload,
+            kind,
+            k,
+        } => faults::replay(&plan, workload, kind, k),
     };
     result.map_err(|what| Violation { case: *case, what })
 }
@@ -109,17 +122,26 @@ impl Default for SoakConfig {
 
 /// Explores seed after seed (crash points, then every fault kind) on
 /// `config.jobs` threads until the seeds or the time run out; calls
-/// `progress` after each seed with the seed and the totals so far.
+/// `progress` after each seed with the seed and the totals so far. About
+/// one seed in four runs the streams workload instead of the records one
+/// ([`Workload::for_seed`]).
 pub fn soak(config: &SoakConfig, progress: impl Fn(u64, &Outcome) + Sync) -> Outcome {
     let total = Mutex::new(Outcome::default());
     in_parallel(config.jobs, config.seeds, config.deadline, |i| {
         let seed = config.first_seed.wrapping_add(i);
-        let mut out = crash::explore(&Plan::from_seed(seed, config.crash_ops), &config.crash);
+        let workload = Workload::for_seed(seed);
+        let mut out = crash::explore(
+            &Plan::from_seed(seed, config.crash_ops),
+            workload,
+            &config.crash,
+        );
         out.merge(faults::explore(
             &Plan::from_seed(seed, config.fault_ops).with_concurrent(true),
+            workload,
             ALL_FAULTS,
         ));
         out.counts.workloads = 1;
+        out.counts.stream_workloads = u64::from(workload == Workload::Streams);
         let mut total = total.lock().unwrap_or_else(|e| e.into_inner());
         total.merge(out);
         progress(seed, &total);

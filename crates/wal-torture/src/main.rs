@@ -8,11 +8,13 @@
 //! wal-torture replay CASE
 //! ```
 //!
-//! `soak` is the crash and fault campaign, `bitrot` the bit-rot campaign
-//! (`wal_torture::bitrot`, each seed with both endings), `read-faults` the
-//! read-fault campaign (`wal_torture::readfaults`, likewise). Without
-//! `--seeds` or `--minutes`, 4 seeds. `replay` takes a case of any of
-//! them: `crash:...`, `fault:...`, `bitrot:...` or `readfault:...`.
+//! `soak` is the crash and fault campaign (about one seed in four on the
+//! streams workload), `bitrot` the bit-rot campaign (`wal_torture::bitrot`,
+//! each seed with both endings; one seed in four with stream records),
+//! `read-faults` the read-fault campaign (`wal_torture::readfaults`,
+//! likewise). Without `--seeds` or `--minutes`, 4 seeds. `replay` takes a
+//! case of any of them: `crash[-streams]:...`, `fault[-seq][-streams]:...`,
+//! `bitrot:...` or `readfault:...`.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 

@@ -45,7 +45,7 @@ use crate::workload::DIR;
 
 pub use case::{ALL_KINDS, ALL_MODES, BadBitrotCase, BitrotCase, Kind, Mode, Position, SkipReader};
 use image::{Damage, Image, Listing};
-pub use oracle::{Expectation, Recovered, Verdict};
+pub use oracle::{Acked, Expectation, Recovered, Verdict};
 pub use outcome::{BitrotCounts, BitrotOutcome, BitrotViolation};
 pub use workload::{BitrotPlan, Ending};
 
@@ -115,7 +115,7 @@ fn positions(plan: &BitrotPlan, listing: &Listing, samples: usize) -> Vec<Positi
 struct Prepared {
     image: Image,
     listing: Listing,
-    acked: Vec<Vec<u8>>,
+    acked: Vec<Acked>,
 }
 
 fn prepare(plan: &BitrotPlan) -> Result<Prepared, String> {
@@ -165,6 +165,7 @@ fn observe_image(
                     Err(e) => Err(format!("Wal::read_from({from}) failed: {e} ({e:?})")),
                 }
             };
+            let streams = crate::verify::read_streams(&wal);
             let closed = wal
                 .close()
                 .map_err(|e| format!("closing the recovered log failed: {e} ({e:?})"));
@@ -182,6 +183,7 @@ fn observe_image(
             Ok(Recovered::Opened {
                 report: oracle::ReportFacts::from(&report),
                 records,
+                streams,
             })
         }
         Err(error) => Ok(Recovered::Refused {
@@ -230,6 +232,12 @@ pub struct ImageCoverage {
     pub oversized: u64,
     /// Whether a valid `CLEAN` marker is there.
     pub clean: bool,
+    /// Of the acknowledged records, stream records.
+    pub stream_records: u64,
+    /// Of those, truncations.
+    pub stream_truncations: u64,
+    /// Of those, purges.
+    pub stream_purges: u64,
 }
 
 /// Builds `plan`'s image (as a campaign does) and says what it holds.
@@ -250,8 +258,28 @@ pub fn coverage(plan: &BitrotPlan) -> Result<ImageCoverage, String> {
             .last()
             .map_or(0, |s| s.records.len() as u64),
         clean: prepared.image.clean_last_lsn().is_some(),
+        stream_records: prepared
+            .acked
+            .iter()
+            .filter(|a| a.kind == groupwal::LogicalKind::Stream)
+            .count() as u64,
         ..ImageCoverage::default()
     };
+    for a in &prepared.acked {
+        match crate::model::StreamRecord::from_payload(&a.payload) {
+            Ok(Some(crate::model::StreamRecord::Truncate { .. }))
+                if a.kind == groupwal::LogicalKind::Stream =>
+            {
+                c.stream_truncations += 1;
+            }
+            Ok(Some(crate::model::StreamRecord::Purge { .. }))
+                if a.kind == groupwal::LogicalKind::Stream =>
+            {
+                c.stream_purges += 1;
+            }
+            _ => {}
+        }
+    }
     for seg in &listing.segments {
         c.physical += seg.records.len() as u64;
         c.oversized += u64::from(seg.data_end > crate::workload::SEGMENT_SIZE);

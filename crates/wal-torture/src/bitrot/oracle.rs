@@ -5,8 +5,9 @@
 //!
 //! # What the oracle knows ([`Expectation`])
 //!
-//! - The payloads of every acknowledged record (LSNs `1..=n`; every record
-//!   the workloads write is acknowledged before the image is taken).
+//! - The kind and logical payload of every acknowledged record (LSNs
+//!   `1..=n`; every record the workloads write is acknowledged before the
+//!   image is taken), stream records included.
 //! - **E**, the surviving evidence: the largest durable LSN `D` of a commit
 //!   marker whose 40 bytes the damage left untouched (in any segment);
 //!   the last LSN of a valid `CLEAN` marker (clean close); and the last
@@ -37,8 +38,15 @@
 //! A recovery that **succeeded** must read back without error, and:
 //!
 //! - nothing invented: LSNs increase, each is acknowledged, each payload
-//!   is bit-exact and a data record; the report's last LSN is the last
-//!   record read and its next LSN the one after;
+//!   is bit-exact and of the kind written (data, or a stream record); the
+//!   report's last LSN is the last record read and its next LSN the one
+//!   after;
+//! - the streams, read through the facade (`Wal::streams`,
+//!   `Stream::read`), hold exactly what replaying the stream records read
+//!   back gives ([`crate::model::StreamSet`]): so a stream holds fewer
+//!   entries than were acknowledged only where records are missing, and
+//!   every missing record is accounted for by the rules below: damage is
+//!   never silently turned into a shorter stream;
 //! - the default and point-in-time modes: no gap (the log starts at LSN
 //!   1); the default mode lists no corrupt range;
 //! - every record of the intact prefix comes back;
@@ -68,6 +76,36 @@ use groupwal::{LogicalKind, OwnedRecord, RecoveryReport, TailKind};
 
 use super::Mode;
 use super::image::Listing;
+use crate::model::{StreamRecord, StreamSet};
+
+/// An acknowledged record: its kind and logical payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Acked {
+    /// [`LogicalKind::Data`] or [`LogicalKind::Stream`].
+    pub kind: LogicalKind,
+    /// The payload (for a stream record, the stream header and the entry).
+    pub payload: Vec<u8>,
+}
+
+impl Acked {
+    /// A data record.
+    #[must_use]
+    pub fn data(payload: Vec<u8>) -> Acked {
+        Acked {
+            kind: LogicalKind::Data,
+            payload,
+        }
+    }
+
+    /// A stream record.
+    #[must_use]
+    pub fn stream(record: &StreamRecord) -> Acked {
+        Acked {
+            kind: LogicalKind::Stream,
+            payload: record.payload(),
+        }
+    }
+}
 
 /// The damage, as the oracle needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,8 +124,8 @@ pub struct DamageFacts {
 /// What the oracle knows about one damaged image: see the module docs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Expectation {
-    /// The payload of each acknowledged record, LSN `i + 1` at index `i`.
-    pub acked: Vec<Vec<u8>>,
+    /// Each acknowledged record, LSN `i + 1` at index `i`.
+    pub acked: Vec<Acked>,
     /// E: the highest LSN the surviving evidence proves acknowledged.
     pub evidence: u64,
     /// Every LSN up to this one lies, undamaged, before the damaged group.
@@ -105,7 +143,7 @@ impl Expectation {
     /// (segment index, changed bytes `start..end`) and the zeroed tail.
     pub(crate) fn new(
         listing: &Listing,
-        acked: &[Vec<u8>],
+        acked: &[Acked],
         clean_last: Option<u64>,
         changed: Option<(usize, u64, u64)>,
         zeroed_tail_from: Option<u64>,
@@ -268,12 +306,15 @@ impl fmt::Display for Refusal {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Recovered {
     /// `Wal::open` succeeded; what it reported, and every record read back
-    /// from the first (or why reading, or closing, failed).
+    /// from the first (or why reading, or closing, failed), and every
+    /// stream read through the facade.
     Opened {
         /// The report.
         report: ReportFacts,
         /// The records read.
         records: Result<Vec<OwnedRecord>, String>,
+        /// The streams read (`verify::read_streams`).
+        streams: Result<StreamSet, String>,
     },
     /// `Wal::open` failed.
     Refused {
@@ -308,12 +349,20 @@ pub enum Verdict {
 pub fn judge(expect: &Expectation, mode: Mode, got: &Recovered) -> Result<Verdict, String> {
     match got {
         Recovered::Refused { refusal, changed } => refused(expect, refusal, changed.as_deref()),
-        Recovered::Opened { report, records } => {
+        Recovered::Opened {
+            report,
+            records,
+            streams,
+        } => {
             let summary = report.losses.as_deref().unwrap_or("nothing dropped");
             let records = records
                 .as_ref()
                 .map_err(|e| format!("recovery succeeded ({summary}) but reading failed: {e}"))?;
+            let streams = streams.as_ref().map_err(|e| {
+                format!("recovery succeeded ({summary}) but reading the streams failed: {e}")
+            })?;
             opened(expect, mode, report, records)
+                .and_then(|verdict| streams_agree(records, streams).map(|()| verdict))
                 .map_err(|e| format!("{e} [{}; report: {summary}]", describe(expect)))
         }
     }
@@ -383,17 +432,17 @@ fn opened(
             .ok()
             .and_then(|i| expect.acked.get(i))
             .ok_or_else(|| format!("invented record: lsn {lsn} was never acknowledged"))?;
-        if r.payload != *want {
+        if r.payload != want.payload {
             return Err(format!(
                 "lsn {lsn}: payload differs from what was acknowledged ({} bytes read, {} written)",
                 r.payload.len(),
-                want.len()
+                want.payload.len()
             ));
         }
-        if r.kind != LogicalKind::Data {
+        if r.kind != want.kind {
             return Err(format!(
-                "lsn {lsn}: kind {:?}, a data record was written",
-                r.kind
+                "lsn {lsn}: kind {:?}, a {:?} record was written",
+                r.kind, want.kind
             ));
         }
         if mode != Mode::Skip && lsn != prev + 1 {
@@ -474,6 +523,30 @@ fn opened(
         Ok(Verdict::ZeroedTail)
     } else {
         Err("the damage went unreported: no corrupt range, no torn tail, no record missing".into())
+    }
+}
+
+/// The streams read through the facade hold what replaying the stream
+/// records read back gives.
+fn streams_agree(records: &[OwnedRecord], streams: &StreamSet) -> Result<(), String> {
+    let mut replayed = StreamSet::default();
+    for r in records.iter().filter(|r| r.kind == LogicalKind::Stream) {
+        let record = StreamRecord::from_payload(&r.payload)
+            .map_err(|e| format!("lsn {}: a stream record read back: {e}", r.lsn))?;
+        if let Some(record) = record {
+            replayed.apply(&record).map_err(|e| {
+                format!(
+                    "the log opened, but the stream records read back make no valid history (lsn {}: {e})",
+                    r.lsn
+                )
+            })?;
+        }
+    }
+    match replayed.difference(streams) {
+        None => Ok(()),
+        Some(d) => Err(format!(
+            "the streams read through the facade are not what the records read back make: {d}"
+        )),
     }
 }
 

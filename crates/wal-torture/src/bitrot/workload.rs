@@ -3,7 +3,10 @@
 //! batches, pipelined appends) of records tiny, of about 1 KiB, or larger
 //! than a fragment; one batch of 40–64 KiB, larger than a 16 KiB segment
 //! (it gets a segment of its own); encryption and compression from the
-//! seed's low bits. Every record is acknowledged before the image is taken.
+//! seed's low bits; in one plan in four, stream records among them
+//! ([`BitrotPlan::streams`]: entries of two streams, batches across
+//! them, purges and truncations). Every record is acknowledged before the
+//! image is taken.
 //! The layout of the image is the same on every run (pipelined appends
 //! are grouped deterministically, see [`Op::Pipelined`]); with encryption,
 //! the ciphertext differs (segment key seeds come from the OS).
@@ -16,8 +19,10 @@ use groupwal::io::sim::{HaltingStorage, SimStorage};
 use groupwal::{RecoveryMode, Wal, WalOptions};
 
 use super::image::Image;
+use super::oracle::Acked;
+use crate::model::{Model, StreamSet};
 use crate::rng::{Rng, mix};
-use crate::workload::{DIR, FRAGMENT_SIZE, Plan};
+use crate::workload::{self, DIR, FRAGMENT_SIZE, Plan, Workload};
 
 /// How the last session ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -57,7 +62,8 @@ impl Ending {
 }
 
 /// One bit-rot workload: everything follows from the seed (bit 0:
-/// encryption, bit 1: compression) and the ending.
+/// encryption, bit 1: compression, bits 2 and 3 `01`: stream records) and
+/// the ending.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct BitrotPlan {
     /// The seed.
@@ -70,11 +76,12 @@ impl fmt::Display for BitrotPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "bit rot seed {:#x}, {} ending, {}encryption, {}compression",
+            "bit rot seed {:#x}, {} ending, {}encryption, {}compression{}",
             self.seed,
             self.ending.name(),
             if self.encryption() { "" } else { "no " },
             if self.compression() { "" } else { "no " },
+            if self.streams() { ", streams" } else { "" },
         )
     }
 }
@@ -98,6 +105,10 @@ pub(crate) enum Op {
     /// condition variable, not a sleep), the rest are submitted, and the
     /// sync is released.
     Pipelined(Vec<Vec<u8>>),
+    /// An operation on streams ([`workload::Op`]'s `Stream*` variants:
+    /// appends, batches across streams, purges and truncations that leave
+    /// every stream an entry).
+    Streams(workload::Op),
 }
 
 impl BitrotPlan {
@@ -117,6 +128,13 @@ impl BitrotPlan {
     #[must_use]
     pub fn compression(&self) -> bool {
         self.seed & 2 == 2
+    }
+
+    /// Stream records among the plain ones: seeds whose bits 2 and 3 are
+    /// `01`, one in four.
+    #[must_use]
+    pub fn streams(&self) -> bool {
+        (self.seed >> 2) & 3 == 1
     }
 
     /// The log options (those of the crash campaign's [`Plan::options`]:
@@ -148,6 +166,8 @@ impl BitrotPlan {
         let mut rng = Rng::new(mix(&[self.seed, 0x6269_7472_6f74]));
         let sessions = rng.range(2, 4);
         let big = (rng.range(0, sessions - 1), rng.range(0, 4));
+        // The streams as the operations so far leave them.
+        let mut streams = StreamSet::default();
         (0..sessions)
             .map(|s| {
                 let n = rng.range(5, 10);
@@ -156,6 +176,18 @@ impl BitrotPlan {
                         let tag = [self.seed, s, i];
                         if (s, i.min(n - 1)) == big {
                             return Op::Batch(big_batch(&mut rng, tag));
+                        }
+                        // A plain record first: then no purge of a stream
+                        // removes a segment (plain records keep them all)
+                        // and the image holds every record written.
+                        if self.streams() && (s, i) != (0, 0) && rng.percent(55) {
+                            let op = stream_op(&mut rng, &streams, tag);
+                            for unit in op.stream_units(&streams) {
+                                for r in &unit {
+                                    let _ = streams.apply(r);
+                                }
+                            }
+                            return Op::Streams(op);
                         }
                         match rng.range(0, 99) {
                             0..=44 => Op::Append(payload(&mut rng, tag, 0)),
@@ -174,6 +206,50 @@ impl BitrotPlan {
                     .collect()
             })
             .collect()
+    }
+}
+
+/// The streams a bit-rot workload writes to.
+const STREAMS: [u64; 2] = [1, 1 << 40];
+
+/// An operation on streams in state `streams`: an append, a batch across
+/// streams, or a purge or truncation that leaves the stream an entry.
+fn stream_op(rng: &mut Rng, streams: &StreamSet, tag: [u64; 3]) -> workload::Op {
+    let pick = |rng: &mut Rng| {
+        STREAMS
+            .get(rng.range(0, STREAMS.len() as u64 - 1) as usize)
+            .copied()
+            .unwrap_or(1)
+    };
+    // A stream with two entries or more, with its first and last index.
+    let spans: Vec<(u64, u64, u64)> = streams
+        .0
+        .iter()
+        .filter_map(|(&id, s)| Some((id, s.first()?, s.last()?)))
+        .filter(|&(_, first, last)| first < last)
+        .collect();
+    let span = match spans.len() as u64 {
+        0 => None,
+        n => spans.get(rng.range(0, n - 1) as usize).copied(),
+    };
+    match (rng.range(0, 99), span) {
+        (0..=29, _) | (55.., None) => workload::Op::StreamAppend {
+            stream: pick(rng),
+            entry: payload(rng, tag, 0),
+        },
+        (30..=54, _) => workload::Op::StreamBatch(
+            (0..rng.range(2, 4))
+                .map(|j| (pick(rng), payload(rng, tag, j)))
+                .collect(),
+        ),
+        (55..=79, Some((stream, first, last))) => workload::Op::StreamTruncate {
+            stream,
+            from: rng.range(first + 1, last),
+        },
+        (_, Some((stream, first, last))) => workload::Op::StreamPurge {
+            stream,
+            below: rng.range(first + 1, last),
+        },
     }
 }
 
@@ -214,17 +290,17 @@ fn fill(rng: &mut Rng, prefix: String, len: usize, compressible: bool) -> Vec<u8
     )
 }
 
-/// The image a workload left, and the payloads it acknowledged (that of
+/// The image a workload left, and the records it acknowledged (that of
 /// LSN `i + 1` at index `i`: every record submitted was acknowledged).
 pub(crate) struct Built {
     pub(crate) image: Image,
-    pub(crate) acked: Vec<Vec<u8>>,
+    pub(crate) acked: Vec<Acked>,
 }
 
 fn expect_lsn(
     what: &str,
     got: groupwal::Lsn,
-    acked: &[Vec<u8>],
+    acked: &[Acked],
     offset: usize,
 ) -> Result<(), String> {
     let want = (acked.len() + offset + 1) as u64;
@@ -236,14 +312,30 @@ fn expect_lsn(
 }
 
 /// Runs one operation on a log on `disk`; every record of it is
-/// acknowledged when it returns.
-fn step(wal: &Wal, disk: &SimStorage, op: &Op, acked: &mut Vec<Vec<u8>>) -> Result<(), String> {
+/// acknowledged when it returns. `streams` follows the stream units.
+fn step(
+    wal: &Wal,
+    disk: &SimStorage,
+    op: &Op,
+    streams: &mut Model,
+    acked: &mut Vec<Acked>,
+) -> Result<(), String> {
     let failed = |what: &str, e: &dyn fmt::Debug| format!("{what} failed: {e:?}");
+    let data = |ps: &[Vec<u8>]| ps.iter().cloned().map(Acked::data).collect::<Vec<_>>();
     match op {
         Op::Append(p) => {
             let lsn = wal.append(p).map_err(|e| failed("append", &e))?;
             expect_lsn("append", lsn, acked, 0)?;
-            acked.push(p.clone());
+            acked.push(Acked::data(p.clone()));
+        }
+        Op::Streams(op) => {
+            let units = op.stream_units(streams.streams());
+            let mut waits = Vec::new();
+            workload::stream_step(wal, op, streams, &mut waits)?
+                .map_err(|e| failed(&format!("{op:?}"), &e))?;
+            acked.extend(units.iter().flatten().map(Acked::stream));
+            // The operation wrote its records and nothing else.
+            expect_lsn("the next append", wal.next_lsn(), acked, 0)?;
         }
         Op::Batch(ps) => {
             let (first, last) = wal
@@ -256,7 +348,7 @@ fn step(wal: &Wal, disk: &SimStorage, op: &Op, acked: &mut Vec<Vec<u8>>) -> Resu
                 acked,
                 ps.len().saturating_sub(1),
             )?;
-            acked.extend(ps.iter().cloned());
+            acked.extend(data(ps));
         }
         Op::Pipelined(ps) => {
             // The first record alone, the committer held in its sync while
@@ -276,7 +368,7 @@ fn step(wal: &Wal, disk: &SimStorage, op: &Op, acked: &mut Vec<Vec<u8>>) -> Resu
                 let lsn = h.wait().map_err(|e| failed("wait", &e))?;
                 expect_lsn("wait", lsn, acked, k)?;
             }
-            acked.extend(ps.iter().cloned());
+            acked.extend(data(ps));
         }
     }
     Ok(())
@@ -287,6 +379,7 @@ pub(crate) fn build(plan: &BitrotPlan) -> Result<Built, String> {
     let sim = SimStorage::new(plan.seed);
     let sessions = plan.sessions();
     let mut acked = Vec::new();
+    let mut streams = Model::new(Workload::Streams);
     for (i, ops) in sessions.iter().enumerate() {
         let crash = plan.ending == Ending::Crash && i + 1 == sessions.len();
         let halting = HaltingStorage::new(Arc::new(sim.clone()));
@@ -307,7 +400,7 @@ pub(crate) fn build(plan: &BitrotPlan) -> Result<Built, String> {
             ));
         }
         for (k, op) in ops.iter().enumerate() {
-            step(&wal, &sim, op, &mut acked)
+            step(&wal, &sim, op, &mut streams, &mut acked)
                 .map_err(|e| format!("session {i}, operation {k}: {e}"))?;
         }
         if crash {
@@ -370,6 +463,13 @@ mod tests {
                 Op::Pipelined(ps) => {
                     out.push(take(1));
                     out.push(take(ps.len() - 1));
+                }
+                Op::Streams(op) => {
+                    let n = match op {
+                        crate::workload::Op::StreamBatch(es) => es.len(),
+                        _ => 1,
+                    };
+                    out.push(take(n));
                 }
             }
         }

@@ -4,8 +4,17 @@
 //! header), recovered in the default, point-in-time and skipping modes,
 //! and held to the oracle, with zero violations. Twelve workloads, each
 //! closed cleanly and crashed after its last acknowledgement, encryption
-//! and compression on and off: about 8,000 cases. The oracle is shown to
+//! and compression on and off, four of them with stream records among
+//! the plain ones (whose streams, read through the facade, must be what
+//! the records read back make): about 8,000 cases. The oracle is shown to
 //! bite on made-up and on doctored real outcomes.
+//!
+//! The images with stream records are recovered in the default and
+//! point-in-time modes only: in the skipping mode, damage to a stream
+//! record makes `Wal::open` fail with an error that does not name the
+//! damage, after it removed the `CLEAN` marker (a known bug,
+//! `skip_mode_reports_damage_to_stream_records`, ignored until fixed;
+//! `docs/RELIABILITY.md`, "Known bugs").
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,9 +27,10 @@ use wal_torture::bitrot::oracle::{
     DamageFacts, Expectation, RangeFacts, Recovered, Refusal, ReportFacts, judge,
 };
 use wal_torture::bitrot::{
-    self, BitrotCase, BitrotConfig, BitrotCounts, BitrotPlan, Ending, Kind, Mode, Position,
-    SkipReader, Verdict,
+    self, ALL_MODES, Acked, BitrotCase, BitrotConfig, BitrotCounts, BitrotPlan, Ending, Kind, Mode,
+    Position, SkipReader, Verdict,
 };
+use wal_torture::model::StreamSet;
 
 /// How the sweep reads back a log recovered in the skipping mode: through
 /// the open log's own reader, `Wal::read_from` (the tailing reader), which
@@ -34,9 +44,10 @@ static CASES: AtomicU64 = AtomicU64::new(0);
 /// Explores seeds `first..first + seeds`, both endings each; checks that
 /// every workload exercised what it claims to and that the verdicts add
 /// up; fails on any violation.
-fn sweep(first: u64, seeds: u64) -> BitrotCounts {
+fn sweep(first: u64, seeds: u64, modes: &[Mode]) -> BitrotCounts {
     let config = BitrotConfig {
         skip_reader: SKIP_READER,
+        modes: modes.to_vec(),
         ..BitrotConfig::default()
     };
     let started = Instant::now();
@@ -57,8 +68,11 @@ fn sweep(first: u64, seeds: u64) -> BitrotCounts {
     );
     let plans = plans.into_inner().unwrap();
     assert_eq!(plans.len() as u64, 2 * seeds);
+    let (mut truncations, mut purges) = (0, 0);
     for (plan, counts) in plans {
         let cover = bitrot::coverage(&plan).unwrap();
+        truncations += cover.stream_truncations;
+        purges += cover.stream_purges;
         // The workload exercises what it claims to: rotations, a group
         // larger than a segment, pipelined appends sharing a group,
         // batches, fragments.
@@ -71,13 +85,22 @@ fn sweep(first: u64, seeds: u64) -> BitrotCounts {
             "{plan}: {cover:?}"
         );
         assert_eq!(cover.clean, plan.ending == Ending::Clean, "{plan}");
+        assert_eq!(
+            cover.stream_records >= 5,
+            plan.streams(),
+            "{plan}: {cover:?}"
+        );
         // Every header and every record of the last segment, each with
         // every kind and mode.
         assert!(
             counts.positions >= cover.segments + cover.last_segment,
             "{plan}: {counts}"
         );
-        assert_eq!(counts.cases, counts.positions * 9, "{plan}: {counts}");
+        assert_eq!(
+            counts.cases,
+            counts.positions * 3 * modes.len() as u64,
+            "{plan}: {counts}"
+        );
         assert_eq!(
             counts.refused + counts.reported + counts.torn + counts.zeroed_tail + counts.intact,
             counts.cases,
@@ -100,6 +123,10 @@ fn sweep(first: u64, seeds: u64) -> BitrotCounts {
             }
         }
     }
+    // Images with streams hold truncations and purges among them.
+    if BitrotPlan::new(first, Ending::Clean).streams() {
+        assert!(truncations >= 4 && purges >= 2, "{truncations}, {purges}");
+    }
     let total = CASES.fetch_add(out.counts.cases, Ordering::SeqCst) + out.counts.cases;
     eprintln!(
         "wal-torture bit rot, seeds {first:#x}..={:#x}: {} in {:.1?}; {total} cases so far",
@@ -110,21 +137,49 @@ fn sweep(first: u64, seeds: u64) -> BitrotCounts {
     out.counts
 }
 
-// Seed bits: 0 encryption, 1 compression. Each sweep has one of each.
+// Seed bits: 0 encryption, 1 compression; 2 and 3 `01`: stream records.
+// Each sweep has one of each of the first two.
 
 #[test]
 fn bit_rot_seeds_0x7000_to_0x7003() {
-    sweep(0x7000, 4);
+    sweep(0x7000, 4, ALL_MODES);
 }
 
 #[test]
-fn bit_rot_seeds_0x7004_to_0x7007() {
-    sweep(0x7004, 4);
+fn bit_rot_seeds_0x7004_to_0x7007_with_streams() {
+    assert!((0x7004..0x7008).all(|s| BitrotPlan::new(s, Ending::Clean).streams()));
+    sweep(0x7004, 4, &[Mode::Default, Mode::PointInTime]);
 }
 
 #[test]
 fn bit_rot_seeds_0x7008_to_0x700b() {
-    sweep(0x7008, 4);
+    sweep(0x7008, 4, ALL_MODES);
+}
+
+/// Known bug, open: in the skipping mode, recovery skips a damaged
+/// stream record and reports it, then the streams' index refuses the log
+/// (an append whose index is not the stream's next: the skipped one is
+/// missing), so `Wal::open` fails with `Error::StreamRecord`, which names
+/// no damage (it says the log was not written by groupwal), and the open
+/// that failed has already removed the `CLEAN` marker. Both break the
+/// campaign's rules: a failed open changes nothing, and names the damage.
+/// Un-ignore once fixed.
+#[test]
+#[ignore = "known bug: the skipping mode refuses a log whose damage broke a stream without naming the damage, and changes the disk (docs/RELIABILITY.md, Known bugs)"]
+fn skip_mode_reports_damage_to_stream_records() {
+    for text in [
+        // One bit flipped in a stream record of the first segment. After a
+        // clean close, the failed open removes CLEAN.
+        "bitrot:0x7004:clean:r0.29:flip:skip:cc8f9b314f53b668",
+        // After a crash, the error names no damage.
+        "bitrot:0x7004:crash:r0.29:flip:skip:cc8f9b314f53b668",
+    ] {
+        let case: BitrotCase = text.parse().unwrap();
+        if let Err(v) = bitrot::replay(&case) {
+            panic!("{v}");
+        }
+    }
+    sweep(0x7004, 4, &[Mode::Skip]);
 }
 
 #[test]
@@ -293,7 +348,7 @@ fn records(lsns: impl IntoIterator<Item = u64>) -> Vec<OwnedRecord> {
 /// closed cleanly).
 fn damaged_log(evidence: u64) -> Expectation {
     Expectation {
-        acked: (1..=6).map(payload).collect(),
+        acked: (1..=6).map(|lsn| Acked::data(payload(lsn))).collect(),
         evidence,
         intact_prefix: 4,
         damage: Some(DamageFacts {
@@ -331,6 +386,7 @@ fn opened(last: u64, torn: bool, corrupt: Vec<RangeFacts>, lsns: &[u64]) -> Reco
     Recovered::Opened {
         report: facts(last, torn, corrupt),
         records: Ok(records(lsns.iter().copied())),
+        streams: Ok(StreamSet::default()),
     }
 }
 
@@ -489,6 +545,7 @@ fn the_oracle_catches_invented_repeated_and_changed_records() {
     let got = Recovered::Opened {
         report: facts(6, false, vec![range("B.wal", 480, Some((5, 5)))]),
         records: Ok(changed),
+        streams: Ok(StreamSet::default()),
     };
     assert!(
         judge(&clean, Mode::Skip, &got)
@@ -548,13 +605,18 @@ fn the_oracle_catches_doctored_real_recoveries() {
     let Recovered::Opened {
         mut report,
         records,
+        streams,
     } = got
     else {
         panic!("{case}: expected an opened log");
     };
     report.torn = false;
     report.dropped_anything = false;
-    let silent = Recovered::Opened { report, records };
+    let silent = Recovered::Opened {
+        report,
+        records,
+        streams,
+    };
     assert!(
         judge(&expect, Mode::Default, &silent)
             .unwrap_err()
@@ -577,13 +639,18 @@ fn the_oracle_catches_doctored_real_recoveries() {
     let Recovered::Opened {
         mut report,
         records,
+        streams,
     } = got
     else {
         panic!("{case}: expected an opened log");
     };
     report.corrupt.clear();
     report.torn = true;
-    let torn = Recovered::Opened { report, records };
+    let torn = Recovered::Opened {
+        report,
+        records,
+        streams,
+    };
     assert!(
         judge(&expect, Mode::PointInTime, &torn)
             .unwrap_err()
@@ -603,12 +670,13 @@ fn the_oracle_catches_doctored_real_recoveries() {
             lsn: Lsn::new(lsn),
             kind: LogicalKind::Data,
             flags: Flags::EMPTY,
-            payload: expect.acked[lsn as usize - 1].clone(),
+            payload: expect.acked[lsn as usize - 1].payload.clone(),
         })
         .collect();
     let quiet = Recovered::Opened {
         report: facts(expect.intact_prefix, false, vec![]),
         records: Ok(kept),
+        streams: Ok(StreamSet::default()),
     };
     assert!(
         judge(&expect, Mode::Default, &quiet)

@@ -10,4 +10,5 @@ mod fault_injection;
 mod oracle_catches;
 mod read_faults;
 mod regressions;
+mod stream_crash_points;
 mod support;

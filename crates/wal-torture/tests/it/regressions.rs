@@ -22,7 +22,7 @@ use wal_torture::model::Model;
 use wal_torture::rng::{Rng, mix};
 use wal_torture::verify::verify;
 use wal_torture::workload::DIR;
-use wal_torture::{Case, FaultKind, Plan};
+use wal_torture::{Case, FaultKind, Plan, Workload};
 
 fn replay(case: Case) {
     if let Err(v) = wal_torture::replay(&case) {
@@ -267,6 +267,7 @@ fn reopen_after_a_failed_directory_sync_then_power_loss_keeps_the_appends() {
     for k in 0..=32 {
         replay(Case::Fault {
             plan,
+            workload: Workload::Records,
             kind: FaultKind::DirSyncEio,
             k,
         });
@@ -322,6 +323,7 @@ fn reopen_after_a_failed_sync_then_appends_to_a_new_segment_then_power_loss() {
     for k in 0..=12 {
         replay(Case::Fault {
             plan,
+            workload: Workload::Records,
             kind: FaultKind::SyncEio,
             k,
         });
@@ -409,6 +411,7 @@ fn a_spare_that_is_still_a_segment_after_a_crash_is_not_reused() {
         for variant in 1..=3 {
             replay(Case::Crash {
                 plan,
+                workload: Workload::Records,
                 point,
                 variant,
                 recovery: None,
@@ -463,6 +466,7 @@ fn reopen_after_an_fsync_that_forgot_its_pages_then_power_loss_keeps_the_appends
     for k in 0..=10 {
         replay(Case::Fault {
             plan,
+            workload: Workload::Records,
             kind: FaultKind::SyncEioForgets,
             k,
         });
