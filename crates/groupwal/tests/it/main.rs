@@ -9,6 +9,7 @@ mod crashes;
 mod encrypted;
 #[cfg(unix)]
 mod process_kill;
+mod stream_crashes;
 mod streams;
 mod support;
 mod tailing;
