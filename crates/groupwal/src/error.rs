@@ -37,6 +37,17 @@ pub enum Error {
         /// The stream's first live index now.
         first: Option<u64>,
     },
+    /// A stream entry lost to damage that recovery skipped
+    /// ([`crate::RecoveryMode::SkipAnyCorruptedRecords`]): the stream goes
+    /// on after it, the recovery report lists the damage. Read on from the
+    /// next index.
+    #[error("stream {stream}: entry {index} was lost to damage that recovery skipped")]
+    StreamGap {
+        /// The stream.
+        stream: u64,
+        /// The missing entry.
+        index: u64,
+    },
     /// A stream record that passed its checksums (and authentication) but
     /// says something no writer of it would have written: a header that
     /// does not decode, an append out of order, a copy of an entry that is

@@ -123,7 +123,8 @@ impl Wal {
         let storage = options.storage.clone();
         // One pass: recovery checks the log, rebuilds the streams' index
         // and hands the plain records to `replay`.
-        let mut streams = Streams::new(options.rewrite_segments);
+        let skipping = read.get_mode() == wal_reader::RecoveryMode::SkipAnyCorruptedRecords;
+        let mut streams = Streams::new(options.rewrite_segments, skipping);
         let mut invalid = None;
         let (log, report) =
             wal_reader::recover_with(storage, &dir, &options.log, &read, |record| {

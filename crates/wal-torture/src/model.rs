@@ -464,17 +464,34 @@ impl StreamSet {
     /// the stream's next (of a stream the log holds something of), an
     /// index 0.
     pub fn apply(&mut self, record: &StreamRecord) -> Result<(), String> {
+        self.apply_as(record, false)
+    }
+
+    /// [`StreamSet::apply`] after a recovery that skipped damaged records
+    /// (`docs/FORMAT.md`, "Streams"): an append past the next index leaves
+    /// a gap (a skipped append), one below it truncates first (a skipped
+    /// truncation).
+    ///
+    /// # Errors
+    ///
+    /// An index 0.
+    pub fn apply_skipping(&mut self, record: &StreamRecord) -> Result<(), String> {
+        self.apply_as(record, true)
+    }
+
+    fn apply_as(&mut self, record: &StreamRecord, skipping: bool) -> Result<(), String> {
         let id = record.stream();
         let known = self.0.contains_key(&id);
         let s = self.0.entry(id).or_default();
         match record {
             StreamRecord::Append { index, entry, .. } => {
-                if *index == 0 || (known && *index != s.next) {
+                if *index == 0 || (known && *index != s.next && !skipping) {
                     return Err(format!(
                         "stream {id}: an append at index {index}, its next index is {}",
                         s.next
                     ));
                 }
+                s.entries.retain(|&i, _| i < *index);
                 s.entries.insert(*index, entry.clone());
                 s.next = index + 1;
             }

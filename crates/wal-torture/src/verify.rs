@@ -159,20 +159,50 @@ pub fn read_streams(wal: &Wal) -> Result<StreamSet, String> {
     let mut out = BTreeMap::new();
     for info in wal.streams() {
         let id = info.id;
-        let entries: Vec<(u64, Vec<u8>)> = wal
-            .stream(id)
-            .read(..)
-            .and_then(|r| r.collect())
-            .map_err(|e| format!("reading stream {id} failed: {e} ({e:?})"))?;
+        // A gap (an entry lost to damage the skipping recovery skipped) is
+        // read past, and must be one the stream says it has.
+        let mut entries: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut gaps = Vec::new();
+        let mut from = None;
+        loop {
+            let range = from.map_or(
+                (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded),
+                |f| (std::ops::Bound::Included(f), std::ops::Bound::Unbounded),
+            );
+            let mut gap = None;
+            for e in wal
+                .stream(id)
+                .read(range)
+                .map_err(|e| format!("reading stream {id} failed: {e} ({e:?})"))?
+            {
+                match e {
+                    Ok(e) => entries.push(e),
+                    Err(groupwal::Error::StreamGap { index, .. }) => {
+                        gap = Some(index);
+                        break;
+                    }
+                    Err(e) => return Err(format!("reading stream {id} failed: {e} ({e:?})")),
+                }
+            }
+            match gap {
+                Some(index) => {
+                    gaps.push(index);
+                    from = Some(index + 1);
+                }
+                None => break,
+            }
+        }
         let indexes: Vec<u64> = entries.iter().map(|e| e.0).collect();
         let dense = indexes
             .iter()
             .zip(indexes.iter().skip(1))
-            .all(|(a, b)| a + 1 == *b);
+            .all(|(a, b)| a + 1 == *b || (a + 1..*b).all(|i| gaps.contains(&i)));
         let listed = (info.first_index, info.last_index, info.entries);
+        // The last index may be a gap (the entries after the damage were
+        // truncated away later).
         let read = (
             indexes.first().copied(),
-            indexes.last().copied(),
+            indexes.last().copied().max(gaps.last().copied()),
             indexes.len() as u64,
         );
         let ends_before_next = info.last_index.is_none_or(|l| l + 1 == info.next_index);

@@ -270,9 +270,25 @@ pub(crate) struct Inconsistent {
 #[derive(Debug, Default)]
 pub(crate) struct StreamIndex {
     streams: HashMap<u64, StreamState>,
+    /// Replaying a log whose recovery skipped damaged records
+    /// (`RecoveryMode::SkipAnyCorruptedRecords`): a skipped append leaves
+    /// a gap before the next one, a skipped truncation an append below the
+    /// next index (which then truncates, as the skipped record did), and
+    /// copies that do not join are dropped. Otherwise each of those is an
+    /// inconsistency.
+    lenient: bool,
 }
 
 impl StreamIndex {
+    /// An index for a replay after a recovery that may have skipped
+    /// damaged records (see `lenient`).
+    pub(crate) fn lenient() -> Self {
+        StreamIndex {
+            lenient: true,
+            ..StreamIndex::default()
+        }
+    }
+
     pub(crate) fn get(&self, stream: u64) -> Option<&StreamState> {
         self.streams.get(&stream)
     }
@@ -303,9 +319,15 @@ impl StreamIndex {
         match header.op {
             StreamOp::Append => {
                 if state.settled && header.index != state.next {
-                    return Err(Inconsistent {
-                        reason: "an append whose index is not the stream's next",
-                    });
+                    if !self.lenient {
+                        return Err(Inconsistent {
+                            reason: "an append whose index is not the stream's next",
+                        });
+                    }
+                    if header.index < state.next {
+                        state.truncate_from(header.index);
+                        state.orphans.split_off(&header.index);
+                    }
                 }
                 state.next = header.index;
                 state.push(lsn);
@@ -363,6 +385,10 @@ impl StreamIndex {
                 state.next.max(high + 1)
             });
             if high + 1 != end || high - low + 1 != orphans.len() as u64 {
+                if self.lenient {
+                    // Their context went with the damage recovery skipped.
+                    continue;
+                }
                 return Err((
                     at,
                     Inconsistent {
@@ -482,6 +508,39 @@ mod tests {
             .unwrap();
         assert!(
             ix.apply(&h(StreamOp::Append, 1, 8), Lsn::new(61), 1)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn after_a_skipping_recovery_gaps_and_lower_appends_are_taken() {
+        let mut ix = StreamIndex::lenient();
+        for i in 1..=3 {
+            ix.apply(&h(StreamOp::Append, 1, i), Lsn::new(i), 0)
+                .unwrap();
+        }
+        // Append 4 was skipped as damage: 5 leaves a gap.
+        ix.apply(&h(StreamOp::Append, 1, 5), Lsn::new(5), 0)
+            .unwrap();
+        let s = ix.get(1).unwrap();
+        assert_eq!((s.first(), s.last(), s.len()), (Some(1), Some(5), 4));
+        assert_eq!(s.lsn(4), None);
+        // A truncation from 3 was skipped: the append at 3 truncates.
+        ix.apply(&h(StreamOp::Append, 1, 3), Lsn::new(7), 0)
+            .unwrap();
+        let s = ix.get(1).unwrap();
+        assert_eq!(
+            (s.last(), s.len(), s.lsn(3)),
+            (Some(3), 3, Some(Lsn::new(7)))
+        );
+        // Strict, the same gap is refused.
+        let mut strict = StreamIndex::default();
+        strict
+            .apply(&h(StreamOp::Append, 1, 1), Lsn::new(1), 0)
+            .unwrap();
+        assert!(
+            strict
+                .apply(&h(StreamOp::Append, 1, 3), Lsn::new(2), 0)
                 .is_err()
         );
     }

@@ -81,9 +81,21 @@ struct State {
 }
 
 impl Streams {
-    pub(crate) fn new(rewrite_segments: Option<u64>) -> Self {
+    /// `skipping`: recovery may have skipped damaged records
+    /// (`RecoveryMode::SkipAnyCorruptedRecords`), so the replay tolerates
+    /// the gaps they leave in streams.
+    pub(crate) fn new(rewrite_segments: Option<u64>, skipping: bool) -> Self {
+        let index = if skipping {
+            StreamIndex::lenient()
+        } else {
+            StreamIndex::default()
+        };
         Streams {
             rewrite_segments,
+            state: Mutex::new(State {
+                index,
+                ..State::default()
+            }),
             ..Streams::default()
         }
     }
@@ -859,12 +871,16 @@ impl StreamEntries<'_> {
                 Some(lsn) => lsn,
                 None => {
                     let first = s.and_then(index::StreamState::first);
+                    let next = s.map_or(1, index::StreamState::next);
                     return if first.is_none_or(|f| index < f) {
                         Err(Error::StreamPurged {
                             stream,
                             index,
                             first,
                         })
+                    } else if index < next {
+                        // A hole the skipping recovery left.
+                        Err(Error::StreamGap { stream, index })
                     } else {
                         // Truncated under the reader: the range ends here.
                         self.end = index;
