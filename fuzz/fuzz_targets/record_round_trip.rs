@@ -35,11 +35,13 @@ fuzz_target!(|input: Input| {
         let lsn = Lsn::new(u64::from(input.first_lsn) + 1 + i as u64);
         let checkpoint = input.checkpoint_at == Some(i as u8) && payload.len() <= fragment.get();
         if checkpoint {
+            // A checkpoint never carries the stream flag (no writer puts it
+            // there; the reassembler refuses it).
             let h = RecordHeader {
                 lsn,
                 salt,
                 record_type: RecordType::Checkpoint,
-                flags,
+                flags: flags.difference(Flags::STREAM),
             };
             encode_record(&mut buf, &h, payload).unwrap();
         } else {
