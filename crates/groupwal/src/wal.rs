@@ -125,21 +125,29 @@ impl Wal {
         // and hands the plain records to `replay`.
         let skipping = read.get_mode() == wal_reader::RecoveryMode::SkipAnyCorruptedRecords;
         let mut streams = Streams::new(options.rewrite_segments, skipping);
+        // A stream record the index refuses stops recovery before it
+        // changes anything (the open fails with the index's error).
         let mut invalid = None;
-        let (log, report) =
-            wal_reader::recover_with(storage, &dir, &options.log, &read, |record| {
-                if invalid.is_none()
-                    && let Err(e) = streams.replay(record.lsn, record.kind, record.payload)
-                {
-                    invalid = Some(e);
-                }
-                if record.kind != wal_format::LogicalKind::Stream
-                    && let Some(replay) = replay.as_mut()
-                {
-                    replay(record);
-                }
-            })?;
-        if let Some(e) = invalid.map_or_else(|| streams.finish_replay().err(), Some) {
+        let recovered = wal_reader::recover_checked(storage, &dir, &options.log, &read, |record| {
+            if let Err(e) = streams.replay(record.lsn, record.kind, record.payload) {
+                invalid = Some(e);
+                return false;
+            }
+            if record.kind != wal_format::LogicalKind::Stream
+                && let Some(replay) = replay.as_mut()
+            {
+                replay(record);
+            }
+            true
+        });
+        let (log, report) = match (recovered, invalid) {
+            (Err(wal_reader::Error::Refused { .. }), Some(e)) => return Err(e),
+            (recovered, _) => recovered?,
+        };
+        // Copies whose originals are gone join at the end; a log whose
+        // copies do not join is refused here, after recovery (a forged
+        // log: no writer leaves one).
+        if let Err(e) = streams.finish_replay() {
             drop(log);
             return Err(e);
         }

@@ -112,6 +112,13 @@ pub enum Error {
         /// The log directory.
         path: PathBuf,
     },
+    /// The replay of [`crate::recover_checked`] refused the record at
+    /// `lsn`; recovery stopped before changing anything.
+    #[error("the replay refused the record at lsn {lsn}; nothing was changed")]
+    Refused {
+        /// The record's LSN.
+        lsn: Lsn,
+    },
     /// The source of the durable watermark is gone (the writer closed).
     #[error("the log's writer is closed")]
     Closed,

@@ -96,6 +96,6 @@ mod walk;
 pub use error::{Error, Result};
 pub use options::{MIN_BUFFER_SIZE, ReadOptions, RecoveryMode};
 pub use reader::{LogEnd, LogReader, LogRecord, OwnedRecord, RecordPosition};
-pub use recover::{recover, recover_with};
+pub use recover::{recover, recover_checked, recover_with};
 pub use report::{CorruptRange, CorruptionKind, Position, RecoveryReport, TailKind};
 pub use tail::{DurableWatermark, TailReader, WaitFuture, Watermark};

@@ -68,7 +68,7 @@ pub fn recover(
     log_options: &LogOptions,
     options: &ReadOptions,
 ) -> Result<(SegmentLog, RecoveryReport)> {
-    recover_inner(storage, dir.into(), log_options, options, None)
+    recover_inner(storage, dir.into(), log_options, options, &mut |_| true)
 }
 
 /// [`recover`], handing every record it finds to `replay` on the way: one
@@ -117,7 +117,29 @@ pub fn recover_with(
     options: &ReadOptions,
     mut replay: impl FnMut(LogRecord<'_>),
 ) -> Result<(SegmentLog, RecoveryReport)> {
-    recover_inner(storage, dir.into(), log_options, options, Some(&mut replay))
+    recover_inner(storage, dir.into(), log_options, options, &mut |record| {
+        replay(record);
+        true
+    })
+}
+
+/// [`recover_with`], where `replay` may refuse a record (it returns
+/// `false`, for example for a record an index built on top of the log
+/// finds inconsistent): recovery then stops with [`Error::Refused`] naming
+/// it, after the walk and before anything is cut, rewritten or removed, so
+/// the log on disk is as it was.
+///
+/// # Errors
+///
+/// As [`recover_with`]; [`Error::Refused`].
+pub fn recover_checked(
+    storage: Arc<dyn Storage>,
+    dir: impl Into<PathBuf>,
+    log_options: &LogOptions,
+    options: &ReadOptions,
+    mut replay: impl FnMut(LogRecord<'_>) -> bool,
+) -> Result<(SegmentLog, RecoveryReport)> {
+    recover_inner(storage, dir.into(), log_options, options, &mut replay)
 }
 
 fn recover_inner(
@@ -125,7 +147,7 @@ fn recover_inner(
     dir: PathBuf,
     log_options: &LogOptions,
     options: &ReadOptions,
-    replay: Option<&mut dyn FnMut(LogRecord<'_>)>,
+    replay: &mut dyn FnMut(LogRecord<'_>) -> bool,
 ) -> Result<(SegmentLog, RecoveryReport)> {
     let started = Instant::now();
     options.validate()?;
@@ -192,13 +214,12 @@ fn recover_inner(
         segs.clone(),
         clean,
     )?;
-    let mut ignore = |_: LogRecord<'_>| {};
-    let replay: &mut dyn FnMut(LogRecord<'_>) = match replay {
-        Some(replay) => replay,
-        None => &mut ignore,
-    };
     while let Some((found, decoded)) = reader.next_decoded()? {
-        replay(reader.view(found, decoded));
+        let lsn = found.lsn;
+        if !replay(reader.view(found, decoded)) {
+            // Nothing was changed yet: the log stays as it is.
+            return Err(Error::Refused { lsn });
+        }
     }
     let walker = reader.walker;
     let Some(end) = walker.end.clone() else {

@@ -443,3 +443,76 @@ fn segments_mostly_live_are_not_rewritten() {
     assert_eq!(entries(&wal, 1).len(), 240);
     wal.close().unwrap();
 }
+
+/// A stream record that passes its checksums but contradicts the stream
+/// (an append out of order: what a forger or a bug writes) fails the open,
+/// naming it, and the open changes nothing on the disk (the clean-close
+/// marker included).
+#[test]
+fn a_contradicting_stream_record_fails_the_open_without_changing_the_disk() {
+    use groupwal::format::{RecordDecoder, SEGMENT_HEADER_LEN, SegmentHeader, encode_record};
+    let storage = SimStorage::new(32);
+    let wal = open(&storage);
+    for i in 0..4u8 {
+        wal.stream(9).append(&[i; 10]).unwrap();
+    }
+    wal.close().unwrap();
+    let dir = Path::new(DIR);
+    let segment = storage
+        .list_dir(dir)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.name.ends_with(".wal"))
+        .unwrap();
+    let path = dir.join(&segment.name);
+    let bytes = storage.contents(&path).unwrap();
+    let header = SegmentHeader::decode(&bytes).unwrap();
+    let decoder = RecordDecoder::new(header.salt, 1 << 20);
+    // The third stream append (index 3) becomes an append at index 7.
+    let mut at = SEGMENT_HEADER_LEN;
+    let mut seen = 0;
+    loop {
+        let record = decoder.decode(&bytes[at..]).unwrap();
+        let len = record.encoded_len();
+        if record
+            .header
+            .flags
+            .contains(groupwal::format::Flags::STREAM)
+        {
+            seen += 1;
+            if seen == 3 {
+                let mut payload = record.payload.to_vec();
+                payload[9..17].copy_from_slice(&7u64.to_le_bytes());
+                let mut forged = Vec::new();
+                encode_record(&mut forged, &record.header, &payload).unwrap();
+                storage.damage(&path, at as u64, &forged).unwrap();
+                break;
+            }
+        }
+        at += len;
+    }
+    let snapshot = |s: &SimStorage| -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<(String, Vec<u8>)> = s
+            .list_dir(dir)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.name.clone(), s.contents(&dir.join(&e.name)).unwrap()))
+            .collect();
+        files.sort();
+        files
+    };
+    let before = snapshot(&storage);
+    assert!(
+        before.iter().any(|(n, _)| n == "CLEAN"),
+        "{:?}",
+        before.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    match Wal::open(DIR, &options(&storage)) {
+        Err(Error::StreamRecord { lsn, .. }) => assert_eq!(lsn, Lsn::new(3)),
+        other => panic!("opened as {:?}", other.map(|_| ())),
+    }
+    assert!(
+        before == snapshot(&storage),
+        "the failed open changed the disk"
+    );
+}
