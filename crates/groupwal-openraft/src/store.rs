@@ -653,16 +653,23 @@ fn bounds(range: &impl RangeBounds<u64>) -> (u64, u64) {
     (start, end)
 }
 
+/// The entries in `[start, end)`, for both readers.
+async fn entries<C: RaftTypeConfig>(
+    shared: &Arc<Shared<C>>,
+    (start, end): (u64, u64),
+) -> Result<Vec<C::Entry>, StorageError<C::NodeId>> {
+    shared
+        .read_range(start, end)
+        .await
+        .map_err(|e| e.storage(ErrorSubject::Logs, ErrorVerb::Read))
+}
+
 impl<C: RaftTypeConfig> RaftLogReader<C> for LogStore<C> {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
     ) -> Result<Vec<C::Entry>, StorageError<C::NodeId>> {
-        let (start, end) = bounds(&range);
-        self.shared
-            .read_range(start, end)
-            .await
-            .map_err(|e| e.storage(ErrorSubject::Logs, ErrorVerb::Read))
+        entries(&self.shared, bounds(&range)).await
     }
 }
 
@@ -671,11 +678,7 @@ impl<C: RaftTypeConfig> RaftLogReader<C> for LogReader<C> {
         &mut self,
         range: RB,
     ) -> Result<Vec<C::Entry>, StorageError<C::NodeId>> {
-        let (start, end) = bounds(&range);
-        self.shared
-            .read_range(start, end)
-            .await
-            .map_err(|e| e.storage(ErrorSubject::Logs, ErrorVerb::Read))
+        entries(&self.shared, bounds(&range)).await
     }
 }
 
