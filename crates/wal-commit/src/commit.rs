@@ -445,28 +445,74 @@ impl Committer {
     /// [`LogicalKind::Checkpoint`] (see [`Committer::checkpoint`]);
     /// [`Error::TooLarge`], [`Error::Closed`], [`Error::Poisoned`].
     pub fn submit_owned(&self, kind: LogicalKind, payloads: Vec<Vec<u8>>) -> Result<Pending> {
+        let records = self.owned(kind, payloads)?;
+        let batch = records.len() > 1;
+        let t = self.enqueue(records, batch, Wake::Thread)?;
+        Ok(self.pending(t))
+    }
+
+    /// [`Committer::submit_owned`] that never waits: `Ok(Err(payloads))`,
+    /// the payloads handed back, while the in-flight bound is reached
+    /// (await [`Committer::room_async`] for their bytes and try again). For
+    /// async callers that queue under a lock of their own.
+    ///
+    /// # Errors
+    ///
+    /// As [`Committer::submit_owned`].
+    pub fn try_submit_owned(
+        &self,
+        kind: LogicalKind,
+        payloads: Vec<Vec<u8>>,
+    ) -> Result<std::result::Result<Pending, Vec<Vec<u8>>>> {
+        let mut records = self.owned(kind, payloads)?;
+        let batch = records.len() > 1;
+        let bytes = records.bytes();
+        match self.try_enqueue(&mut records, batch, true, bytes, Wake::Thread)? {
+            Some(t) => Ok(Ok(self.pending(t))),
+            None => Ok(Err(records.into_payloads())),
+        }
+    }
+
+    /// Waits, without blocking the thread, until `bytes` more may be
+    /// queued (or the log is poisoned or closing).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Poisoned`], [`Error::Closed`].
+    pub async fn room_async(&self, bytes: usize) -> Result<()> {
+        self.shared
+            .watermark
+            .wait_until_async(|| self.has_room(bytes))
+            .await
+    }
+
+    /// Owned payloads of `kind` as records to queue, checked.
+    fn owned(&self, kind: LogicalKind, payloads: Vec<Vec<u8>>) -> Result<Records> {
         if kind == LogicalKind::Checkpoint {
             return Err(Error::InvalidBatch(
                 "checkpoints go through Committer::checkpoint",
             ));
         }
-        let records = match <[Vec<u8>; 1]>::try_from(payloads) {
+        match <[Vec<u8>; 1]>::try_from(payloads) {
             Ok([payload]) => {
                 self.check_len(payload.len())?;
-                Records::One(kind, payload)
+                Ok(Records::One(kind, payload))
             }
             Err(payloads) => {
                 self.check_batch(payloads.iter().map(Vec::len))?;
-                Records::Many(payloads.into_iter().map(|p| (kind, p)).collect())
+                Ok(Records::Many(
+                    payloads.into_iter().map(|p| (kind, p)).collect(),
+                ))
             }
-        };
-        let batch = records.len() > 1;
-        let t = self.enqueue(records, batch, Wake::Thread)?;
-        Ok(Pending {
+        }
+    }
+
+    fn pending(&self, t: Ticket) -> Pending {
+        Pending {
             shared: self.shared.clone(),
             lsn: t.last,
             generation: t.generation,
-        })
+        }
     }
 
     /// Queues one record to be written without a sync of its own and

@@ -31,6 +31,16 @@ pub(crate) enum Records {
 }
 
 impl Records {
+    /// The payloads of owned records ([`Records::One`], [`Records::Many`])
+    /// handed back, in order; packed ones are one payload each.
+    pub(crate) fn into_payloads(self) -> Vec<Vec<u8>> {
+        match self {
+            Records::One(_, payload) => vec![payload],
+            Records::Many(records) => records.into_iter().map(|(_, p)| p).collect(),
+            Records::Packed(_) => self.iter().map(|(_, p)| p.to_vec()).collect(),
+        }
+    }
+
     /// How many records.
     pub(crate) fn len(&self) -> usize {
         match self {

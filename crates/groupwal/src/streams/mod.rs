@@ -255,6 +255,54 @@ fn info_with(id: u64, s: &index::StreamState, starts: Option<&[Lsn]>) -> StreamI
     }
 }
 
+/// Stream records built under the index lock, ready to queue.
+#[derive(Debug, Default)]
+struct Built<R> {
+    headers: Vec<(StreamHeader, usize)>,
+    payloads: Vec<Vec<u8>>,
+    /// What the caller gets back (the index of the last entry, ...).
+    result: R,
+}
+
+impl<R> Built<R> {
+    fn push(&mut self, op: StreamOp, stream: u64, index: u64, entry: &[u8]) {
+        self.headers
+            .push((StreamHeader { op, stream, index }, entry.len()));
+        self.payloads.push(payload(op, stream, index, entry));
+    }
+}
+
+/// Appends of entries to several streams, each at its stream's next index
+/// (entries of one stream in the order given); the result is each entry's
+/// index.
+fn appends_across<P: AsRef<[u8]>>(st: &State, entries: &[(u64, P)]) -> Built<Vec<u64>> {
+    let mut next: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
+    let mut built: Built<Vec<u64>> = Built::default();
+    for (stream, entry) in entries {
+        let slot = next
+            .entry(*stream)
+            .or_insert_with(|| st.index.next(*stream).unwrap_or(1));
+        built.push(StreamOp::Append, *stream, *slot, entry.as_ref());
+        built.result.push(*slot);
+        *slot += 1;
+    }
+    built
+}
+
+/// Applies records just queued (`pending` is the last) to the index.
+fn apply_queued(
+    st: &mut State,
+    pending: &Pending,
+    headers: &[(StreamHeader, usize)],
+) -> Result<()> {
+    let last = pending.lsn().get();
+    let first = last + 1 - headers.len() as u64;
+    for (i, (header, len)) in headers.iter().enumerate() {
+        st.apply(header, Lsn::new(first + i as u64), *len)?;
+    }
+    Ok(())
+}
+
 fn payload(op: StreamOp, stream: u64, index: u64, entry: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(StreamHeader::ENCODED_LEN + entry.len());
     StreamHeader { op, stream, index }.encode_into(&mut out);
@@ -291,7 +339,7 @@ impl Wal {
     ///
     /// As [`Wal::append_batch`].
     pub fn append_streams<P: AsRef<[u8]>>(&self, entries: &[(u64, P)]) -> Result<Vec<u64>> {
-        let (pending, indexes) = self.submit_streams(entries)?;
+        let (pending, indexes) = self.submit_built(|st| Ok(appends_across(st, entries)))?;
         pending.wait()?;
         Ok(indexes)
     }
@@ -305,34 +353,48 @@ impl Wal {
         &self,
         entries: &[(u64, P)],
     ) -> Result<Vec<u64>> {
-        let (pending, indexes) = self.submit_streams(entries)?;
+        let (pending, indexes) = self
+            .submit_built_async(|st| Ok(appends_across(st, entries)))
+            .await?;
         pending.wait_async().await?;
         Ok(indexes)
     }
 
-    fn submit_streams<P: AsRef<[u8]>>(&self, entries: &[(u64, P)]) -> Result<(Pending, Vec<u64>)> {
+    /// Builds stream records under the index lock (`build` picks their
+    /// indexes from the index as it is), queues them and applies them to
+    /// the index before the lock goes, so that index order is LSN order.
+    /// Blocks while the in-flight bound is reached.
+    fn submit_built<R>(&self, build: impl Fn(&State) -> Result<Built<R>>) -> Result<(Pending, R)> {
         let mut st = self.streams.lock();
-        let mut next: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
-        let mut headers = Vec::with_capacity(entries.len());
-        let mut payloads = Vec::with_capacity(entries.len());
-        for (stream, entry) in entries {
-            let slot = next
-                .entry(*stream)
-                .or_insert_with(|| st.index.next(*stream).unwrap_or(1));
-            let index = *slot;
-            *slot += 1;
-            headers.push((
-                StreamHeader {
-                    op: StreamOp::Append,
-                    stream: *stream,
-                    index,
-                },
-                entry.as_ref().len(),
-            ));
-            payloads.push(payload(StreamOp::Append, *stream, index, entry.as_ref()));
+        let built = build(&st)?;
+        let pending = self.submit_stream_records(&mut st, built.payloads, &built.headers)?;
+        Ok((pending, built.result))
+    }
+
+    /// [`Wal::submit_built`] for async callers: never blocks the thread.
+    /// While the in-flight bound is reached it lets go of the lock, awaits
+    /// room, and builds again (the indexes may have moved meanwhile).
+    async fn submit_built_async<R>(
+        &self,
+        build: impl Fn(&State) -> Result<Built<R>>,
+    ) -> Result<(Pending, R)> {
+        loop {
+            let bytes = {
+                let mut st = self.streams.lock();
+                let built = build(&st)?;
+                match self
+                    .committer
+                    .try_submit_owned(LogicalKind::Stream, built.payloads)?
+                {
+                    Ok(pending) => {
+                        apply_queued(&mut st, &pending, &built.headers)?;
+                        return Ok((pending, built.result));
+                    }
+                    Err(payloads) => payloads.iter().map(Vec::len).sum(),
+                }
+            };
+            self.committer.room_async(bytes).await?;
         }
-        let pending = self.submit_stream_records(&mut st, payloads, &headers)?;
-        Ok((pending, headers.iter().map(|(h, _)| h.index).collect()))
     }
 
     /// Queues stream records (an atomic batch when several) and applies
@@ -345,11 +407,7 @@ impl Wal {
         headers: &[(StreamHeader, usize)],
     ) -> Result<Pending> {
         let pending = self.committer.submit_owned(LogicalKind::Stream, payloads)?;
-        let last = pending.lsn().get();
-        let first = last + 1 - headers.len() as u64;
-        for (i, (header, len)) in headers.iter().enumerate() {
-            st.apply(header, Lsn::new(first + i as u64), *len)?;
-        }
+        apply_queued(st, &pending, headers)?;
         Ok(pending)
     }
 
@@ -665,7 +723,11 @@ impl Stream<'_> {
     ///
     /// As [`Wal::append`].
     pub async fn append_async(&self, entry: &[u8]) -> Result<u64> {
-        self.submit(entry)?.wait_async().await
+        let (pending, index) = self
+            .wal
+            .submit_built_async(|st| self.appends_from(st, None, &[entry]))
+            .await?;
+        StreamPending { pending, index }.wait_async().await
     }
 
     /// Queues one entry at the stream's next index and returns at once
@@ -676,18 +738,39 @@ impl Stream<'_> {
     ///
     /// As [`Wal::submit`].
     pub fn submit(&self, entry: &[u8]) -> Result<StreamPending> {
-        let mut st = self.wal.streams.lock();
-        let index = st.index.next(self.id).unwrap_or(1);
-        let header = StreamHeader {
-            op: StreamOp::Append,
-            stream: self.id,
-            index,
-        };
-        let p = payload(StreamOp::Append, self.id, index, entry);
-        let pending = self
+        let (pending, index) = self
             .wal
-            .submit_stream_records(&mut st, vec![p], &[(header, entry.len())])?;
+            .submit_built(|st| self.appends_from(st, None, &[entry]))?;
         Ok(StreamPending { pending, index })
+    }
+
+    /// Appends of `entries` to this stream from `first` (which must be the
+    /// next index; `None`: the next index, whatever it is); the result is
+    /// the last index.
+    fn appends_from<P: AsRef<[u8]>>(
+        &self,
+        st: &State,
+        first: Option<u64>,
+        entries: &[P],
+    ) -> Result<Built<u64>> {
+        let expected = st.index.next(self.id);
+        let first = match first {
+            None => expected.unwrap_or(1),
+            Some(first) if first == 0 || expected.is_some_and(|e| e != first) => {
+                return Err(Error::StreamIndex {
+                    stream: self.id,
+                    index: first,
+                    expected: expected.unwrap_or(1),
+                });
+            }
+            Some(first) => first,
+        };
+        let mut built = Built::default();
+        for (i, entry) in entries.iter().enumerate() {
+            built.push(StreamOp::Append, self.id, first + i as u64, entry.as_ref());
+        }
+        built.result = first + entries.len().saturating_sub(1) as u64;
+        Ok(built)
     }
 
     /// Appends `entries` at indexes `first`, `first + 1`, ... as one atomic
@@ -710,7 +793,11 @@ impl Stream<'_> {
     ///
     /// As [`Stream::append_at`].
     pub async fn append_at_async<P: AsRef<[u8]>>(&self, first: u64, entries: &[P]) -> Result<u64> {
-        self.submit_at(first, entries)?.wait_async().await
+        let (pending, index) = self
+            .wal
+            .submit_built_async(|st| self.appends_from(st, Some(first), entries))
+            .await?;
+        StreamPending { pending, index }.wait_async().await
     }
 
     /// [`Stream::append_at`] without waiting: the entries are in the
@@ -720,37 +807,10 @@ impl Stream<'_> {
     ///
     /// As [`Stream::append_at`].
     pub fn submit_at<P: AsRef<[u8]>>(&self, first: u64, entries: &[P]) -> Result<StreamPending> {
-        let mut st = self.wal.streams.lock();
-        let expected = st.index.next(self.id);
-        if first == 0 || expected.is_some_and(|e| e != first) {
-            return Err(Error::StreamIndex {
-                stream: self.id,
-                index: first,
-                expected: expected.unwrap_or(1),
-            });
-        }
-        let mut headers = Vec::with_capacity(entries.len());
-        let mut payloads = Vec::with_capacity(entries.len());
-        for (i, entry) in entries.iter().enumerate() {
-            let index = first + i as u64;
-            headers.push((
-                StreamHeader {
-                    op: StreamOp::Append,
-                    stream: self.id,
-                    index,
-                },
-                entry.as_ref().len(),
-            ));
-            payloads.push(payload(StreamOp::Append, self.id, index, entry.as_ref()));
-        }
-        let last = first + entries.len().saturating_sub(1) as u64;
-        let pending = self
+        let (pending, index) = self
             .wal
-            .submit_stream_records(&mut st, payloads, &headers)?;
-        Ok(StreamPending {
-            pending,
-            index: last,
-        })
+            .submit_built(|st| self.appends_from(st, Some(first), entries))?;
+        Ok(StreamPending { pending, index })
     }
 
     /// Removes the entries below `index` (after a snapshot made them

@@ -516,3 +516,67 @@ fn a_contradicting_stream_record_fails_the_open_without_changing_the_disk() {
         "the failed open changed the disk"
     );
 }
+
+/// Async appends past the in-flight bound wait for room without holding
+/// the index (and build their records again: indexes stay dense, in LSN
+/// order).
+#[test]
+fn async_appends_past_the_in_flight_bound_stay_dense() {
+    let storage = SimStorage::new(33);
+    let mut o = options(&storage);
+    o.max_in_flight_bytes(4096);
+    let (wal, _) = Wal::open(DIR, &o).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let entry = vec![6u8; 3000];
+    let indexes = rt.block_on(async {
+        let appends = (0..40).map(|i| {
+            let (wal, entry) = (&wal, &entry);
+            async move {
+                if i % 2 == 0 {
+                    wal.stream(1).append_async(entry).await
+                } else {
+                    wal.append_streams_async(&[(1, &entry[..])])
+                        .await
+                        .map(|v| v[0])
+                }
+            }
+        });
+        futures_join_all(appends).await
+    });
+    let mut indexes: Vec<u64> = indexes.into_iter().map(Result::unwrap).collect();
+    indexes.sort_unstable();
+    assert_eq!(indexes, (1..=40).collect::<Vec<_>>());
+    assert_eq!(entries(&wal, 1).len(), 40);
+    wal.close().unwrap();
+}
+
+/// Polls every future to completion on the current task (no extra crate).
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut out = Vec::new();
+    for f in futures {
+        out.push(Box::pin(f));
+    }
+    let mut results: Vec<Option<F::Output>> = out.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, r) in out.iter_mut().zip(results.iter_mut()) {
+            if r.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *r = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    results.into_iter().flatten().collect()
+}
