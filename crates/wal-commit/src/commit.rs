@@ -1664,9 +1664,7 @@ impl IoState {
 /// Poisons the log: the failed group and everything queued behind it fail;
 /// nothing more is written.
 fn fail(shared: &Shared, e: Error) {
-    if shared.watermark.set_poison(e) {
-        shared.metrics.poisoned();
-    }
+    shared.watermark.set_poison(e, || shared.metrics.poisoned());
     let mut q = shared.lock();
     q.requests.clear();
     q.in_flight = 0;

@@ -91,11 +91,18 @@ impl Watermark {
     }
 
     /// Records the first failure (later ones are consequences) and wakes
-    /// every waiter.
-    pub(crate) fn set_poison(&self, cause: Error) -> bool {
+    /// every waiter. `on_first` runs for the first one only, before any
+    /// waiter can see it (so what it counts is counted by the time a
+    /// caller gets the error).
+    pub(crate) fn set_poison(&self, cause: Error, on_first: impl FnOnce()) -> bool {
         let first = {
             let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
-            self.poison.set(Arc::new(cause)).is_ok()
+            let first = self.poison.get().is_none();
+            if first {
+                on_first();
+                let _ = self.poison.set(Arc::new(cause));
+            }
+            first
         };
         self.cond.notify_all();
         self.notify.notify_waiters();
@@ -307,7 +314,7 @@ mod tests {
             let w = w.clone();
             std::thread::spawn(move || w.wait(Lsn::new(11), 0))
         };
-        w.set_poison(Error::Closed);
+        w.set_poison(Error::Closed, || {});
         assert!(matches!(waiter.join().unwrap(), Err(Error::Poisoned(_))));
         // What was durable before stays acknowledged.
         assert_eq!(w.wait(Lsn::new(10), 0).unwrap(), Lsn::new(10));
