@@ -340,24 +340,8 @@ fn docs_without_features() -> Result {
 /// its local registry (`$CARGO_HOME/registry/src/-HASH/CRATE-VERSION`):
 /// cargo unpacks a package of the same name and version only once, so a
 /// later dry run would build the workspace's crates against the earlier
-/// run's sources. Only this workspace's own packages are removed. Also the
-/// earlier run's builds of those packages (`target/package`): cargo keys a
-/// registry package's build by name and version, so it would link the
-/// new sources against an old build of a dependency.
+/// run's sources. Only this workspace's own packages are removed.
 fn forget_packaged_sources() -> Result {
-    let target = env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("..")
-                .join("target")
-        },
-        PathBuf::from,
-    );
-    let builds = target.join("package");
-    if builds.exists() {
-        std::fs::remove_dir_all(&builds)
-            .map_err(|e| format!("cannot remove {}: {e}", builds.display()))?;
-    }
     let home = env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
