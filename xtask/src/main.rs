@@ -305,7 +305,23 @@ fn ci(no_fuzz: bool) -> Result {
         // Packages every publishable crate and builds each from its
         // package, as crates.io would get it; `--allow-dirty`: CI's
         // checkout may carry build outputs git does not ignore.
-        cargo(&["publish", "--workspace", "--dry-run", "--allow-dirty"])
+        // A target directory of its own, emptied first: cargo keys a
+        // registry package's build by name and version, so in a shared
+        // one a second dry run links fresh sources against an earlier
+        // run's build of a dependency of the same version.
+        let verify = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("target")
+            .join("publish-verify");
+        if verify.exists() {
+            std::fs::remove_dir_all(&verify)
+                .map_err(|e| format!("cannot remove {}: {e}", verify.display()))?;
+        }
+        let verify = verify.display().to_string();
+        cargo_env(
+            &["publish", "--workspace", "--dry-run", "--allow-dirty"],
+            &[("CARGO_TARGET_DIR", verify.as_str())],
+        )
     })?;
     if no_fuzz {
         println!("== fuzz smoke skipped (--no-fuzz)");
