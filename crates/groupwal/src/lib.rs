@@ -118,7 +118,7 @@
 //! }
 //! assert_eq!(wal.last_lsn().get(), 4);
 //! // Replay everything the log still holds, wherever it starts now.
-//! assert_eq!(wal.read_from(wal.first_lsn()?)?.count(), 4);
+//! assert_eq!(wal.read_from(wal.first_lsn())?.count(), 4);
 //! wal.close()?;
 //! # Ok(())
 //! # }

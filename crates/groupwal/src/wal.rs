@@ -322,19 +322,14 @@ impl Wal {
 
     /// The oldest LSN the log still holds: where a replay of everything
     /// starts once [`Wal::truncate_below`] removed segments
-    /// (`read_from(wal.first_lsn()?)`). [`Wal::next_lsn`] for a log with
+    /// (`read_from(wal.first_lsn())`). [`Wal::next_lsn`] for a log with
     /// no record.
-    ///
-    /// # Errors
-    ///
-    /// An I/O error listing the directory.
-    pub fn first_lsn(&self) -> Result<Lsn> {
-        Ok(self
-            .segment_starts()?
+    #[must_use]
+    pub fn first_lsn(&self) -> Lsn {
+        let next = self.next_lsn();
+        self.segment_starts()
             .first()
-            .copied()
-            .unwrap_or_else(|| self.next_lsn())
-            .min(self.next_lsn()))
+            .map_or(next, |&first| first.min(next))
     }
 
     /// Blocks until `lsn` (already assigned) is durable.

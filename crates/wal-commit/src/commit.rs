@@ -113,6 +113,10 @@ struct Shared {
     /// The log; `None` once the I/O thread has closed it. Lock order: this
     /// before `queue`, and before the watermark's.
     io: Mutex<Option<IoState>>,
+    /// The first LSN of each segment, oldest first, published by whoever
+    /// holds `io` after a change ([`IoState::publish_segments`]); never
+    /// held while taking another lock.
+    segments: Mutex<Vec<Lsn>>,
 }
 
 impl Queue {
@@ -349,6 +353,7 @@ impl Committer {
             counters: Counters::default(),
             metrics: Metrics::new(log.dir()),
             options: options.clone(),
+            segments: Mutex::new(log.segments().iter().map(|s| s.first_lsn()).collect()),
             io: Mutex::new(Some(IoState::new(log, encoder, encryption, nudge, options))),
         });
         if options.pipelined_sync && matches!(sync_mode, SyncMode::Data | SyncMode::All) {
@@ -716,6 +721,18 @@ impl Committer {
         self.shared.watermark.poisoned()
     }
 
+    /// The first LSN of each segment the log holds, oldest first, as the
+    /// I/O thread last saw them (after its latest group or control
+    /// operation): no directory listing, no wait, safe from a callback.
+    #[must_use]
+    pub fn segment_starts(&self) -> Vec<Lsn> {
+        self.shared
+            .segments
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// A snapshot of the counters.
     #[must_use]
     pub fn stats(&self) -> Stats {
@@ -1058,6 +1075,21 @@ struct IoState {
     /// Syncs written groups while the next are written
     /// ([`CommitOptions::pipelined_sync`]); `None`: syncs are inline.
     syncer: Option<Syncer>,
+    /// The segments last published ([`segments_shape`]).
+    segments_seen: SegmentsShape,
+}
+
+/// A log's segments in brief: their count and the first LSN of the first
+/// and of the last. A group can only add segments, so a change shows here.
+type SegmentsShape = (usize, Option<Lsn>, Option<Lsn>);
+
+fn segments_shape(log: &SegmentLog) -> SegmentsShape {
+    let segments = log.segments();
+    (
+        segments.len(),
+        segments.first().map(|s| s.first_lsn()),
+        segments.last().map(|s| s.first_lsn()),
+    )
 }
 
 impl std::fmt::Debug for IoState {
@@ -1357,6 +1389,7 @@ impl IoState {
             .and_then(Lsn::checked_prev)
             .unwrap_or(Lsn::ZERO);
         IoState {
+            segments_seen: segments_shape(&log),
             log,
             encoder,
             encryption,
@@ -1383,6 +1416,7 @@ impl IoState {
                 fail(shared, e);
             }
         }
+        self.publish_segments(shared, false);
         drop(span);
     }
 
@@ -1400,6 +1434,23 @@ impl IoState {
         }
     }
 
+    /// Publishes the log's segments ([`Committer::segment_starts`]) if
+    /// they may have changed: always after a control operation; after a
+    /// group only if it began a segment (the first, the last or the count
+    /// differs), which costs no lock otherwise.
+    fn publish_segments(&mut self, shared: &Shared, always: bool) {
+        let seen = segments_shape(&self.log);
+        if !always && seen == self.segments_seen {
+            return;
+        }
+        self.segments_seen = seen;
+        let starts = self.log.segments().iter().map(|s| s.first_lsn()).collect();
+        *shared
+            .segments
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = starts;
+    }
+
     /// Runs a control operation and replies to its caller. An I/O error
     /// poisons the log (the segment log refuses writes after one anyway).
     fn control(&mut self, shared: &Shared, c: Control) {
@@ -1409,6 +1460,7 @@ impl IoState {
         match c {
             Control::PurgeBelow(lsn, reply) => {
                 let result = self.log.purge_below(lsn);
+                self.publish_segments(shared, true);
                 let _ = reply.send(Self::control_result(shared, result));
             }
             Control::TruncateFrom(lsn, reply) => {
@@ -1428,6 +1480,7 @@ impl IoState {
                     tracing::debug!(from = %lsn, %next, "truncated the log's suffix");
                     next
                 });
+                self.publish_segments(shared, true);
                 let _ = reply.send(Self::control_result(shared, result));
             }
         }

@@ -321,11 +321,11 @@ impl Wal {
     /// Every stream the log holds (any order).
     #[must_use]
     pub fn streams(&self) -> Vec<StreamInfo> {
-        let starts = self.segment_starts().ok();
+        let starts = self.segment_starts();
         let st = self.streams.lock();
         st.index
             .streams()
-            .map(|(id, s)| info_with(id, s, starts.as_deref()))
+            .map(|(id, s)| info_with(id, s, Some(&starts)))
             .collect()
     }
 
@@ -458,21 +458,8 @@ impl Wal {
 
 impl Wal {
     /// The first LSN of every segment, oldest first.
-    pub(crate) fn segment_starts(&self) -> Result<Vec<Lsn>> {
-        let entries = self.storage.list_dir(&self.dir).map_err(|source| {
-            wal_commit::Error::Io(std::sync::Arc::new(wal_io::Error::Io {
-                op: "list the segments",
-                path: self.dir.clone(),
-                source,
-            }))
-        })?;
-        let mut starts: Vec<Lsn> = entries
-            .iter()
-            .filter(|e| e.is_file)
-            .filter_map(|e| wal_format::parse_segment_file_name(&e.name))
-            .collect();
-        starts.sort_unstable();
-        Ok(starts)
+    pub(crate) fn segment_starts(&self) -> Vec<Lsn> {
+        self.committer.segment_starts()
     }
 
     /// Copies forward the live stream entries of the segments beyond the
@@ -487,7 +474,7 @@ impl Wal {
         let Some(floor) = floor else {
             return Ok(());
         };
-        let starts = self.segment_starts()?;
+        let starts = self.segment_starts();
         let keep = usize::try_from(keep).unwrap_or(usize::MAX);
         let Some(&target) = starts.len().checked_sub(keep).and_then(|i| starts.get(i)) else {
             return Ok(());
@@ -677,11 +664,11 @@ impl Stream<'_> {
     /// What the stream holds now; `None` if the log holds nothing of it.
     #[must_use]
     pub fn info(&self) -> Option<StreamInfo> {
-        let starts = self.wal.segment_starts().ok();
+        let starts = self.wal.segment_starts();
         let st = self.wal.streams.lock();
         st.index
             .get(self.id)
-            .map(|s| info_with(self.id, s, starts.as_deref()))
+            .map(|s| info_with(self.id, s, Some(&starts)))
     }
 
     /// The first live index (`None`: no live entry).

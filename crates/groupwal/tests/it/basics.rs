@@ -124,7 +124,7 @@ fn truncation_at_both_ends() {
     for s in 0..120 {
         wal.append(&payload(2, s)).unwrap();
     }
-    assert_eq!(wal.first_lsn().unwrap(), Lsn::FIRST);
+    assert_eq!(wal.first_lsn(), Lsn::FIRST);
     let removed = wal.truncate_below(Lsn::new(100)).unwrap();
     assert!(removed > 0);
     assert!(matches!(
@@ -134,7 +134,7 @@ fn truncation_at_both_ends() {
         ))
     ));
     // The replay of everything still there starts at the first LSN.
-    let first = wal.first_lsn().unwrap();
+    let first = wal.first_lsn();
     assert!(first > Lsn::FIRST && first <= Lsn::new(100), "{first}");
     let all = wal.read_from(first).unwrap().count() as u64;
     assert_eq!(all, Lsn::new(121).since(first));
@@ -256,7 +256,7 @@ fn first_last_durable_and_next_lsn_of_a_running_log() {
     // A new log: no record, the range is empty.
     assert_eq!(
         (
-            wal.first_lsn().unwrap(),
+            wal.first_lsn(),
             wal.last_lsn(),
             wal.durable_lsn(),
             wal.next_lsn()
@@ -288,6 +288,6 @@ fn first_last_durable_and_next_lsn_of_a_running_log() {
         (wal.last_lsn(), wal.durable_lsn()),
         (Lsn::new(3), Lsn::new(3))
     );
-    assert_eq!(wal.first_lsn().unwrap(), Lsn::new(1));
+    assert_eq!(wal.first_lsn(), Lsn::new(1));
     wal.close().unwrap();
 }
