@@ -49,12 +49,48 @@ const MAX_GATHER: Duration = Duration::from_millis(2);
 struct Request {
     first_lsn: Lsn,
     records: Records,
-    batch: bool,
-    /// Whether its group must be synced ([`Committer::append_unsynced`]
-    /// clears it).
-    sync: bool,
+    framing: Framing,
+    ack: Ack,
     bytes: usize,
     enqueued: Instant,
+}
+
+/// How a request's records are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Framing {
+    /// Each record on its own.
+    Single,
+    /// Behind a batch marker: recovery keeps all of them or none.
+    Batch,
+}
+
+impl Framing {
+    /// A batch for more than one record.
+    fn of(records: usize) -> Framing {
+        if records > 1 {
+            Framing::Batch
+        } else {
+            Framing::Single
+        }
+    }
+}
+
+/// Whether a request's caller waits for a sync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ack {
+    /// Its group is synced; its caller is counted in `Queue::waiting`.
+    Durable,
+    /// Written without a sync of its own ([`Committer::append_unsynced`]).
+    Unsynced,
+}
+
+/// When [`IoState::publish_segments`] publishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Publish {
+    /// After a control operation, which may have changed any segment.
+    Always,
+    /// After a group, only if it began a segment.
+    IfChanged,
 }
 
 /// An operation on the log itself, run by the I/O thread between groups.
@@ -405,7 +441,7 @@ impl Committer {
     /// [`Error::TooLarge`], [`Error::Closed`], [`Error::Poisoned`].
     pub fn append(&self, payload: &[u8]) -> Result<Lsn> {
         let records = self.one(LogicalKind::Data, payload)?;
-        let t = self.enqueue(records, false, Wake::Lead)?;
+        let t = self.enqueue(records, Framing::Single, Wake::Lead)?;
         lead(&self.shared, t.last, t.generation);
         self.shared.watermark.wait(t.last, t.generation)
     }
@@ -418,7 +454,7 @@ impl Committer {
     /// As [`Committer::append`].
     pub async fn append_async(&self, payload: &[u8]) -> Result<Lsn> {
         let records = self.one(LogicalKind::Data, payload)?;
-        let t = self.enqueue_async(records, false).await?;
+        let t = self.enqueue_async(records, Framing::Single).await?;
         self.shared.watermark.wait_async(t.last, t.generation).await
     }
 
@@ -430,7 +466,7 @@ impl Committer {
     /// [`Error::TooLarge`], [`Error::Closed`], [`Error::Poisoned`].
     pub fn submit(&self, payload: &[u8]) -> Result<Pending> {
         let records = self.one(LogicalKind::Data, payload)?;
-        let t = self.enqueue(records, false, Wake::Thread)?;
+        let t = self.enqueue(records, Framing::Single, Wake::Thread)?;
         Ok(Pending {
             shared: self.shared.clone(),
             lsn: t.last,
@@ -451,8 +487,8 @@ impl Committer {
     /// [`Error::TooLarge`], [`Error::Closed`], [`Error::Poisoned`].
     pub fn submit_owned(&self, kind: LogicalKind, payloads: Vec<Vec<u8>>) -> Result<Pending> {
         let records = self.owned(kind, payloads)?;
-        let batch = records.len() > 1;
-        let t = self.enqueue(records, batch, Wake::Thread)?;
+        let framing = Framing::of(records.len());
+        let t = self.enqueue(records, framing, Wake::Thread)?;
         Ok(self.pending(t))
     }
 
@@ -470,9 +506,9 @@ impl Committer {
         payloads: Vec<Vec<u8>>,
     ) -> Result<std::result::Result<Pending, Vec<Vec<u8>>>> {
         let mut records = self.owned(kind, payloads)?;
-        let batch = records.len() > 1;
+        let framing = Framing::of(records.len());
         let bytes = records.bytes();
-        match self.try_enqueue(&mut records, batch, true, bytes, Wake::Thread)? {
+        match self.try_enqueue(&mut records, framing, Ack::Durable, bytes, Wake::Thread)? {
             Some(t) => Ok(Ok(self.pending(t))),
             None => Ok(Err(records.into_payloads())),
         }
@@ -537,7 +573,7 @@ impl Committer {
     pub fn append_unsynced(&self, payload: &[u8]) -> Result<Lsn> {
         if payload.len() > PACK_MAX_RECORD {
             let records = self.one(LogicalKind::Data, payload)?;
-            let t = self.enqueue_with(records, false, false, Wake::Thread)?;
+            let t = self.enqueue_with(records, Framing::Single, Ack::Unsynced, Wake::Thread)?;
             return Ok(t.last);
         }
         loop {
@@ -567,7 +603,7 @@ impl Committer {
         let opts = &self.shared.options;
         if let Some(Request {
             records: Records::Packed(packed),
-            sync: false,
+            ack: Ack::Unsynced,
             bytes,
             ..
         }) = q.requests.back_mut()
@@ -584,7 +620,13 @@ impl Committer {
         packed.push(payload);
         drop(guard);
         let mut records = Records::Packed(packed);
-        let t = self.try_enqueue(&mut records, false, false, payload.len(), Wake::Thread)?;
+        let t = self.try_enqueue(
+            &mut records,
+            Framing::Single,
+            Ack::Unsynced,
+            payload.len(),
+            Wake::Thread,
+        )?;
         Ok(t.map(|t| t.last))
     }
 
@@ -634,7 +676,7 @@ impl Committer {
             });
         }
         let records = self.one(LogicalKind::Checkpoint, payload)?;
-        let t = self.enqueue(records, false, Wake::Lead)?;
+        let t = self.enqueue(records, Framing::Single, Wake::Lead)?;
         lead(&self.shared, t.last, t.generation);
         self.shared.watermark.wait(t.last, t.generation)
     }
@@ -649,7 +691,8 @@ impl Committer {
     pub fn append_batch<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<(Lsn, Lsn)> {
         let records = self.many(payloads)?;
         let n = records.len() as u64;
-        let t = self.enqueue(records, n > 1, Wake::Lead)?;
+        let framing = Framing::of(records.len());
+        let t = self.enqueue(records, framing, Wake::Lead)?;
         lead(&self.shared, t.last, t.generation);
         self.shared.watermark.wait(t.last, t.generation)?;
         Ok((Lsn::new(t.last.get() + 1 - n), t.last))
@@ -663,7 +706,8 @@ impl Committer {
     pub async fn append_batch_async<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<(Lsn, Lsn)> {
         let records = self.many(payloads)?;
         let n = records.len() as u64;
-        let t = self.enqueue_async(records, n > 1).await?;
+        let framing = Framing::of(records.len());
+        let t = self.enqueue_async(records, framing).await?;
         self.shared
             .watermark
             .wait_async(t.last, t.generation)
@@ -945,30 +989,31 @@ impl Committer {
 
     /// Queues records to be synced; returns where the last went. Blocks
     /// for room.
-    fn enqueue(&self, records: Records, batch: bool, wake: Wake) -> Result<Ticket> {
-        self.enqueue_with(records, batch, true, wake)
+    fn enqueue(&self, records: Records, framing: Framing, wake: Wake) -> Result<Ticket> {
+        self.enqueue_with(records, framing, Ack::Durable, wake)
     }
 
     fn enqueue_with(
         &self,
         mut records: Records,
-        batch: bool,
-        sync: bool,
+        framing: Framing,
+        ack: Ack,
         wake: Wake,
     ) -> Result<Ticket> {
         let bytes = records.bytes();
         loop {
-            if let Some(t) = self.try_enqueue(&mut records, batch, sync, bytes, wake)? {
+            if let Some(t) = self.try_enqueue(&mut records, framing, ack, bytes, wake)? {
                 return Ok(t);
             }
             self.shared.watermark.wait_until(|| self.has_room(bytes))?;
         }
     }
 
-    async fn enqueue_async(&self, mut records: Records, batch: bool) -> Result<Ticket> {
+    async fn enqueue_async(&self, mut records: Records, framing: Framing) -> Result<Ticket> {
         let bytes = records.bytes();
         loop {
-            if let Some(t) = self.try_enqueue(&mut records, batch, true, bytes, Wake::Thread)? {
+            let t = self.try_enqueue(&mut records, framing, Ack::Durable, bytes, Wake::Thread)?;
+            if let Some(t) = t {
                 return Ok(t);
             }
             self.shared
@@ -999,8 +1044,8 @@ impl Committer {
     fn try_enqueue(
         &self,
         records: &mut Records,
-        batch: bool,
-        sync: bool,
+        framing: Framing,
+        ack: Ack,
         bytes: usize,
         wake: Wake,
     ) -> Result<Option<Ticket>> {
@@ -1014,7 +1059,7 @@ impl Committer {
         };
         q.next_lsn = next;
         q.in_flight += bytes;
-        if sync {
+        if ack == Ack::Durable {
             q.waiting += 1;
             q.peak = q.peak.max(q.waiting);
         }
@@ -1022,8 +1067,8 @@ impl Committer {
         q.requests.push_back(Request {
             first_lsn,
             records: std::mem::replace(records, Records::Many(Vec::new())),
-            batch,
-            sync,
+            framing,
+            ack,
             bytes,
             enqueued: Instant::now(),
         });
@@ -1416,7 +1461,7 @@ impl IoState {
                 fail(shared, e);
             }
         }
-        self.publish_segments(shared, false);
+        self.publish_segments(shared, Publish::IfChanged);
         drop(span);
     }
 
@@ -1438,9 +1483,9 @@ impl IoState {
     /// they may have changed: always after a control operation; after a
     /// group only if it began a segment (the first, the last or the count
     /// differs), which costs no lock otherwise.
-    fn publish_segments(&mut self, shared: &Shared, always: bool) {
+    fn publish_segments(&mut self, shared: &Shared, when: Publish) {
         let seen = segments_shape(&self.log);
-        if !always && seen == self.segments_seen {
+        if when == Publish::IfChanged && seen == self.segments_seen {
             return;
         }
         self.segments_seen = seen;
@@ -1460,7 +1505,7 @@ impl IoState {
         match c {
             Control::PurgeBelow(lsn, reply) => {
                 let result = self.log.purge_below(lsn);
-                self.publish_segments(shared, true);
+                self.publish_segments(shared, Publish::Always);
                 let _ = reply.send(Self::control_result(shared, result));
             }
             Control::TruncateFrom(lsn, reply) => {
@@ -1480,7 +1525,7 @@ impl IoState {
                     tracing::debug!(from = %lsn, %next, "truncated the log's suffix");
                     next
                 });
-                self.publish_segments(shared, true);
+                self.publish_segments(shared, Publish::Always);
                 let _ = reply.send(Self::control_result(shared, result));
             }
         }
@@ -1537,7 +1582,7 @@ impl IoState {
         let mut len = (RECORD_HEADER_LEN + CommitMarker::ENCODED_LEN + marker_overhead) as u64;
         let mut stored_bytes = 0u64;
         for r in group.iter() {
-            if r.batch {
+            if r.framing == Framing::Batch {
                 len += (RECORD_HEADER_LEN + BatchMarker::ENCODED_LEN + marker_overhead) as u64;
             }
             for (i, (kind, payload)) in r.records.iter().enumerate() {
@@ -1577,7 +1622,7 @@ impl IoState {
                     .map_err(|e| Error::Io(Arc::new(e)))?;
                 self.buf.clear();
             }
-            if r.batch {
+            if r.framing == Framing::Batch {
                 let count = u32::try_from(r.records.len())
                     .map_err(|_| Error::InvalidBatch("too many records"))?;
                 let marker = BatchMarker::new(count)
@@ -1617,7 +1662,7 @@ impl IoState {
         // written before). Records up to `sync_to` were all queued when
         // it was set, so a group that ends below it is followed by one
         // that reaches it: one sync, not one per group.
-        let asked = group.iter().any(|r| r.sync);
+        let asked = group.iter().any(|r| r.ack == Ack::Durable);
         // Counters first, so a caller that sees its record durable also
         // sees it counted.
         counters
@@ -1662,7 +1707,7 @@ impl IoState {
             Unsynced {
                 last,
                 enqueued: group.iter().map(|r| r.enqueued).collect(),
-                acked: group.iter().filter(|r| r.sync).count(),
+                acked: group.iter().filter(|r| r.ack == Ack::Durable).count(),
             },
         )
     }
