@@ -21,6 +21,9 @@ use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::options::CommitOptions;
 use crate::prepare::{self, Nudge, PrepareThread};
+use crate::queue::{
+    Ack, Framing, Queue, Request, Shared, fail, pending_bytes, synced_or_submitted,
+};
 use crate::records::{PACK_MAX_RECORD, PACK_POOL, Packed, Records};
 use crate::stats::{Counters, Stats};
 use crate::syncer::{Done, Syncer, Unsynced};
@@ -44,46 +47,6 @@ const WRITE_CHUNK: usize = 2 << 20;
 /// The longest [`gather`] waits, whatever the syncs take.
 const MAX_GATHER: Duration = Duration::from_millis(2);
 
-/// One append or batch waiting for the I/O thread.
-#[derive(Debug)]
-struct Request {
-    first_lsn: Lsn,
-    records: Records,
-    framing: Framing,
-    ack: Ack,
-    bytes: usize,
-    enqueued: Instant,
-}
-
-/// How a request's records are written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Framing {
-    /// Each record on its own.
-    Single,
-    /// Behind a batch marker: recovery keeps all of them or none.
-    Batch,
-}
-
-impl Framing {
-    /// A batch for more than one record.
-    fn of(records: usize) -> Framing {
-        if records > 1 {
-            Framing::Batch
-        } else {
-            Framing::Single
-        }
-    }
-}
-
-/// Whether a request's caller waits for a sync.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Ack {
-    /// Its group is synced; its caller is counted in `Queue::waiting`.
-    Durable,
-    /// Written without a sync of its own ([`Committer::append_unsynced`]).
-    Unsynced,
-}
-
 /// When [`IoState::publish_segments`] publishes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Publish {
@@ -95,82 +58,9 @@ enum Publish {
 
 /// An operation on the log itself, run by the I/O thread between groups.
 #[derive(Debug)]
-enum Control {
+pub(crate) enum Control {
     PurgeBelow(Lsn, mpsc::Sender<Result<usize>>),
     TruncateFrom(Lsn, mpsc::Sender<Result<Lsn>>),
-}
-
-#[derive(Debug)]
-struct Queue {
-    next_lsn: Lsn,
-    requests: VecDeque<Request>,
-    controls: VecDeque<Control>,
-    /// Payload bytes appended but not yet durable.
-    in_flight: usize,
-    closing: bool,
-    /// A suffix truncation is under way: appenders wait.
-    paused: bool,
-    /// Records up to here must be made durable even if they were appended
-    /// unsynced (asked for by [`Committer::sync`], a wait, a truncation).
-    sync_to: Lsn,
-    /// The highest LSN a sync was handed to the sync thread for
-    /// ([`crate::syncer`]): durable soon, so no other sync is needed for it.
-    sync_submitted: Lsn,
-    /// Synced requests queued or being committed, not yet acknowledged:
-    /// callers waiting for their records.
-    waiting: usize,
-    /// The most `waiting` seen since the last group was taken.
-    peak: usize,
-    /// How many callers recent groups served (the peaks, decaying): the
-    /// writers a group may wait for ([`gather`]).
-    writers: usize,
-    /// How many are in [`gather`] or [`gather_for_sync`]: appenders (and
-    /// the writer of a group) notify `Shared::gathered`.
-    gathering: usize,
-    /// A group was taken and is being written.
-    writing: bool,
-    /// Emptied buffers of packed unsynced appends, for reuse.
-    pool: Vec<Packed>,
-}
-
-#[derive(Debug)]
-struct Shared {
-    queue: Mutex<Queue>,
-    work: Condvar,
-    /// Wakes whoever is in [`gather`] when a request arrives.
-    gathered: Condvar,
-    /// Recent sync durations in nanoseconds (an exponential average): what
-    /// bounds [`gather`]'s wait.
-    sync_nanos: AtomicU64,
-    watermark: Watermark,
-    counters: Counters,
-    metrics: Metrics,
-    options: CommitOptions,
-    /// The log; `None` once the I/O thread has closed it. Lock order: this
-    /// before `queue`, and before the watermark's.
-    io: Mutex<Option<IoState>>,
-    /// The first LSN of each segment, oldest first, published by whoever
-    /// holds `io` after a change ([`IoState::publish_segments`]); never
-    /// held while taking another lock.
-    segments: Mutex<Vec<Lsn>>,
-}
-
-impl Queue {
-    /// How many waiting callers [`gather`] and [`gather_for_sync`] wait
-    /// for: seven eighths of the writers recent groups served.
-    fn gather_target(&self) -> usize {
-        self.writers - self.writers / 8
-    }
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn io_lock(&self) -> MutexGuard<'_, Option<IoState>> {
-        self.io.lock().unwrap_or_else(PoisonError::into_inner)
-    }
 }
 
 /// A log that many threads and tasks append to at once, acknowledging each
@@ -1106,7 +996,7 @@ enum Work {
 /// finds it free ("leading"), so a lone writer pays no thread hand-off.
 /// Whoever holds it takes the next group from the queue only while holding
 /// it, so groups are written in LSN order.
-struct IoState {
+pub(crate) struct IoState {
     log: SegmentLog,
     encoder: PayloadEncoder,
     encryption: Encryption,
@@ -1759,17 +1649,6 @@ impl IoState {
     }
 }
 
-/// Poisons the log: the failed group and everything queued behind it fail;
-/// nothing more is written.
-fn fail(shared: &Shared, e: Error) {
-    shared.watermark.set_poison(e, || shared.metrics.poisoned());
-    let mut q = shared.lock();
-    q.requests.clear();
-    q.in_flight = 0;
-    q.waiting = 0;
-    q.writing = false;
-}
-
 /// Folds one sync's duration into `Shared::sync_nanos` (weight 1/8).
 fn record_sync_time(shared: &Shared, took: Duration) {
     let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
@@ -1780,11 +1659,6 @@ fn record_sync_time(shared: &Shared, took: Duration) {
         old - old / 8 + took / 8
     };
     shared.sync_nanos.store(new, Ordering::Relaxed);
-}
-
-/// The highest LSN durable or handed to the sync thread to be made so.
-fn synced_or_submitted(shared: &Shared, q: &Queue) -> Lsn {
-    shared.watermark.durable().max(q.sync_submitted)
 }
 
 /// Starts the sync thread ([`crate::syncer`]): after each sync, it counts
@@ -1846,10 +1720,6 @@ fn from_io(e: wal_io::Error) -> Error {
         },
         other => Error::Io(Arc::new(other)),
     }
-}
-
-fn pending_bytes(requests: &VecDeque<Request>) -> usize {
-    requests.iter().map(|r| r.bytes).sum()
 }
 
 /// Encodes one logical record: a checkpoint whole, data in fragments of

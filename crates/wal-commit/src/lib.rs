@@ -103,6 +103,7 @@ mod error;
 pub mod metrics;
 mod options;
 mod prepare;
+mod queue;
 mod records;
 mod stats;
 mod syncer;

@@ -1,0 +1,155 @@
+//! The state appenders and the I/O side share: the queue of requests and
+//! controls behind one short lock, the watermark, the counters, and the
+//! I/O lock over the log.
+//!
+//! Lock order: `Shared::io` before `Shared::queue`, and both before the
+//! watermark's; `Shared::segments` is never held while another is taken.
+
+use std::collections::VecDeque;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use wal_format::Lsn;
+
+use crate::commit::{Control, IoState};
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::options::CommitOptions;
+use crate::records::{Packed, Records};
+use crate::stats::Counters;
+use crate::watermark::Watermark;
+
+/// One append or batch waiting for the I/O thread.
+#[derive(Debug)]
+pub(crate) struct Request {
+    pub(crate) first_lsn: Lsn,
+    pub(crate) records: Records,
+    pub(crate) framing: Framing,
+    pub(crate) ack: Ack,
+    pub(crate) bytes: usize,
+    pub(crate) enqueued: Instant,
+}
+
+/// How a request's records are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// Each record on its own.
+    Single,
+    /// Behind a batch marker: recovery keeps all of them or none.
+    Batch,
+}
+
+impl Framing {
+    /// A batch for more than one record.
+    pub(crate) fn of(records: usize) -> Framing {
+        if records > 1 {
+            Framing::Batch
+        } else {
+            Framing::Single
+        }
+    }
+}
+
+/// Whether a request's caller waits for a sync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ack {
+    /// Its group is synced; its caller is counted in `Queue::waiting`.
+    Durable,
+    /// Written without a sync of its own ([`Committer::append_unsynced`](crate::Committer::append_unsynced)).
+    Unsynced,
+}
+
+/// What appenders and the I/O side share under the queue lock.
+#[derive(Debug)]
+pub(crate) struct Queue {
+    pub(crate) next_lsn: Lsn,
+    pub(crate) requests: VecDeque<Request>,
+    pub(crate) controls: VecDeque<Control>,
+    /// Payload bytes appended but not yet durable.
+    pub(crate) in_flight: usize,
+    pub(crate) closing: bool,
+    /// A suffix truncation is under way: appenders wait.
+    pub(crate) paused: bool,
+    /// Records up to here must be made durable even if they were appended
+    /// unsynced (asked for by [`Committer::sync`](crate::Committer::sync), a wait, a truncation).
+    pub(crate) sync_to: Lsn,
+    /// The highest LSN a sync was handed to the sync thread for
+    /// ([`crate::syncer`]): durable soon, so no other sync is needed for it.
+    pub(crate) sync_submitted: Lsn,
+    /// Synced requests queued or being committed, not yet acknowledged:
+    /// callers waiting for their records.
+    pub(crate) waiting: usize,
+    /// The most `waiting` seen since the last group was taken.
+    pub(crate) peak: usize,
+    /// How many callers recent groups served (the peaks, decaying): the
+    /// writers a group may wait for ([`gather`]).
+    pub(crate) writers: usize,
+    /// How many are in [`gather`] or [`gather_for_sync`]: appenders (and
+    /// the writer of a group) notify `Shared::gathered`.
+    pub(crate) gathering: usize,
+    /// A group was taken and is being written.
+    pub(crate) writing: bool,
+    /// Emptied buffers of packed unsynced appends, for reuse.
+    pub(crate) pool: Vec<Packed>,
+}
+
+/// Everything a committer's handles and threads share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) queue: Mutex<Queue>,
+    pub(crate) work: Condvar,
+    /// Wakes whoever is in [`gather`] when a request arrives.
+    pub(crate) gathered: Condvar,
+    /// Recent sync durations in nanoseconds (an exponential average): what
+    /// bounds [`gather`]'s wait.
+    pub(crate) sync_nanos: AtomicU64,
+    pub(crate) watermark: Watermark,
+    pub(crate) counters: Counters,
+    pub(crate) metrics: Metrics,
+    pub(crate) options: CommitOptions,
+    /// The log; `None` once the I/O thread has closed it.
+    pub(crate) io: Mutex<Option<IoState>>,
+    /// The first LSN of each segment, oldest first, published by whoever
+    /// holds `io` after a change ([`IoState::publish_segments`]); never
+    /// held while taking another lock.
+    pub(crate) segments: Mutex<Vec<Lsn>>,
+}
+
+impl Queue {
+    /// How many waiting callers [`gather`] and [`gather_for_sync`] wait
+    /// for: seven eighths of the writers recent groups served.
+    pub(crate) fn gather_target(&self) -> usize {
+        self.writers - self.writers / 8
+    }
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn io_lock(&self) -> MutexGuard<'_, Option<IoState>> {
+        self.io.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Poisons the log: the failed group and everything queued behind it fail;
+/// nothing more is written.
+pub(crate) fn fail(shared: &Shared, e: Error) {
+    shared.watermark.set_poison(e, || shared.metrics.poisoned());
+    let mut q = shared.lock();
+    q.requests.clear();
+    q.in_flight = 0;
+    q.waiting = 0;
+    q.writing = false;
+}
+
+/// The highest LSN durable or handed to the sync thread to be made so.
+pub(crate) fn synced_or_submitted(shared: &Shared, q: &Queue) -> Lsn {
+    shared.watermark.durable().max(q.sync_submitted)
+}
+
+pub(crate) fn pending_bytes(requests: &VecDeque<Request>) -> usize {
+    requests.iter().map(|r| r.bytes).sum()
+}
