@@ -16,6 +16,7 @@ use wal_format::{
 };
 use wal_io::{SegmentLog, SyncMode};
 
+use crate::control::Control;
 use crate::encrypt::Encryption;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
@@ -49,18 +50,11 @@ const MAX_GATHER: Duration = Duration::from_millis(2);
 
 /// When [`IoState::publish_segments`] publishes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Publish {
+pub(crate) enum Publish {
     /// After a control operation, which may have changed any segment.
     Always,
     /// After a group, only if it began a segment.
     IfChanged,
-}
-
-/// An operation on the log itself, run by the I/O thread between groups.
-#[derive(Debug)]
-pub(crate) enum Control {
-    PurgeBelow(Lsn, mpsc::Sender<Result<usize>>),
-    TruncateFrom(Lsn, mpsc::Sender<Result<Lsn>>),
 }
 
 /// A log that many threads and tasks append to at once, acknowledging each
@@ -73,7 +67,7 @@ pub(crate) enum Control {
 /// caller's, so async appends never block an executor's worker.
 #[derive(Debug)]
 pub struct Committer {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     io: Mutex<Option<IoThread>>,
     preparer: Mutex<Option<PrepareThread>>,
 }
@@ -543,7 +537,7 @@ impl Committer {
     }
 
     /// Asks for records up to `lsn` to be synced, appended unsynced or not.
-    fn request_sync(&self, lsn: Lsn) {
+    pub(crate) fn request_sync(&self, lsn: Lsn) {
         let mut q = self.shared.lock();
         if q.sync_to < lsn {
             q.sync_to = lsn;
@@ -722,97 +716,6 @@ impl Committer {
                 result.and(prepared)
             }
             None => result,
-        }
-    }
-
-    /// Removes whole segments whose records all have LSNs below `lsn`
-    /// (after a checkpoint made them unnecessary), recycling or deleting
-    /// the files; returns how many went. The segment being written always
-    /// stays. `lsn` is capped at the durable LSN + 1.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Io`] (which poisons the log), [`Error::Poisoned`],
-    /// [`Error::Closed`].
-    pub fn purge_below(&self, lsn: Lsn) -> Result<usize> {
-        let cap = Lsn::new(self.durable_lsn().get().saturating_add(1));
-        let (tx, rx) = mpsc::channel();
-        self.control(Control::PurgeBelow(lsn.min(cap), tx))?;
-        self.reply(&rx)
-    }
-
-    /// Discards every record with an LSN at or after `lsn` (a Raft follower
-    /// overwriting a suffix): waits until everything appended so far is
-    /// durable (appenders wait meanwhile), cuts the log durably, and
-    /// returns the LSN the next append gets (`lsn`, or just after the last
-    /// record kept). Records at `lsn` and after are gone when this returns,
-    /// even after a crash.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidOption`] for an LSN past the next one or while
-    /// another truncation runs; [`Error::Io`] with `wal_io::Error::InsideBatch`
-    /// if `lsn` falls inside an atomic batch (nothing changes); any other
-    /// [`Error::Io`] poisons the log; [`Error::Poisoned`], [`Error::Closed`].
-    pub fn truncate_from(&self, lsn: Lsn) -> Result<Lsn> {
-        {
-            let mut q = self.shared.lock();
-            if q.paused {
-                return Err(Error::InvalidOption {
-                    name: "truncate_from",
-                    reason: "another truncation is under way",
-                });
-            }
-            if lsn > q.next_lsn || lsn == Lsn::ZERO {
-                return Err(Error::InvalidOption {
-                    name: "lsn",
-                    reason: "a truncation point must be between 1 and the next lsn",
-                });
-            }
-            q.paused = true;
-        }
-        let result = self.truncate_paused(lsn);
-        self.shared.lock().paused = false;
-        self.shared.watermark.wake_all();
-        result
-    }
-
-    fn truncate_paused(&self, lsn: Lsn) -> Result<Lsn> {
-        // Everything assigned so far becomes durable first, so no record
-        // is in flight while the log is cut.
-        let last = self.shared.lock().next_lsn.checked_prev();
-        if let Some(last) = last {
-            self.request_sync(last);
-        }
-        self.shared.watermark.wait_until(|| {
-            let next = self.shared.lock().next_lsn;
-            self.shared.watermark.durable().get().saturating_add(1) >= next.get()
-        })?;
-        let (tx, rx) = mpsc::channel();
-        self.control(Control::TruncateFrom(lsn, tx))?;
-        self.reply(&rx)
-    }
-
-    fn control(&self, c: Control) -> Result<()> {
-        {
-            let mut q = self.shared.lock();
-            if let Some(e) = self.shared.watermark.poisoned() {
-                return Err(e);
-            }
-            if q.closing {
-                return Err(Error::Closed);
-            }
-            q.controls.push_back(c);
-        }
-        self.shared.work.notify_one();
-        Ok(())
-    }
-
-    fn reply<T>(&self, rx: &mpsc::Receiver<Result<T>>) -> Result<T> {
-        match rx.recv() {
-            Ok(result) => result,
-            // The I/O thread stopped before running it.
-            Err(_) => Err(self.shared.watermark.poisoned().unwrap_or(Error::Closed)),
         }
     }
 
@@ -997,14 +900,14 @@ enum Work {
 /// Whoever holds it takes the next group from the queue only while holding
 /// it, so groups are written in LSN order.
 pub(crate) struct IoState {
-    log: SegmentLog,
+    pub(crate) log: SegmentLog,
     encoder: PayloadEncoder,
     encryption: Encryption,
     /// Wakes the segment preparer after a rotation (`None`: the log
     /// prepares inline, or not at all).
     nudge: Option<Nudge>,
     /// The last LSN written to the log (durable or not).
-    written: Lsn,
+    pub(crate) written: Lsn,
     buf: Vec<u8>,
     fragment: NonZeroUsize,
     /// Syncs written groups while the next are written
@@ -1373,7 +1276,7 @@ impl IoState {
     /// they may have changed: always after a control operation; after a
     /// group only if it began a segment (the first, the last or the count
     /// differs), which costs no lock otherwise.
-    fn publish_segments(&mut self, shared: &Shared, when: Publish) {
+    pub(crate) fn publish_segments(&mut self, shared: &Shared, when: Publish) {
         let seen = segments_shape(&self.log);
         if when == Publish::IfChanged && seen == self.segments_seen {
             return;
@@ -1384,53 +1287,6 @@ impl IoState {
             .segments
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = starts;
-    }
-
-    /// Runs a control operation and replies to its caller. An I/O error
-    /// poisons the log (the segment log refuses writes after one anyway).
-    fn control(&mut self, shared: &Shared, c: Control) {
-        // No sync runs under a change of the log's files, and none
-        // acknowledges across a truncation.
-        self.drain_syncs();
-        match c {
-            Control::PurgeBelow(lsn, reply) => {
-                let result = self.log.purge_below(lsn);
-                self.publish_segments(shared, Publish::Always);
-                let _ = reply.send(Self::control_result(shared, result));
-            }
-            Control::TruncateFrom(lsn, reply) => {
-                let result = self.log.truncate_from(lsn).map(|()| {
-                    let next = self.log.next_lsn().unwrap_or(lsn);
-                    self.written = next.checked_prev().unwrap_or(Lsn::ZERO);
-                    {
-                        let mut q = shared.lock();
-                        q.next_lsn = next;
-                        q.sync_to = q.sync_to.min(self.written);
-                        q.sync_submitted = q.sync_submitted.min(self.written);
-                        shared
-                            .watermark
-                            .reset(next.checked_prev().unwrap_or(Lsn::ZERO));
-                    }
-                    shared.watermark.wake_all();
-                    tracing::debug!(from = %lsn, %next, "truncated the log's suffix");
-                    next
-                });
-                self.publish_segments(shared, Publish::Always);
-                let _ = reply.send(Self::control_result(shared, result));
-            }
-        }
-    }
-
-    fn control_result<T>(shared: &Shared, result: wal_io::Result<T>) -> Result<T> {
-        result.map_err(|e| {
-            let poisons = matches!(e, wal_io::Error::Io { .. } | wal_io::Error::Failed { .. });
-            let e = from_io(e);
-            if poisons {
-                tracing::error!(error = %e, "log operation failed; the log is poisoned");
-                fail(shared, e.clone());
-            }
-            e
-        })
     }
 
     /// Encodes, writes and syncs one group, then publishes it as durable.
@@ -1629,7 +1485,7 @@ impl IoState {
     }
 
     /// Waits for every sync handed to the sync thread.
-    fn drain_syncs(&self) {
+    pub(crate) fn drain_syncs(&self) {
         if let Some(syncer) = &self.syncer {
             syncer.drain();
         }
@@ -1712,7 +1568,7 @@ fn acknowledge(shared: &Shared, started: Instant, at: Instant, covered: &[Unsync
 
 /// An error of the segment log; a refusal of the encryption hook (a
 /// missing key, say) keeps its own type.
-fn from_io(e: wal_io::Error) -> Error {
+pub(crate) fn from_io(e: wal_io::Error) -> Error {
     match e {
         wal_io::Error::Hook { source, path } => match source.downcast::<wal_crypto::Error>() {
             Ok(crypto) => Error::Crypto(*crypto),

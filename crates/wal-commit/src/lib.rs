@@ -98,6 +98,7 @@
 
 mod callbacks;
 mod commit;
+mod control;
 mod encrypt;
 mod error;
 pub mod metrics;

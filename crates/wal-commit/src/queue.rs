@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use wal_format::Lsn;
 
-use crate::commit::{Control, IoState};
+use crate::commit::IoState;
+use crate::control::Control;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::options::CommitOptions;
