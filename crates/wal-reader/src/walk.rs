@@ -1468,6 +1468,30 @@ impl Walker {
         self.apply(verdict)
     }
 
+    /// Whether a unit is in progress at a stop at `x`: records of it were
+    /// read past the commit point, or a batch or fragment chain is open.
+    fn pending(&self, x: u64, batch_end: Option<Lsn>) -> bool {
+        x > self.commit || batch_end.is_some() || self.chain.is_some()
+    }
+
+    /// Whether valid records of the current segment follow the stop at `x`
+    /// with LSNs the log has not reached (past the unit in progress, when
+    /// `pending`): a segment is written in order, so those records were
+    /// written after the bytes at `x`, and what stopped the walk there is
+    /// a hole, never the end of the segment's writes. Nothing follows the
+    /// end of the file, nor bytes cut short by it.
+    fn written_after(&mut self, x: u64, stop: &Stop, pending: bool) -> Result<bool> {
+        if matches!(stop, Stop::Eof | Stop::Incomplete) {
+            return Ok(false);
+        }
+        let min = if pending {
+            self.commit_lsn.checked_next().unwrap_or(Lsn::MAX)
+        } else {
+            self.commit_lsn
+        };
+        Ok(self.find_valid(x.saturating_add(1), min, false)?.is_some())
+    }
+
     /// Decides what a stop at `x` is, from what is on the disk alone:
     ///
     /// - in a segment with a later one (which exists only because this one
@@ -1483,26 +1507,13 @@ impl Walker {
         let batch_end = batch_end.or(self.batch.map(|b| b.end));
         let c = self.commit;
         let c_lsn = self.commit_lsn;
-        let pending = x > c || batch_end.is_some() || self.chain.is_some();
+        let pending = self.pending(x, batch_end);
         let last = self.is_last();
         let clean_stop = matches!(fault, Fault::Stop(s) if s.is_clean());
 
         if !last {
             if let Fault::Stop(stop) = fault {
-                // Valid records of this segment after the stop, with LSNs
-                // the log has not reached: what stopped is a hole.
-                let witness = match stop {
-                    Stop::Eof | Stop::Incomplete => None,
-                    _ => {
-                        let min = if pending {
-                            c_lsn.checked_next().unwrap_or(Lsn::MAX)
-                        } else {
-                            c_lsn
-                        };
-                        self.find_valid(x.saturating_add(1), min, false)?
-                    }
-                };
-                if witness.is_some() {
+                if self.written_after(x, stop, pending)? {
                     return self.corrupt(x, fault, batch_end, None);
                 }
                 if clean_stop && !pending {
@@ -1746,10 +1757,14 @@ impl Walker {
     /// directory again and seek (a rotation or a purge). If the records
     /// still stop there: where the segment is followed by another, the stop
     /// is classified as for any reader (the end of a sealed segment, slack
-    /// after its last record, or corruption); damage that is still there in
-    /// the last segment is damage at rest. The recovery mode decides what
-    /// corruption does (the skipping mode skips it, as recovery did).
-    /// Records that are simply not there: give up.
+    /// after its last record, or corruption). In the last segment, damage
+    /// that is still there is damage at rest, and so is a clean stop (zeros,
+    /// stale bytes) that valid records of the segment follow, with LSNs the
+    /// log has not reached ([`Walker::written_after`]): they were written
+    /// after the bytes at the stop, so those bytes were lost at rest, not
+    /// yet to come. The recovery mode decides what corruption does (the
+    /// skipping mode skips it, as recovery did). Records that are simply
+    /// not there (nothing valid after the stop): give up.
     fn live_trouble(&mut self, x: u64, t: &Fault, batch_end: Option<Lsn>) -> Result<Option<Step>> {
         let lsn = self.commit_lsn;
         let tries = if self.retries.0 == lsn {
@@ -1759,7 +1774,15 @@ impl Walker {
         };
         self.retries = (lsn, tries.saturating_add(1));
         tracing::trace!(offset = x, %lsn, tries, trouble = ?t, "tailing: record not found yet");
-        let damage = !matches!(t, Fault::Stop(stop) if stop.is_clean());
+        let damage = match t {
+            Fault::Stop(stop) if stop.is_clean() => {
+                tries > 1 && self.is_last() && {
+                    let pending = self.pending(x, batch_end.or(self.batch.map(|b| b.end)));
+                    self.written_after(x, stop, pending)?
+                }
+            }
+            _ => true,
+        };
         if tries > 1 && (damage || !self.is_last()) {
             let verdict = if self.is_last() {
                 self.corrupt(x, t, batch_end, None)?

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use wal_commit::Durability;
 use wal_format::Lsn;
-use wal_reader::{DurableWatermark, Error, TailReader, WaitFuture, Watermark};
+use wal_reader::{
+    CorruptionKind, DurableWatermark, Error, RecoveryMode, TailReader, WaitFuture, Watermark,
+};
 
 use crate::support::*;
 
@@ -158,4 +160,78 @@ fn tail_behind_a_purge_gets_a_purged_error() {
         Err(Error::Purged { .. })
     ));
     log.close().unwrap();
+}
+
+/// Zeros at rest over durable records in the middle of a segment (bit rot:
+/// a run of bytes overwritten with zeros), with intact records after them.
+/// The watermark says every record is durable, and the valid records after
+/// the zeros show the zeros are not the end of what was written: a hole,
+/// whether the segment is the last one or another follows it. The skipping
+/// mode hands out every record around it and goes on; the default mode
+/// reports it as corruption. Neither calls it records not written yet, nor
+/// missing.
+#[test]
+fn a_zeroed_hole_below_the_watermark_is_damage() {
+    for later_segment in [false, true] {
+        for mode in [
+            RecoveryMode::SkipAnyCorruptedRecords,
+            RecoveryMode::TolerateCorruptedTailRecords,
+        ] {
+            let case = format!("later segment {later_segment}, {mode:?}");
+            let (_sim, storage) = sim(63);
+            let mut seg = RawSeg::new(1, 4100);
+            let mut starts = Vec::new();
+            for lsn in 1..=10 {
+                starts.push(seg.bytes.len());
+                seg.group(lsn);
+            }
+            starts.push(seg.bytes.len());
+            // Group 5 (its commit marker and its record) zeroed.
+            let hole = starts[4]..starts[5];
+            seg.bytes[hole.clone()].fill(0);
+            let mut last = 10;
+            if later_segment {
+                seg.write(&*storage, 0);
+                let mut next = RawSeg::new(11, 4101);
+                for lsn in 11..=15 {
+                    next.group(lsn);
+                }
+                next.write(&*storage, 512);
+                last = 15;
+            } else {
+                seg.write(&*storage, 512);
+            }
+            let mark = Arc::new(Watermark::new(Lsn::new(last)));
+            let mut o = read_options();
+            o.mode(mode);
+            let mut tail = TailReader::open(storage.clone(), DIR, Lsn::FIRST, &o, mark).unwrap();
+            let mut got = Vec::new();
+            let end = loop {
+                match tail.try_next() {
+                    Ok(Some(r)) => {
+                        assert_eq!(r.payload, &payload(r.lsn.get(), 40)[..], "{case}");
+                        got.push(r.lsn.get());
+                    }
+                    Ok(None) => break None,
+                    Err(e) => break Some(e),
+                }
+            };
+            if mode == RecoveryMode::SkipAnyCorruptedRecords {
+                assert!(end.is_none(), "{case}: {end:?}");
+                let want: Vec<u64> = (1..=last).filter(|&l| l != 5).collect();
+                assert_eq!(got, want, "{case}");
+                assert_eq!(tail.next_lsn(), Lsn::new(last + 1), "{case}");
+            } else {
+                assert_eq!(got, [1, 2, 3, 4], "{case}");
+                match end {
+                    Some(Error::Corruption(r)) => {
+                        assert_eq!(r.kind, CorruptionKind::Hole, "{case}");
+                        assert_eq!(r.offset, hole.start as u64, "{case}");
+                        assert_eq!(r.end_offset, hole.end as u64, "{case}");
+                    }
+                    other => panic!("{case}: expected corruption, got {other:?}"),
+                }
+            }
+        }
+    }
 }
