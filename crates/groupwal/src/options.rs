@@ -76,7 +76,11 @@ impl WalOptions {
     }
 
     /// The size at which a segment file is closed and the next begun (at a
-    /// record or batch boundary). By default, 64 MiB.
+    /// record or batch boundary). By default, 64 MiB. A segment takes this
+    /// much disk as soon as it is made (see [`WalOptions::preallocation`]);
+    /// the next one is prepared once the current one is half full, so a
+    /// small log takes one segment on disk, a busy one two plus the older
+    /// segments not yet purged.
     pub fn segment_size(&mut self, bytes: u64) -> &mut Self {
         self.log.segment_size(bytes);
         self

@@ -3,10 +3,12 @@
 //! A new segment is created, preallocated, zero-filled (by default) and
 //! synced before a rotation can use it: tens of milliseconds for 64 MiB.
 //! Done inline by the rotation (wal-io's `prepare_ahead`), every appender
-//! waits behind it. Here the thread prepares a first spare when it starts,
-//! and the I/O side nudges it again once the segment being written is half
-//! full (by payload bytes) and no spare is ready, and it prepares the next
-//! one while groups keep going. A rotation that
+//! waits behind it. Here the I/O side nudges the thread once the segment
+//! being written is half full (by stored bytes, counting what it held when
+//! the log opened) and no spare is ready, and the thread prepares the next
+//! one while groups keep going. So a small log costs one segment on disk,
+//! not two: its spare is made only once it is on its way to filling the
+//! first. A rotation that
 //! finds no spare ready (segments filling faster than they can be
 //! prepared) still creates one inline, fallocated only (wal-io), so
 //! nothing depends on this thread keeping up.
@@ -61,6 +63,9 @@ pub(crate) struct Nudge {
     /// The committer's byte and sync counts when `current` started.
     bytes_at: u64,
     syncs_at: u64,
+    /// Bytes `current` already held when first seen (a reopened log's
+    /// last segment); 0 for a segment begun since.
+    held: u64,
     /// Whether the thread was nudged for the current segment.
     nudged: bool,
     /// Half a segment: when to nudge.
@@ -91,26 +96,29 @@ pub(crate) fn start(log: &mut SegmentLog, adaptive: bool) -> Result<(PrepareThre
         })
         .map_err(|e| Error::Thread(e.to_string()))?;
     log.set_prepare_ahead(false);
-    // The first spare at once, as configured: nothing says yet how the log
-    // is written. (Measured against waiting for the first nudge on a new
-    // log: the buffered workload is no faster, and durable runs then
-    // zero-fill while they are measured.)
-    let _ = tx.try_send(configured);
     let current = log.segments().last().map(|s| s.first_lsn());
+    let held = log.append_position().map_or(0, |(_, offset)| offset);
     let half = spares.segment_size() / 2;
-    Ok((
-        PrepareThread { handle, done },
-        Nudge {
-            spares,
-            tx,
-            current,
-            adaptive: adaptive && configured == Preallocation::ZeroFill,
-            bytes_at: 0,
-            syncs_at: 0,
-            nudged: false,
-            half,
-        },
-    ))
+    let mut nudge = Nudge {
+        spares,
+        tx,
+        current,
+        adaptive: adaptive && configured == Preallocation::ZeroFill,
+        bytes_at: 0,
+        syncs_at: 0,
+        held,
+        nudged: false,
+        half,
+    };
+    // A log reopened past the half of its segment gets its spare now, as
+    // configured: nothing says yet how it is written.
+    if nudge.due(0) {
+        nudge.nudged = true;
+        if nudge.spares.is_needed() {
+            let _ = nudge.tx.try_send(configured);
+        }
+    }
+    Ok((PrepareThread { handle, done }, nudge))
 }
 
 /// How to reserve the next spare, given how the current segment is being
@@ -132,6 +140,12 @@ pub(crate) fn choose(
 }
 
 impl Nudge {
+    /// Whether the current segment, with `written` bytes since it was
+    /// first seen, is half full: time for its successor.
+    fn due(&self, written: u64) -> bool {
+        self.held.saturating_add(written) >= self.half
+    }
+
     /// Call after each group: once the current segment is half full and
     /// no spare is ready, wakes the thread (once per segment, so a failing
     /// preparation is not retried after every group).
@@ -141,10 +155,11 @@ impl Nudge {
         if current != self.current {
             self.current = current;
             (self.bytes_at, self.syncs_at) = (bytes, syncs);
+            self.held = 0;
             self.nudged = false;
         }
         let written = bytes.saturating_sub(self.bytes_at);
-        if self.nudged || written < self.half {
+        if self.nudged || !self.due(written) {
             return;
         }
         self.nudged = true;
