@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,6 @@ use wal_format::{
 };
 use wal_io::{SegmentLog, SyncMode};
 
-use crate::control::Control;
 use crate::encrypt::Encryption;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
@@ -26,6 +25,7 @@ use crate::queue::{
     Ack, Framing, Queue, Request, Shared, fail, pending_bytes, synced_or_submitted,
 };
 use crate::records::{PACK_MAX_RECORD, PACK_POOL, Packed, Records};
+use crate::scheduler::{Work, gather_for_sync, take_work, wait_while};
 use crate::stats::{Counters, Stats};
 use crate::syncer::{Done, Syncer, Unsynced};
 use crate::watermark::Watermark;
@@ -44,9 +44,6 @@ const DROP_WAIT: Duration = Duration::from_secs(5);
 /// after 8 MiB writes, 0.45-0.49 after 2 MiB, 0.56-0.65 after 256 KiB).
 /// 2 MiB (the largest folio) keeps most of both.
 const WRITE_CHUNK: usize = 2 << 20;
-
-/// The longest [`gather`] waits, whatever the syncs take.
-const MAX_GATHER: Duration = Duration::from_millis(2);
 
 /// When [`IoState::publish_segments`] publishes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -886,14 +883,6 @@ impl Drop for Committer {
     }
 }
 
-/// What the I/O thread does next.
-enum Work {
-    Control(Control),
-    Group(Vec<Request>),
-    /// Everything is written; sync what was written unsynced.
-    Sync,
-}
-
 /// The log and what encodes records for it, behind `Shared::io`: the I/O
 /// thread holds the lock to write a group, and so does an appender that
 /// finds it free ("leading"), so a lone writer pays no thread hand-off.
@@ -1022,139 +1011,6 @@ impl IoLoop {
         }
         true
     }
-}
-
-/// Takes the next control operation, else the next group (within the
-/// group limits; a request is never split). Call with the I/O lock held.
-fn take_work(shared: &Shared) -> Option<Work> {
-    let mut q = shared.lock();
-    if let Some(c) = q.controls.pop_front() {
-        return Some(Work::Control(c));
-    }
-    q = gather(shared, q);
-    if let Some(c) = q.controls.pop_front() {
-        return Some(Work::Control(c));
-    }
-    take_group(&shared.options, &mut q)
-        .map(Work::Group)
-        .or_else(|| (q.sync_to > synced_or_submitted(shared, &q)).then_some(Work::Sync))
-}
-
-fn take_group(opts: &CommitOptions, q: &mut Queue) -> Option<Vec<Request>> {
-    let mut group = Vec::new();
-    let (mut records, mut bytes) = (0usize, 0usize);
-    while let Some(front) = q.requests.front() {
-        let fits = records + front.records.len() <= opts.max_group_records
-            && bytes + front.bytes <= opts.max_group_bytes;
-        if !group.is_empty() && !fits {
-            break;
-        }
-        records += front.records.len();
-        bytes += front.bytes;
-        if let Some(r) = q.requests.pop_front() {
-            group.push(r);
-        }
-    }
-    if !group.is_empty() {
-        q.writing = true;
-        // Decays by a quarter per group, so a burst that is over stops
-        // making groups wait within a few of them.
-        q.writers = q.peak.max(q.writers * 3 / 4);
-        q.peak = q.waiting;
-    }
-    (!group.is_empty()).then_some(group)
-}
-
-/// Before a group is taken, waits a little for the writers that recent
-/// groups served and that are not queued yet: the callers the last sync
-/// acknowledged come back with their next records within microseconds,
-/// while the sync they would otherwise miss takes a whole disk flush.
-/// Taking the group at once can split W steady writers into smaller
-/// groups that take turns (one syncing while the other gathers): at
-/// W = 16, 1 KiB, 9 records per sync without the wait, 14 with it.
-///
-/// Waits only while fewer callers wait than recent groups served (so a
-/// lone writer, or a group that is already whole, never waits), at most
-/// half the recent sync time, and not with `max_delay` (which waits on its
-/// own terms) or when the group is full, a control is queued or the log
-/// is closing. Call with the I/O lock held.
-fn gather<'a>(shared: &'a Shared, mut q: MutexGuard<'a, Queue>) -> MutexGuard<'a, Queue> {
-    let opts = &shared.options;
-    if !opts.adaptive_delay || opts.max_delay.is_some() || q.requests.is_empty() {
-        return q;
-    }
-    // A sync is in flight on the sync thread: the group cannot be synced
-    // before it returns, so waiting would only delay the write.
-    if q.sync_submitted > shared.watermark.durable() {
-        return q;
-    }
-    let target = q.gather_target();
-    if q.waiting >= target {
-        return q;
-    }
-    let budget = gather_budget(shared);
-    q.gathering += 1;
-    q = wait_while(&shared.gathered, q, Instant::now() + budget, |q| {
-        q.waiting < target
-            && q.controls.is_empty()
-            && !q.closing
-            && q.requests.len() < opts.max_group_records
-            && pending_bytes(&q.requests) < opts.max_group_bytes
-    });
-    q.gathering -= 1;
-    q
-}
-
-/// Before the sync thread starts a sync, waits a little for the writers
-/// the last sync acknowledged, as [`gather`] does before a group is
-/// taken: until as many callers wait as recent groups served and none of
-/// their records is still queued or being written (so the sync covers
-/// them), at most half the recent sync time. Without it, W steady writers
-/// split in two halves that take turns, one written while the other's
-/// sync runs.
-fn gather_for_sync(shared: &Shared) {
-    let opts = &shared.options;
-    if !opts.adaptive_delay || opts.max_delay.is_some() {
-        return;
-    }
-    let mut q = shared.lock();
-    let target = q.gather_target();
-    let unwritten = |q: &Queue| !q.requests.is_empty() || q.writing;
-    if q.waiting >= target && !unwritten(&q) {
-        return;
-    }
-    let budget = gather_budget(shared);
-    q.gathering += 1;
-    q = wait_while(&shared.gathered, q, Instant::now() + budget, |q| {
-        (q.waiting < target || unwritten(q)) && q.controls.is_empty() && !q.closing
-    });
-    q.gathering -= 1;
-}
-
-/// How long [`gather`] and [`gather_for_sync`] wait at most: half the
-/// recent sync time, never more than [`MAX_GATHER`].
-fn gather_budget(shared: &Shared) -> Duration {
-    Duration::from_nanos(shared.sync_nanos.load(Ordering::Relaxed) / 2).min(MAX_GATHER)
-}
-
-/// Waits on `cond` while `waiting` holds, until `deadline` at the latest.
-fn wait_while<'a>(
-    cond: &Condvar,
-    mut q: MutexGuard<'a, Queue>,
-    deadline: Instant,
-    waiting: impl Fn(&Queue) -> bool,
-) -> MutexGuard<'a, Queue> {
-    while waiting(&q) {
-        let now = Instant::now();
-        if now >= deadline {
-            break;
-        }
-        q = cond
-            .wait_timeout(q, deadline - now)
-            .unwrap_or_else(PoisonError::into_inner)
-            .0;
-    }
-    q
 }
 
 /// An appender that finds the I/O lock free writes and syncs the queued

@@ -106,6 +106,7 @@ mod options;
 mod prepare;
 mod queue;
 mod records;
+mod scheduler;
 mod stats;
 mod syncer;
 mod watermark;
