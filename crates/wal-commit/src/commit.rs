@@ -4,9 +4,7 @@
 use std::collections::VecDeque;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use wal_crypto::PayloadEncoder;
@@ -18,14 +16,13 @@ use wal_io::{SegmentLog, SyncMode};
 
 use crate::encrypt::Encryption;
 use crate::error::{Error, Result};
+use crate::io_thread::{self, IoThread, lead};
 use crate::metrics::Metrics;
 use crate::options::CommitOptions;
 use crate::prepare::{self, Nudge, PrepareThread};
-use crate::queue::{
-    Ack, Framing, Queue, Request, Shared, fail, pending_bytes, synced_or_submitted,
-};
+use crate::queue::{Ack, Framing, Queue, Request, Shared, fail, synced_or_submitted};
 use crate::records::{PACK_MAX_RECORD, PACK_POOL, Packed, Records};
-use crate::scheduler::{Work, gather_for_sync, take_work, wait_while};
+use crate::scheduler::gather_for_sync;
 use crate::stats::{Counters, Stats};
 use crate::syncer::{Done, Syncer, Unsynced};
 use crate::watermark::Watermark;
@@ -67,12 +64,6 @@ pub struct Committer {
     pub(crate) shared: Arc<Shared>,
     io: Mutex<Option<IoThread>>,
     preparer: Mutex<Option<PrepareThread>>,
-}
-
-#[derive(Debug)]
-struct IoThread {
-    handle: JoinHandle<Result<()>>,
-    done: mpsc::Receiver<()>,
 }
 
 /// An append that was queued; wait on it for its LSN once durable.
@@ -284,18 +275,8 @@ impl Committer {
                 Err(e) => tracing::debug!(error = %e, "no sync thread; syncing inline"),
             }
         }
-        let (done_tx, done) = mpsc::channel();
-        let io_shared = shared.clone();
-        let handle = std::thread::Builder::new()
-            .name("groupwal-io".into())
-            .spawn(move || {
-                let result = IoLoop { shared: io_shared }.run();
-                let _ = done_tx.send(());
-                result
-            })
-            .map_err(|e| Error::Thread(e.to_string()));
-        let handle = match handle {
-            Ok(handle) => handle,
+        let io = match io_thread::spawn(shared.clone()) {
+            Ok(io) => io,
             Err(e) => {
                 // Stop the sync thread and the preparer (its nudge goes
                 // with the log) so the directory is unlocked when this
@@ -310,7 +291,7 @@ impl Committer {
         };
         Ok(Committer {
             shared,
-            io: Mutex::new(Some(IoThread { handle, done })),
+            io: Mutex::new(Some(io)),
             preparer: Mutex::new(preparer),
         })
     }
@@ -901,7 +882,7 @@ pub(crate) struct IoState {
     fragment: NonZeroUsize,
     /// Syncs written groups while the next are written
     /// ([`CommitOptions::pipelined_sync`]); `None`: syncs are inline.
-    syncer: Option<Syncer>,
+    pub(crate) syncer: Option<Syncer>,
     /// The segments last published ([`segments_shape`]).
     segments_seen: SegmentsShape,
 }
@@ -924,148 +905,6 @@ impl std::fmt::Debug for IoState {
         f.debug_struct("IoState")
             .field("log", &self.log)
             .finish_non_exhaustive()
-    }
-}
-
-/// The I/O thread's loop.
-struct IoLoop {
-    shared: Arc<Shared>,
-}
-
-impl IoLoop {
-    fn run(self) -> Result<()> {
-        let shared = &*self.shared;
-        while self.wait_for_work() {
-            let mut io = shared.io_lock();
-            let Some(state) = io.as_mut() else {
-                break;
-            };
-            let Some(work) = take_work(shared) else {
-                continue;
-            };
-            match work {
-                Work::Control(c) => state.control(shared, c),
-                Work::Group(mut group) => state.run_group(shared, &mut group),
-                Work::Sync => state.run_sync(shared),
-            }
-            drop(io);
-            if shared.watermark.poison().is_some() {
-                break;
-            }
-        }
-        let state = shared.io_lock().take();
-        let result = match (shared.watermark.poison(), state) {
-            (Some(cause), _) => Err(Error::Poisoned(cause.clone())),
-            (None, Some(mut state)) => {
-                // Its last syncs first (dropping it waits for them).
-                drop(state.syncer.take());
-                let written = state.written;
-                let closed = state.log.close().map_err(|e| Error::Io(Arc::new(e)));
-                // Closing synced what was written unsynced.
-                if closed.is_ok() {
-                    shared.watermark.publish(written);
-                }
-                closed
-            }
-            (None, None) => Ok(()),
-        };
-        // Anyone still waiting for room or durability must wake and see
-        // that nothing more will come; controls still queued get no reply
-        // (their senders drop) and report the log closed.
-        shared.lock().controls.clear();
-        shared.watermark.set_closed();
-        result
-    }
-
-    /// Waits until there is work (and, with `max_delay`, until the group
-    /// fills or the delay passes); `false` once closing and drained, or
-    /// poisoned.
-    fn wait_for_work(&self) -> bool {
-        let shared = &*self.shared;
-        let opts = &shared.options;
-        let mut q = shared.lock();
-        loop {
-            if shared.watermark.poison().is_some() {
-                return false;
-            }
-            if !q.controls.is_empty() {
-                return true;
-            }
-            if !q.requests.is_empty() {
-                break;
-            }
-            if q.sync_to > synced_or_submitted(shared, &q) {
-                return true;
-            }
-            if q.closing {
-                return false;
-            }
-            q = shared.work.wait(q).unwrap_or_else(PoisonError::into_inner);
-        }
-        if let Some(delay) = opts.max_delay {
-            // Returns the guard only to drop it: the caller takes the lock
-            // again under the I/O lock.
-            drop(wait_while(&shared.work, q, Instant::now() + delay, |q| {
-                !q.closing && pending_bytes(&q.requests) < opts.max_group_bytes
-            }));
-        }
-        true
-    }
-}
-
-/// An appender that finds the I/O lock free writes and syncs the queued
-/// groups itself until `lsn` is durable (blocking callers only, never
-/// async ones, and not with `max_delay`, whose waiting is the I/O
-/// thread's). If the lock is busy, the holder will get to `lsn`.
-fn lead(shared: &Shared, lsn: Lsn, generation: u64) {
-    if shared.options.max_delay.is_some() {
-        shared.work.notify_one();
-        return;
-    }
-    let mut io = match shared.io.try_lock() {
-        Ok(io) => io,
-        // Busy: the holder looks at the queue again when it is done.
-        Err(std::sync::TryLockError::WouldBlock) => return,
-        Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
-    };
-    if let Some(state) = io.as_mut() {
-        while shared.watermark.poison().is_none()
-            && shared.watermark.durable() < lsn
-            && shared.watermark.generation() == generation
-        {
-            let work = {
-                let q = shared.lock();
-                // Controls (and closing) are the I/O thread's.
-                if !q.controls.is_empty() || q.closing {
-                    break;
-                }
-                drop(q);
-                take_work(shared)
-            };
-            match work {
-                Some(Work::Group(mut group)) => state.run_group(shared, &mut group),
-                Some(Work::Sync) => state.run_sync(shared),
-                // Not reached: controls were checked under the same lock
-                // (the I/O lock keeps the thread from taking them, and
-                // only it runs them); leave it to the thread.
-                Some(Work::Control(c)) => {
-                    shared.lock().controls.push_front(c);
-                    break;
-                }
-                None => break,
-            }
-        }
-    }
-    drop(io);
-    // Whatever is left (queued behind us, or a control) is the thread's.
-    let q = shared.lock();
-    let more = !q.requests.is_empty()
-        || !q.controls.is_empty()
-        || q.closing
-        || q.sync_to > synced_or_submitted(shared, &q);
-    drop(q);
-    if more {
-        shared.work.notify_one();
     }
 }
 
@@ -1096,7 +935,7 @@ impl IoState {
     }
 
     /// Commits one group; a failure poisons the log.
-    fn run_group(&mut self, shared: &Shared, group: &mut [Request]) {
+    pub(crate) fn run_group(&mut self, shared: &Shared, group: &mut [Request]) {
         let taken = Instant::now();
         let span = tracing::trace_span!("group", records = group.len()).entered();
         match self.commit(shared, group, taken) {
@@ -1116,7 +955,7 @@ impl IoState {
 
     /// Syncs what was written unsynced and publishes it as durable; a
     /// failure poisons the log.
-    fn run_sync(&mut self, shared: &Shared) {
+    pub(crate) fn run_sync(&mut self, shared: &Shared) {
         let everything = Unsynced {
             last: self.written,
             enqueued: Vec::new(),

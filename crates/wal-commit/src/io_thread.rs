@@ -1,0 +1,177 @@
+//! Who holds the I/O lock and runs the scheduler's work: the I/O thread's
+//! loop, and [`lead`], in which a blocking appender that finds the lock
+//! free writes (and, with inline syncs, syncs) the queued groups on its
+//! own thread.
+
+use std::sync::mpsc;
+use std::sync::{Arc, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use wal_format::Lsn;
+
+use crate::error::{Error, Result};
+use crate::queue::{Shared, pending_bytes, synced_or_submitted};
+use crate::scheduler::{Work, take_work, wait_while};
+
+#[derive(Debug)]
+pub(crate) struct IoThread {
+    pub(crate) handle: JoinHandle<Result<()>>,
+    pub(crate) done: mpsc::Receiver<()>,
+}
+
+/// Starts the I/O thread (`groupwal-io`) on `shared`.
+pub(crate) fn spawn(shared: Arc<Shared>) -> Result<IoThread> {
+    let (done_tx, done) = mpsc::channel();
+    let handle = std::thread::Builder::new()
+        .name("groupwal-io".into())
+        .spawn(move || {
+            let result = IoLoop { shared }.run();
+            let _ = done_tx.send(());
+            result
+        })
+        .map_err(|e| Error::Thread(e.to_string()))?;
+    Ok(IoThread { handle, done })
+}
+
+/// The I/O thread's loop.
+struct IoLoop {
+    shared: Arc<Shared>,
+}
+
+impl IoLoop {
+    fn run(self) -> Result<()> {
+        let shared = &*self.shared;
+        while self.wait_for_work() {
+            let mut io = shared.io_lock();
+            let Some(state) = io.as_mut() else {
+                break;
+            };
+            let Some(work) = take_work(shared) else {
+                continue;
+            };
+            match work {
+                Work::Control(c) => state.control(shared, c),
+                Work::Group(mut group) => state.run_group(shared, &mut group),
+                Work::Sync => state.run_sync(shared),
+            }
+            drop(io);
+            if shared.watermark.poison().is_some() {
+                break;
+            }
+        }
+        let state = shared.io_lock().take();
+        let result = match (shared.watermark.poison(), state) {
+            (Some(cause), _) => Err(Error::Poisoned(cause.clone())),
+            (None, Some(mut state)) => {
+                // Its last syncs first (dropping it waits for them).
+                drop(state.syncer.take());
+                let written = state.written;
+                let closed = state.log.close().map_err(|e| Error::Io(Arc::new(e)));
+                // Closing synced what was written unsynced.
+                if closed.is_ok() {
+                    shared.watermark.publish(written);
+                }
+                closed
+            }
+            (None, None) => Ok(()),
+        };
+        // Anyone still waiting for room or durability must wake and see
+        // that nothing more will come; controls still queued get no reply
+        // (their senders drop) and report the log closed.
+        shared.lock().controls.clear();
+        shared.watermark.set_closed();
+        result
+    }
+
+    /// Waits until there is work (and, with `max_delay`, until the group
+    /// fills or the delay passes); `false` once closing and drained, or
+    /// poisoned.
+    fn wait_for_work(&self) -> bool {
+        let shared = &*self.shared;
+        let opts = &shared.options;
+        let mut q = shared.lock();
+        loop {
+            if shared.watermark.poison().is_some() {
+                return false;
+            }
+            if !q.controls.is_empty() {
+                return true;
+            }
+            if !q.requests.is_empty() {
+                break;
+            }
+            if q.sync_to > synced_or_submitted(shared, &q) {
+                return true;
+            }
+            if q.closing {
+                return false;
+            }
+            q = shared.work.wait(q).unwrap_or_else(PoisonError::into_inner);
+        }
+        if let Some(delay) = opts.max_delay {
+            // Returns the guard only to drop it: the caller takes the lock
+            // again under the I/O lock.
+            drop(wait_while(&shared.work, q, Instant::now() + delay, |q| {
+                !q.closing && pending_bytes(&q.requests) < opts.max_group_bytes
+            }));
+        }
+        true
+    }
+}
+
+/// An appender that finds the I/O lock free writes and syncs the queued
+/// groups itself until `lsn` is durable (blocking callers only, never
+/// async ones, and not with `max_delay`, whose waiting is the I/O
+/// thread's). If the lock is busy, the holder will get to `lsn`.
+pub(crate) fn lead(shared: &Shared, lsn: Lsn, generation: u64) {
+    if shared.options.max_delay.is_some() {
+        shared.work.notify_one();
+        return;
+    }
+    let mut io = match shared.io.try_lock() {
+        Ok(io) => io,
+        // Busy: the holder looks at the queue again when it is done.
+        Err(std::sync::TryLockError::WouldBlock) => return,
+        Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+    };
+    if let Some(state) = io.as_mut() {
+        while shared.watermark.poison().is_none()
+            && shared.watermark.durable() < lsn
+            && shared.watermark.generation() == generation
+        {
+            let work = {
+                let q = shared.lock();
+                // Controls (and closing) are the I/O thread's.
+                if !q.controls.is_empty() || q.closing {
+                    break;
+                }
+                drop(q);
+                take_work(shared)
+            };
+            match work {
+                Some(Work::Group(mut group)) => state.run_group(shared, &mut group),
+                Some(Work::Sync) => state.run_sync(shared),
+                // Not reached: controls were checked under the same lock
+                // (the I/O lock keeps the thread from taking them, and
+                // only it runs them); leave it to the thread.
+                Some(Work::Control(c)) => {
+                    shared.lock().controls.push_front(c);
+                    break;
+                }
+                None => break,
+            }
+        }
+    }
+    drop(io);
+    // Whatever is left (queued behind us, or a control) is the thread's.
+    let q = shared.lock();
+    let more = !q.requests.is_empty()
+        || !q.controls.is_empty()
+        || q.closing
+        || q.sync_to > synced_or_submitted(shared, &q);
+    drop(q);
+    if more {
+        shared.work.notify_one();
+    }
+}
