@@ -1492,61 +1492,76 @@ impl Walker {
         Ok(self.find_valid(x.saturating_add(1), min, false)?.is_some())
     }
 
-    /// Decides what a stop at `x` is, from what is on the disk alone:
-    ///
-    /// - in a segment with a later one (which exists only because this one
-    ///   was synced first): the end of its data, slack after its last
-    ///   record, or corruption;
-    /// - in the last segment: corruption when the log's evidence (a commit
-    ///   marker anywhere in the log, the clean-close marker) shows that the
-    ///   first record not kept had been acknowledged, or when a valid record
-    ///   breaks the sequence; else a torn tail (the end of the writes in
-    ///   flight when the writer stopped, with the valid records found after
-    ///   the damage reported as dropped), or a clean end.
+    /// Decides what a stop at `x` is, from what is on the disk alone: in a
+    /// segment that another follows, [`Walker::classify_followed`]; in the
+    /// last segment, [`Walker::classify_last`]. A valid record that breaks
+    /// the sequence is corruption anywhere: no write leaves one (it was
+    /// written whole, and where it stands is wrong).
     fn classify(&mut self, x: u64, fault: &Fault, batch_end: Option<Lsn>) -> Result<Verdict> {
         let batch_end = batch_end.or(self.batch.map(|b| b.end));
-        let c = self.commit;
+        match fault {
+            Fault::Sequence(_) => self.corrupt(x, fault, batch_end, None),
+            Fault::Stop(stop) if !self.is_last() => {
+                self.classify_followed(x, stop, fault, batch_end)
+            }
+            Fault::Stop(stop) => self.classify_last(x, stop, fault, batch_end),
+        }
+    }
+
+    /// A stop in a segment that another follows. The later segment exists
+    /// only because this one was synced first, so nothing here is an
+    /// unfinished write. Valid records of this segment after the stop make
+    /// it a hole ([`Walker::written_after`]); a unit cut short is
+    /// corruption; a clean stop after a whole unit is the end of the
+    /// segment's data; damaged bytes after a whole unit are slack after its
+    /// last record (no record lost) when the next segment starts at the
+    /// next LSN (its name says so), else corruption.
+    fn classify_followed(
+        &mut self,
+        x: u64,
+        stop: &Stop,
+        fault: &Fault,
+        batch_end: Option<Lsn>,
+    ) -> Result<Verdict> {
+        let pending = self.pending(x, batch_end);
+        if self.written_after(x, stop, pending)? || pending {
+            return self.corrupt(x, fault, batch_end, None);
+        }
+        if stop.is_clean() {
+            return Ok(Verdict::NextSegment);
+        }
+        let next_first = self
+            .segments
+            .get(self.seg_idx.saturating_add(1))
+            .map(Segment::first_lsn);
+        if next_first == Some(self.commit_lsn) {
+            return Ok(Verdict::SealedSlack);
+        }
+        self.corrupt(x, fault, batch_end, None)
+    }
+
+    /// A stop in the last segment: corruption when the log's evidence (a
+    /// commit marker anywhere in the log, the clean-close marker) shows
+    /// that the first record not kept had been acknowledged; else a torn
+    /// tail (the end of the writes in flight when the writer stopped, with
+    /// the valid records found after the damage reported as dropped), or a
+    /// clean end (a clean stop after a whole unit, nothing valid after it).
+    fn classify_last(
+        &mut self,
+        x: u64,
+        stop: &Stop,
+        fault: &Fault,
+        batch_end: Option<Lsn>,
+    ) -> Result<Verdict> {
         let c_lsn = self.commit_lsn;
         let pending = self.pending(x, batch_end);
-        let last = self.is_last();
-        let clean_stop = matches!(fault, Fault::Stop(s) if s.is_clean());
-
-        if !last {
-            if let Fault::Stop(stop) = fault {
-                if self.written_after(x, stop, pending)? {
-                    return self.corrupt(x, fault, batch_end, None);
-                }
-                if clean_stop && !pending {
-                    return Ok(Verdict::NextSegment);
-                }
-                let next_first = self
-                    .segments
-                    .get(self.seg_idx.saturating_add(1))
-                    .map(Segment::first_lsn);
-                if !pending && next_first == Some(c_lsn) {
-                    return Ok(Verdict::SealedSlack);
-                }
-            }
-            return self.corrupt(x, fault, batch_end, None);
-        }
-
-        if let Fault::Sequence(_) = fault {
-            return self.corrupt(x, fault, batch_end, None);
-        }
-        // Exactly where a clean close said the data ends: nothing more to
-        // look for.
-        if let Some(clean) = self.clean
-            && clean_stop
-            && !pending
-            && c_lsn == clean.next_lsn
-            && self.segments.get(self.seg_idx).map(Segment::first_lsn) == Some(clean.segment)
-            && c == clean.end_offset
-        {
+        let clean_end = stop.is_clean() && !pending;
+        if clean_end && self.at_clean_close_end() {
             return Ok(Verdict::End(clean_tail(fault)));
         }
-        let survey = match fault {
+        let survey = match stop {
             // Nothing follows the end of the file.
-            Fault::Stop(Stop::Eof | Stop::Incomplete) => Survey {
+            Stop::Eof | Stop::Incomplete => Survey {
                 proof: None,
                 high: None,
             },
@@ -1562,7 +1577,7 @@ impl Walker {
             return self.corrupt(x, fault, batch_end, Some((proof, survey.high)));
         }
         let dropped = survey.high.map(|h| (c_lsn, h));
-        if clean_stop && !pending && dropped.is_none() {
+        if clean_end && dropped.is_none() {
             return Ok(Verdict::End(clean_tail(fault)));
         }
         let detail = match dropped {
@@ -1573,6 +1588,17 @@ impl Walker {
             None => torn_detail(x, fault, pending),
         };
         Ok(Verdict::Torn { detail, dropped })
+    }
+
+    /// Whether the walk stands exactly where the clean-close marker says
+    /// the log's data ends (its segment, offset and next LSN): nothing
+    /// more to look for there.
+    fn at_clean_close_end(&self) -> bool {
+        self.clean.is_some_and(|clean| {
+            self.commit_lsn == clean.next_lsn
+                && self.segments.get(self.seg_idx).map(Segment::first_lsn) == Some(clean.segment)
+                && self.commit == clean.end_offset
+        })
     }
 
     /// The corruption found at `x`: its range, and where valid data
@@ -1754,17 +1780,12 @@ impl Walker {
     /// Trouble while following a live log: everything up to the limit is
     /// durable, so the records must be there. First re-read the file (the
     /// window may hold bytes read before they were written), then list the
-    /// directory again and seek (a rotation or a purge). If the records
-    /// still stop there: where the segment is followed by another, the stop
-    /// is classified as for any reader (the end of a sealed segment, slack
-    /// after its last record, or corruption). In the last segment, damage
-    /// that is still there is damage at rest, and so is a clean stop (zeros,
-    /// stale bytes) that valid records of the segment follow, with LSNs the
-    /// log has not reached ([`Walker::written_after`]): they were written
-    /// after the bytes at the stop, so those bytes were lost at rest, not
-    /// yet to come. The recovery mode decides what corruption does (the
-    /// skipping mode skips it, as recovery did). Records that are simply
-    /// not there (nothing valid after the stop): give up.
+    /// directory again and seek (a rotation or a purge): [`Walker::live_retry`].
+    /// If the records still stop there: where the segment is followed by
+    /// another, or the stop is damage at rest in the last segment
+    /// ([`Walker::damage_at_rest`]), the stop is judged as for any reader
+    /// ([`Walker::live_verdict`]). Records that are simply not there: give
+    /// up.
     fn live_trouble(&mut self, x: u64, t: &Fault, batch_end: Option<Lsn>) -> Result<Option<Step>> {
         let lsn = self.commit_lsn;
         let tries = if self.retries.0 == lsn {
@@ -1774,49 +1795,82 @@ impl Walker {
         };
         self.retries = (lsn, tries.saturating_add(1));
         tracing::trace!(offset = x, %lsn, tries, trouble = ?t, "tailing: record not found yet");
-        let damage = match t {
-            Fault::Stop(stop) if stop.is_clean() => {
-                tries > 1 && self.is_last() && {
-                    let pending = self.pending(x, batch_end.or(self.batch.map(|b| b.end)));
-                    self.written_after(x, stop, pending)?
-                }
-            }
-            _ => true,
-        };
-        if tries > 1 && (damage || !self.is_last()) {
-            let verdict = if self.is_last() {
-                self.corrupt(x, t, batch_end, None)?
-            } else {
-                self.classify(x, t, batch_end)?
-            };
-            return match verdict {
-                Verdict::Corrupt { range, resync } => {
-                    if self.opts.mode != RecoveryMode::SkipAnyCorruptedRecords {
-                        return Err(Error::Corruption(Box::new(range)));
-                    }
-                    self.retries = (Lsn::ZERO, 0);
-                    if resync.is_none() && self.is_last() {
-                        // Nothing valid after it yet: what follows is not
-                        // written; wait for it where the damage ends.
-                        if self.corrupt.last() != Some(&range) {
-                            tracing::warn!(%range, "skipping corrupt range");
-                            self.corrupt.push(range);
-                        }
-                        return Ok(Some(Step::Wait));
-                    }
-                    self.apply_corruption(range, resync)
-                }
-                Verdict::NextSegment | Verdict::SealedSlack => {
-                    self.retries = (Lsn::ZERO, 0);
-                    self.apply(verdict)
-                }
-                // Not reached for a segment another follows.
-                Verdict::End(_) | Verdict::Torn { .. } => Err(Error::Missing {
-                    lsn,
-                    path: self.dir.clone(),
-                }),
-            };
+        if tries > 1 && (!self.is_last() || self.damage_at_rest(x, t, batch_end)?) {
+            return self.live_verdict(x, t, batch_end, lsn);
         }
+        self.live_retry(tries, lsn)
+    }
+
+    /// In the last segment of a live log, after the retries: whether the
+    /// stop at `x` is damage at rest. Damage that is still there is; so is
+    /// a clean stop (zeros, stale bytes) that valid records of the segment
+    /// follow, with LSNs the log has not reached ([`Walker::written_after`]):
+    /// they were written after the bytes at the stop, so those bytes were
+    /// lost at rest, not yet to come. A clean stop with nothing valid after
+    /// it is records not there.
+    fn damage_at_rest(&mut self, x: u64, t: &Fault, batch_end: Option<Lsn>) -> Result<bool> {
+        match t {
+            Fault::Stop(stop) if stop.is_clean() => {
+                let pending = self.pending(x, batch_end.or(self.batch.map(|b| b.end)));
+                self.written_after(x, stop, pending)
+            }
+            _ => Ok(true),
+        }
+    }
+
+    /// A live stop that re-reading did not make go away: in a segment
+    /// another follows, classified as for any reader (the end of a sealed
+    /// segment, slack after its last record, or corruption); in the last
+    /// segment, corruption (damage at rest). The recovery mode decides what
+    /// corruption does: the skipping mode skips it, as recovery did, and
+    /// waits where the damage ends if nothing valid follows it yet; the
+    /// other modes fail. `lsn`: the unit the walk could not read.
+    fn live_verdict(
+        &mut self,
+        x: u64,
+        t: &Fault,
+        batch_end: Option<Lsn>,
+        lsn: Lsn,
+    ) -> Result<Option<Step>> {
+        let verdict = if self.is_last() {
+            self.corrupt(x, t, batch_end, None)?
+        } else {
+            self.classify(x, t, batch_end)?
+        };
+        match verdict {
+            Verdict::Corrupt { range, resync } => {
+                if self.opts.mode != RecoveryMode::SkipAnyCorruptedRecords {
+                    return Err(Error::Corruption(Box::new(range)));
+                }
+                self.retries = (Lsn::ZERO, 0);
+                if resync.is_none() && self.is_last() {
+                    // Nothing valid after it yet: what follows is not
+                    // written; wait for it where the damage ends.
+                    if self.corrupt.last() != Some(&range) {
+                        tracing::warn!(%range, "skipping corrupt range");
+                        self.corrupt.push(range);
+                    }
+                    return Ok(Some(Step::Wait));
+                }
+                self.apply_corruption(range, resync)
+            }
+            Verdict::NextSegment | Verdict::SealedSlack => {
+                self.retries = (Lsn::ZERO, 0);
+                self.apply(verdict)
+            }
+            // Not reached for a segment another follows.
+            Verdict::End(_) | Verdict::Torn { .. } => Err(Error::Missing {
+                lsn,
+                path: self.dir.clone(),
+            }),
+        }
+    }
+
+    /// The retries of a live stop at the unit starting at `lsn`: the first
+    /// re-reads the file from the unit's start, the second lists the
+    /// directory again and seeks to it; after those the records are not
+    /// there ([`Error::Missing`]).
+    fn live_retry(&mut self, tries: u8, lsn: Lsn) -> Result<Option<Step>> {
         self.chain = None;
         self.batch = None;
         self.expected = Some(lsn);
