@@ -7,8 +7,9 @@ use std::sync::mpsc;
 
 use wal_format::Lsn;
 
-use crate::commit::{Committer, IoState, Publish, from_io};
+use crate::commit::Committer;
 use crate::error::{Error, Result};
+use crate::group::{IoState, Publish, from_io};
 use crate::queue::{Shared, fail};
 
 /// An operation on the log itself, run by the I/O thread between groups.

@@ -101,6 +101,7 @@ mod commit;
 mod control;
 mod encrypt;
 mod error;
+mod group;
 mod io_thread;
 pub mod metrics;
 mod options;

@@ -12,9 +12,9 @@ use std::time::Instant;
 
 use wal_format::Lsn;
 
-use crate::commit::IoState;
 use crate::control::Control;
 use crate::error::Error;
+use crate::group::IoState;
 use crate::metrics::Metrics;
 use crate::options::CommitOptions;
 use crate::records::{Packed, Records};

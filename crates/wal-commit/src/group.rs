@@ -1,0 +1,498 @@
+//! The group writer: [`IoState`], the log and what encodes records for
+//! it, held under the I/O lock. A group is encoded (its length known
+//! before a segment is picked), written in chunks, then synced (handed to
+//! the sync thread, or inline) and acknowledged.
+
+use std::num::NonZeroUsize;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
+
+use wal_crypto::PayloadEncoder;
+use wal_format::{
+    BatchMarker, CommitMarker, Flags, LogicalKind, Lsn, RECORD_HEADER_LEN, RecordHeader,
+    RecordType, Salt, encode_record, split_fragments,
+};
+use wal_io::SegmentLog;
+
+use crate::encrypt::Encryption;
+use crate::error::{Error, Result};
+use crate::options::CommitOptions;
+use crate::prepare::Nudge;
+use crate::queue::{Ack, Framing, Request, Shared, fail, synced_or_submitted};
+use crate::records::{PACK_POOL, Records};
+use crate::scheduler::gather_for_sync;
+use crate::syncer::{Done, Syncer, Unsynced};
+
+/// A group is written in pieces of about this many bytes, on request
+/// boundaries. Measured on the buffered workload (1 GiB of 1 KiB unsynced
+/// appends, then recovery of it): one write per 8 MiB group left the
+/// kernel copying from a buffer long out of the CPU's cache (the copy into
+/// the page cache was a third of all samples, 4% with 256 KiB pieces);
+/// but the page cache makes folios no larger than the write, and reading
+/// the log back is faster from large ones (warm recovery 0.44-0.52 s
+/// after 8 MiB writes, 0.45-0.49 after 2 MiB, 0.56-0.65 after 256 KiB).
+/// 2 MiB (the largest folio) keeps most of both.
+const WRITE_CHUNK: usize = 2 << 20;
+
+/// When [`IoState::publish_segments`] publishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Publish {
+    /// After a control operation, which may have changed any segment.
+    Always,
+    /// After a group, only if it began a segment.
+    IfChanged,
+}
+
+/// The log and what encodes records for it, behind `Shared::io`: the I/O
+/// thread holds the lock to write a group, and so does an appender that
+/// finds it free ("leading"), so a lone writer pays no thread hand-off.
+/// Whoever holds it takes the next group from the queue only while holding
+/// it, so groups are written in LSN order.
+pub(crate) struct IoState {
+    pub(crate) log: SegmentLog,
+    encoder: PayloadEncoder,
+    encryption: Encryption,
+    /// Wakes the segment preparer after a rotation (`None`: the log
+    /// prepares inline, or not at all).
+    nudge: Option<Nudge>,
+    /// The last LSN written to the log (durable or not).
+    pub(crate) written: Lsn,
+    buf: Vec<u8>,
+    fragment: NonZeroUsize,
+    /// Syncs written groups while the next are written
+    /// ([`CommitOptions::pipelined_sync`]); `None`: syncs are inline.
+    pub(crate) syncer: Option<Syncer>,
+    /// The segments last published ([`segments_shape`]).
+    segments_seen: SegmentsShape,
+}
+
+/// A log's segments in brief: their count and the first LSN of the first
+/// and of the last. A group can only add segments, so a change shows here.
+type SegmentsShape = (usize, Option<Lsn>, Option<Lsn>);
+
+fn segments_shape(log: &SegmentLog) -> SegmentsShape {
+    let segments = log.segments();
+    (
+        segments.len(),
+        segments.first().map(|s| s.first_lsn()),
+        segments.last().map(|s| s.first_lsn()),
+    )
+}
+
+impl std::fmt::Debug for IoState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IoState")
+            .field("log", &self.log)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IoState {
+    pub(crate) fn new(
+        log: SegmentLog,
+        encoder: PayloadEncoder,
+        encryption: Encryption,
+        nudge: Option<Nudge>,
+        options: &CommitOptions,
+    ) -> Self {
+        let fragment = NonZeroUsize::new(options.fragment_size).unwrap_or(NonZeroUsize::MIN);
+        let log_written = log
+            .next_lsn()
+            .and_then(Lsn::checked_prev)
+            .unwrap_or(Lsn::ZERO);
+        IoState {
+            segments_seen: segments_shape(&log),
+            log,
+            encoder,
+            encryption,
+            nudge,
+            written: log_written,
+            buf: Vec::new(),
+            fragment,
+            syncer: None,
+        }
+    }
+
+    /// Commits one group; a failure poisons the log.
+    pub(crate) fn run_group(&mut self, shared: &Shared, group: &mut [Request]) {
+        let taken = Instant::now();
+        let span = tracing::trace_span!("group", records = group.len()).entered();
+        match self.commit(shared, group, taken) {
+            Ok(()) => {
+                if let Some(nudge) = &mut self.nudge {
+                    nudge.after_group(&self.log, &shared.counters);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "group commit failed; the log is poisoned");
+                fail(shared, e);
+            }
+        }
+        self.publish_segments(shared, Publish::IfChanged);
+        drop(span);
+    }
+
+    /// Syncs what was written unsynced and publishes it as durable; a
+    /// failure poisons the log.
+    pub(crate) fn run_sync(&mut self, shared: &Shared) {
+        let everything = Unsynced {
+            last: self.written,
+            enqueued: Vec::new(),
+            acked: 0,
+        };
+        if let Err(e) = self.sync_through(shared, everything) {
+            tracing::error!(error = %e, "sync failed; the log is poisoned");
+            fail(shared, e);
+        }
+    }
+
+    /// Publishes the log's segments ([`Committer::segment_starts`]) if
+    /// they may have changed: always after a control operation; after a
+    /// group only if it began a segment (the first, the last or the count
+    /// differs), which costs no lock otherwise.
+    pub(crate) fn publish_segments(&mut self, shared: &Shared, when: Publish) {
+        let seen = segments_shape(&self.log);
+        if when == Publish::IfChanged && seen == self.segments_seen {
+            return;
+        }
+        self.segments_seen = seen;
+        let starts = self.log.segments().iter().map(|s| s.first_lsn()).collect();
+        *shared
+            .segments
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = starts;
+    }
+
+    /// Encodes, writes and syncs one group, then publishes it as durable.
+    fn commit(&mut self, shared: &Shared, group: &mut [Request], taken: Instant) -> Result<()> {
+        let counters = &shared.counters;
+        for r in group.iter() {
+            let waited = taken.saturating_duration_since(r.enqueued);
+            counters.queue_wait.record(waited);
+            shared.metrics.queued(waited);
+        }
+        let Some(first) = group.first() else {
+            return Ok(());
+        };
+        let first_lsn = first.first_lsn;
+        let records: usize = group.iter().map(|r| r.records.len()).sum();
+        let bytes: usize = group.iter().map(|r| r.bytes).sum();
+        let next_lsn = Lsn::new(first_lsn.get() + records as u64);
+
+        // The group's length must be known before `begin_batch` picks the
+        // segment, its salt and its key. Plain payloads (no compression,
+        // no encryption) are stored as they are: their length is known,
+        // and they are encoded straight from the requests. Otherwise the
+        // payloads are compressed first (compression does not depend on
+        // the segment; encryption adds a fixed tag) and sealed once the
+        // segment is known.
+        let overhead = self.encryption.overhead();
+        let plain = overhead == 0 && !self.encoder.compresses();
+        let fragment = self.fragment;
+        let stored_len = |n: usize| {
+            let stored = n + overhead;
+            (stored.div_ceil(fragment.get()).max(1) * RECORD_HEADER_LEN + stored) as u64
+        };
+        let mut stored: Vec<(Lsn, LogicalKind, Flags, Vec<u8>)> = Vec::new();
+        // The group starts with its commit marker (`docs/FORMAT.md`,
+        // "Evidence of durability"): the LSN through which the log is
+        // durable now, every earlier group's sync having returned.
+        let marker = CommitMarker::new(shared.watermark.durable());
+        let marker_overhead = self.encryption.marker_overhead();
+        let mut len = (RECORD_HEADER_LEN + CommitMarker::ENCODED_LEN + marker_overhead) as u64;
+        let mut stored_bytes = 0u64;
+        for r in group.iter() {
+            if r.framing == Framing::Batch {
+                len += (RECORD_HEADER_LEN + BatchMarker::ENCODED_LEN + marker_overhead) as u64;
+            }
+            for (i, (kind, payload)) in r.records.iter().enumerate() {
+                if plain {
+                    len += stored_len(payload.len());
+                    stored_bytes += payload.len() as u64;
+                    continue;
+                }
+                let lsn = Lsn::new(r.first_lsn.get() + i as u64);
+                let (flags, bytes) = self
+                    .encoder
+                    .encode(lsn, kind, payload, None)
+                    .map_err(Error::Crypto)?;
+                len += stored_len(bytes.len());
+                stored_bytes += (bytes.len() + overhead) as u64;
+                let mut owned = Vec::with_capacity(bytes.len() + overhead);
+                owned.extend_from_slice(bytes);
+                stored.push((lsn, kind, flags, owned));
+            }
+        }
+        self.encryption
+            .before_group(&mut self.log, records as u64, stored_bytes);
+        let salt = self.log.begin_batch(first_lsn, len).map_err(from_io)?;
+        self.encryption.after_begin();
+        self.buf.clear();
+        self.buf.reserve((len as usize).min(WRITE_CHUNK * 2));
+        self.push_marker(first_lsn, salt, RecordType::Commit, &marker.encode())?;
+        let mut stored = stored.into_iter();
+        let mut flushed = 0u64;
+        for r in group.iter() {
+            // Large groups go out a chunk at a time, on request boundaries
+            // (see `WRITE_CHUNK`).
+            if self.buf.len() >= WRITE_CHUNK {
+                flushed += self.buf.len() as u64;
+                self.log
+                    .write(&self.buf, r.first_lsn)
+                    .map_err(|e| Error::Io(Arc::new(e)))?;
+                self.buf.clear();
+            }
+            if r.framing == Framing::Batch {
+                let count = u32::try_from(r.records.len())
+                    .map_err(|_| Error::InvalidBatch("too many records"))?;
+                let marker = BatchMarker::new(count)
+                    .map_err(|_| Error::InvalidBatch("a batch marker needs two records"))?;
+                self.push_marker(r.first_lsn, salt, RecordType::Batch, &marker.encode())?;
+            }
+            if plain {
+                for (i, (kind, payload)) in r.records.iter().enumerate() {
+                    let lsn = Lsn::new(r.first_lsn.get() + i as u64);
+                    push_logical(
+                        &mut self.buf,
+                        lsn,
+                        salt,
+                        kind,
+                        kind.flags(),
+                        payload,
+                        fragment,
+                    )?;
+                }
+                continue;
+            }
+            for (lsn, kind, flags, mut bytes) in stored.by_ref().take(r.records.len()) {
+                let flags = self.encryption.seal(lsn, kind, flags, &mut bytes)?;
+                push_logical(&mut self.buf, lsn, salt, kind, flags, &bytes, fragment)?;
+            }
+        }
+        debug_assert_eq!(flushed + self.buf.len() as u64, len);
+        self.log
+            .write(&self.buf, next_lsn)
+            .map_err(|e| Error::Io(Arc::new(e)))?;
+        let last = Lsn::new(next_lsn.get() - 1);
+        self.written = last;
+        let written = Instant::now();
+        counters.write.record(written - taken);
+        // A group of unsynced appends goes without a sync unless one was
+        // asked for up to a record in it (the sync then covers everything
+        // written before). Records up to `sync_to` were all queued when
+        // it was set, so a group that ends below it is followed by one
+        // that reaches it: one sync, not one per group.
+        let asked = group.iter().any(|r| r.ack == Ack::Durable);
+        // Counters first, so a caller that sees its record durable also
+        // sees it counted.
+        counters
+            .appends
+            .fetch_add(records as u64, Ordering::Relaxed);
+        counters.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        counters.groups.fetch_add(1, Ordering::Relaxed);
+        counters
+            .max_group
+            .fetch_max(records as u64, Ordering::Relaxed);
+        shared
+            .metrics
+            .written(records as u64, bytes as u64, written - taken);
+        let must_sync = {
+            let mut q = shared.lock();
+            q.writing = false;
+            if q.gathering > 0 {
+                shared.gathered.notify_all();
+            }
+            q.in_flight = q.in_flight.saturating_sub(bytes);
+            for r in group.iter_mut() {
+                if let Records::Packed(packed) = &mut r.records
+                    && q.pool.len() < PACK_POOL
+                {
+                    let mut packed = std::mem::take(packed);
+                    packed.clear();
+                    q.pool.push(packed);
+                }
+            }
+            asked || (q.sync_to > synced_or_submitted(shared, &q) && last >= q.sync_to)
+        };
+        if !must_sync {
+            // Not durable yet; appenders waiting for room wake on the
+            // watermark.
+            shared.watermark.wake_all();
+            tracing::trace!(first = %first_lsn, %last, records, bytes = len, "group written, not synced");
+            return Ok(());
+        }
+        tracing::trace!(first = %first_lsn, %last, records, bytes = len, "group written");
+        self.sync_through(
+            shared,
+            Unsynced {
+                last,
+                enqueued: group.iter().map(|r| r.enqueued).collect(),
+                acked: group.iter().filter(|r| r.ack == Ack::Durable).count(),
+            },
+        )
+    }
+}
+
+impl IoState {
+    /// Makes everything written through `group.last` durable and then
+    /// acknowledges `group`: hands it to the sync thread if there is one
+    /// (it acknowledges once its sync returns), else syncs here.
+    fn sync_through(&mut self, shared: &Shared, group: Unsynced) -> Result<()> {
+        if let Some(syncer) = &self.syncer
+            && let Some(handle) = self.log.sync_handle()
+        {
+            let last = group.last;
+            syncer.submit(handle, group);
+            let mut q = shared.lock();
+            q.sync_submitted = q.sync_submitted.max(last);
+            return Ok(());
+        }
+        let started = Instant::now();
+        self.log.sync().map_err(|e| Error::Io(Arc::new(e)))?;
+        acknowledge(
+            shared,
+            started,
+            Instant::now(),
+            std::slice::from_ref(&group),
+        );
+        Ok(())
+    }
+
+    /// Waits for every sync handed to the sync thread.
+    pub(crate) fn drain_syncs(&self) {
+        if let Some(syncer) = &self.syncer {
+            syncer.drain();
+        }
+    }
+
+    /// Encodes a batch or commit marker into the group buffer: plain, or
+    /// authenticated in an encrypted segment.
+    fn push_marker(&mut self, lsn: Lsn, salt: Salt, ty: RecordType, body: &[u8]) -> Result<()> {
+        let header = RecordHeader {
+            lsn,
+            salt,
+            record_type: ty,
+            flags: Flags::EMPTY,
+        };
+        let (flags, payload) = self.encryption.seal_marker(header, body)?;
+        push_record(&mut self.buf, lsn, salt, ty, flags, &payload)
+    }
+}
+
+/// Folds one sync's duration into `Shared::sync_nanos` (weight 1/8).
+fn record_sync_time(shared: &Shared, took: Duration) {
+    let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+    let old = shared.sync_nanos.load(Ordering::Relaxed);
+    let new = if old == 0 {
+        took
+    } else {
+        old - old / 8 + took / 8
+    };
+    shared.sync_nanos.store(new, Ordering::Relaxed);
+}
+
+/// An error of the segment log; a refusal of the encryption hook (a
+/// missing key, say) keeps its own type.
+pub(crate) fn from_io(e: wal_io::Error) -> Error {
+    match e {
+        wal_io::Error::Hook { source, path } => match source.downcast::<wal_crypto::Error>() {
+            Ok(crypto) => Error::Crypto(*crypto),
+            Err(source) => Error::Io(Arc::new(wal_io::Error::Hook { path, source })),
+        },
+        other => Error::Io(Arc::new(other)),
+    }
+}
+
+/// Encodes one logical record: a checkpoint whole, data in fragments of
+/// at most `fragment` bytes.
+fn push_logical(
+    buf: &mut Vec<u8>,
+    lsn: Lsn,
+    salt: Salt,
+    kind: LogicalKind,
+    flags: Flags,
+    bytes: &[u8],
+    fragment: NonZeroUsize,
+) -> Result<()> {
+    if kind == LogicalKind::Checkpoint {
+        return push_record(buf, lsn, salt, RecordType::Checkpoint, flags, bytes);
+    }
+    for (ty, part) in split_fragments(bytes, fragment) {
+        push_record(buf, lsn, salt, ty, flags, part)?;
+    }
+    Ok(())
+}
+
+fn push_record(
+    buf: &mut Vec<u8>,
+    lsn: Lsn,
+    salt: Salt,
+    ty: RecordType,
+    flags: Flags,
+    payload: &[u8],
+) -> Result<()> {
+    let header = RecordHeader {
+        lsn,
+        salt,
+        record_type: ty,
+        flags,
+    };
+    // Payloads are at most 2 GiB (checked by the options), so this cannot
+    // fail; map it all the same rather than panic.
+    encode_record(buf, &header, payload)
+        .map(|_| ())
+        .map_err(|_| Error::TooLarge {
+            len: payload.len(),
+            max: u32::MAX as usize,
+        })
+}
+
+/// Starts the sync thread ([`crate::syncer`]): after each sync, it counts
+/// it and acknowledges the groups it covers; a failed one poisons the log.
+pub(crate) fn start_syncer(shared: &Arc<Shared>) -> std::io::Result<Syncer> {
+    let shared = Arc::clone(shared);
+    let before = Arc::clone(&shared);
+    Syncer::start(
+        move || gather_for_sync(&before),
+        move |done: Done| {
+            let shared = &*shared;
+            if let Err(e) = done.result {
+                let e = Error::Io(Arc::new(e));
+                tracing::error!(error = %e, "sync failed; the log is poisoned");
+                fail(shared, e);
+                return;
+            }
+            acknowledge(shared, done.started, done.at, &done.covered);
+        },
+    )
+}
+
+/// After a sync that began at `started` and returned at `at`: counts it
+/// and acknowledges the groups it covers (the durable watermark moves to
+/// the last of them).
+fn acknowledge(shared: &Shared, started: Instant, at: Instant, covered: &[Unsynced]) {
+    let counters = &shared.counters;
+    let took = at.saturating_duration_since(started);
+    counters.sync.record(took);
+    record_sync_time(shared, took);
+    counters.syncs.fetch_add(1, Ordering::Relaxed);
+    shared.metrics.synced(took);
+    let mut last = Lsn::ZERO;
+    let mut acked = 0usize;
+    for group in covered {
+        for &enqueued in &group.enqueued {
+            let took = at.saturating_duration_since(enqueued);
+            counters.append.record(took);
+            shared.metrics.acknowledged(took);
+        }
+        acked += group.acked;
+        last = last.max(group.last);
+    }
+    {
+        let mut q = shared.lock();
+        q.waiting = q.waiting.saturating_sub(acked);
+    }
+    shared.watermark.publish(last);
+    tracing::trace!(%last, groups = covered.len(), "durable");
+}
