@@ -259,6 +259,10 @@ impl StreamState {
     }
 }
 
+/// The highest index an entry may take: the stream's next index after it
+/// must still fit in a `u64`.
+pub(crate) const MAX_INDEX: u64 = u64::MAX - 1;
+
 /// Why a stream record cannot be applied: the log says something no
 /// writer of it would have written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -315,6 +319,11 @@ impl StreamIndex {
         lsn: Lsn,
         entry_len: usize,
     ) -> Result<(), Inconsistent> {
+        if header.op.carries_entry() && header.index > MAX_INDEX {
+            return Err(Inconsistent {
+                reason: "an entry at index u64::MAX (the next index would not fit)",
+            });
+        }
         let state = self.streams.entry(header.stream).or_default();
         match header.op {
             StreamOp::Append => {
@@ -543,6 +552,23 @@ mod tests {
                 .apply(&h(StreamOp::Append, 1, 3), Lsn::new(2), 0)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn an_entry_at_index_u64_max_is_refused() {
+        let mut ix = StreamIndex::default();
+        for op in [StreamOp::Append, StreamOp::Copy] {
+            assert!(ix.apply(&h(op, 1, u64::MAX), Lsn::new(1), 0).is_err());
+        }
+        assert!(ix.get(1).is_none_or(|s| s.first().is_none()));
+        // The last index an entry may take; purges and truncations may
+        // name u64::MAX (the next index then).
+        ix.apply(&h(StreamOp::Append, 1, MAX_INDEX), Lsn::new(2), 0)
+            .unwrap();
+        assert_eq!(ix.next(1), Some(u64::MAX));
+        ix.apply(&h(StreamOp::Purge, 2, u64::MAX), Lsn::new(3), 0)
+            .unwrap();
+        assert_eq!(ix.next(2), Some(u64::MAX));
     }
 
     #[test]

@@ -275,18 +275,29 @@ impl<R> Built<R> {
 /// Appends of entries to several streams, each at its stream's next index
 /// (entries of one stream in the order given); the result is each entry's
 /// index.
-fn appends_across<P: AsRef<[u8]>>(st: &State, entries: &[(u64, P)]) -> Built<Vec<u64>> {
+fn appends_across<P: AsRef<[u8]>>(st: &State, entries: &[(u64, P)]) -> Result<Built<Vec<u64>>> {
     let mut next: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
     let mut built: Built<Vec<u64>> = Built::default();
     for (stream, entry) in entries {
         let slot = next
             .entry(*stream)
             .or_insert_with(|| st.index.next(*stream).unwrap_or(1));
+        if *slot > index::MAX_INDEX {
+            return Err(indexes_exhausted());
+        }
         built.push(StreamOp::Append, *stream, *slot, entry.as_ref());
         built.result.push(*slot);
         *slot += 1;
     }
-    built
+    Ok(built)
+}
+
+/// An append past [`Stream::MAX_INDEX`].
+fn indexes_exhausted() -> Error {
+    Error::InvalidOption {
+        name: "index",
+        reason: "a stream entry's index must be at most Stream::MAX_INDEX (u64::MAX - 1)",
+    }
 }
 
 /// Applies records just queued (`pending` is the last) to the index.
@@ -339,7 +350,7 @@ impl Wal {
     ///
     /// As [`Wal::append_batch`].
     pub fn append_streams<P: AsRef<[u8]>>(&self, entries: &[(u64, P)]) -> Result<Vec<u64>> {
-        let (pending, indexes) = self.submit_built(|st| Ok(appends_across(st, entries)))?;
+        let (pending, indexes) = self.submit_built(|st| appends_across(st, entries))?;
         pending.wait()?;
         Ok(indexes)
     }
@@ -354,7 +365,7 @@ impl Wal {
         entries: &[(u64, P)],
     ) -> Result<Vec<u64>> {
         let (pending, indexes) = self
-            .submit_built_async(|st| Ok(appends_across(st, entries)))
+            .submit_built_async(|st| appends_across(st, entries))
             .await?;
         pending.wait_async().await?;
         Ok(indexes)
@@ -655,6 +666,10 @@ impl StreamPending {
 }
 
 impl Stream<'_> {
+    /// The highest index an entry may take (`u64::MAX - 1`: the next index
+    /// after it must fit). An append past it is refused.
+    pub const MAX_INDEX: u64 = index::MAX_INDEX;
+
     /// The stream's id.
     #[must_use]
     pub fn id(&self) -> u64 {
@@ -752,11 +767,16 @@ impl Stream<'_> {
             }
             Some(first) => first,
         };
+        let last = u64::try_from(entries.len().saturating_sub(1))
+            .ok()
+            .and_then(|n| first.checked_add(n))
+            .filter(|&last| last <= index::MAX_INDEX)
+            .ok_or_else(indexes_exhausted)?;
         let mut built = Built::default();
-        for (i, entry) in entries.iter().enumerate() {
-            built.push(StreamOp::Append, self.id, first + i as u64, entry.as_ref());
+        for (entry, index) in entries.iter().zip(first..) {
+            built.push(StreamOp::Append, self.id, index, entry.as_ref());
         }
-        built.result = first + entries.len().saturating_sub(1) as u64;
+        built.result = last;
         Ok(built)
     }
 

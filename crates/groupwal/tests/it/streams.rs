@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use groupwal::io::Storage;
 use groupwal::io::sim::SimStorage;
-use groupwal::{Error, LogicalKind, Lsn, Wal};
+use groupwal::{Error, LogicalKind, Lsn, Stream, Wal};
 
 use crate::support::{DIR, open, options, payload};
 
@@ -135,6 +135,42 @@ fn a_stream_starts_at_the_index_given_and_refuses_a_gap_or_an_overlap() {
     let wal = open(&storage);
     let got: Vec<u64> = entries(&wal, 7).iter().map(|e| e.0).collect();
     assert_eq!(got, [100, 101, 102]);
+    wal.close().unwrap();
+}
+
+#[test]
+fn indexes_stop_at_the_last_one_a_u64_holds_after_it() {
+    let storage = SimStorage::new(23);
+    let wal = open(&storage);
+    let exhausted = |r: groupwal::Result<_>| {
+        assert!(
+            matches!(r, Err(Error::InvalidOption { name: "index", .. })),
+            "{:?}",
+            r.map(|_: u64| ())
+        );
+    };
+    let last = wal.stream(1);
+    assert_eq!(
+        last.append_at(Stream::MAX_INDEX, &[b"x"]).unwrap(),
+        Stream::MAX_INDEX
+    );
+    assert_eq!(last.next_index(), u64::MAX);
+    exhausted(last.append(b"y"));
+    exhausted(wal.stream(2).append_at(Stream::MAX_INDEX, &[b"x", b"y"]));
+    exhausted(wal.stream(2).append_at(u64::MAX, &[b"x"]));
+    assert!(matches!(
+        wal.append_streams(&[(3, &b"ok"[..]), (1, b"no")]),
+        Err(Error::InvalidOption { name: "index", .. })
+    ));
+    wal.stream(4).purge_below(u64::MAX).unwrap();
+    exhausted(wal.stream(4).append(b"z"));
+    // Nothing of the refused calls reached the log.
+    assert_eq!(wal.stream(3).info(), None);
+    wal.close().unwrap();
+    let wal = open(&storage);
+    assert_eq!(entries(&wal, 1), [(Stream::MAX_INDEX, b"x".to_vec())]);
+    assert_eq!(wal.stream(4).next_index(), u64::MAX);
+    assert_eq!(wal.streams().len(), 2);
     wal.close().unwrap();
 }
 
