@@ -166,163 +166,30 @@ impl IoState {
 
     /// Encodes, writes and syncs one group, then publishes it as durable.
     fn commit(&mut self, shared: &Shared, group: &mut [Request], taken: Instant) -> Result<()> {
-        let counters = &shared.counters;
-        for r in group.iter() {
-            let waited = taken.saturating_duration_since(r.enqueued);
-            counters.queue_wait.record(waited);
-            shared.metrics.queued(waited);
-        }
-        let Some(first) = group.first() else {
+        record_queue_waits(shared, group, taken);
+        let Some(extent) = Extent::of(group) else {
             return Ok(());
         };
-        let first_lsn = first.first_lsn;
-        let records: usize = group.iter().map(|r| r.records.len()).sum();
-        let bytes: usize = group.iter().map(|r| r.bytes).sum();
-        let next_lsn = Lsn::new(first_lsn.get() + records as u64);
-
-        // The group's length must be known before `begin_batch` picks the
-        // segment, its salt and its key. Plain payloads (no compression,
-        // no encryption) are stored as they are: their length is known,
-        // and they are encoded straight from the requests. Otherwise the
-        // payloads are compressed first (compression does not depend on
-        // the segment; encryption adds a fixed tag) and sealed once the
-        // segment is known.
-        let overhead = self.encryption.overhead();
-        let plain = overhead == 0 && !self.encoder.compresses();
-        let fragment = self.fragment;
-        let stored_len = |n: usize| {
-            let stored = n + overhead;
-            (stored.div_ceil(fragment.get()).max(1) * RECORD_HEADER_LEN + stored) as u64
-        };
-        let mut stored: Vec<(Lsn, LogicalKind, Flags, Vec<u8>)> = Vec::new();
         // The group starts with its commit marker (`docs/FORMAT.md`,
         // "Evidence of durability"): the LSN through which the log is
         // durable now, every earlier group's sync having returned.
         let marker = CommitMarker::new(shared.watermark.durable());
-        let marker_overhead = self.encryption.marker_overhead();
-        let mut len = (RECORD_HEADER_LEN + CommitMarker::ENCODED_LEN + marker_overhead) as u64;
-        let mut stored_bytes = 0u64;
-        for r in group.iter() {
-            if r.framing == Framing::Batch {
-                len += (RECORD_HEADER_LEN + BatchMarker::ENCODED_LEN + marker_overhead) as u64;
-            }
-            for (i, (kind, payload)) in r.records.iter().enumerate() {
-                if plain {
-                    len += stored_len(payload.len());
-                    stored_bytes += payload.len() as u64;
-                    continue;
-                }
-                let lsn = Lsn::new(r.first_lsn.get() + i as u64);
-                let (flags, bytes) = self
-                    .encoder
-                    .encode(lsn, kind, payload, None)
-                    .map_err(Error::Crypto)?;
-                len += stored_len(bytes.len());
-                stored_bytes += (bytes.len() + overhead) as u64;
-                let mut owned = Vec::with_capacity(bytes.len() + overhead);
-                owned.extend_from_slice(bytes);
-                stored.push((lsn, kind, flags, owned));
-            }
-        }
-        self.encryption
-            .before_group(&mut self.log, records as u64, stored_bytes);
-        let salt = self.log.begin_batch(first_lsn, len).map_err(from_io)?;
-        self.encryption.after_begin();
-        self.buf.clear();
-        self.buf.reserve((len as usize).min(WRITE_CHUNK * 2));
-        self.push_marker(first_lsn, salt, RecordType::Commit, &marker.encode())?;
-        let mut stored = stored.into_iter();
-        let mut flushed = 0u64;
-        for r in group.iter() {
-            // Large groups go out a chunk at a time, on request boundaries
-            // (see `WRITE_CHUNK`).
-            if self.buf.len() >= WRITE_CHUNK {
-                flushed += self.buf.len() as u64;
-                self.log
-                    .write(&self.buf, r.first_lsn)
-                    .map_err(|e| Error::Io(Arc::new(e)))?;
-                self.buf.clear();
-            }
-            if r.framing == Framing::Batch {
-                let count = u32::try_from(r.records.len())
-                    .map_err(|_| Error::InvalidBatch("too many records"))?;
-                let marker = BatchMarker::new(count)
-                    .map_err(|_| Error::InvalidBatch("a batch marker needs two records"))?;
-                self.push_marker(r.first_lsn, salt, RecordType::Batch, &marker.encode())?;
-            }
-            if plain {
-                for (i, (kind, payload)) in r.records.iter().enumerate() {
-                    let lsn = Lsn::new(r.first_lsn.get() + i as u64);
-                    push_logical(
-                        &mut self.buf,
-                        lsn,
-                        salt,
-                        kind,
-                        kind.flags(),
-                        payload,
-                        fragment,
-                    )?;
-                }
-                continue;
-            }
-            for (lsn, kind, flags, mut bytes) in stored.by_ref().take(r.records.len()) {
-                let flags = self.encryption.seal(lsn, kind, flags, &mut bytes)?;
-                push_logical(&mut self.buf, lsn, salt, kind, flags, &bytes, fragment)?;
-            }
-        }
-        debug_assert_eq!(flushed + self.buf.len() as u64, len);
-        self.log
-            .write(&self.buf, next_lsn)
-            .map_err(|e| Error::Io(Arc::new(e)))?;
-        let last = Lsn::new(next_lsn.get() - 1);
+        let encoded = self.encode(group)?;
+        let len = encoded.len;
+        self.write(group, extent, &marker, encoded)?;
+        let (first, last) = (extent.first, extent.last());
         self.written = last;
-        let written = Instant::now();
-        counters.write.record(written - taken);
-        // A group of unsynced appends goes without a sync unless one was
-        // asked for up to a record in it (the sync then covers everything
-        // written before). Records up to `sync_to` were all queued when
-        // it was set, so a group that ends below it is followed by one
-        // that reaches it: one sync, not one per group.
-        let asked = group.iter().any(|r| r.ack == Ack::Durable);
-        // Counters first, so a caller that sees its record durable also
-        // sees it counted.
-        counters
-            .appends
-            .fetch_add(records as u64, Ordering::Relaxed);
-        counters.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
-        counters.groups.fetch_add(1, Ordering::Relaxed);
-        counters
-            .max_group
-            .fetch_max(records as u64, Ordering::Relaxed);
-        shared
-            .metrics
-            .written(records as u64, bytes as u64, written - taken);
-        let must_sync = {
-            let mut q = shared.lock();
-            q.writing = false;
-            if q.gathering > 0 {
-                shared.gathered.notify_all();
-            }
-            q.in_flight = q.in_flight.saturating_sub(bytes);
-            for r in group.iter_mut() {
-                if let Records::Packed(packed) = &mut r.records
-                    && q.pool.len() < PACK_POOL
-                {
-                    let mut packed = std::mem::take(packed);
-                    packed.clear();
-                    q.pool.push(packed);
-                }
-            }
-            asked || (q.sync_to > synced_or_submitted(shared, &q) && last >= q.sync_to)
-        };
-        if !must_sync {
+        count_written(shared, extent, taken.elapsed());
+        if !release(shared, group, extent, asks_sync(group)) {
             // Not durable yet; appenders waiting for room wake on the
             // watermark.
             shared.watermark.wake_all();
-            tracing::trace!(first = %first_lsn, %last, records, bytes = len, "group written, not synced");
+            let records = extent.records;
+            tracing::trace!(%first, %last, records, bytes = len, "group written, not synced");
             return Ok(());
         }
-        tracing::trace!(first = %first_lsn, %last, records, bytes = len, "group written");
+        let records = extent.records;
+        tracing::trace!(%first, %last, records, bytes = len, "group written");
         self.sync_through(
             shared,
             Unsynced {
@@ -331,6 +198,131 @@ impl IoState {
                 acked: group.iter().filter(|r| r.ack == Ack::Durable).count(),
             },
         )
+    }
+
+    /// Sizes a group before `begin_batch` picks its segment, its salt and
+    /// its key. Plain payloads (no compression, no encryption) are stored
+    /// as they are: their length is known, and they are encoded straight
+    /// from the requests. Otherwise each payload is compressed here
+    /// (compression does not depend on the segment; encryption adds a
+    /// fixed tag) and sealed once the segment is known.
+    fn encode(&mut self, group: &[Request]) -> Result<Encoded> {
+        let overhead = self.encryption.overhead();
+        let fragment = self.fragment;
+        let stored_len = |n: usize| {
+            let stored = n + overhead;
+            (stored.div_ceil(fragment.get()).max(1) * RECORD_HEADER_LEN + stored) as u64
+        };
+        let marker_overhead = self.encryption.marker_overhead();
+        let mut encoded = Encoded {
+            len: (RECORD_HEADER_LEN + CommitMarker::ENCODED_LEN + marker_overhead) as u64,
+            stored_bytes: 0,
+            stored: Vec::new(),
+            plain: overhead == 0 && !self.encoder.compresses(),
+        };
+        for r in group {
+            if r.framing == Framing::Batch {
+                encoded.len +=
+                    (RECORD_HEADER_LEN + BatchMarker::ENCODED_LEN + marker_overhead) as u64;
+            }
+            for (i, (kind, payload)) in r.records.iter().enumerate() {
+                if encoded.plain {
+                    encoded.len += stored_len(payload.len());
+                    encoded.stored_bytes += payload.len() as u64;
+                    continue;
+                }
+                let lsn = Lsn::new(r.first_lsn.get() + i as u64);
+                let (flags, bytes) = self
+                    .encoder
+                    .encode(lsn, kind, payload, None)
+                    .map_err(Error::Crypto)?;
+                encoded.len += stored_len(bytes.len());
+                encoded.stored_bytes += (bytes.len() + overhead) as u64;
+                let mut owned = Vec::with_capacity(bytes.len() + overhead);
+                owned.extend_from_slice(bytes);
+                encoded.stored.push((lsn, kind, flags, owned));
+            }
+        }
+        Ok(encoded)
+    }
+
+    /// Writes an encoded group behind its commit marker: begins it in a
+    /// segment, then writes it in chunks of about [`WRITE_CHUNK`] bytes,
+    /// on request boundaries.
+    fn write(
+        &mut self,
+        group: &[Request],
+        extent: Extent,
+        marker: &CommitMarker,
+        encoded: Encoded,
+    ) -> Result<()> {
+        self.encryption
+            .before_group(&mut self.log, extent.records as u64, encoded.stored_bytes);
+        let salt = self
+            .log
+            .begin_batch(extent.first, encoded.len)
+            .map_err(from_io)?;
+        self.encryption.after_begin();
+        self.buf.clear();
+        self.buf
+            .reserve((encoded.len as usize).min(WRITE_CHUNK * 2));
+        self.push_marker(extent.first, salt, RecordType::Commit, &marker.encode())?;
+        let mut stored = encoded.stored.into_iter();
+        let mut flushed = 0u64;
+        for r in group {
+            if self.buf.len() >= WRITE_CHUNK {
+                flushed += self.buf.len() as u64;
+                self.log
+                    .write(&self.buf, r.first_lsn)
+                    .map_err(|e| Error::Io(Arc::new(e)))?;
+                self.buf.clear();
+            }
+            self.push_request(r, salt, encoded.plain, &mut stored)?;
+        }
+        debug_assert_eq!(flushed + self.buf.len() as u64, encoded.len);
+        self.log
+            .write(&self.buf, extent.next())
+            .map_err(|e| Error::Io(Arc::new(e)))
+    }
+
+    /// Encodes one request into the group buffer: its batch marker if it
+    /// is a batch, then its records, straight from the request if `plain`,
+    /// else from `stored`, sealed for the segment.
+    fn push_request(
+        &mut self,
+        r: &Request,
+        salt: Salt,
+        plain: bool,
+        stored: &mut std::vec::IntoIter<Stored>,
+    ) -> Result<()> {
+        if r.framing == Framing::Batch {
+            let count = u32::try_from(r.records.len())
+                .map_err(|_| Error::InvalidBatch("too many records"))?;
+            let marker = BatchMarker::new(count)
+                .map_err(|_| Error::InvalidBatch("a batch marker needs two records"))?;
+            self.push_marker(r.first_lsn, salt, RecordType::Batch, &marker.encode())?;
+        }
+        let fragment = self.fragment;
+        if plain {
+            for (i, (kind, payload)) in r.records.iter().enumerate() {
+                let lsn = Lsn::new(r.first_lsn.get() + i as u64);
+                push_logical(
+                    &mut self.buf,
+                    lsn,
+                    salt,
+                    kind,
+                    kind.flags(),
+                    payload,
+                    fragment,
+                )?;
+            }
+            return Ok(());
+        }
+        for (lsn, kind, flags, mut bytes) in stored.by_ref().take(r.records.len()) {
+            let flags = self.encryption.seal(lsn, kind, flags, &mut bytes)?;
+            push_logical(&mut self.buf, lsn, salt, kind, flags, &bytes, fragment)?;
+        }
+        Ok(())
     }
 }
 
@@ -495,4 +487,102 @@ fn acknowledge(shared: &Shared, started: Instant, at: Instant, covered: &[Unsync
     }
     shared.watermark.publish(last);
     tracing::trace!(%last, groups = covered.len(), "durable");
+}
+
+/// A compressed payload waiting for its segment's key: its LSN, kind,
+/// flags and bytes (with room for the tag).
+type Stored = (Lsn, LogicalKind, Flags, Vec<u8>);
+
+/// A group sized for its segment ([`IoState::encode`]).
+#[derive(Debug)]
+struct Encoded {
+    /// The bytes the group takes in the log, markers included.
+    len: u64,
+    /// Payload bytes as stored (what the encryption hook counts).
+    stored_bytes: u64,
+    /// The compressed payloads in LSN order; empty when `plain`.
+    stored: Vec<Stored>,
+    /// Payloads are stored as they are, encoded from the requests.
+    plain: bool,
+}
+
+/// A group's LSNs and payload bytes.
+#[derive(Clone, Copy, Debug)]
+struct Extent {
+    first: Lsn,
+    records: usize,
+    bytes: usize,
+}
+
+impl Extent {
+    /// `None` for an empty group.
+    fn of(group: &[Request]) -> Option<Extent> {
+        Some(Extent {
+            first: group.first()?.first_lsn,
+            records: group.iter().map(|r| r.records.len()).sum(),
+            bytes: group.iter().map(|r| r.bytes).sum(),
+        })
+    }
+
+    /// The LSN after the group's last.
+    fn next(self) -> Lsn {
+        Lsn::new(self.first.get() + self.records as u64)
+    }
+
+    fn last(self) -> Lsn {
+        Lsn::new(self.next().get() - 1)
+    }
+}
+
+/// Records how long each request of a group waited in the queue.
+fn record_queue_waits(shared: &Shared, group: &[Request], taken: Instant) {
+    for r in group {
+        let waited = taken.saturating_duration_since(r.enqueued);
+        shared.counters.queue_wait.record(waited);
+        shared.metrics.queued(waited);
+    }
+}
+
+/// Counts a written group; before it is acknowledged, so a caller that
+/// sees its record durable also sees it counted.
+fn count_written(shared: &Shared, extent: Extent, took: Duration) {
+    let counters = &shared.counters;
+    counters.write.record(took);
+    let (records, bytes) = (extent.records as u64, extent.bytes as u64);
+    counters.appends.fetch_add(records, Ordering::Relaxed);
+    counters.bytes.fetch_add(bytes, Ordering::Relaxed);
+    counters.groups.fetch_add(1, Ordering::Relaxed);
+    counters.max_group.fetch_max(records, Ordering::Relaxed);
+    shared.metrics.written(records, bytes, took);
+}
+
+/// Whether a caller of the group waits for a sync.
+fn asks_sync(group: &[Request]) -> bool {
+    group.iter().any(|r| r.ack == Ack::Durable)
+}
+
+/// Hands a written group's place in the queue back (its bytes in flight,
+/// its packed buffers to the pool, the gatherers woken); returns whether
+/// it must be synced now. A group of unsynced appends goes without a sync
+/// unless one was asked for up to a record in it (the sync then covers
+/// everything written before). Records up to `sync_to` were all queued
+/// when it was set, so a group that ends below it is followed by one that
+/// reaches it: one sync, not one per group.
+fn release(shared: &Shared, group: &mut [Request], extent: Extent, asked: bool) -> bool {
+    let mut q = shared.lock();
+    q.writing = false;
+    if q.gathering > 0 {
+        shared.gathered.notify_all();
+    }
+    q.in_flight = q.in_flight.saturating_sub(extent.bytes);
+    for r in group.iter_mut() {
+        if let Records::Packed(packed) = &mut r.records
+            && q.pool.len() < PACK_POOL
+        {
+            let mut packed = std::mem::take(packed);
+            packed.clear();
+            q.pool.push(packed);
+        }
+    }
+    asked || (q.sync_to > synced_or_submitted(shared, &q) && extent.last() >= q.sync_to)
 }
