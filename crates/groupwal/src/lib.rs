@@ -99,7 +99,7 @@
 //! A [`Wal`] is a handle: clone it into every thread and task that
 //! appends or reads (all methods take `&self`). [`Wal::close`] on any
 //! clone closes the log for all of them; later calls get
-//! [`commit::Error::Closed`].
+//! [`Error::Closed`].
 //!
 //! ```
 //! use groupwal::{Wal, WalOptions};
@@ -192,8 +192,8 @@ pub use wal_reader as reader;
 pub use error::{Error, Result};
 pub use options::WalOptions;
 pub use streams::{Stream, StreamEntries, StreamInfo, StreamPending, StreamReplay};
-pub use wal::{AsyncTail, Records, Tail, Wal};
-pub use wal_commit::{Pending, Stats};
+pub use wal::{AsyncTail, Pending, Records, Tail, Wal};
+pub use wal_commit::Stats;
 pub use wal_format::{LogicalKind, Lsn};
 pub use wal_io::{Preallocation, SyncMode};
 pub use wal_reader::{CorruptRange, OwnedRecord, RecoveryMode, RecoveryReport, TailKind};

@@ -3,14 +3,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use wal_commit::{Committer, Durability, Pending, Stats};
+use wal_commit::{Committer, Durability, Stats};
 use wal_format::Lsn;
 use wal_io::Storage;
 use wal_reader::{
     DurableWatermark, OwnedRecord, ReadOptions, RecoveryReport, TailReader, WaitFuture,
 };
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::options::WalOptions;
 use crate::streams::Streams;
 
@@ -67,10 +67,12 @@ impl Wal {
     ///
     /// # Errors
     ///
-    /// [`crate::Error::Read`] when recovery refuses the log (for example
-    /// [`wal_reader::Error::Corruption`] before the tail, naming segment,
-    /// offset and LSNs) or the directory cannot be opened or locked;
-    /// [`crate::Error::Commit`] for invalid options or a missing feature.
+    /// [`Error::Corruption`] when recovery refuses the log (damage before
+    /// the tail, naming segment, offset and LSNs); [`Error::Locked`] when
+    /// another opener holds the directory; [`Error::MissingDir`],
+    /// [`Error::Io`] when the directory cannot be opened;
+    /// [`Error::InvalidOption`] for invalid options; [`Error::Other`] for a
+    /// missing feature.
     pub fn open(dir: impl AsRef<Path>, options: &WalOptions) -> Result<(Wal, RecoveryReport)> {
         Self::open_inner(dir.as_ref(), options, None)
     }
@@ -103,8 +105,9 @@ impl Wal {
     ///
     /// # Errors
     ///
-    /// As [`Wal::open`]; also [`wal_reader::Error::Key`] or `Payload` when
-    /// a payload cannot be decrypted or decompressed.
+    /// As [`Wal::open`]; also [`Error::MissingKey`] or [`Error::WrongKey`]
+    /// when a payload cannot be decrypted, [`Error::Corruption`] when one
+    /// does not authenticate or decompress.
     pub fn open_with(
         dir: impl AsRef<Path>,
         options: &WalOptions,
@@ -184,8 +187,8 @@ impl Wal {
     ///
     /// # Errors
     ///
-    /// [`wal_commit::Error::TooLarge`], `Poisoned` after a failed write or
-    /// sync, `Closed`.
+    /// [`Error::TooLarge`], [`Error::Poisoned`] after a failed write or
+    /// sync, [`Error::Closed`].
     pub fn append(&self, payload: &[u8]) -> Result<Lsn> {
         // Noted before the append, so no reclamation runs past it; the
         // record's LSN is at least this.
@@ -220,7 +223,7 @@ impl Wal {
         let plain = self.streams.plain_append();
         let r = self.committer.submit(payload)?;
         plain.done(r.lsn());
-        Ok(r)
+        Ok(Pending(r))
     }
 
     /// Appends one record without waiting for a sync, and without asking
@@ -248,8 +251,7 @@ impl Wal {
     ///
     /// # Errors
     ///
-    /// [`wal_commit::Error::Poisoned`] (inside [`crate::Error::Commit`])
-    /// if a write or sync failed.
+    /// [`Error::Poisoned`] if a write or sync failed, [`Error::Closed`].
     pub fn sync(&self) -> Result<Lsn> {
         Ok(self.committer.sync()?)
     }
@@ -259,7 +261,7 @@ impl Wal {
     ///
     /// # Errors
     ///
-    /// `InvalidBatch` for an empty batch, and as [`Wal::append`].
+    /// [`Error::InvalidBatch`] for an empty batch, and as [`Wal::append`].
     pub fn append_batch<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<(Lsn, Lsn)> {
         let plain = self.streams.plain_append();
         let r = self.committer.append_batch(payloads)?;
@@ -336,7 +338,8 @@ impl Wal {
     ///
     /// # Errors
     ///
-    /// `InvalidOption` for an LSN not assigned yet; `Poisoned`.
+    /// [`Error::InvalidOption`] for an LSN not assigned yet;
+    /// [`Error::Poisoned`], [`Error::Closed`].
     pub fn wait_for(&self, lsn: Lsn) -> Result<Lsn> {
         Ok(self.committer.wait_for(lsn)?)
     }
@@ -359,8 +362,8 @@ impl Wal {
     ///
     /// # Errors
     ///
-    /// [`wal_reader::Error::Purged`] if `from` was purged; those of opening
-    /// a reader.
+    /// [`Error::Purged`] if `from` was purged; those of opening a reader
+    /// ([`Error::Io`], [`Error::Corruption`], key errors).
     pub fn read_from(&self, from: Lsn) -> Result<Records> {
         Ok(Records {
             tail: self.tail(from)?,
@@ -395,10 +398,10 @@ impl Wal {
     ///
     /// # Errors
     ///
-    /// As [`Wal::read_from`]; `InvalidOption` for a zero capacity.
+    /// As [`Wal::read_from`]; [`Error::InvalidOption`] for a zero capacity.
     pub fn tail_async(&self, from: Lsn, capacity: usize) -> Result<AsyncTail> {
         if capacity == 0 {
-            return Err(crate::Error::InvalidOption {
+            return Err(Error::InvalidOption {
                 name: "capacity",
                 reason: "must be at least 1",
             });
@@ -428,7 +431,8 @@ impl Wal {
     ///
     /// # Errors
     ///
-    /// An I/O error (which poisons the log), `Poisoned`, `Closed`.
+    /// [`Error::Poisoned`] (a failed I/O operation poisons the log),
+    /// [`Error::Closed`].
     pub fn truncate_below(&self, lsn: Lsn) -> Result<usize> {
         self.streams.raise_plain_floor(lsn);
         self.reclaim(lsn)
@@ -441,11 +445,12 @@ impl Wal {
     ///
     /// # Errors
     ///
-    /// `InvalidOption` for an LSN past the next, or in a log with streams; an `InsideBatch` I/O
-    /// error when `lsn` falls inside an atomic batch (nothing changes).
+    /// [`Error::InvalidOption`] for an LSN past the next, or in a log with
+    /// streams; [`Error::InsideBatch`] when `lsn` falls inside an atomic
+    /// batch (nothing changes); [`Error::Poisoned`], [`Error::Closed`].
     pub fn truncate_from(&self, lsn: Lsn) -> Result<Lsn> {
         if self.streams.any() {
-            return Err(crate::Error::InvalidOption {
+            return Err(Error::InvalidOption {
                 name: "truncate_from",
                 reason: "the log holds streams: truncate a stream instead (Stream::truncate_from)",
             });
@@ -459,15 +464,16 @@ impl Wal {
         self.committer.stats()
     }
 
-    /// The error that poisoned the log, if any.
+    /// [`Error::Poisoned`], with the failure that poisoned the log as its
+    /// cause, if the log is poisoned.
     #[must_use]
-    pub fn poisoned(&self) -> Option<wal_commit::Error> {
-        self.committer.poisoned()
+    pub fn poisoned(&self) -> Option<Error> {
+        self.committer.poisoned().map(Error::poisoned)
     }
 
     /// Closes the log for every clone: drains what is queued, syncs, stops
     /// the I/O thread, releases the directory. Every later call on any
-    /// clone that writes or waits gets [`wal_commit::Error::Closed`];
+    /// clone that writes or waits gets [`Error::Closed`];
     /// readers already open hand out what is durable and then end. Closing
     /// again (on any clone) waits for a close under way and returns what
     /// it returned, `Ok` or the error that poisoned the log.
@@ -477,7 +483,7 @@ impl Wal {
     ///
     /// # Errors
     ///
-    /// The error that poisoned the log, if any.
+    /// [`Error::Poisoned`] if the log is poisoned.
     pub fn close(&self) -> Result<()> {
         let _closing = self
             .shared
@@ -486,9 +492,55 @@ impl Wal {
             .unwrap_or_else(PoisonError::into_inner);
         self.committer.close()?;
         match self.committer.poisoned() {
-            Some(e) => Err(e.into()),
+            Some(e) => Err(Error::poisoned(e)),
             None => Ok(()),
         }
+    }
+}
+
+/// A record queued by [`Wal::submit`]: its LSN now, its durability to
+/// wait for.
+#[derive(Debug)]
+pub struct Pending(wal_commit::Pending);
+
+impl Pending {
+    /// The LSN the record got (not yet durable).
+    #[must_use]
+    pub fn lsn(&self) -> Lsn {
+        self.0.lsn()
+    }
+
+    /// Blocks until the record is durable; returns its LSN. (If a suffix
+    /// truncation cut the record since, it was durable before the cut and
+    /// this returns `Ok`.)
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Poisoned`] if its group failed, [`Error::Closed`].
+    pub fn wait(self) -> Result<Lsn> {
+        Ok(self.0.wait()?)
+    }
+
+    /// Waits, without blocking the thread, until the record is durable.
+    ///
+    /// # Errors
+    ///
+    /// As [`Pending::wait`].
+    pub async fn wait_async(self) -> Result<Lsn> {
+        Ok(self.0.wait_async().await?)
+    }
+
+    /// Calls `callback` once the record is durable, with what
+    /// [`Pending::wait`] would have returned, without a thread or task
+    /// waiting meanwhile; with the error if a write or sync fails first or
+    /// the log is closed. Called exactly once.
+    ///
+    /// It runs on the log's own thread, right after the sync that covers
+    /// the record (or at once on this thread if that is decided already):
+    /// it must be quick and must not block, nor call anything of the log
+    /// that waits. See [`wal_commit::Pending::on_durable`].
+    pub fn on_durable(self, callback: impl FnOnce(Result<Lsn>) + Send + 'static) {
+        self.0.on_durable(move |r| callback(r.map_err(Error::from)));
     }
 }
 
@@ -553,9 +605,9 @@ impl Tail {
     ///
     /// # Errors
     ///
-    /// [`wal_reader::Error::Closed`] once the log is closed and every
-    /// durable record was read; [`wal_reader::Error::Purged`] if the next
-    /// record was purged meanwhile; damage.
+    /// [`Error::Closed`] once the log is closed and every durable record
+    /// was read; [`Error::Purged`] if the next record was purged
+    /// meanwhile; [`Error::Corruption`].
     pub fn next_record(&mut self) -> Result<OwnedRecord> {
         Ok(self.reader.next_record()?.to_owned_record())
     }
@@ -594,7 +646,7 @@ pub struct AsyncTail {
 impl AsyncTail {
     /// The next record once durable; `None` after the reader thread ended
     /// (its last item was the error that ended it:
-    /// [`wal_reader::Error::Closed`] once the log was closed and every
+    /// [`Error::Closed`] once the log was closed and every
     /// durable record handed out).
     pub async fn recv(&mut self) -> Option<Result<OwnedRecord>> {
         self.rx.recv().await.map(|r| r.map_err(Into::into))

@@ -172,46 +172,46 @@ fn io_code(e: &std::io::Error) -> Code {
     }
 }
 
-/// The exit code a groupwal error maps to: the first cause that tells.
+/// The exit code a groupwal error maps to: its case, or for the cases
+/// that keep a layer's error, the first cause that tells.
 fn classify(e: &groupwal::Error) -> Code {
-    // `groupwal::Error` is transparent over its layers: start below it.
-    let top: &(dyn StdError + 'static) = match e {
-        groupwal::Error::Read(r) => r,
-        groupwal::Error::Commit(c) => c,
-        groupwal::Error::InvalidOption { .. } => return Code::Usage,
+    use groupwal::Error as E;
+    match e {
+        E::TooLarge { .. }
+        | E::InvalidBatch { .. }
+        | E::InvalidOption { .. }
+        | E::Locked { .. }
+        | E::MissingDir { .. }
+        | E::MissingKey { .. }
+        | E::WrongKey { .. } => Code::Usage,
         // Checksums pass, but no writer wrote that: damage, as for verify.
-        groupwal::Error::StreamRecord { .. } => return Code::Corrupt,
-        _ => e,
-    };
-    for cause in chain(Some(top)) {
-        if let Some(code) = classify_one(cause) {
-            return code;
-        }
+        E::StreamRecord { .. } => Code::Corrupt,
+        E::Io { source, .. } => io_code(source),
+        // The layer's error decides (what verify calls a finding is
+        // corruption; a segment that reads back differently is not).
+        E::Poisoned { .. } | E::Corruption { .. } | E::Other { .. } => chain(e.source())
+            .find_map(classify_one)
+            .unwrap_or(Code::Failure),
+        // Closed, no space, a torn tail in absolute consistency mode, a
+        // truncation inside a batch, purged records, the stream errors.
+        _ => Code::Failure,
     }
-    Code::Failure
 }
 
 /// Whether the log directory is locked by another opener.
 pub(crate) fn is_locked(e: &groupwal::Error) -> bool {
-    chain(Some(e)).any(|c| {
-        let io_err = c
-            .downcast_ref::<io::Error>()
-            .or_else(|| c.downcast_ref::<std::sync::Arc<io::Error>>().map(|a| &**a));
-        matches!(io_err, Some(io::Error::Locked { .. }))
-    })
+    matches!(e, groupwal::Error::Locked { .. })
 }
 
 /// Whether a segment could not be read for want of a key.
 fn missing_key(e: &groupwal::Error) -> bool {
-    let groupwal::Error::Read(r) = e else {
-        return false;
-    };
-    chain(Some(r)).any(|c| {
-        matches!(
-            c.downcast_ref::<crypto::Error>(),
-            Some(crypto::Error::MissingKey { .. })
-        )
-    })
+    matches!(
+        e,
+        groupwal::Error::MissingKey {
+            segment: Some(_),
+            ..
+        }
+    )
 }
 
 fn classify_one(e: &(dyn StdError + 'static)) -> Option<Code> {

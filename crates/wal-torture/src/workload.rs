@@ -670,7 +670,7 @@ fn step(wal: &Wal, op: &Op, model: &mut Model, waits: &mut Waits) -> Step {
                     }
                     Err(e) => {
                         waits.push((lsn, false));
-                        failure.get_or_insert(e.into());
+                        failure.get_or_insert(e);
                     }
                 }
             }

@@ -129,9 +129,7 @@ fn truncation_at_both_ends() {
     assert!(removed > 0);
     assert!(matches!(
         wal.read_from(Lsn::FIRST),
-        Err(groupwal::Error::Read(
-            groupwal::reader::Error::Purged { .. }
-        ))
+        Err(groupwal::Error::Purged { .. })
     ));
     // The replay of everything still there starts at the first LSN.
     let first = wal.first_lsn();
@@ -171,8 +169,9 @@ fn corruption_before_the_tail_refuses_to_open_and_names_the_place() {
 
     let e = Wal::open(DIR, &options(&storage)).unwrap_err();
     match &e {
-        groupwal::Error::Read(groupwal::reader::Error::Corruption(range)) => {
-            assert_eq!(range.segment, first, "{e}");
+        groupwal::Error::Corruption { segment, .. } => {
+            assert_eq!(segment, &first, "{e}");
+            assert_eq!(e.corrupt_range().map(|r| &r.segment), Some(&first));
         }
         other => panic!("expected corruption, got {other:?}"),
     }
@@ -233,10 +232,7 @@ fn a_cloned_log_is_closed_for_every_clone_by_one_close() {
     // Closed for the original and every other clone.
     for w in clones.iter().chain([&wal]) {
         let late = w.append(b"too late");
-        assert!(
-            matches!(late, Err(Error::Commit(groupwal::commit::Error::Closed))),
-            "{late:?}"
-        );
+        assert!(matches!(late, Err(Error::Closed)), "{late:?}");
     }
     // Closing again, on any clone, is fine.
     wal.close().unwrap();

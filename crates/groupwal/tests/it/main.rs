@@ -7,6 +7,7 @@ mod basics;
 mod crashes;
 #[cfg(all(feature = "encryption", feature = "compression"))]
 mod encrypted;
+mod errors;
 mod footprint;
 #[cfg(unix)]
 mod process_kill;

@@ -269,8 +269,9 @@ impl From<&RecoveryReport> for ReportFacts {
 /// Why recovery refused a log, as the oracle needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Refusal {
-    /// `wal_reader::Error::Corruption`.
+    /// `groupwal::Error::Corruption` of a `wal_reader::Error::Corruption`.
     Corruption(RangeFacts),
+    /// `groupwal::Error::Corruption` of a
     /// `wal_reader::Error::BadSegmentHeader`, naming this file.
     BadSegmentHeader(String),
     /// Anything else, described.
@@ -280,14 +281,14 @@ pub enum Refusal {
 impl From<&groupwal::Error> for Refusal {
     fn from(e: &groupwal::Error) -> Self {
         use groupwal::reader::Error as R;
-        match e {
-            groupwal::Error::Read(R::Corruption(range)) => {
-                Refusal::Corruption(RangeFacts::from(range.as_ref()))
-            }
-            groupwal::Error::Read(R::BadSegmentHeader { path, .. }) => {
-                Refusal::BadSegmentHeader(file_name(path))
-            }
-            other => Refusal::Other(format!("{other} ({other:?})")),
+        let layer = match e {
+            groupwal::Error::Corruption { source, .. } => source.downcast_ref::<R>(),
+            _ => None,
+        };
+        match layer {
+            Some(R::Corruption(range)) => Refusal::Corruption(RangeFacts::from(range.as_ref())),
+            Some(R::BadSegmentHeader { path, .. }) => Refusal::BadSegmentHeader(file_name(path)),
+            _ => Refusal::Other(format!("{e} ({e:?})")),
         }
     }
 }

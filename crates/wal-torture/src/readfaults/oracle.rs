@@ -137,7 +137,6 @@ fn file_name(path: &std::path::Path) -> String {
 
 impl From<&groupwal::Error> for Failure {
     fn from(e: &groupwal::Error) -> Self {
-        use groupwal::reader::Error as R;
         let mut text = e.to_string();
         let mut eio = false;
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
@@ -151,21 +150,19 @@ impl From<&groupwal::Error> for Failure {
                 text.push_str(&next.to_string());
             }
         }
+        // Damage the open or a read named: a damaged range, a bad header,
+        // a payload that does not authenticate, a segment that reads back
+        // differently than it did a moment before (the damage a flip on
+        // read made), a torn tail.
         let damage = match e {
-            groupwal::Error::Read(R::Corruption(range)) => Some(Named {
-                file: file_name(&range.segment),
-                gap: range.kind == CorruptionKind::LsnGap,
+            groupwal::Error::Corruption { segment, .. } => Some(Named {
+                file: file_name(segment),
+                gap: e
+                    .corrupt_range()
+                    .is_some_and(|range| range.kind == CorruptionKind::LsnGap),
             }),
-            groupwal::Error::Read(
-                R::BadSegmentHeader { path, .. }
-                | R::NameMismatch { path, .. }
-                | R::TornTail { path, .. }
-                | R::Payload { path, .. }
-                // A segment that reads back differently than it did a
-                // moment before: the damage a flip on read made, named.
-                | R::Io(groupwal::io::Error::ReadBack { path, .. }),
-            ) => Some(Named {
-                file: file_name(path),
+            groupwal::Error::TornTail { segment, .. } => Some(Named {
+                file: file_name(segment),
                 gap: false,
             }),
             _ => None,
