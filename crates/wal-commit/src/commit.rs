@@ -1,7 +1,6 @@
 //! The committer: the queue appenders share, and the I/O thread that turns
 //! it into groups, one write and one sync each.
 
-use std::collections::VecDeque;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -213,22 +212,7 @@ impl Committer {
             (None, None)
         };
         let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue {
-                next_lsn,
-                requests: VecDeque::new(),
-                controls: VecDeque::new(),
-                in_flight: 0,
-                closing: false,
-                paused: false,
-                sync_to: Lsn::ZERO,
-                sync_submitted: Lsn::ZERO,
-                waiting: 0,
-                peak: 0,
-                writers: 0,
-                gathering: 0,
-                writing: false,
-                pool: Vec::new(),
-            }),
+            queue: Mutex::new(Queue::new(next_lsn)),
             work: Condvar::new(),
             gathered: Condvar::new(),
             sync_nanos: AtomicU64::new(0),

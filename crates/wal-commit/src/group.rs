@@ -21,7 +21,7 @@ use crate::options::CommitOptions;
 use crate::prepare::Nudge;
 use crate::queue::{Ack, Framing, Request, Shared, fail, synced_or_submitted};
 use crate::records::{PACK_POOL, Records};
-use crate::scheduler::gather_for_sync;
+use crate::scheduler::{averaged_sync_nanos, gather_for_sync};
 use crate::syncer::{Done, Syncer, Unsynced};
 
 /// A group is written in pieces of about this many bytes, on request
@@ -376,11 +376,7 @@ impl IoState {
 fn record_sync_time(shared: &Shared, took: Duration) {
     let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
     let old = shared.sync_nanos.load(Ordering::Relaxed);
-    let new = if old == 0 {
-        took
-    } else {
-        old - old / 8 + took / 8
-    };
+    let new = averaged_sync_nanos(old, took);
     shared.sync_nanos.store(new, Ordering::Relaxed);
 }
 

@@ -118,10 +118,24 @@ pub(crate) struct Shared {
 }
 
 impl Queue {
-    /// How many waiting callers [`gather`] and [`gather_for_sync`] wait
-    /// for: seven eighths of the writers recent groups served.
-    pub(crate) fn gather_target(&self) -> usize {
-        self.writers - self.writers / 8
+    /// An empty queue whose next record gets `next_lsn`.
+    pub(crate) fn new(next_lsn: Lsn) -> Queue {
+        Queue {
+            next_lsn,
+            requests: VecDeque::new(),
+            controls: VecDeque::new(),
+            in_flight: 0,
+            closing: false,
+            paused: false,
+            sync_to: Lsn::ZERO,
+            sync_submitted: Lsn::ZERO,
+            waiting: 0,
+            peak: 0,
+            writers: 0,
+            gathering: 0,
+            writing: false,
+            pool: Vec::new(),
+        }
     }
 }
 

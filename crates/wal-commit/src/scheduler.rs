@@ -38,29 +38,83 @@ pub(crate) fn take_work(shared: &Shared) -> Option<Work> {
         .or_else(|| (q.sync_to > synced_or_submitted(shared, &q)).then_some(Work::Sync))
 }
 
+/// Takes the requests at the front of the queue that make one group, and
+/// starts a new estimate of the writers it serves.
 pub(crate) fn take_group(opts: &CommitOptions, q: &mut Queue) -> Option<Vec<Request>> {
-    let mut group = Vec::new();
-    let (mut records, mut bytes) = (0usize, 0usize);
-    while let Some(front) = q.requests.front() {
-        let fits = records + front.records.len() <= opts.max_group_records
-            && bytes + front.bytes <= opts.max_group_bytes;
-        if !group.is_empty() && !fits {
+    let sizes = q.requests.iter().map(|r| (r.records.len(), r.bytes));
+    let n = group_len(sizes, opts.max_group_records, opts.max_group_bytes);
+    if n == 0 {
+        return None;
+    }
+    let group = q.requests.drain(..n).collect();
+    q.writing = true;
+    q.writers = decayed_writers(q.peak, q.writers);
+    q.peak = q.waiting;
+    Some(group)
+}
+
+/// How many requests of the given sizes (records, bytes), from the front,
+/// one group takes: as many as fit within `max_records` and `max_bytes`,
+/// in order (a request is never split, none is skipped), and always the
+/// first, however large.
+pub(crate) fn group_len(
+    sizes: impl Iterator<Item = (usize, usize)>,
+    max_records: usize,
+    max_bytes: usize,
+) -> usize {
+    let (mut n, mut records, mut bytes) = (0usize, 0usize, 0usize);
+    for (r, b) in sizes {
+        let fits = records + r <= max_records && bytes + b <= max_bytes;
+        if n > 0 && !fits {
             break;
         }
-        records += front.records.len();
-        bytes += front.bytes;
-        if let Some(r) = q.requests.pop_front() {
-            group.push(r);
-        }
+        n += 1;
+        records += r;
+        bytes += b;
     }
-    if !group.is_empty() {
-        q.writing = true;
-        // Decays by a quarter per group, so a burst that is over stops
-        // making groups wait within a few of them.
-        q.writers = q.peak.max(q.writers * 3 / 4);
-        q.peak = q.waiting;
-    }
-    (!group.is_empty()).then_some(group)
+    n
+}
+
+/// The new estimate of the writers recent groups served, as a group is
+/// taken: the most callers seen waiting since the last group, or the old
+/// estimate less a quarter, whichever is larger. A burst that is over
+/// stops making groups wait within a few of them.
+pub(crate) fn decayed_writers(peak: usize, writers: usize) -> usize {
+    peak.max(writers * 3 / 4)
+}
+
+/// How many waiting callers [`gather`] and [`gather_for_sync`] wait for:
+/// seven eighths of the writers recent groups served.
+pub(crate) fn gather_target(writers: usize) -> usize {
+    writers - writers / 8
+}
+
+/// Whether the adaptive waits run: [`CommitOptions::adaptive_delay`],
+/// and no `max_delay` (which waits on its own terms).
+pub(crate) fn adaptive(opts: &CommitOptions) -> bool {
+    opts.adaptive_delay && opts.max_delay.is_none()
+}
+
+/// Whether [`gather`] keeps waiting: fewer than `target` callers wait, the
+/// group is not full, and no control or close is pending.
+pub(crate) fn group_gathers(q: &Queue, target: usize, opts: &CommitOptions) -> bool {
+    q.waiting < target
+        && q.controls.is_empty()
+        && !q.closing
+        && q.requests.len() < opts.max_group_records
+        && pending_bytes(&q.requests) < opts.max_group_bytes
+}
+
+/// Whether callers a sync should cover are still missing: fewer than
+/// `target` wait, or records are queued or being written.
+pub(crate) fn sync_misses_writers(q: &Queue, target: usize) -> bool {
+    q.waiting < target || !q.requests.is_empty() || q.writing
+}
+
+/// Whether [`gather_for_sync`] keeps waiting: writers are missing
+/// ([`sync_misses_writers`]) and no control or close is pending.
+pub(crate) fn sync_gathers(q: &Queue, target: usize) -> bool {
+    sync_misses_writers(q, target) && q.controls.is_empty() && !q.closing
 }
 
 /// Before a group is taken, waits a little for the writers that recent
@@ -81,7 +135,7 @@ pub(crate) fn gather<'a>(
     mut q: MutexGuard<'a, Queue>,
 ) -> MutexGuard<'a, Queue> {
     let opts = &shared.options;
-    if !opts.adaptive_delay || opts.max_delay.is_some() || q.requests.is_empty() {
+    if !adaptive(opts) || q.requests.is_empty() {
         return q;
     }
     // A sync is in flight on the sync thread: the group cannot be synced
@@ -89,18 +143,14 @@ pub(crate) fn gather<'a>(
     if q.sync_submitted > shared.watermark.durable() {
         return q;
     }
-    let target = q.gather_target();
+    let target = gather_target(q.writers);
     if q.waiting >= target {
         return q;
     }
-    let budget = gather_budget(shared);
+    let budget = gather_budget(shared.sync_nanos.load(Ordering::Relaxed));
     q.gathering += 1;
     q = wait_while(&shared.gathered, q, Instant::now() + budget, |q| {
-        q.waiting < target
-            && q.controls.is_empty()
-            && !q.closing
-            && q.requests.len() < opts.max_group_records
-            && pending_bytes(&q.requests) < opts.max_group_bytes
+        group_gathers(q, target, opts)
     });
     q.gathering -= 1;
     q
@@ -114,28 +164,37 @@ pub(crate) fn gather<'a>(
 /// split in two halves that take turns, one written while the other's
 /// sync runs.
 pub(crate) fn gather_for_sync(shared: &Shared) {
-    let opts = &shared.options;
-    if !opts.adaptive_delay || opts.max_delay.is_some() {
+    if !adaptive(&shared.options) {
         return;
     }
     let mut q = shared.lock();
-    let target = q.gather_target();
-    let unwritten = |q: &Queue| !q.requests.is_empty() || q.writing;
-    if q.waiting >= target && !unwritten(&q) {
+    let target = gather_target(q.writers);
+    if !sync_misses_writers(&q, target) {
         return;
     }
-    let budget = gather_budget(shared);
+    let budget = gather_budget(shared.sync_nanos.load(Ordering::Relaxed));
     q.gathering += 1;
     q = wait_while(&shared.gathered, q, Instant::now() + budget, |q| {
-        (q.waiting < target || unwritten(q)) && q.controls.is_empty() && !q.closing
+        sync_gathers(q, target)
     });
     q.gathering -= 1;
 }
 
-/// How long [`gather`] and [`gather_for_sync`] wait at most: half the
-/// recent sync time, never more than [`MAX_GATHER`].
-pub(crate) fn gather_budget(shared: &Shared) -> Duration {
-    Duration::from_nanos(shared.sync_nanos.load(Ordering::Relaxed) / 2).min(MAX_GATHER)
+/// How long [`gather`] and [`gather_for_sync`] wait at most, given the
+/// recent sync time in nanoseconds: half of it, never more than
+/// [`MAX_GATHER`].
+pub(crate) fn gather_budget(sync_nanos: u64) -> Duration {
+    Duration::from_nanos(sync_nanos / 2).min(MAX_GATHER)
+}
+
+/// The recent sync time in nanoseconds after a sync that took `took`: an
+/// exponential average of weight 1/8, the first sync taken whole.
+pub(crate) fn averaged_sync_nanos(old: u64, took: u64) -> u64 {
+    if old == 0 {
+        took
+    } else {
+        old - old / 8 + took / 8
+    }
 }
 
 /// Waits on `cond` while `waiting` holds, until `deadline` at the latest.
@@ -156,4 +215,142 @@ pub(crate) fn wait_while<'a>(
             .0;
     }
     q
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use wal_format::{LogicalKind, Lsn};
+
+    use super::*;
+    use crate::queue::{Ack, Framing};
+    use crate::records::Records;
+
+    fn request(bytes: usize) -> Request {
+        Request {
+            first_lsn: Lsn::FIRST,
+            records: Records::One(LogicalKind::Data, vec![0; bytes]),
+            framing: Framing::Single,
+            ack: Ack::Durable,
+            bytes,
+            enqueued: Instant::now(),
+        }
+    }
+
+    fn limits(records: usize, bytes: usize) -> CommitOptions {
+        let mut opts = CommitOptions::new();
+        opts.max_group_records(records).max_group_bytes(bytes);
+        opts
+    }
+
+    /// A queue with `waiting` callers and requests of `bytes` each.
+    fn queue(waiting: usize, bytes: &[usize]) -> Queue {
+        let mut q = Queue::new(Lsn::FIRST);
+        q.waiting = waiting;
+        q.requests.extend(bytes.iter().map(|&b| request(b)));
+        q
+    }
+
+    #[test]
+    fn a_group_takes_requests_in_order_within_both_limits() {
+        let sizes = [(1, 10), (1, 10), (1, 10)];
+        assert_eq!(group_len(sizes.into_iter(), 2, 100), 2);
+        assert_eq!(group_len(sizes.into_iter(), 10, 25), 2);
+        assert_eq!(group_len(sizes.into_iter(), 3, 30), 3);
+        assert_eq!(group_len([(2, 1), (2, 1)].into_iter(), 3, 100), 1);
+    }
+
+    #[test]
+    fn a_group_always_takes_its_first_request_and_skips_none() {
+        assert_eq!(group_len([(5, 1000), (1, 1)].into_iter(), 1, 10), 1);
+        assert_eq!(
+            group_len([(1, 10), (1, 100), (1, 10)].into_iter(), 10, 50),
+            1
+        );
+        assert_eq!(group_len(std::iter::empty(), 10, 10), 0);
+    }
+
+    #[test]
+    fn the_writers_estimate_follows_a_peak_and_decays_by_a_quarter() {
+        assert_eq!(decayed_writers(20, 16), 20);
+        assert_eq!(decayed_writers(2, 16), 12);
+        assert_eq!(decayed_writers(0, 1), 0);
+    }
+
+    #[test]
+    fn a_gather_waits_for_seven_eighths_of_the_writers() {
+        assert_eq!(gather_target(0), 0);
+        assert_eq!(gather_target(1), 1);
+        assert_eq!(gather_target(7), 7);
+        assert_eq!(gather_target(8), 7);
+        assert_eq!(gather_target(64), 56);
+    }
+
+    #[test]
+    fn the_adaptive_waits_run_only_without_max_delay() {
+        assert!(adaptive(&CommitOptions::new()));
+        assert!(!adaptive(CommitOptions::new().adaptive_delay(false)));
+        assert!(!adaptive(
+            CommitOptions::new().max_delay(Some(Duration::from_millis(1)))
+        ));
+    }
+
+    #[test]
+    fn a_group_gathers_until_its_writers_are_in_or_it_is_full() {
+        let opts = limits(4, 100);
+        assert!(group_gathers(&queue(1, &[10]), 2, &opts));
+        assert!(!group_gathers(&queue(2, &[10]), 2, &opts));
+        assert!(!group_gathers(&queue(1, &[10; 4]), 8, &opts));
+        assert!(!group_gathers(&queue(1, &[50, 50]), 8, &opts));
+        let mut closing = queue(1, &[10]);
+        closing.closing = true;
+        assert!(!group_gathers(&closing, 2, &opts));
+        let mut control = queue(1, &[10]);
+        let (tx, _rx) = mpsc::channel();
+        control
+            .controls
+            .push_back(Control::PurgeBelow(Lsn::FIRST, tx));
+        assert!(!group_gathers(&control, 2, &opts));
+    }
+
+    #[test]
+    fn a_sync_misses_writers_not_yet_waiting_or_not_yet_written() {
+        assert!(sync_misses_writers(&queue(1, &[]), 2));
+        assert!(!sync_misses_writers(&queue(2, &[]), 2));
+        assert!(sync_misses_writers(&queue(2, &[10]), 2));
+        let mut writing = queue(2, &[]);
+        writing.writing = true;
+        assert!(sync_misses_writers(&writing, 2));
+    }
+
+    #[test]
+    fn a_sync_gathers_only_without_a_control_or_a_close() {
+        assert!(sync_gathers(&queue(1, &[]), 2));
+        assert!(!sync_gathers(&queue(2, &[]), 2));
+        let mut closing = queue(1, &[]);
+        closing.closing = true;
+        assert!(!sync_gathers(&closing, 2));
+        let mut control = queue(1, &[]);
+        let (tx, _rx) = mpsc::channel();
+        control
+            .controls
+            .push_back(Control::PurgeBelow(Lsn::FIRST, tx));
+        assert!(!sync_gathers(&control, 2));
+    }
+
+    #[test]
+    fn a_gather_waits_half_the_sync_time_at_most_max_gather() {
+        assert_eq!(gather_budget(0), Duration::ZERO);
+        assert_eq!(gather_budget(1_000_000), Duration::from_micros(500));
+        assert_eq!(gather_budget(4_000_000), MAX_GATHER);
+        assert_eq!(gather_budget(u64::MAX), MAX_GATHER);
+    }
+
+    #[test]
+    fn the_sync_time_is_an_average_of_weight_an_eighth() {
+        assert_eq!(averaged_sync_nanos(0, 1000), 1000);
+        assert_eq!(averaged_sync_nanos(800, 1600), 900);
+        assert_eq!(averaged_sync_nanos(800, 0), 700);
+    }
 }
