@@ -21,7 +21,7 @@ use crate::options::CommitOptions;
 use crate::prepare::Nudge;
 use crate::queue::{Ack, Framing, Request, Shared, fail, synced_or_submitted};
 use crate::records::{PACK_POOL, Records};
-use crate::scheduler::{averaged_sync_nanos, gather_for_sync};
+use crate::scheduler::{averaged_sync_nanos, gather_for_sync, syncs_after_write};
 use crate::syncer::{Done, Syncer, Unsynced};
 
 /// A group is written in pieces of about this many bytes, on request
@@ -559,11 +559,7 @@ fn asks_sync(group: &[Request]) -> bool {
 
 /// Hands a written group's place in the queue back (its bytes in flight,
 /// its packed buffers to the pool, the gatherers woken); returns whether
-/// it must be synced now. A group of unsynced appends goes without a sync
-/// unless one was asked for up to a record in it (the sync then covers
-/// everything written before). Records up to `sync_to` were all queued
-/// when it was set, so a group that ends below it is followed by one that
-/// reaches it: one sync, not one per group.
+/// it must be synced now ([`syncs_after_write`]).
 fn release(shared: &Shared, group: &mut [Request], extent: Extent, asked: bool) -> bool {
     let mut q = shared.lock();
     q.writing = false;
@@ -580,5 +576,10 @@ fn release(shared: &Shared, group: &mut [Request], extent: Extent, asked: bool) 
             q.pool.push(packed);
         }
     }
-    asked || (q.sync_to > synced_or_submitted(shared, &q) && extent.last() >= q.sync_to)
+    syncs_after_write(
+        asked,
+        q.sync_to,
+        synced_or_submitted(shared, &q),
+        extent.last(),
+    )
 }

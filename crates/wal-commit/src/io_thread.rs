@@ -12,7 +12,7 @@ use wal_format::Lsn;
 
 use crate::error::{Error, Result};
 use crate::queue::{Shared, pending_bytes, synced_or_submitted};
-use crate::scheduler::{Work, take_work, wait_while};
+use crate::scheduler::{Work, sync_owed, take_work, wait_while};
 
 #[derive(Debug)]
 pub(crate) struct IoThread {
@@ -101,7 +101,7 @@ impl IoLoop {
             if !q.requests.is_empty() {
                 break;
             }
-            if q.sync_to > synced_or_submitted(shared, &q) {
+            if sync_owed(q.sync_to, synced_or_submitted(shared, &q)) {
                 return true;
             }
             if q.closing {
@@ -169,7 +169,7 @@ pub(crate) fn lead(shared: &Shared, lsn: Lsn, generation: u64) {
     let more = !q.requests.is_empty()
         || !q.controls.is_empty()
         || q.closing
-        || q.sync_to > synced_or_submitted(shared, &q);
+        || sync_owed(q.sync_to, synced_or_submitted(shared, &q));
     drop(q);
     if more {
         shared.work.notify_one();

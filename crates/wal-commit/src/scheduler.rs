@@ -7,6 +7,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Condvar, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use wal_format::Lsn;
+
 use crate::control::Control;
 use crate::options::CommitOptions;
 use crate::queue::{Queue, Request, Shared, pending_bytes, synced_or_submitted};
@@ -35,7 +37,7 @@ pub(crate) fn take_work(shared: &Shared) -> Option<Work> {
     }
     take_group(&shared.options, &mut q)
         .map(Work::Group)
-        .or_else(|| (q.sync_to > synced_or_submitted(shared, &q)).then_some(Work::Sync))
+        .or_else(|| sync_owed(q.sync_to, synced_or_submitted(shared, &q)).then_some(Work::Sync))
 }
 
 /// Takes the requests at the front of the queue that make one group, and
@@ -81,6 +83,22 @@ pub(crate) fn group_len(
 /// stops making groups wait within a few of them.
 pub(crate) fn decayed_writers(peak: usize, writers: usize) -> usize {
     peak.max(writers * 3 / 4)
+}
+
+/// Whether a sync is owed: records up to `sync_to` were asked to be made
+/// durable, and `covered` (durable, or handed to the sync thread) does not
+/// reach them yet.
+pub(crate) fn sync_owed(sync_to: Lsn, covered: Lsn) -> bool {
+    sync_to > covered
+}
+
+/// Whether a group just written through `last` is synced now: a caller in
+/// it waits for a sync (`asked`), or it reaches an owed sync target. A
+/// group of unsynced appends that ends below the target goes without: the
+/// records up to it were all queued when it was set, so a later group
+/// reaches it, and one sync covers everything written before.
+pub(crate) fn syncs_after_write(asked: bool, sync_to: Lsn, covered: Lsn, last: Lsn) -> bool {
+    asked || (sync_owed(sync_to, covered) && last >= sync_to)
 }
 
 /// How many waiting callers [`gather`] and [`gather_for_sync`] wait for:
@@ -269,6 +287,25 @@ mod tests {
             1
         );
         assert_eq!(group_len(std::iter::empty(), 10, 10), 0);
+    }
+
+    #[test]
+    fn a_sync_is_owed_until_the_target_is_covered() {
+        assert!(sync_owed(Lsn::new(5), Lsn::new(4)));
+        assert!(!sync_owed(Lsn::new(5), Lsn::new(5)));
+        assert!(!sync_owed(Lsn::ZERO, Lsn::ZERO));
+    }
+
+    #[test]
+    fn a_written_group_syncs_if_asked_or_if_it_reaches_an_owed_target() {
+        let (to, covered) = (Lsn::new(10), Lsn::new(3));
+        assert!(syncs_after_write(true, Lsn::ZERO, covered, Lsn::new(5)));
+        assert!(syncs_after_write(false, to, covered, Lsn::new(10)));
+        assert!(syncs_after_write(false, to, covered, Lsn::new(12)));
+        // Below the target: the group that reaches it syncs.
+        assert!(!syncs_after_write(false, to, covered, Lsn::new(9)));
+        // The target is covered already.
+        assert!(!syncs_after_write(false, to, Lsn::new(10), Lsn::new(12)));
     }
 
     #[test]
