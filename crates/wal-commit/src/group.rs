@@ -25,14 +25,10 @@ use crate::scheduler::{averaged_sync_nanos, gather_for_sync, syncs_after_write};
 use crate::syncer::{Done, Syncer, Unsynced};
 
 /// A group is written in pieces of about this many bytes, on request
-/// boundaries. Measured on the buffered workload (1 GiB of 1 KiB unsynced
-/// appends, then recovery of it): one write per 8 MiB group left the
-/// kernel copying from a buffer long out of the CPU's cache (the copy into
-/// the page cache was a third of all samples, 4% with 256 KiB pieces);
-/// but the page cache makes folios no larger than the write, and reading
-/// the log back is faster from large ones (warm recovery 0.44-0.52 s
-/// after 8 MiB writes, 0.45-0.49 after 2 MiB, 0.56-0.65 after 256 KiB).
-/// 2 MiB (the largest folio) keeps most of both.
+/// boundaries: small enough that the kernel copies from a buffer still in
+/// the CPU's cache, as large as the largest folio so the page cache keeps
+/// large folios for readers of the log (measurements: `docs/perf/HISTORY.md`,
+/// "Large groups are written in 2 MiB pieces").
 const WRITE_CHUNK: usize = 2 << 20;
 
 /// When [`IoState::publish_segments`] publishes.

@@ -86,11 +86,11 @@ impl CommitOptions {
     /// served and that have not queued their next record yet (the callers
     /// a sync has just acknowledged). Without it, W steady writers can
     /// split into smaller groups that take turns, one syncing while the
-    /// other gathers behind it (measured at 16 writers of 1 KiB: 9 records
-    /// per sync without, 14 with). The wait happens only while fewer
-    /// callers wait than recent groups served, so a lone writer and a
-    /// group that is already whole go at once; it lasts at most half the
-    /// recent sync time (and never more than 2 ms). Ignored when
+    /// other gathers behind it (measurements: `docs/perf/HISTORY.md`,
+    /// "Adaptive delay"). The wait happens only while fewer callers wait
+    /// than recent groups served, so a lone writer and a group that is
+    /// already whole go at once; it lasts at most half the recent sync
+    /// time (and never more than 2 ms). Ignored when
     /// [`max_delay`](Self::max_delay) is set.
     ///
     /// By default, on.

@@ -140,8 +140,8 @@ pub(crate) fn sync_gathers(q: &Queue, target: usize) -> bool {
 /// acknowledged come back with their next records within microseconds,
 /// while the sync they would otherwise miss takes a whole disk flush.
 /// Taking the group at once can split W steady writers into smaller
-/// groups that take turns (one syncing while the other gathers): at
-/// W = 16, 1 KiB, 9 records per sync without the wait, 14 with it.
+/// groups that take turns, one syncing while the other gathers
+/// (measurements: `docs/perf/HISTORY.md`, "Adaptive delay").
 ///
 /// Waits only while fewer callers wait than recent groups served (so a
 /// lone writer, or a group that is already whole, never waits), at most
