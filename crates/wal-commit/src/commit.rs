@@ -1,5 +1,6 @@
-//! The committer: the queue appenders share, and the I/O thread that turns
-//! it into groups, one write and one sync each.
+//! The committer's API and admission: appenders take LSNs and queue
+//! requests under the queue lock, waiting for room while the in-flight
+//! bound is reached; blocking ones then try to lead ([`lead`]).
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};

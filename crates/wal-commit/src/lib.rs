@@ -6,15 +6,23 @@
 //! A [`Committer`] owns a log directory (a `wal_io::SegmentLog`) and one I/O
 //! thread. Appenders ([`Committer::append`], [`Committer::append_async`],
 //! [`Committer::submit`], [`Committer::append_batch`]) take the next LSNs
-//! under a short lock and queue their payloads; the I/O thread takes all
-//! that is queued as one group (within [`CommitOptions`]' limits), encodes
-//! it, writes it with one call and syncs it with one call, then raises the
-//! durable watermark that appenders wait on.
+//! under a short lock and queue their payloads; whoever holds the I/O lock
+//! takes all that is queued as one group (within [`CommitOptions`]'
+//! limits), encodes it, writes it with one call and syncs it with one call
+//! (on the sync thread, with [`CommitOptions::pipelined_sync`]), then
+//! raises the durable watermark that appenders wait on.
 //!
-//! - **No window.** A lone writer pays one write and one sync plus two
-//!   thread hand-offs; groups grow by themselves while a sync is in flight.
-//!   [`CommitOptions::max_delay`] adds a `commit_delay`-style wait, off by
-//!   default.
+//! - **Who writes.** The I/O thread, or a blocking appender (`append`,
+//!   `append_batch`, `checkpoint`, `sync`, [`Pending::wait`]) that finds
+//!   the I/O lock free: it then writes the queued groups on its own thread
+//!   (and, with inline syncs, syncs them) until its record is durable.
+//!   Blocking I/O thus runs on the committer's threads and on such an
+//!   appender's thread, never on an async caller's.
+//! - **No window.** A lone blocking writer writes its own group: one write
+//!   and one sync, no hand-off to the I/O thread. Groups grow by
+//!   themselves while a sync is in flight. [`CommitOptions::max_delay`]
+//!   adds a `commit_delay`-style wait, off by default (with it, only the
+//!   I/O thread writes).
 //! - **Durability.** An append is acknowledged only after a sync covering
 //!   its bytes succeeded (with `SyncMode::None`: after the write reached the
 //!   kernel, which survives a process crash but not a power loss).
@@ -28,12 +36,12 @@
 //! - **Backpressure.** Bytes appended but not yet durable are bounded by
 //!   [`CommitOptions::max_in_flight_bytes`]; appenders wait for room.
 //! - **No blocking on executors.** Async appends only wait on a
-//!   runtime-free notification; all I/O runs on the committer's thread.
+//!   runtime-free notification and never write a group themselves.
 //! - **Callbacks.** [`Pending::on_durable`] hands a callback to the log
 //!   instead of a waiting thread or task: it runs right after the sync
-//!   that covers the record (in LSN order, on the log's thread: it must be
-//!   quick and must not block), or with the error once the log is
-//!   poisoned or closed; never dropped uncalled. Free when unused.
+//!   that covers the record (in LSN order, on the thread that acknowledged
+//!   it: it must be quick and must not block), or with the error once the
+//!   log is poisoned or closed; never dropped uncalled. Free when unused.
 //!
 //! # Example
 //!
