@@ -126,12 +126,14 @@ impl Wal {
         let storage = options.storage.clone();
         // One pass: recovery checks the log, rebuilds the streams' index
         // and hands the plain records to `replay`.
-        let skipping = read.get_mode() == wal_reader::RecoveryMode::SkipAnyCorruptedRecords;
-        let mut streams = Streams::new(options.rewrite_segments, skipping);
+        let mut streams = Streams::new(options.rewrite_segments);
         // A stream record the index refuses stops recovery before it
         // changes anything (the open fails with the index's error).
         let mut invalid = None;
         let recovered = wal_reader::recover_checked(storage, &dir, &options.log, &read, |record| {
+            if record.after_damage {
+                streams.skipped_damage();
+            }
             if let Err(e) = streams.replay(record.lsn, record.kind, record.payload) {
                 invalid = Some(e);
                 return false;
@@ -149,7 +151,10 @@ impl Wal {
         };
         // Copies whose originals are gone join at the end; a log whose
         // copies do not join is refused here, after recovery (a forged
-        // log: no writer leaves one).
+        // log: no writer leaves one), unless damage was skipped.
+        if !report.corrupt.is_empty() {
+            streams.skipped_damage();
+        }
         if let Err(e) = streams.finish_replay() {
             drop(log);
             return Err(e);

@@ -181,12 +181,20 @@ fn replay_all(dir: &Path, reader: &mut LogReader) -> Result<StreamReplay, CliErr
     let mut replay = StreamReplay::new();
     loop {
         match reader.next_record() {
-            Ok(Some(r)) => replay
-                .apply(r.lsn, r.kind, r.payload)
-                .map_err(|e| reading(dir, e))?,
+            Ok(Some(r)) => {
+                if r.after_damage {
+                    replay.skipped_damage();
+                }
+                replay
+                    .apply(r.lsn, r.kind, r.payload)
+                    .map_err(|e| reading(dir, e))?;
+            }
             Ok(None) => break,
             Err(e) => return Err(reading(dir, e.into())),
         }
+    }
+    if !reader.skipped().is_empty() {
+        replay.skipped_damage();
     }
     replay.finish().map_err(|e| reading(dir, e))?;
     Ok(replay)

@@ -187,11 +187,14 @@ fn read_all(
     loop {
         let (lsn, len, encrypted) = match reader.next_record() {
             Ok(Some(record)) => {
-                if let Ok(r) = &mut replay
-                    && let Err(e) = r.apply(record.lsn, record.kind, record.payload)
-                {
-                    // The streams' state is not the log's from here on.
-                    replay = Err(e);
+                if let Ok(r) = &mut replay {
+                    if record.after_damage {
+                        r.skipped_damage();
+                    }
+                    if let Err(e) = r.apply(record.lsn, record.kind, record.payload) {
+                        // The streams' state is not the log's from here on.
+                        replay = Err(e);
+                    }
                 }
                 let encrypted = record.flags.contains(Flags::ENCRYPTED);
                 (record.lsn, record.payload.len() as u64, encrypted)
@@ -215,6 +218,9 @@ fn read_all(
         }
     }
     all.streams = replay.and_then(|mut r| {
+        if !reader.skipped().is_empty() {
+            r.skipped_damage();
+        }
         r.finish()?;
         let mut list = r.streams();
         list.sort_unstable_by_key(|s| s.id);

@@ -63,16 +63,20 @@ pub(crate) fn run(args: &VerifyArgs) -> Outcome {
     let mut first: Option<Lsn> = None;
     let mut last: Option<Lsn> = None;
     let mut reported = 0usize;
-    // Until a stream record contradicts the others, or damage is skipped
-    // (the records it took make the streams unknowable, and it is a
-    // finding already).
+    // Until a stream record contradicts the others. After damage the
+    // skipping mode skipped, the replay takes what the skipped records
+    // leave, as `Wal::open` does in that mode: a contradiction it still
+    // finds is one the open refuses.
     let mut replay = Some(StreamReplay::new());
     loop {
         let (lsn, contradiction) = match reader.next_record() {
             Ok(Some(record)) => {
-                let applied = replay
-                    .as_mut()
-                    .map(|r| r.apply(record.lsn, record.kind, record.payload));
+                let applied = replay.as_mut().map(|r| {
+                    if record.after_damage {
+                        r.skipped_damage();
+                    }
+                    r.apply(record.lsn, record.kind, record.payload)
+                });
                 (record.lsn, applied.and_then(Result::err))
             }
             Ok(None) => break,
@@ -96,12 +100,10 @@ pub(crate) fn run(args: &VerifyArgs) -> Outcome {
         };
         if let Some(e) = contradiction {
             replay = None;
-            if reader.skipped().is_empty() {
-                findings += 1;
-                progress
-                    .suspend(|| writeln!(out, "corruption: {e}"))
-                    .map_err(error::output)?;
-            }
+            findings += 1;
+            progress
+                .suspend(|| writeln!(out, "corruption: {e}"))
+                .map_err(error::output)?;
         }
         records += 1;
         first.get_or_insert(lsn);
@@ -113,9 +115,6 @@ pub(crate) fn run(args: &VerifyArgs) -> Outcome {
                 .map_err(error::output)?;
         }
         reported = reader.skipped().len();
-        if reported > 0 {
-            replay = None;
-        }
         while segments.get(passed + 1).is_some_and(|next| next.1 <= lsn) {
             progress.inc(segments.get(passed).map_or(0, |s| s.2));
             passed += 1;
@@ -126,10 +125,12 @@ pub(crate) fn run(args: &VerifyArgs) -> Outcome {
         findings += 1;
         writeln!(out, "{}", finding(range)).map_err(error::output)?;
     }
-    if let Some(Err(e)) = replay
-        .filter(|_| reader.skipped().is_empty())
-        .map(|mut r| r.finish())
-    {
+    if let Some(Err(e)) = replay.map(|mut r| {
+        if !reader.skipped().is_empty() {
+            r.skipped_damage();
+        }
+        r.finish()
+    }) {
         findings += 1;
         writeln!(out, "corruption: {e}").map_err(error::output)?;
     }

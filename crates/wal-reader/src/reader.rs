@@ -28,6 +28,12 @@ pub struct LogRecord<'a> {
     pub flags: Flags,
     /// The logical payload: reassembled, decrypted and decompressed.
     pub payload: &'a [u8],
+    /// Whether the reader skipped damaged records before this one
+    /// ([`crate::RecoveryMode::SkipAnyCorruptedRecords`]; listed by
+    /// [`LogReader::skipped`]): a consumer that checks records against
+    /// each other (a sequence, an index) must allow for what the skipped
+    /// ones held from here on, and only from here on.
+    pub after_damage: bool,
 }
 
 impl LogRecord<'_> {
@@ -305,6 +311,7 @@ impl LogReader {
             kind: found.kind,
             flags: found.flags,
             payload: self.decoder.output(stored(&self.walker, found), decoded),
+            after_damage: !self.walker.corrupt.is_empty(),
         }
     }
 

@@ -274,23 +274,20 @@ pub(crate) struct Inconsistent {
 #[derive(Debug, Default)]
 pub(crate) struct StreamIndex {
     streams: HashMap<u64, StreamState>,
-    /// Replaying a log whose recovery skipped damaged records
+    /// The replay follows records after damage the reader skipped
     /// (`RecoveryMode::SkipAnyCorruptedRecords`): a skipped append leaves
     /// a gap before the next one, a skipped truncation an append below the
     /// next index (which then truncates, as the skipped record did), and
-    /// copies that do not join are dropped. Otherwise each of those is an
-    /// inconsistency.
+    /// copies that do not join are dropped. Otherwise (and before the
+    /// first skipped damage) each of those is an inconsistency.
     lenient: bool,
 }
 
 impl StreamIndex {
-    /// An index for a replay after a recovery that may have skipped
-    /// damaged records (see `lenient`).
-    pub(crate) fn lenient() -> Self {
-        StreamIndex {
-            lenient: true,
-            ..StreamIndex::default()
-        }
+    /// From here on the records follow damage the reader skipped (see
+    /// `lenient`): the evidence is the reader's, record by record.
+    pub(crate) fn tolerate_damage(&mut self) {
+        self.lenient = true;
     }
 
     pub(crate) fn get(&self, stream: u64) -> Option<&StreamState> {
@@ -523,7 +520,8 @@ mod tests {
 
     #[test]
     fn after_a_skipping_recovery_gaps_and_lower_appends_are_taken() {
-        let mut ix = StreamIndex::lenient();
+        let mut ix = StreamIndex::default();
+        ix.tolerate_damage();
         for i in 1..=3 {
             ix.apply(&h(StreamOp::Append, 1, i), Lsn::new(i), 0)
                 .unwrap();

@@ -81,23 +81,25 @@ struct State {
 }
 
 impl Streams {
-    /// `skipping`: recovery may have skipped damaged records
-    /// (`RecoveryMode::SkipAnyCorruptedRecords`), so the replay tolerates
-    /// the gaps they leave in streams.
-    pub(crate) fn new(rewrite_segments: Option<u64>, skipping: bool) -> Self {
-        let index = if skipping {
-            StreamIndex::lenient()
-        } else {
-            StreamIndex::default()
-        };
+    pub(crate) fn new(rewrite_segments: Option<u64>) -> Self {
         Streams {
             rewrite_segments,
-            state: Mutex::new(State {
-                index,
-                ..State::default()
-            }),
             ..Streams::default()
         }
+    }
+
+    /// The reader skipped damaged records before the next record it
+    /// hands over ([`wal_reader::LogRecord::after_damage`], or a recovery
+    /// report listing skipped damage before [`Streams::finish_replay`]):
+    /// from here on the replay takes what skipped records leave (gaps, an
+    /// append below the next index, copies that no longer join), as
+    /// `docs/FORMAT.md` ("Streams") says. Before it, the replay is strict.
+    pub(crate) fn skipped_damage(&mut self) {
+        self.state
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .index
+            .tolerate_damage();
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

@@ -65,6 +65,17 @@ impl StreamReplay {
         self.streams.replay(lsn, kind, payload)
     }
 
+    /// Tells the replay that the reader skipped damaged records before the
+    /// next record (a record's [`after_damage`](crate::reader::LogRecord::after_damage),
+    /// or, before [`StreamReplay::finish`], damage the reader listed):
+    /// from then on it takes what skipped records leave (a gap, an append
+    /// below the next index, copies that no longer join) as
+    /// `Wal::open` does after the same damage. Before it, a contradiction
+    /// is an error.
+    pub fn skipped_damage(&mut self) {
+        self.streams.skipped_damage();
+    }
+
     /// Ends the replay, after the log's last record: joins the entries
     /// whose only record left is a copy (their original went with its
     /// segment) to the stream's live entries, as `Wal::open` does.

@@ -188,9 +188,10 @@ fn skipping_moves_past_records_that_are_bad_by_themselves() {
     let mut reader = LogReader::open(storage.clone(), dir(), &o).unwrap();
     let mut got = Vec::new();
     while let Some(r) = reader.next_record().unwrap() {
-        got.push(r.lsn.get());
+        got.push((r.lsn.get(), r.after_damage));
     }
-    assert_eq!(got, [1, 3, 4, 5]);
+    // Each record says whether damage was skipped before it.
+    assert_eq!(got, [(1, false), (3, true), (4, true), (5, true)]);
     let skipped: Vec<u64> = reader.skipped().iter().map(|r| r.offset).collect();
     assert_eq!(skipped, [long, bad_marker]);
 }
