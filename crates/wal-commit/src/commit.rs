@@ -182,29 +182,10 @@ impl Committer {
         let encoder = PayloadEncoder::new(options.compression_level).map_err(Error::Crypto)?;
         // With keys, the next append starts a new segment of its own.
         let encryption = Encryption::install(&mut log, options);
-        let next_lsn = match log.next_lsn() {
-            Some(next) => next,
-            None if log.segments().is_empty() => Lsn::FIRST,
-            None => {
-                return Err(Error::InvalidOption {
-                    name: "log",
-                    reason: "the log has segments but was not resumed",
-                });
-            }
-        };
+        let next_lsn = resume_point(&log)?;
         let durable = next_lsn.checked_prev().unwrap_or(Lsn::ZERO);
-        // A new log gets its first segment now rather than in the first
-        // append (which would wait for its preallocation: 64 MiB of zeros
-        // by default).
         let background = options.prepare_in_background && log.options().get_prepare_ahead();
-        if log.segments().is_empty() {
-            if background {
-                // The preparer thread makes the first spare, not this
-                // rotation.
-                log.set_prepare_ahead(false);
-            }
-            log.begin_batch(next_lsn, 0).map_err(from_io)?;
-        }
+        begin_first_segment(&mut log, next_lsn, background)?;
         // Last of the checks: the preparer holds the directory lock.
         let (preparer, nudge) = if background {
             let (thread, nudge) = prepare::start(&mut log, options.adaptive_preallocation)?;
@@ -225,15 +206,7 @@ impl Committer {
             io: Mutex::new(Some(IoState::new(log, encoder, encryption, nudge, options))),
         });
         if options.pipelined_sync && matches!(sync_mode, SyncMode::Data | SyncMode::All) {
-            match start_syncer(&shared) {
-                Ok(syncer) => {
-                    if let Some(state) = shared.io_lock().as_mut() {
-                        state.syncer = Some(syncer);
-                    }
-                }
-                // Not fatal: the I/O thread syncs inline.
-                Err(e) => tracing::debug!(error = %e, "no sync thread; syncing inline"),
-            }
+            attach_sync_thread(&shared);
         }
         let io = match io_thread::spawn(shared.clone()) {
             Ok(io) => io,
@@ -813,6 +786,46 @@ impl Committer {
             self.shared.work.notify_one();
         }
         Ok(next.checked_prev().map(|last| Ticket { last, generation }))
+    }
+}
+
+/// The LSN the next append to `log` gets: after its last record, or the
+/// first for a new log; an error for a log with segments never resumed.
+fn resume_point(log: &SegmentLog) -> Result<Lsn> {
+    match log.next_lsn() {
+        Some(next) => Ok(next),
+        None if log.segments().is_empty() => Ok(Lsn::FIRST),
+        None => Err(Error::InvalidOption {
+            name: "log",
+            reason: "the log has segments but was not resumed",
+        }),
+    }
+}
+
+/// Gives a new log its first segment now rather than in the first append
+/// (which would wait for its preallocation). With `background`, the
+/// preparer thread makes the first spare, not this rotation.
+fn begin_first_segment(log: &mut SegmentLog, next_lsn: Lsn, background: bool) -> Result<()> {
+    if !log.segments().is_empty() {
+        return Ok(());
+    }
+    if background {
+        log.set_prepare_ahead(false);
+    }
+    log.begin_batch(next_lsn, 0).map_err(from_io)?;
+    Ok(())
+}
+
+/// Starts the sync thread and hands it to the I/O state; if it cannot
+/// start, syncs stay inline (not fatal).
+fn attach_sync_thread(shared: &Arc<Shared>) {
+    match start_syncer(shared) {
+        Ok(syncer) => {
+            if let Some(state) = shared.io_lock().as_mut() {
+                state.syncer = Some(syncer);
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "no sync thread; syncing inline"),
     }
 }
 
