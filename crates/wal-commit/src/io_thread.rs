@@ -11,9 +11,12 @@ use std::time::Instant;
 use wal_format::Lsn;
 
 use crate::error::{Error, Result};
+use crate::group::IoState;
 use crate::queue::{Shared, pending_bytes, synced_or_submitted};
 use crate::scheduler::{Work, sync_owed, take_work, wait_while};
 
+/// The I/O thread, joined by close; `done` says it finished, for a close
+/// that waits a limited time.
 #[derive(Debug)]
 pub(crate) struct IoThread {
     pub(crate) handle: JoinHandle<Result<()>>,
@@ -40,6 +43,8 @@ struct IoLoop {
 }
 
 impl IoLoop {
+    /// Runs work until closing and drained, or poisoned; then closes the
+    /// log.
     fn run(self) -> Result<()> {
         let shared = &*self.shared;
         while self.wait_for_work() {
@@ -60,28 +65,7 @@ impl IoLoop {
                 break;
             }
         }
-        let state = shared.io_lock().take();
-        let result = match (shared.watermark.poison(), state) {
-            (Some(cause), _) => Err(Error::Poisoned(cause.clone())),
-            (None, Some(mut state)) => {
-                // Its last syncs first (dropping it waits for them).
-                drop(state.syncer.take());
-                let written = state.written;
-                let closed = state.log.close().map_err(|e| Error::Io(Arc::new(e)));
-                // Closing synced what was written unsynced.
-                if closed.is_ok() {
-                    shared.watermark.publish(written);
-                }
-                closed
-            }
-            (None, None) => Ok(()),
-        };
-        // Anyone still waiting for room or durability must wake and see
-        // that nothing more will come; controls still queued get no reply
-        // (their senders drop) and report the log closed.
-        shared.lock().controls.clear();
-        shared.watermark.set_closed();
-        result
+        close(shared)
     }
 
     /// Waits until there is work (and, with `max_delay`, until the group
@@ -120,10 +104,38 @@ impl IoLoop {
     }
 }
 
-/// An appender that finds the I/O lock free writes and syncs the queued
-/// groups itself until `lsn` is durable (blocking callers only, never
-/// async ones, and not with `max_delay`, whose waiting is the I/O
-/// thread's). If the lock is busy, the holder will get to `lsn`.
+/// Closes the log after the I/O thread's last work (its last syncs
+/// first), unless poisoned, and marks the watermark closed.
+fn close(shared: &Shared) -> Result<()> {
+    let state = shared.io_lock().take();
+    let result = match (shared.watermark.poison(), state) {
+        (Some(cause), _) => Err(Error::Poisoned(cause.clone())),
+        (None, Some(mut state)) => {
+            // Its last syncs first (dropping it waits for them).
+            drop(state.syncer.take());
+            let written = state.written;
+            let closed = state.log.close().map_err(|e| Error::Io(Arc::new(e)));
+            // Closing synced what was written unsynced.
+            if closed.is_ok() {
+                shared.watermark.publish(written);
+            }
+            closed
+        }
+        (None, None) => Ok(()),
+    };
+    // Anyone still waiting for room or durability must wake and see
+    // that nothing more will come; controls still queued get no reply
+    // (their senders drop) and report the log closed.
+    shared.lock().controls.clear();
+    shared.watermark.set_closed();
+    result
+}
+
+/// An appender that finds the I/O lock free writes the queued groups
+/// itself (syncing them, or handing them to the sync thread) until `lsn`
+/// is durable (blocking callers only, never async ones, and not with
+/// `max_delay`, whose waiting is the I/O thread's). If the lock is busy,
+/// the holder will get to `lsn`. What is left is the thread's.
 pub(crate) fn lead(shared: &Shared, lsn: Lsn, generation: u64) {
     if shared.options.max_delay.is_some() {
         shared.work.notify_one();
@@ -136,42 +148,51 @@ pub(crate) fn lead(shared: &Shared, lsn: Lsn, generation: u64) {
         Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
     };
     if let Some(state) = io.as_mut() {
-        while shared.watermark.poison().is_none()
-            && shared.watermark.durable() < lsn
-            && shared.watermark.generation() == generation
-        {
-            let work = {
-                let q = shared.lock();
-                // Controls (and closing) are the I/O thread's.
-                if !q.controls.is_empty() || q.closing {
-                    break;
-                }
-                drop(q);
-                take_work(shared)
-            };
-            match work {
-                Some(Work::Group(mut group)) => state.run_group(shared, &mut group),
-                Some(Work::Sync) => state.run_sync(shared),
-                // Not reached: controls were checked under the same lock
-                // (the I/O lock keeps the thread from taking them, and
-                // only it runs them); leave it to the thread.
-                Some(Work::Control(c)) => {
-                    shared.lock().controls.push_front(c);
-                    break;
-                }
-                None => break,
-            }
-        }
+        lead_with(shared, state, lsn, generation);
     }
     drop(io);
-    // Whatever is left (queued behind us, or a control) is the thread's.
-    let q = shared.lock();
-    let more = !q.requests.is_empty()
-        || !q.controls.is_empty()
-        || q.closing
-        || sync_owed(q.sync_to, synced_or_submitted(shared, &q));
-    drop(q);
-    if more {
+    if thread_has_work(shared) {
         shared.work.notify_one();
     }
+}
+
+/// [`lead`]'s work under the I/O lock: groups and syncs until `lsn` is
+/// durable, leaving controls and closing to the I/O thread.
+fn lead_with(shared: &Shared, state: &mut IoState, lsn: Lsn, generation: u64) {
+    while shared.watermark.poison().is_none()
+        && shared.watermark.durable() < lsn
+        && shared.watermark.generation() == generation
+    {
+        let work = {
+            let q = shared.lock();
+            // Controls (and closing) are the I/O thread's.
+            if !q.controls.is_empty() || q.closing {
+                break;
+            }
+            drop(q);
+            take_work(shared)
+        };
+        match work {
+            Some(Work::Group(mut group)) => state.run_group(shared, &mut group),
+            Some(Work::Sync) => state.run_sync(shared),
+            // Not reached: controls were checked under the same lock
+            // (the I/O lock keeps the thread from taking them, and
+            // only it runs them); leave it to the thread.
+            Some(Work::Control(c)) => {
+                shared.lock().controls.push_front(c);
+                break;
+            }
+            None => break,
+        }
+    }
+}
+
+/// Whether anything is left for the I/O thread after a leader let go:
+/// requests queued behind it, a control, a close, or a sync owed.
+fn thread_has_work(shared: &Shared) -> bool {
+    let q = shared.lock();
+    !q.requests.is_empty()
+        || !q.controls.is_empty()
+        || q.closing
+        || sync_owed(q.sync_to, synced_or_submitted(shared, &q))
 }
