@@ -143,7 +143,7 @@ impl IoState {
         }
     }
 
-    /// Publishes the log's segments ([`Committer::segment_starts`]) if
+    /// Publishes the log's segments ([`Committer::segment_starts`](crate::Committer::segment_starts)) if
     /// they may have changed: always after a control operation; after a
     /// group only if it began a segment (the first, the last or the count
     /// differs), which costs no lock otherwise.

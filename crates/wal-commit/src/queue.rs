@@ -18,6 +18,8 @@ use crate::group::IoState;
 use crate::metrics::Metrics;
 use crate::options::CommitOptions;
 use crate::records::{Packed, Records};
+#[cfg(doc)]
+use crate::scheduler;
 use crate::stats::Counters;
 use crate::watermark::Watermark;
 
@@ -84,10 +86,11 @@ pub(crate) struct Queue {
     /// The most `waiting` seen since the last group was taken.
     pub(crate) peak: usize,
     /// How many callers recent groups served (the peaks, decaying): the
-    /// writers a group may wait for ([`gather`]).
+    /// writers a group may wait for ([`scheduler::gather`]).
     pub(crate) writers: usize,
-    /// How many are in [`gather`] or [`gather_for_sync`]: appenders (and
-    /// the writer of a group) notify `Shared::gathered`.
+    /// How many are in [`scheduler::gather`] or
+    /// [`scheduler::gather_for_sync`]: appenders (and the writer of a
+    /// group) notify `Shared::gathered`.
     pub(crate) gathering: usize,
     /// A group was taken and is being written.
     pub(crate) writing: bool,
@@ -100,10 +103,10 @@ pub(crate) struct Queue {
 pub(crate) struct Shared {
     pub(crate) queue: Mutex<Queue>,
     pub(crate) work: Condvar,
-    /// Wakes whoever is in [`gather`] when a request arrives.
+    /// Wakes whoever is in [`scheduler::gather`] when a request arrives.
     pub(crate) gathered: Condvar,
     /// Recent sync durations in nanoseconds (an exponential average): what
-    /// bounds [`gather`]'s wait.
+    /// bounds [`scheduler::gather`]'s wait.
     pub(crate) sync_nanos: AtomicU64,
     pub(crate) watermark: Watermark,
     pub(crate) counters: Counters,
