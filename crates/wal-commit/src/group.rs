@@ -1,7 +1,8 @@
 //! The group writer: [`IoState`], the log and what encodes records for
 //! it, held under the I/O lock. A group is encoded (its length known
 //! before a segment is picked), written in chunks, then synced (handed to
-//! the sync thread, or inline) and acknowledged.
+//! the sync thread, or inline) and acknowledged. Under the I/O lock it
+//! takes the queue lock only briefly (lock order: [`crate::queue`]).
 
 use std::num::NonZeroUsize;
 use std::sync::atomic::Ordering;

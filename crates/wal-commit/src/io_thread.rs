@@ -1,7 +1,8 @@
 //! Who holds the I/O lock and runs the scheduler's work: the I/O thread's
 //! loop, and [`lead`], in which a blocking appender that finds the lock
 //! free writes (and, with inline syncs, syncs) the queued groups on its
-//! own thread.
+//! own thread. The I/O lock is taken before the queue lock, and a leader
+//! only tries it (`try_lock`), so it never waits behind a group.
 
 use std::sync::mpsc;
 use std::sync::{Arc, PoisonError};

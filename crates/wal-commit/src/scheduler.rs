@@ -1,7 +1,9 @@
 //! The scheduler: what whoever holds the I/O lock does next (a control,
-//! a group, or a sync), how much one group takes, and how long a group or
-//! a sync waits for the writers recent groups served. Call its functions
-//! with the I/O lock held, except [`gather_for_sync`] (the sync thread's).
+//! a group, or a sync), how much one group takes, how long a group or a
+//! sync waits for the writers recent groups served, and when to sync. The
+//! decisions are pure functions; [`take_work`] and [`gather`] run with the
+//! I/O lock held and take the queue lock, [`gather_for_sync`] runs on the
+//! sync thread with the queue lock only.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Condvar, MutexGuard, PoisonError};
