@@ -79,8 +79,8 @@ pub enum Error {
     Locked {
         /// The log directory.
         dir: PathBuf,
-        /// The process holding the lock, when known (the storage layer
-        /// does not report it yet; the `groupwal` command looks it up).
+        /// The process holding the lock, when the system tells
+        /// ([`crate::io::Storage::lock_holder`]).
         pid: Option<u32>,
     },
     /// The log directory does not exist (and creating it was not asked
@@ -275,15 +275,12 @@ impl Error {
 }
 
 fn locked_message(dir: &std::path::Path, pid: Option<u32>) -> String {
-    let holder = match pid {
-        Some(pid) if pid == std::process::id() => " (this process)".to_string(),
-        Some(pid) => format!(" (pid {pid})"),
-        None => String::new(),
-    };
-    format!(
-        "wal directory {} is locked by another opener{holder}; a log has one writer at a time",
-        dir.display()
-    )
+    // The storage layer's words, which name the holder.
+    wal_io::Error::Locked {
+        path: dir.to_path_buf(),
+        pid,
+    }
+    .to_string()
 }
 
 fn corruption_message(segment: &std::path::Path, offset: u64, lsns: Option<(Lsn, Lsn)>) -> String {
@@ -422,9 +419,9 @@ impl From<wal_io::Error> for Error {
 fn io_case(e: &wal_io::Error) -> Option<Error> {
     use wal_io::Error as W;
     Some(match e {
-        W::Locked { path } => Error::Locked {
+        W::Locked { path, pid } => Error::Locked {
             dir: path.clone(),
-            pid: None,
+            pid: *pid,
         },
         W::MissingDir { path } => Error::MissingDir { dir: path.clone() },
         W::NoSpace {

@@ -83,7 +83,8 @@ pub(crate) fn run(args: &AppendArgs) -> Outcome {
     refuse_foreign_dir(&args.dir)?;
     let (wal, report) = Wal::open(&args.dir, &options).map_err(|e| {
         if crate::error::is_locked(&e) {
-            return locked(&args.dir);
+            // Names the directory and, when the system tells, the holder.
+            return CliError::usage(e.to_string());
         }
         CliError::wal(format!("opening {}", args.dir.display()), e)
     })?;
@@ -223,18 +224,4 @@ fn acknowledge(rx: &mpsc::Receiver<Queued>, print: bool) -> Result<Option<Acked>
         last = Some(acked);
     }
     Ok(last)
-}
-
-/// Another process (or another open in this one) holds the directory's
-/// lock: name the directory, and the holder when the system tells.
-fn locked(dir: &std::path::Path) -> CliError {
-    let holder = match crate::lock::holder_pid(dir) {
-        Some(pid) if pid == std::process::id() => " (this process)".to_string(),
-        Some(pid) => format!(" (pid {pid})"),
-        None => String::new(),
-    };
-    CliError::usage(format!(
-        "{} is in use: another process holds its lock{holder}; a log has one writer at a time",
-        dir.display()
-    ))
 }

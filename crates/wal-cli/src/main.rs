@@ -24,7 +24,6 @@ mod cli;
 mod dump;
 mod error;
 mod keys;
-mod lock;
 mod logdir;
 mod stat;
 mod verify;

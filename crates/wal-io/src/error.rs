@@ -28,10 +28,17 @@ pub enum Error {
         source: io::Error,
     },
     /// Another opener, in this process or another, holds the directory lock.
-    #[error("wal directory {path} is locked by another opener")]
+    #[error(
+        "wal directory {} is locked by another opener{}; a log has one writer at a time",
+        path.display(),
+        holder(*pid)
+    )]
     Locked {
         /// The directory.
         path: PathBuf,
+        /// The process holding the lock, when the system tells
+        /// ([`crate::Storage::lock_holder`]).
+        pid: Option<u32>,
     },
     /// An I/O operation failed.
     #[error("{op} {path}")]
@@ -215,4 +222,13 @@ pub(crate) fn io_err(
 ) -> impl FnOnce(io::Error) -> Error {
     let path = path.into();
     move |source| Error::Io { op, path, source }
+}
+
+/// " (pid N)", " (this process)", or nothing: who holds a lock.
+fn holder(pid: Option<u32>) -> String {
+    match pid {
+        Some(pid) if pid == std::process::id() => " (this process)".to_string(),
+        Some(pid) => format!(" (pid {pid})"),
+        None => String::new(),
+    }
 }

@@ -97,6 +97,7 @@
 
 mod aligned;
 mod error;
+mod lock_holder;
 mod log;
 mod options;
 mod segment;

@@ -227,7 +227,10 @@ impl SegmentLog {
                 _ if is_not_regular(&source) => Error::LockNotRegular {
                     path: dir.join(LOCK_FILE),
                 },
-                std::io::ErrorKind::WouldBlock => Error::Locked { path: dir.clone() },
+                std::io::ErrorKind::WouldBlock => Error::Locked {
+                    path: dir.clone(),
+                    pid: storage.lock_holder(&dir, LOCK_FILE),
+                },
                 std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
                     Error::Unwritable {
                         path: dir.clone(),

@@ -256,6 +256,14 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// symbolic link, a FIFO, ...) is refused as [`Storage::open`] refuses
     /// one: nothing is created through a symbolic link.
     fn lock_dir(&self, path: &Path, lock_file: &str) -> io::Result<Box<dyn DirLock>>;
+    /// The process holding the lock [`Storage::lock_dir`] takes on `path`,
+    /// when the system tells (the real file system on Linux reads
+    /// `/proc/locks`); `None` when unknown. Only for the error that says
+    /// the directory is taken.
+    fn lock_holder(&self, path: &Path, lock_file: &str) -> Option<u32> {
+        let _ = (path, lock_file);
+        None
+    }
     /// A random 64-bit value (salts and log ids). The real storage reads
     /// the kernel's random source; the simulated one is deterministic from
     /// its seed.
@@ -418,6 +426,10 @@ impl Storage for FileStorage {
         // of the lock file in this process conflicts too (unlike fcntl locks).
         rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
         Ok(Box::new(RealLock { _file: file }))
+    }
+
+    fn lock_holder(&self, path: &Path, lock_file: &str) -> Option<u32> {
+        crate::lock_holder::holder_pid(&path.join(lock_file))
     }
 
     fn random_u64(&self) -> io::Result<u64> {

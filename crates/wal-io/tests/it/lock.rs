@@ -16,8 +16,17 @@ fn a_second_opener_in_this_process_is_refused() {
         let options = LogOptions::new();
         let log = SegmentLog::open(disk.storage.clone(), &disk.dir, &options).unwrap();
         let e = SegmentLog::open(disk.storage.clone(), &disk.dir, &options).unwrap_err();
-        assert!(matches!(e, Error::Locked { .. }), "{}: {e}", disk.name);
+        let Error::Locked { pid, .. } = &e else {
+            panic!("{}: {e}", disk.name);
+        };
         assert!(e.to_string().contains(disk.dir.to_str().unwrap()), "{e}");
+        // The real file system on Linux names the holder: this process.
+        if disk.sim.is_none() && proc_locks() {
+            assert_eq!(*pid, Some(std::process::id()), "{e}");
+            assert!(e.to_string().contains("(this process)"), "{e}");
+        } else {
+            assert_eq!(*pid, None, "{}: {e}", disk.name);
+        }
         drop(log);
         // Released with the log.
         SegmentLog::open(disk.storage.clone(), &disk.dir, &options).unwrap();
@@ -33,7 +42,12 @@ fn lock_child_helper() {
         return;
     };
     match SegmentLog::open(Arc::new(FileStorage::new()), dir, &LogOptions::new()) {
-        Err(Error::Locked { .. }) => std::process::exit(17),
+        // Refused, naming the holder (the parent) where the system tells.
+        Err(Error::Locked { pid, .. })
+            if !proc_locks() || pid == Some(std::os::unix::process::parent_id()) =>
+        {
+            std::process::exit(17)
+        }
         Err(e) => {
             eprintln!("unexpected error: {e}");
             std::process::exit(1)
@@ -62,4 +76,9 @@ fn a_second_opener_in_another_process_is_refused() {
         Some(0),
         "the child could not open a free directory"
     );
+}
+
+/// Whether the system lists its locks (Linux's `/proc/locks`).
+fn proc_locks() -> bool {
+    std::path::Path::new("/proc/locks").exists()
 }

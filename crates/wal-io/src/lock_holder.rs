@@ -1,17 +1,18 @@
-//! Who holds a log directory's lock, for the error that says it is taken.
+//! Who holds a log directory's lock, for the error that says it is taken
+//! ([`crate::Error::Locked`]).
 //!
-//! The lock is an `flock` on the directory's `LOCK` file (`wal-io`). Linux
-//! lists every `flock` in `/proc/locks` with the pid that took it and the
-//! file's device and inode; elsewhere, or when the list does not say, the
-//! holder is unknown.
+//! The lock is an `flock` on the directory's lock file
+//! ([`crate::Storage::lock_dir`]). Linux lists every `flock` in
+//! `/proc/locks` with the pid that took it and the file's device and
+//! inode; elsewhere, or when the list does not say, the holder is unknown.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-/// The pid of the process holding the `flock` on `dir`'s `LOCK` file, if
-/// the system tells.
-pub(crate) fn holder_pid(dir: &Path) -> Option<u32> {
-    let lock = std::fs::symlink_metadata(dir.join(groupwal::io::LOCK_FILE)).ok()?;
+/// The pid of the process holding the `flock` on `lock` (a directory's
+/// lock file), if the system tells.
+pub(crate) fn holder_pid(lock: &Path) -> Option<u32> {
+    let lock = std::fs::symlink_metadata(lock).ok()?;
     let locks = std::fs::read_to_string("/proc/locks").ok()?;
     find_holder(&locks, major(lock.dev()), minor(lock.dev()), lock.ino())
 }
