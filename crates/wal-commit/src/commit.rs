@@ -741,8 +741,8 @@ impl Committer {
         if q.closing {
             return Err(Error::Closed);
         }
-        Ok(!q.paused
-            && (q.in_flight == 0 || q.in_flight + bytes <= self.shared.options.max_in_flight_bytes))
+        let max = self.shared.options.max_in_flight_bytes;
+        Ok(!q.paused && has_room(q.in_flight, bytes, max))
     }
 
     fn try_enqueue(
@@ -787,6 +787,13 @@ impl Committer {
         }
         Ok(next.checked_prev().map(|last| Ticket { last, generation }))
     }
+}
+
+/// Whether `bytes` more may be in flight beside `in_flight`, under the
+/// bound `max`: always when nothing is (so a record larger than the bound
+/// still goes, alone).
+fn has_room(in_flight: usize, bytes: usize, max: usize) -> bool {
+    in_flight == 0 || in_flight + bytes <= max
 }
 
 /// The LSN the next append to `log` gets: after its last record, or the
@@ -834,5 +841,18 @@ impl Drop for Committer {
         if let Err(e) = self.shutdown(Some(DROP_WAIT)) {
             tracing::warn!(error = %e, "groupwal log dropped with an error; call close() to see it");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_room;
+
+    #[test]
+    fn the_in_flight_bound_admits_up_to_it_and_anything_alone() {
+        assert!(has_room(60, 40, 100));
+        assert!(!has_room(61, 40, 100));
+        assert!(has_room(0, 500, 100));
+        assert!(!has_room(1, 500, 100));
     }
 }
