@@ -185,7 +185,12 @@ impl Committer {
         let next_lsn = resume_point(&log)?;
         let durable = next_lsn.checked_prev().unwrap_or(Lsn::ZERO);
         let background = options.prepare_in_background && log.options().get_prepare_ahead();
-        begin_first_segment(&mut log, next_lsn, background)?;
+        if background && log.segments().is_empty() {
+            // The preparer thread makes the first spare, not the rotation
+            // that begins the first segment.
+            log.set_prepare_ahead(false);
+        }
+        begin_first_segment(&mut log, next_lsn)?;
         // Last of the checks: the preparer holds the directory lock.
         let (preparer, nudge) = if background {
             let (thread, nudge) = prepare::start(&mut log, options.adaptive_preallocation)?;
@@ -810,14 +815,10 @@ fn resume_point(log: &SegmentLog) -> Result<Lsn> {
 }
 
 /// Gives a new log its first segment now rather than in the first append
-/// (which would wait for its preallocation). With `background`, the
-/// preparer thread makes the first spare, not this rotation.
-fn begin_first_segment(log: &mut SegmentLog, next_lsn: Lsn, background: bool) -> Result<()> {
+/// (which would wait for its preallocation).
+fn begin_first_segment(log: &mut SegmentLog, next_lsn: Lsn) -> Result<()> {
     if !log.segments().is_empty() {
         return Ok(());
-    }
-    if background {
-        log.set_prepare_ahead(false);
     }
     log.begin_batch(next_lsn, 0).map_err(from_io)?;
     Ok(())

@@ -177,7 +177,7 @@ impl IoState {
         let (first, last) = (extent.first, extent.last());
         self.written = last;
         count_written(shared, extent, taken.elapsed());
-        if !release(shared, group, extent, asks_sync(group)) {
+        if !release(shared, group, extent) {
             // Not durable yet; appenders waiting for room wake on the
             // watermark.
             shared.watermark.wake_all();
@@ -211,21 +211,18 @@ impl IoState {
             (stored.div_ceil(fragment.get()).max(1) * RECORD_HEADER_LEN + stored) as u64
         };
         let marker_overhead = self.encryption.marker_overhead();
-        let mut encoded = Encoded {
-            len: (RECORD_HEADER_LEN + CommitMarker::ENCODED_LEN + marker_overhead) as u64,
-            stored_bytes: 0,
-            stored: Vec::new(),
-            plain: overhead == 0 && !self.encoder.compresses(),
-        };
+        let plain = overhead == 0 && !self.encoder.compresses();
+        let mut len = (RECORD_HEADER_LEN + CommitMarker::ENCODED_LEN + marker_overhead) as u64;
+        let mut stored_bytes = 0u64;
+        let mut to_seal = Vec::new();
         for r in group {
             if r.framing == Framing::Batch {
-                encoded.len +=
-                    (RECORD_HEADER_LEN + BatchMarker::ENCODED_LEN + marker_overhead) as u64;
+                len += (RECORD_HEADER_LEN + BatchMarker::ENCODED_LEN + marker_overhead) as u64;
             }
             for (i, (kind, payload)) in r.records.iter().enumerate() {
-                if encoded.plain {
-                    encoded.len += stored_len(payload.len());
-                    encoded.stored_bytes += payload.len() as u64;
+                if plain {
+                    len += stored_len(payload.len());
+                    stored_bytes += payload.len() as u64;
                     continue;
                 }
                 let lsn = Lsn::new(r.first_lsn.get() + i as u64);
@@ -233,14 +230,23 @@ impl IoState {
                     .encoder
                     .encode(lsn, kind, payload, None)
                     .map_err(Error::Crypto)?;
-                encoded.len += stored_len(bytes.len());
-                encoded.stored_bytes += (bytes.len() + overhead) as u64;
+                len += stored_len(bytes.len());
+                stored_bytes += (bytes.len() + overhead) as u64;
                 let mut owned = Vec::with_capacity(bytes.len() + overhead);
                 owned.extend_from_slice(bytes);
-                encoded.stored.push((lsn, kind, flags, owned));
+                to_seal.push((lsn, kind, flags, owned));
             }
         }
-        Ok(encoded)
+        let payloads = if plain {
+            Payloads::Plain
+        } else {
+            Payloads::ToSeal(to_seal)
+        };
+        Ok(Encoded {
+            len,
+            stored_bytes,
+            payloads,
+        })
     }
 
     /// Writes an encoded group behind its commit marker: begins it in a
@@ -264,7 +270,10 @@ impl IoState {
         self.buf
             .reserve((encoded.len as usize).min(WRITE_CHUNK * 2));
         self.push_marker(extent.first, salt, RecordType::Commit, &marker.encode())?;
-        let mut stored = encoded.stored.into_iter();
+        let mut to_seal = match encoded.payloads {
+            Payloads::Plain => None,
+            Payloads::ToSeal(stored) => Some(stored.into_iter()),
+        };
         let mut flushed = 0u64;
         for r in group {
             if self.buf.len() >= WRITE_CHUNK {
@@ -274,7 +283,7 @@ impl IoState {
                     .map_err(|e| Error::Io(Arc::new(e)))?;
                 self.buf.clear();
             }
-            self.push_request(r, salt, encoded.plain, &mut stored)?;
+            self.push_request(r, salt, to_seal.as_mut())?;
         }
         debug_assert_eq!(flushed + self.buf.len() as u64, encoded.len);
         self.log
@@ -283,14 +292,14 @@ impl IoState {
     }
 
     /// Encodes one request into the group buffer: its batch marker if it
-    /// is a batch, then its records, straight from the request if `plain`,
-    /// else from `stored`, sealed for the segment.
+    /// is a batch, then its records: straight from the request if its
+    /// payloads are plain (`to_seal` is `None`), else the next ones of
+    /// `to_seal`, sealed for the segment.
     fn push_request(
         &mut self,
         r: &Request,
         salt: Salt,
-        plain: bool,
-        stored: &mut std::vec::IntoIter<Stored>,
+        to_seal: Option<&mut std::vec::IntoIter<Stored>>,
     ) -> Result<()> {
         if r.framing == Framing::Batch {
             let count = u32::try_from(r.records.len())
@@ -300,7 +309,7 @@ impl IoState {
             self.push_marker(r.first_lsn, salt, RecordType::Batch, &marker.encode())?;
         }
         let fragment = self.fragment;
-        if plain {
+        let Some(stored) = to_seal else {
             for (i, (kind, payload)) in r.records.iter().enumerate() {
                 let lsn = Lsn::new(r.first_lsn.get() + i as u64);
                 push_logical(
@@ -314,7 +323,7 @@ impl IoState {
                 )?;
             }
             return Ok(());
-        }
+        };
         for (lsn, kind, flags, mut bytes) in stored.by_ref().take(r.records.len()) {
             let flags = self.encryption.seal(lsn, kind, flags, &mut bytes)?;
             push_logical(&mut self.buf, lsn, salt, kind, flags, &bytes, fragment)?;
@@ -493,10 +502,17 @@ struct Encoded {
     len: u64,
     /// Payload bytes as stored (what the encryption hook counts).
     stored_bytes: u64,
-    /// The compressed payloads in LSN order; empty when `plain`.
-    stored: Vec<Stored>,
-    /// Payloads are stored as they are, encoded from the requests.
-    plain: bool,
+    payloads: Payloads,
+}
+
+/// A group's payloads, as [`IoState::encode`] leaves them.
+#[derive(Debug)]
+enum Payloads {
+    /// Stored as they are (no compression, no encryption): encoded
+    /// straight from the requests.
+    Plain,
+    /// Compressed, in LSN order, to be sealed once the segment is known.
+    ToSeal(Vec<Stored>),
 }
 
 /// A group's LSNs and payload bytes.
@@ -549,15 +565,20 @@ fn count_written(shared: &Shared, extent: Extent, took: Duration) {
     shared.metrics.written(records, bytes, took);
 }
 
-/// Whether a caller of the group waits for a sync.
-fn asks_sync(group: &[Request]) -> bool {
-    group.iter().any(|r| r.ack == Ack::Durable)
+/// [`Ack::Durable`] if a caller of the group waits for a sync.
+fn group_ack(group: &[Request]) -> Ack {
+    if group.iter().any(|r| r.ack == Ack::Durable) {
+        Ack::Durable
+    } else {
+        Ack::Unsynced
+    }
 }
 
 /// Hands a written group's place in the queue back (its bytes in flight,
 /// its packed buffers to the pool, the gatherers woken); returns whether
 /// it must be synced now ([`syncs_after_write`]).
-fn release(shared: &Shared, group: &mut [Request], extent: Extent, asked: bool) -> bool {
+fn release(shared: &Shared, group: &mut [Request], extent: Extent) -> bool {
+    let ack = group_ack(group);
     let mut q = shared.lock();
     q.writing = false;
     if q.gathering > 0 {
@@ -574,7 +595,7 @@ fn release(shared: &Shared, group: &mut [Request], extent: Extent, asked: bool) 
         }
     }
     syncs_after_write(
-        asked,
+        ack,
         q.sync_to,
         synced_or_submitted(shared, &q),
         extent.last(),

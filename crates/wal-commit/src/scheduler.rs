@@ -13,7 +13,7 @@ use wal_format::Lsn;
 
 use crate::control::Control;
 use crate::options::CommitOptions;
-use crate::queue::{Queue, Request, Shared, pending_bytes, synced_or_submitted};
+use crate::queue::{Ack, Queue, Request, Shared, pending_bytes, synced_or_submitted};
 
 /// The longest [`gather`] waits, whatever the syncs take.
 pub(crate) const MAX_GATHER: Duration = Duration::from_millis(2);
@@ -95,12 +95,13 @@ pub(crate) fn sync_owed(sync_to: Lsn, covered: Lsn) -> bool {
 }
 
 /// Whether a group just written through `last` is synced now: a caller in
-/// it waits for a sync (`asked`), or it reaches an owed sync target. A
+/// it waits for a sync (`ack` is [`Ack::Durable`]), or it reaches an owed
+/// sync target. A
 /// group of unsynced appends that ends below the target goes without: the
 /// records up to it were all queued when it was set, so a later group
 /// reaches it, and one sync covers everything written before.
-pub(crate) fn syncs_after_write(asked: bool, sync_to: Lsn, covered: Lsn, last: Lsn) -> bool {
-    asked || (sync_owed(sync_to, covered) && last >= sync_to)
+pub(crate) fn syncs_after_write(ack: Ack, sync_to: Lsn, covered: Lsn, last: Lsn) -> bool {
+    ack == Ack::Durable || (sync_owed(sync_to, covered) && last >= sync_to)
 }
 
 /// How many waiting callers [`gather`] and [`gather_for_sync`] wait for:
@@ -244,7 +245,7 @@ mod tests {
     use wal_format::{LogicalKind, Lsn};
 
     use super::*;
-    use crate::queue::{Ack, Framing};
+    use crate::queue::Framing;
     use crate::records::Records;
 
     fn request(bytes: usize) -> Request {
@@ -301,13 +302,19 @@ mod tests {
     #[test]
     fn a_written_group_syncs_if_asked_or_if_it_reaches_an_owed_target() {
         let (to, covered) = (Lsn::new(10), Lsn::new(3));
-        assert!(syncs_after_write(true, Lsn::ZERO, covered, Lsn::new(5)));
-        assert!(syncs_after_write(false, to, covered, Lsn::new(10)));
-        assert!(syncs_after_write(false, to, covered, Lsn::new(12)));
+        let unsynced = Ack::Unsynced;
+        assert!(syncs_after_write(
+            Ack::Durable,
+            Lsn::ZERO,
+            covered,
+            Lsn::new(5)
+        ));
+        assert!(syncs_after_write(unsynced, to, covered, Lsn::new(10)));
+        assert!(syncs_after_write(unsynced, to, covered, Lsn::new(12)));
         // Below the target: the group that reaches it syncs.
-        assert!(!syncs_after_write(false, to, covered, Lsn::new(9)));
+        assert!(!syncs_after_write(unsynced, to, covered, Lsn::new(9)));
         // The target is covered already.
-        assert!(!syncs_after_write(false, to, Lsn::new(10), Lsn::new(12)));
+        assert!(!syncs_after_write(unsynced, to, Lsn::new(10), Lsn::new(12)));
     }
 
     #[test]
