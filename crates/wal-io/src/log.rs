@@ -1207,19 +1207,8 @@ impl SegmentLog {
         let direct = if mode.is_direct() {
             let block = round_down(offset);
             let mut buf = AlignedBuf::new(DIRECT_ALIGN);
-            let mut got = 0usize;
-            while got < DIRECT_ALIGN {
-                let Some(rest) = buf.get_mut(got..) else {
-                    break;
-                };
-                let n = file
-                    .read_at(rest, block + got as u64)
-                    .map_err(io_err("read", &info.path))?;
-                if n == 0 {
-                    break;
-                }
-                got += n;
-            }
+            file.read_full_at(&mut buf, block)
+                .map_err(io_err("read", &info.path))?;
             // Bytes after `offset` in the block are not data: zero them.
             let keep = (offset - block) as usize;
             if let Some(rest) = buf.get_mut(keep..) {
@@ -1521,18 +1510,9 @@ impl Active {
 pub fn read_clean_marker(storage: &dyn Storage, dir: &Path) -> Option<CleanMarker> {
     let path = dir.join(CLEAN_FILE);
     let mut buf = [0u8; CleanMarker::ENCODED_LEN + 1];
-    let read = storage.open(&path, OpenOptions::read()).and_then(|f| {
-        let mut got = 0;
-        while let Some(rest) = buf.get_mut(got..).filter(|r| !r.is_empty()) {
-            match f.read_at(rest, got as u64) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(got)
-    });
+    let read = storage
+        .open(&path, OpenOptions::read())
+        .and_then(|f| f.read_full_at(&mut buf, 0));
     let marker = match read {
         Ok(n) => CleanMarker::decode(buf.get(..n).unwrap_or_default()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,

@@ -42,17 +42,9 @@ impl SegmentInfo {
 /// Reads and verifies the header of the segment file at `path`.
 pub(crate) fn read_header(file: &dyn StorageFile, path: &Path) -> Result<SegmentHeader> {
     let mut bytes = [0u8; SEGMENT_HEADER_LEN];
-    let mut got = 0;
-    while got < bytes.len() {
-        let rest = bytes.get_mut(got..).unwrap_or_default();
-        let n = file
-            .read_at(rest, got as u64)
-            .map_err(io_err("read", path))?;
-        if n == 0 {
-            break;
-        }
-        got += n;
-    }
+    let got = file
+        .read_full_at(&mut bytes, 0)
+        .map_err(io_err("read", path))?;
     SegmentHeader::decode(bytes.get(..got).unwrap_or_default()).map_err(|source| {
         Error::BadSegmentHeader {
             path: path.to_path_buf(),
@@ -202,18 +194,10 @@ impl RecordIter<'_> {
     }
 
     fn read_fully(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
-        let mut got = 0;
-        while got < buf.len() {
-            let rest = buf.get_mut(got..).unwrap_or_default();
-            let n = self
-                .reader
-                .read_at(rest, offset.saturating_add(got as u64))?;
-            if n == 0 {
-                break;
-            }
-            got += n;
-        }
-        Ok(got)
+        self.reader
+            .file
+            .read_full_at(buf, offset)
+            .map_err(io_err("read", &self.reader.info.path))
     }
 
     fn step(&mut self) -> Result<Option<ScannedRecord>> {

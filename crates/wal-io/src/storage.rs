@@ -183,19 +183,28 @@ pub trait StorageFile: Send + Sync + fmt::Debug {
         Ok(())
     }
 
-    /// Reads exactly `buf.len()` bytes at `offset`, or fails with
-    /// [`io::ErrorKind::UnexpectedEof`].
-    fn read_exact_at(&self, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.read_at(buf, offset) {
-                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                Ok(n) => {
-                    buf = buf.get_mut(n..).unwrap_or_default();
-                    offset = offset.saturating_add(n as u64);
-                }
+    /// Reads at `offset` until `buf` is full or the file ends, retrying
+    /// short and interrupted reads; returns the bytes read (fewer than
+    /// `buf.len()` only at the end of the file). Every "read this much, or
+    /// what there is" in the workspace goes through it.
+    fn read_full_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let mut got = 0usize;
+        while let Some(rest) = buf.get_mut(got..).filter(|r| !r.is_empty()) {
+            match self.read_at(rest, offset.saturating_add(got as u64)) {
+                Ok(0) => break,
+                Ok(n) => got = got.saturating_add(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
+        }
+        Ok(got)
+    }
+
+    /// Reads exactly `buf.len()` bytes at `offset`, or fails with
+    /// [`io::ErrorKind::UnexpectedEof`].
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        if self.read_full_at(buf, offset)? < buf.len() {
+            return Err(io::ErrorKind::UnexpectedEof.into());
         }
         Ok(())
     }
@@ -535,6 +544,69 @@ impl StorageFile for RealFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file of `len` bytes (each its offset, as a byte) whose reads give
+    /// at most 3 bytes and fail with `EINTR` every other call.
+    #[derive(Debug)]
+    struct Stingy {
+        len: u64,
+        calls: std::sync::atomic::AtomicU32,
+    }
+
+    impl StorageFile for Stingy {
+        fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+            let call = self
+                .calls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if call % 2 == 0 {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            let n = buf.len().min(3).min(self.len.saturating_sub(offset) as usize);
+            for (i, b) in buf.iter_mut().take(n).enumerate() {
+                *b = (offset as usize + i) as u8;
+            }
+            Ok(n)
+        }
+        fn write_at(&self, _: &[u8], _: u64) -> io::Result<usize> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+        fn sync_data(&self) -> io::Result<()> {
+            Ok(())
+        }
+        fn sync_all(&self) -> io::Result<()> {
+            Ok(())
+        }
+        fn allocate(&self, _: u64, _: u64) -> io::Result<()> {
+            Ok(())
+        }
+        fn set_len(&self, _: u64) -> io::Result<()> {
+            Ok(())
+        }
+        fn size(&self) -> io::Result<u64> {
+            Ok(self.len)
+        }
+    }
+
+    #[test]
+    fn full_reads_retry_short_and_interrupted_reads_and_stop_at_the_end() {
+        let file = Stingy {
+            len: 20,
+            calls: 0.into(),
+        };
+        let mut buf = [0u8; 10];
+        assert_eq!(file.read_full_at(&mut buf, 4).ok(), Some(10));
+        assert_eq!(buf, [4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+        // The end of the file: what there is.
+        assert_eq!(file.read_full_at(&mut buf, 15).ok(), Some(5));
+        assert_eq!(buf.get(..5), Some(&[15, 16, 17, 18, 19][..]));
+        assert_eq!(file.read_full_at(&mut buf, 20).ok(), Some(0));
+        // Exactly, or UnexpectedEof.
+        assert!(file.read_exact_at(&mut buf, 10).is_ok());
+        assert_eq!(
+            file.read_exact_at(&mut buf, 11).map_err(|e| e.kind()),
+            Err(io::ErrorKind::UnexpectedEof)
+        );
+    }
 
     /// A prefetch of the real storage asks and changes nothing: any range
     /// (empty, past the end) is taken, and the bytes read are the same.

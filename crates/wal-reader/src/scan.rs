@@ -220,10 +220,15 @@ impl Scanner {
             let Some(dst) = self.buf.get_mut(self.buf_len..) else {
                 break;
             };
-            let n = self
+            // One read (not `read_full_at`): the window takes what the
+            // kernel gives beyond `need`, and reads more only while short.
+            let n = match self
                 .file
                 .read_at(dst, self.buf_start.saturating_add(self.buf_len as u64))
-                .map_err(io_err("read", &self.seg.path))?;
+            {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                read => read.map_err(io_err("read", &self.seg.path))?,
+            };
             if n == 0 {
                 ended = true;
                 break;
@@ -712,20 +717,7 @@ fn read_full(
     headroom: usize,
     offset: u64,
 ) -> std::io::Result<usize> {
-    let mut got = 0usize;
-    loop {
-        let Some(dst) = buf.get_mut(headroom.saturating_add(got)..) else {
-            return Ok(got);
-        };
-        if dst.is_empty() {
-            return Ok(got);
-        }
-        let n = file.read_at(dst, offset.saturating_add(got as u64))?;
-        if n == 0 {
-            return Ok(got);
-        }
-        got = got.saturating_add(n);
-    }
+    file.read_full_at(buf.get_mut(headroom..).unwrap_or_default(), offset)
 }
 
 /// The first `i < candidates` with `hay[i..i + 8] == salt`. Runs of zero

@@ -114,15 +114,5 @@ pub(crate) fn read_fully(
     buf: &mut [u8],
     offset: u64,
 ) -> Result<usize> {
-    let mut got = 0;
-    while let Some(rest) = buf.get_mut(got..).filter(|r| !r.is_empty()) {
-        let n = file
-            .read_at(rest, offset.saturating_add(got as u64))
-            .map_err(io_err("read", path))?;
-        if n == 0 {
-            break;
-        }
-        got += n;
-    }
-    Ok(got)
+    file.read_full_at(buf, offset).map_err(io_err("read", path))
 }
