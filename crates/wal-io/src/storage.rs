@@ -558,7 +558,7 @@ mod tests {
             let call = self
                 .calls
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if call % 2 == 0 {
+            if call.is_multiple_of(2) {
                 return Err(io::ErrorKind::Interrupted.into());
             }
             let n = buf.len().min(3).min(self.len.saturating_sub(offset) as usize);
