@@ -13,7 +13,7 @@
 //! prepared) still creates one inline, fallocated only (wal-io), so
 //! nothing depends on this thread keeping up.
 //!
-//! With [`CommitOptions::adaptive_preallocation`] (on by default), a log
+//! With [`crate::CommitOptions::adaptive_preallocation`] (on by default), a log
 //! configured to zero-fill its segments zero-fills a spare only while it
 //! syncs often for the bytes it writes: when the first half of the
 //! current segment took [`BULK_BYTES_PER_SYNC`] or more per sync (many
@@ -21,11 +21,9 @@
 //! (`fallocate`). The
 //! zeros make each small sync cheaper (the extents are already written,
 //! so `fdatasync` commits no extent conversion), but they are as many
-//! bytes again for the disk to write: measured on the development VM,
-//! zero-filled segments were ahead at 1 KiB x 16 writers (14 KiB per sync)
-//! and 16 KiB x 1 writer, fallocated ones at 1 KiB x 64 writers (64 KiB
-//! per sync, 1.23x) and 16 KiB x 16 writers (1.52x); see
-//! `docs/perf/HISTORY.md`.
+//! bytes again for the disk to write, so they pay off only when each sync
+//! is small (measurements: `docs/perf/HISTORY.md`, "Zero-fill only where
+//! it pays").
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
