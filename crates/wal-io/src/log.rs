@@ -1540,7 +1540,8 @@ fn file_options(base: OpenOptions, mode: SyncMode) -> OpenOptions {
 
 /// Whether `offset..len` of the file reads as zeros.
 fn all_zero(file: &dyn StorageFile, path: &Path, mut offset: u64, len: u64) -> Result<bool> {
-    let mut buf = vec![0u8; ZERO_CHUNK];
+    // No larger than the range: a small segment needs no 1 MiB buffer.
+    let mut buf = vec![0u8; chunk_for(len.saturating_sub(offset), ZERO_CHUNK)];
     while offset < len {
         let n = (len - offset).min(ZERO_CHUNK as u64) as usize;
         let chunk = buf.get_mut(..n).unwrap_or_default();
@@ -1751,6 +1752,13 @@ fn preallocate(options: &LogOptions, file: &dyn StorageFile, path: &Path, from: 
     Ok(())
 }
 
+/// The size of a buffer of zeros for `len` bytes written (or read) in
+/// chunks of at most `chunk`: the same chunks, without allocating (and
+/// zeroing) a whole chunk for a smaller range.
+fn chunk_for(len: u64, chunk: usize) -> usize {
+    usize::try_from(len).map_or(chunk, |len| len.min(chunk))
+}
+
 /// Writes zeros over `0..size` of a new spare file, so its extents are
 /// written ones and a steady-state `fdatasync` of the segment flushes data
 /// only. Through `O_DIRECT` where the file system takes it: the zeros then
@@ -1764,7 +1772,7 @@ fn zero_fill(storage: &dyn Storage, file: &dyn StorageFile, path: &Path, size: u
     if aligned_end > 0
         && let Ok(direct) = storage.open(path, OpenOptions::write().direct(true))
     {
-        let zeros = AlignedBuf::new(DIRECT_ZERO_CHUNK);
+        let zeros = AlignedBuf::new(chunk_for(aligned_end, DIRECT_ZERO_CHUNK));
         while at < aligned_end {
             let n = (aligned_end - at).min(DIRECT_ZERO_CHUNK as u64) as usize;
             if let Err(e) = direct.write_all_at(zeros.get(..n).unwrap_or_default(), at) {
@@ -1774,7 +1782,7 @@ fn zero_fill(storage: &dyn Storage, file: &dyn StorageFile, path: &Path, size: u
             at += n as u64;
         }
     }
-    let zeros = vec![0u8; ZERO_CHUNK];
+    let zeros = vec![0u8; chunk_for(size - at.min(size), ZERO_CHUNK)];
     while at < size {
         let n = (size - at).min(ZERO_CHUNK as u64) as usize;
         file.write_all_at(zeros.get(..n).unwrap_or_default(), at)
