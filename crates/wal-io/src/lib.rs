@@ -113,5 +113,5 @@ pub use log::{
     SyncHandle, is_spare_name, read_clean_marker,
 };
 pub use options::{LogOptions, MIN_SEGMENT_SIZE, Preallocation, SyncMode};
-pub use segment::{RecordIter, ScanEnd, ScannedRecord, SegmentInfo, SegmentReader};
+pub use segment::{RecordIter, ScanEnd, ScannedRecord, SegmentInfo, SegmentReader, list_segments};
 pub use storage::{DirEntry, DirLock, FileStorage, OpenOptions, Storage, StorageFile};

@@ -13,7 +13,7 @@ use wal_format::{
 use crate::aligned::{AlignedBuf, DIRECT_ALIGN, round_down, round_up};
 use crate::error::{Error, Result, io_err};
 use crate::options::{LogOptions, Preallocation, SyncMode};
-use crate::segment::{SegmentInfo, SegmentReader, find_cut, read_header};
+use crate::segment::{SegmentInfo, SegmentReader, find_cut, one_log, read_header, segment_info};
 use crate::storage::{DirLock, OpenOptions, Storage, StorageFile, is_not_regular};
 
 /// The name of the lock file in a log directory.
@@ -261,29 +261,10 @@ impl SegmentLog {
                 }
                 continue;
             }
-            if !entry.is_file && parse_segment_file_name(&entry.name).is_some() {
-                // A symlink, directory or special file under a segment's
-                // name: never followed or opened (a FIFO would block).
-                return Err(Error::NotRegular { path });
-            }
-            if let (true, Some(lsn)) = (entry.is_file, parse_segment_file_name(&entry.name)) {
-                let file = storage.open(&path, OpenOptions::read()).map_err(|e| {
-                    if is_not_regular(&e) {
-                        // It became one since it was listed.
-                        Error::NotRegular { path: path.clone() }
-                    } else {
-                        io_err("open", &path)(e)
-                    }
-                })?;
-                let header = read_header(&*file, &path)?;
-                if header.first_lsn != lsn {
-                    return Err(Error::NameMismatch {
-                        path,
-                        in_header: header.first_lsn,
-                        in_name: lsn,
-                    });
+            if parse_segment_file_name(&entry.name).is_some() {
+                if let Some(info) = segment_info(&*storage, &dir, &entry)? {
+                    segments.push(info);
                 }
-                segments.push(SegmentInfo { path, header });
             } else if let Some(n) = spare_number(&entry.name) {
                 // Numbers already taken, by a spare or by anything else,
                 // are never given to a new spare.
@@ -325,18 +306,8 @@ impl SegmentLog {
             storage.sync_dir(&dir).map_err(io_err("sync", &dir))?;
         }
         segments.sort_by_key(SegmentInfo::first_lsn);
-        let log_id = match segments.first() {
-            Some(first) => {
-                let expected = first.header.log_id;
-                if let Some(other) = segments.iter().find(|s| s.header.log_id != expected) {
-                    return Err(Error::ForeignSegment {
-                        path: other.path.clone(),
-                        expected,
-                        found: other.header.log_id,
-                    });
-                }
-                expected
-            }
+        let log_id = match one_log(&segments)? {
+            Some(id) => id,
             None => LogId::new(storage.random_u64().map_err(io_err("random", &dir))?),
         };
         let mut clean = if clean_file {

@@ -4,19 +4,23 @@
 use std::path::{Path, PathBuf};
 
 use wal_format::{
-    Lsn, RECORD_HEADER_LEN, RecordDecoder, RecordHeader, RecordType, SEGMENT_HEADER_LEN,
-    SegmentHeader,
+    LogId, Lsn, RECORD_HEADER_LEN, RecordDecoder, RecordHeader, RecordType, SEGMENT_HEADER_LEN,
+    SegmentHeader, parse_segment_file_name,
 };
 
 use crate::error::{Error, Result, io_err};
-use crate::storage::{OpenOptions, Storage, StorageFile};
+use crate::storage::{DirEntry, OpenOptions, Storage, StorageFile, is_not_regular};
 
 /// A segment of the log as found in its directory: its file and its
-/// verified header.
+/// verified header. Made only by this crate ([`list_segments`],
+/// [`crate::SegmentLog::segments`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SegmentInfo {
-    pub(crate) path: PathBuf,
-    pub(crate) header: SegmentHeader,
+    /// The segment's file.
+    pub path: PathBuf,
+    /// The segment's verified header (first LSN, salt, log id, key id).
+    pub header: SegmentHeader,
 }
 
 impl SegmentInfo {
@@ -36,6 +40,86 @@ impl SegmentInfo {
     #[must_use]
     pub fn header(&self) -> &SegmentHeader {
         &self.header
+    }
+}
+
+/// The segments of the log in `dir`, oldest first, each header read and
+/// verified: what a reader that does not take the directory's lock sees
+/// (a segment removed while it is listed is left out). The one listing of
+/// a log's segments; [`crate::SegmentLog::open`] makes the same checks on
+/// the entries it lists.
+///
+/// # Errors
+///
+/// [`Error::NotRegular`] for an entry named like a segment that is not a
+/// regular file (never followed or opened); [`Error::BadSegmentHeader`];
+/// [`Error::NameMismatch`]; [`Error::ForeignSegment`] for a segment of
+/// another log; [`Error::Io`].
+pub fn list_segments(storage: &dyn Storage, dir: &Path) -> Result<Vec<SegmentInfo>> {
+    let entries = storage.list_dir(dir).map_err(io_err("list", dir))?;
+    let mut segments = Vec::new();
+    for entry in &entries {
+        if let Some(info) = segment_info(storage, dir, entry)? {
+            segments.push(info);
+        }
+    }
+    segments.sort_by_key(SegmentInfo::first_lsn);
+    one_log(&segments)?;
+    Ok(segments)
+}
+
+/// The segment `entry` of a listing of `dir` names, its header verified;
+/// `None` if the entry is not named like a segment, or the file went
+/// since it was listed.
+pub(crate) fn segment_info(
+    storage: &dyn Storage,
+    dir: &Path,
+    entry: &DirEntry,
+) -> Result<Option<SegmentInfo>> {
+    let Some(lsn) = parse_segment_file_name(&entry.name) else {
+        return Ok(None);
+    };
+    let path = dir.join(&entry.name);
+    if !entry.is_file {
+        // A symlink, directory or special file under a segment's name:
+        // never followed or opened (a FIFO would block).
+        return Err(Error::NotRegular { path });
+    }
+    let file = match storage.open(&path, OpenOptions::read()) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        // It became one since it was listed.
+        Err(e) if is_not_regular(&e) => return Err(Error::NotRegular { path }),
+        Err(e) => return Err(io_err("open", &path)(e)),
+    };
+    let header = read_header(&*file, &path)?;
+    if header.first_lsn != lsn {
+        return Err(Error::NameMismatch {
+            path,
+            in_header: header.first_lsn,
+            in_name: lsn,
+        });
+    }
+    Ok(Some(SegmentInfo { path, header }))
+}
+
+/// The log id `segments` share (`None` without segments).
+///
+/// # Errors
+///
+/// [`Error::ForeignSegment`]: a segment of another log among them.
+pub(crate) fn one_log(segments: &[SegmentInfo]) -> Result<Option<LogId>> {
+    let Some(first) = segments.first() else {
+        return Ok(None);
+    };
+    let expected = first.header.log_id;
+    match segments.iter().find(|s| s.header.log_id != expected) {
+        Some(other) => Err(Error::ForeignSegment {
+            path: other.path.clone(),
+            expected,
+            found: other.header.log_id,
+        }),
+        None => Ok(Some(expected)),
     }
 }
 

@@ -11,7 +11,7 @@ use wal_io::{LogOptions, OpenOptions, SegmentLog, Storage};
 use crate::error::{Error, Result, io_err};
 use crate::options::ReadOptions;
 use crate::reader::{LogReader, LogRecord};
-use crate::report::{CorruptRange, Position, RecoveryReport};
+use crate::report::{Position, RecoveryReport};
 use crate::segments::Segment;
 
 /// Opens the log in `dir` for writing and recovers it: checks every
@@ -154,37 +154,9 @@ fn recover_inner(
     // Opening syncs the directory (the names listed may not be durable),
     // and resuming below makes the last segment's records durable (they
     // may be only in the page cache) unless the log was closed cleanly.
-    let mut log = match SegmentLog::open(Arc::clone(&storage), &dir, log_options) {
-        Ok(log) => log,
-        // What a reader's listing reports as corruption, the same way.
-        Err(wal_io::Error::ForeignSegment {
-            path,
-            expected,
-            found,
-        }) => {
-            return Err(Error::Corruption(Box::new(CorruptRange::foreign(
-                path, expected, found,
-            ))));
-        }
-        Err(wal_io::Error::NotRegular { path }) => {
-            return Err(Error::Corruption(Box::new(CorruptRange::not_regular(path))));
-        }
-        Err(wal_io::Error::BadSegmentHeader { path, source }) => {
-            return Err(Error::BadSegmentHeader { path, source });
-        }
-        Err(wal_io::Error::NameMismatch {
-            path,
-            in_header,
-            in_name,
-        }) => {
-            return Err(Error::NameMismatch {
-                path,
-                in_header,
-                in_name,
-            });
-        }
-        Err(e) => return Err(e.into()),
-    };
+    // What a reader's listing reports, reported the same way.
+    let mut log = SegmentLog::open(Arc::clone(&storage), &dir, log_options)
+        .map_err(crate::segments::from_listing)?;
     // The marker as it is on the disk (the log may not trust it for its
     // rewrite, say when its segment is gone: the walk still takes it as
     // evidence of what was acknowledged).
@@ -193,14 +165,7 @@ fn recover_inner(
     } else {
         log.clean_marker().copied()
     };
-    let segs: Vec<Segment> = log
-        .segments()
-        .iter()
-        .map(|s| Segment {
-            path: s.path().to_path_buf(),
-            header: *s.header(),
-        })
-        .collect();
+    let segs: Vec<Segment> = log.segments().to_vec();
     let count = segs.len();
     let first_lsn = segs.first().map_or(Lsn::ZERO, Segment::first_lsn);
     // One walk, decoding every payload: a record that does not

@@ -146,3 +146,34 @@ fn options_that_make_no_sense_are_refused() {
         assert!(matches!(e, Error::InvalidOption { .. }), "{e}");
     }
 }
+
+/// The listing readers use (no lock) finds what the log holds, and makes
+/// the log's own checks.
+#[test]
+fn the_lock_free_listing_agrees_with_the_log() {
+    for disk in disks(seed()) {
+        let options = small_options(SyncMode::Data);
+        let mut log = SegmentLog::open(disk.storage.clone(), &disk.dir, &options).unwrap();
+        while log.segments().len() < 3 {
+            append(&mut log, 1000).unwrap();
+        }
+        log.sync().unwrap();
+        let listed = wal_io::list_segments(&*disk.storage, &disk.dir).unwrap();
+        assert_eq!(listed, log.segments(), "{}", disk.name);
+        // A damaged header: the same finding, naming the file.
+        let path = disk.dir.join(segment_file_name(Lsn::FIRST));
+        let f = disk
+            .storage
+            .open(&path, wal_io::OpenOptions::write())
+            .unwrap();
+        f.write_all_at(&[0xff], 20).unwrap();
+        drop(f);
+        drop(log);
+        match wal_io::list_segments(&*disk.storage, &disk.dir) {
+            Err(Error::BadSegmentHeader { path: p, .. }) => assert_eq!(p, path),
+            other => panic!("{}: {other:?}", disk.name),
+        }
+        let e = SegmentLog::open(disk.storage.clone(), &disk.dir, &options).unwrap_err();
+        assert!(matches!(e, Error::BadSegmentHeader { .. }), "{e}");
+    }
+}
