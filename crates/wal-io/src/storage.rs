@@ -561,7 +561,10 @@ mod tests {
             if call.is_multiple_of(2) {
                 return Err(io::ErrorKind::Interrupted.into());
             }
-            let n = buf.len().min(3).min(self.len.saturating_sub(offset) as usize);
+            let n = buf
+                .len()
+                .min(3)
+                .min(self.len.saturating_sub(offset) as usize);
             for (i, b) in buf.iter_mut().take(n).enumerate() {
                 *b = (offset as usize + i) as u8;
             }
