@@ -145,9 +145,58 @@ fn recovery_calls(plan: &Plan, halted: &Halted, point: u64) -> u64 {
 /// Explores every crash point of `plan`'s `workload`: see the module docs.
 #[must_use]
 pub fn explore(plan: &Plan, workload: Workload, config: &CrashConfig) -> Outcome {
+    explore_part(plan, workload, config, 0, 1)
+}
+
+/// [`explore`] with the crash points dealt out to `jobs` threads (at
+/// least one; [`explore_part`]): the same cases and the same counts, in
+/// about `1 / jobs` of the time where the cores are free (a case spends
+/// much of its time waiting for the log's own threads). The violations
+/// kept are those of the first part first.
+#[must_use]
+pub fn explore_parallel(
+    plan: &Plan,
+    workload: Workload,
+    config: &CrashConfig,
+    jobs: usize,
+) -> Outcome {
+    let parts = jobs.max(1) as u64;
+    let outcomes: Vec<Outcome> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..parts)
+            .map(|part| s.spawn(move || explore_part(plan, workload, config, part, parts)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
     let mut out = Outcome::default();
-    out.counts.workloads = 1;
-    out.counts.stream_workloads = u64::from(workload == Workload::Streams);
+    for part in outcomes {
+        out.merge(part);
+    }
+    out
+}
+
+/// Part `part` of `parts` of [`explore`]: the crash points whose number
+/// is `part` modulo `parts` (dealt out in turn, as a later point costs
+/// more: the workload runs further before it). The parts of a division
+/// together check exactly the cases one [`explore`] does and add up to
+/// its counts: part 0 also checks the uncrashed run's log and counts the
+/// workload; every part makes the counting run, which each point's run is
+/// compared with.
+#[must_use]
+pub fn explore_part(
+    plan: &Plan,
+    workload: Workload,
+    config: &CrashConfig,
+    part: u64,
+    parts: u64,
+) -> Outcome {
+    let parts = parts.max(1);
+    let first = part == 0;
+    let mut out = Outcome::default();
+    out.counts.workloads = u64::from(first);
+    out.counts.stream_workloads = u64::from(first && workload == Workload::Streams);
     let ops = workload.operations(plan);
     let case = |point, variant, recovery| Case::Crash {
         plan: *plan,
@@ -164,11 +213,11 @@ pub fn explore(plan: &Plan, workload: Workload, config: &CrashConfig) -> Outcome
             return out;
         }
     };
-    if let Err(e) = no_panic(|| check_variant(plan, &full, u64::MAX, 0)) {
+    if first && let Err(e) = no_panic(|| check_variant(plan, &full, u64::MAX, 0)) {
         out.violation(case(u64::MAX, 0, None), e);
     }
     let streams = u64::from(workload == Workload::Streams);
-    for point in 0..full.made {
+    for point in (0..full.made).filter(|p| p % parts == part) {
         out.counts.crash_points += 1;
         out.counts.stream_crash_points += streams;
         let halted = match no_panic(|| run_halted(plan, workload, &ops, Some(point))) {

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use wal_torture::{CrashConfig, Plan, Workload, crash};
 
-use crate::support::run_and_report;
+use crate::support::{JOBS, run_and_report};
 
 /// Operations per workload: enough to rotate through several segments,
 /// purge and truncate, with every call a crash point.
@@ -56,7 +56,7 @@ fn explore(seed: u64) {
         recovery: true,
     };
     let counts = run_and_report(&format!("crash points, {plan}"), || {
-        crash::explore(&plan, Workload::Records, &config)
+        crash::explore_parallel(&plan, Workload::Records, &config, JOBS)
     });
     assert_eq!(counts.crash_points, cover.calls);
     assert_eq!(counts.crash_cases, cover.calls * u64::from(variants));
@@ -99,4 +99,30 @@ fn encrypted_no_recycling() {
 #[test]
 fn encrypted_and_compressed_recycling() {
     explore(0x4003);
+}
+
+/// The parts of a divided exploration check the cases one exploration
+/// does: the same counts, whether one thread runs them or several.
+#[test]
+fn a_divided_exploration_adds_up_to_the_whole() {
+    let plan = Plan::from_seed(0x1004, 20);
+    let config = CrashConfig {
+        variants: 2,
+        recovery: true,
+    };
+    let whole = crash::explore(&plan, Workload::Records, &config);
+    let divided = crash::explore_parallel(&plan, Workload::Records, &config, JOBS);
+    assert!(whole.counts.crash_points > 0, "{}", whole.counts);
+    assert_eq!(divided.counts, whole.counts);
+    let mut parts = wal_torture::Outcome::default();
+    for part in 0..2 {
+        parts.merge(crash::explore_part(
+            &plan,
+            Workload::Records,
+            &config,
+            part,
+            2,
+        ));
+    }
+    assert_eq!(parts.counts, whole.counts);
 }

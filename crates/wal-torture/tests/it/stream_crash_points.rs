@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use wal_torture::{Case, CrashConfig, Plan, Workload, crash};
 
-use crate::support::run_and_report;
+use crate::support::{JOBS, run_and_report};
 
 /// Operations per workload: the streams workload verifies more per case
 /// (every stream is read back), so fewer than the records workload's.
@@ -67,7 +67,7 @@ fn explore(seed: u64) {
         recovery: true,
     };
     let counts = run_and_report(&format!("stream crash points, {plan}"), || {
-        crash::explore(&plan, Workload::Streams, &config)
+        crash::explore_parallel(&plan, Workload::Streams, &config, JOBS)
     });
     assert_eq!(counts.crash_points, cover.calls);
     assert_eq!(counts.stream_crash_points, cover.calls);

@@ -4,6 +4,13 @@ use std::time::Instant;
 
 use wal_torture::{Counts, Outcome};
 
+/// Threads each crash-point exploration deals its crash points out to
+/// (`crash::explore_parallel`): a case spends much of its time waiting for
+/// the log's own threads, so one exploration leaves the cores idle; with
+/// the two tests the harness runs at once on two cores, six threads keep
+/// both busy.
+pub(crate) const JOBS: usize = 3;
+
 /// Runs `explore`, prints its counts (the CI log quotes them) and any
 /// violation with its replay line, and fails on a violation.
 pub(crate) fn run_and_report(name: &str, explore: impl FnOnce() -> Outcome) -> Counts {
