@@ -24,7 +24,7 @@
 //!   `append_unsynced`, acknowledged only by a later sync);
 //! - 1 `append_batch`, 1 count byte, then `2 + count % 3` size bytes;
 //! - 2 `checkpoint`, no argument;
-//! - 3 purge (`truncate_below` the last checkpoint, skipped without one);
+//! - 3 purge (`purge_below` the last checkpoint, skipped without one);
 //! - 4 `truncate_from`, 1 byte `n`: the first LSN of the `1 + n % 3`-th last
 //!   record or batch (skipped if at or below a purge point);
 //! - 5 `sync`, no argument;
@@ -228,8 +228,8 @@ impl Run {
         if let Some(p) = self.model.last_checkpoint() {
             self.model.purging(p);
             self.wal()
-                .truncate_below(Lsn::new(p))
-                .unwrap_or_else(|e| panic!("truncate_below({p}) failed: {e} ({e:?})"));
+                .purge_below(Lsn::new(p))
+                .unwrap_or_else(|e| panic!("purge_below({p}) failed: {e} ({e:?})"));
         }
     }
 

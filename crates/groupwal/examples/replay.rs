@@ -26,7 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // A checkpoint: the state so far lives elsewhere (a snapshot), so
         // older records can go.
         let cp = wal.checkpoint(b"snapshot:a=1,b=2")?;
-        wal.truncate_below(cp)?;
+        wal.purge_below(cp)?;
         wal.append(b"a=3")?;
         wal.close()?;
     }

@@ -91,7 +91,7 @@ pub enum Error {
         dir: PathBuf,
     },
     /// The file system lacks room for a new segment; nothing was created.
-    /// Free some space (or let [`crate::Wal::truncate_below`] and purges
+    /// Free some space (or let [`crate::Wal::purge_below`] and purges
     /// remove old segments) and reopen.
     #[error(
         "no room for a new segment in {}: {needed} bytes needed, {available} available",

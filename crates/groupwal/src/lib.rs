@@ -68,7 +68,7 @@
 //! ```
 //!
 //! Plain appends ([`Wal::append`]) and streams can share a log; plain
-//! records are kept until [`Wal::truncate_below`] lets them go, and
+//! records are kept until [`Wal::purge_below`] lets them go, and
 //! [`Wal::open_with`] replays only them.
 //!
 //! # Durability by sync mode

@@ -61,7 +61,7 @@ impl WalOptions {
     /// forward (raft-engine's rewrite) so those segments can go; the copies
     /// are counted in [`crate::StreamInfo::copied`]. Runs in the space
     /// reclamation that a stream's purge ([`crate::Stream::purge_below`])
-    /// or [`crate::Wal::truncate_below`] starts, on the caller's thread.
+    /// or [`crate::Wal::purge_below`] starts, on the caller's thread.
     /// `None`: never; such a stream keeps every segment from its first
     /// live entry on. By default, 16 (1 GiB of 64 MiB segments).
     pub fn stream_rewrite_segments(&mut self, n: Option<u64>) -> &mut Self {

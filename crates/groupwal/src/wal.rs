@@ -328,7 +328,7 @@ impl Wal {
     }
 
     /// The oldest LSN the log still holds: where a replay of everything
-    /// starts once [`Wal::truncate_below`] removed segments
+    /// starts once [`Wal::purge_below`] removed segments
     /// (`read_from(wal.first_lsn())`). [`Wal::next_lsn`] for a log with
     /// no record.
     #[must_use]
@@ -438,7 +438,7 @@ impl Wal {
     ///
     /// [`Error::Poisoned`] (a failed I/O operation poisons the log),
     /// [`Error::Closed`].
-    pub fn truncate_below(&self, lsn: Lsn) -> Result<usize> {
+    pub fn purge_below(&self, lsn: Lsn) -> Result<usize> {
         self.streams.raise_plain_floor(lsn);
         self.reclaim(lsn)
     }

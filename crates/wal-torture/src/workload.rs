@@ -414,7 +414,7 @@ pub enum Op {
     Batch(Vec<Vec<u8>>),
     /// `Wal::checkpoint`.
     Checkpoint(Vec<u8>),
-    /// `Wal::truncate_below` the last checkpoint (skipped without one).
+    /// `Wal::purge_below` the last checkpoint (skipped without one).
     Purge,
     /// `Wal::truncate_from` the first LSN of the n-th last unit (record or
     /// batch), if it lies above every purge point (else skipped).
@@ -627,7 +627,7 @@ fn step(wal: &Wal, op: &Op, model: &mut Model, waits: &mut Waits) -> Step {
         Op::Purge => {
             if let Some(p) = model.last_checkpoint() {
                 model.purging(p);
-                if let Err(e) = wal.truncate_below(Lsn::new(p)) {
+                if let Err(e) = wal.purge_below(Lsn::new(p)) {
                     return Ok(Err(e));
                 }
             }

@@ -9,7 +9,7 @@
 //! each live entry to its LSN; reading an entry goes to the log.
 //!
 //! Space: a segment is removed once no stream has a live entry in it and
-//! nothing below the bound given to [`Wal::truncate_below`] is still
+//! nothing below the bound given to [`Wal::purge_below`] is still
 //! needed by plain records. The last purge or truncation of a stream whose
 //! entries are all gone is written again before the segment holding it is
 //! removed, so its next index survives.
@@ -73,7 +73,7 @@ impl Drop for PlainAppend<'_> {
 struct State {
     index: StreamIndex,
     /// Plain (non-stream) records below this LSN are not needed any more:
-    /// the highest bound given to [`Wal::truncate_below`].
+    /// the highest bound given to [`Wal::purge_below`].
     plain_floor: Lsn,
     /// For each stream with no live entry, the LSN of the record that set
     /// its state (its last purge or truncation).

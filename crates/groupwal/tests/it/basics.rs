@@ -125,7 +125,7 @@ fn truncation_at_both_ends() {
         wal.append(&payload(2, s)).unwrap();
     }
     assert_eq!(wal.first_lsn(), Lsn::FIRST);
-    let removed = wal.truncate_below(Lsn::new(100)).unwrap();
+    let removed = wal.purge_below(Lsn::new(100)).unwrap();
     assert!(removed > 0);
     assert!(matches!(
         wal.read_from(Lsn::FIRST),

@@ -77,7 +77,7 @@ fn a_read_below_the_purged_records_is_purged() {
     for s in 0..120 {
         wal.append(&payload(1, s)).unwrap();
     }
-    assert!(wal.truncate_below(Lsn::new(100)).unwrap() > 0);
+    assert!(wal.purge_below(Lsn::new(100)).unwrap() > 0);
     let oldest = wal.first_lsn();
     match wal.read_from(Lsn::FIRST) {
         Err(Error::Purged { lsn, oldest: o }) => assert_eq!((lsn, o), (Lsn::FIRST, oldest)),

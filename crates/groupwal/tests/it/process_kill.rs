@@ -5,7 +5,7 @@
 //! temporary directory with small segments and fragments, appends from
 //! several threads (single records of mixed sizes, some longer than a
 //! fragment, atomic batches, and now and then a checkpoint followed by
-//! `truncate_below` at it), and writes every acknowledgement to its
+//! `purge_below` at it), and writes every acknowledgement to its
 //! standard output, flushed, as soon as the call returns. The parent reads
 //! the pipe and after a seeded random number of acknowledgements (or as
 //! soon as the child starts or has opened the log, so that the kill lands
@@ -309,8 +309,8 @@ fn child_writer(wal: &Wal, cycle: u64, seed: u64, w: u64) {
             say(&format!("A {} {w} {seq} c", lsn.get()));
             say(&format!("p {}", lsn.get()));
             let n = wal
-                .truncate_below(lsn)
-                .unwrap_or_else(|e| fail_child("truncate_below", &e));
+                .purge_below(lsn)
+                .unwrap_or_else(|e| fail_child("purge_below", &e));
             say(&format!("P {} {n}", lsn.get()));
         } else if roll < 20 {
             let of = 2 + rng.below(3);

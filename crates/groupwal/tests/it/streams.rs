@@ -234,7 +234,7 @@ fn segments_go_once_every_stream_purged_past_them_and_state_survives() {
         })
     ));
     // Nor is the plain purge: stream 2's entries are live.
-    wal.truncate_below(wal.next_lsn()).unwrap();
+    wal.purge_below(wal.next_lsn()).unwrap();
     assert_eq!(segments(&storage), before);
 
     wal.stream(2).purge_below(35).unwrap();
@@ -287,7 +287,7 @@ fn plain_records_keep_their_segments_until_the_plain_purge() {
             .payload,
         b"plain and still needed"
     );
-    assert!(wal.truncate_below(wal.next_lsn()).unwrap() > 0);
+    assert!(wal.purge_below(wal.next_lsn()).unwrap() > 0);
     assert!(segments(&storage) < before);
     wal.close().unwrap();
     let wal = open(&storage);
@@ -449,7 +449,7 @@ fn a_plain_purge_past_the_end_does_not_cover_later_plain_records() {
     let wal = open(&storage);
     let big = vec![3u8; 3000];
     wal.stream(1).append(&big).unwrap();
-    assert_eq!(wal.truncate_below(Lsn::new(1_000_000)).unwrap(), 0);
+    assert_eq!(wal.purge_below(Lsn::new(1_000_000)).unwrap(), 0);
     let plain = wal.append(b"needed later").unwrap();
     for _ in 0..40 {
         wal.stream(1).append(&big).unwrap();

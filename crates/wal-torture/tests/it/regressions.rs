@@ -357,7 +357,7 @@ fn a_spare_that_is_still_a_segment_after_a_crash_is_not_reused() {
     disk.arm("spare");
     model.purging(cp);
     assert!(
-        wal.truncate_below(Lsn::new(cp)).is_err(),
+        wal.purge_below(Lsn::new(cp)).is_err(),
         "the purge did not fail"
     );
     let (segment, spare) = disk.fired().expect("the purge failed without the fault");
