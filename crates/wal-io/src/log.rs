@@ -2,8 +2,8 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use wal_format::{
     CleanMarker, LogId, Lsn, RecordDecoder, SEGMENT_HEADER_LEN, Salt, SegmentHeader,
@@ -15,6 +15,11 @@ use crate::error::{Error, Result, io_err};
 use crate::options::{LogOptions, Preallocation, SyncMode};
 use crate::segment::{SegmentInfo, SegmentReader, find_cut, one_log, read_header, segment_info};
 use crate::storage::{DirLock, OpenOptions, Storage, StorageFile, is_not_regular};
+
+mod spares;
+
+pub use spares::{SPARE_EXTENSION, SPARE_PREFIX, SparePreparer, is_spare_name};
+use spares::{SpareQueue, create_spare, spare_number};
 
 /// The name of the lock file in a log directory.
 pub const LOCK_FILE: &str = "LOCK";
@@ -30,13 +35,6 @@ pub const LOCK_FILE: &str = "LOCK";
 /// version 1) is no evidence: it is ignored, with a warning.
 pub const CLEAN_FILE: &str = "CLEAN";
 
-/// The prefix of spare segment files (prepared or recycled files waiting to
-/// become segments): `spare-N.spare`.
-pub const SPARE_PREFIX: &str = "spare-";
-
-/// The extension of spare segment files.
-pub const SPARE_EXTENSION: &str = "spare";
-
 /// Zeros are written in chunks of this size when a segment is zero-filled.
 const ZERO_CHUNK: usize = 1 << 20;
 
@@ -45,24 +43,6 @@ const ZERO_CHUNK: usize = 1 << 20;
 /// writes in flight, so a large one adds its whole duration to some
 /// appends' latency.
 const DIRECT_ZERO_CHUNK: usize = 128 << 10;
-
-/// Whether `name` is a spare segment file's name (`spare-N.spare`): a
-/// file the log keeps ready, holding no records.
-#[must_use]
-pub fn is_spare_name(name: &str) -> bool {
-    spare_number(name).is_some()
-}
-
-fn spare_number(name: &str) -> Option<u64> {
-    let digits = name
-        .strip_prefix(SPARE_PREFIX)?
-        .strip_suffix(SPARE_EXTENSION)?
-        .strip_suffix('.')?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
 
 /// The segment being appended to.
 #[derive(Debug)]
@@ -793,49 +773,6 @@ impl SegmentLog {
         })
     }
 
-    /// Makes sure a spare file is ready for the next rotation (prepared
-    /// ahead: created, preallocated and made durable; or a recycled
-    /// segment). Called after each rotation when
-    /// [`LogOptions::prepare_ahead`] is on; the caller may call it earlier,
-    /// off its latency-critical path.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Io`].
-    pub fn prepare_next(&mut self) -> Result<()> {
-        self.check_usable()?;
-        self.spare_preparer().prepare().map(drop)
-    }
-
-    /// Turns [`LogOptions::prepare_ahead`] on or off for this open log: a
-    /// caller that prepares spares on a thread of its own (see
-    /// [`SegmentLog::spare_preparer`]) turns it off, so rotations never
-    /// prepare on the appending thread. Off, a rotation that finds no
-    /// spare ready (it outran the other thread) creates one with
-    /// [`Preallocation::Allocate`] where the options say
-    /// [`Preallocation::ZeroFill`]: zero-filling a whole segment there
-    /// would stall every appender. A log's first segment is always made
-    /// as configured.
-    pub fn set_prepare_ahead(&mut self, on: bool) {
-        self.options.prepare_ahead = on;
-    }
-
-    /// A handle that prepares spare segments from another thread (wal-io
-    /// starts none): turn [`LogOptions::prepare_ahead`] off and call
-    /// [`SparePreparer::prepare`] whenever [`SparePreparer::is_needed`], so
-    /// no append ever waits for a file to be created and zero-filled. The
-    /// handle keeps the directory locked while it lives.
-    #[must_use]
-    pub fn spare_preparer(&self) -> SparePreparer {
-        SparePreparer {
-            storage: Arc::clone(&self.storage),
-            dir: self.dir.clone(),
-            options: self.options.clone(),
-            spares: Arc::clone(&self.spares),
-            _lock: Arc::clone(&self.lock),
-        }
-    }
-
     /// Drops every segment whose records all have LSNs below `lsn` (purge
     /// after a checkpoint). The segment being appended to is never dropped,
     /// nor the last segment. Segments go oldest first, each removed (or
@@ -1544,165 +1481,14 @@ fn probe_sync_mode(storage: &dyn Storage, dir: &Path, mode: SyncMode) -> Result<
     }
 }
 
-/// The spare files of a log directory, shared with [`SparePreparer`]s.
-#[derive(Debug)]
-struct SpareQueue {
-    paths: Mutex<Vec<PathBuf>>,
-    /// The number of the next spare file name.
-    next: AtomicU64,
-}
-
-impl SpareQueue {
-    fn lock(&self) -> MutexGuard<'_, Vec<PathBuf>> {
-        // The list is valid whatever a panicking holder was doing.
-        self.paths.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn new_path(&self, dir: &Path) -> PathBuf {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        dir.join(format!("{SPARE_PREFIX}{n}.{SPARE_EXTENSION}"))
-    }
-}
-
-/// Prepares spare segment files for a [`SegmentLog`], from any thread; see
-/// [`SegmentLog::spare_preparer`].
-#[derive(Clone, Debug)]
-pub struct SparePreparer {
-    storage: Arc<dyn Storage>,
-    dir: PathBuf,
-    options: LogOptions,
-    spares: Arc<SpareQueue>,
-    _lock: Arc<dyn DirLock>,
-}
-
-impl SparePreparer {
-    /// Whether no spare is ready, so the next rotation would have to create
-    /// one.
-    #[must_use]
-    pub fn is_needed(&self) -> bool {
-        self.spares.lock().is_empty()
-    }
-
-    /// Creates, preallocates (and zero-fills, as configured) and makes
-    /// durable a spare file if none is ready. Returns whether it made one.
-    ///
-    /// A spare is made only when the file system has room for it and a
-    /// margin (see [`Error::NoSpace`]): a spare prepared ahead never fills
-    /// the disk.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NoSpace`] (nothing was created), [`Error::Io`]. A failure
-    /// leaves the log as it was (at worst a partly prepared spare file,
-    /// which a later rotation can still use).
-    pub fn prepare(&self) -> Result<bool> {
-        self.prepare_with(self.options.preallocation)
-    }
-
-    /// [`SparePreparer::prepare`], reserving the spare's space as `how`
-    /// says instead of as the log's options do (a caller that knows how
-    /// the log is being written picks per spare; every mode is read back
-    /// alike).
-    ///
-    /// # Errors
-    ///
-    /// As [`SparePreparer::prepare`].
-    pub fn prepare_with(&self, how: Preallocation) -> Result<bool> {
-        if !self.is_needed() {
-            return Ok(false);
-        }
-        let mut options = self.options.clone();
-        options.preallocation = how;
-        let path = create_spare(&*self.storage, &self.dir, &options, &self.spares)?;
-        self.spares.lock().push(path);
-        Ok(true)
-    }
-
-    /// How the log's options reserve a segment's space.
-    #[must_use]
-    pub fn preallocation(&self) -> Preallocation {
-        self.options.preallocation
-    }
-
-    /// The log's segment size.
-    #[must_use]
-    pub fn segment_size(&self) -> u64 {
-        self.options.segment_size
-    }
-}
-
-/// How many taken names [`create_spare`] skips before it gives up.
-const SPARE_NAME_TRIES: u32 = 8;
-
-/// The room a new spare needs beyond the segment size, so preparing one
-/// never leaves the file system full: an eighth of the segment size, at
-/// least 1 MiB.
-fn spare_margin(segment_size: u64) -> u64 {
-    (segment_size / 8).max(1 << 20)
-}
-
-/// Checks that the file system holding `dir` has room for a segment of
-/// `segment_size` bytes and the margin ([`Error::NoSpace`] if not). A
-/// storage that cannot tell (or fails to) is not refused: the
-/// preallocation still reports `ENOSPC`.
-fn check_room(storage: &dyn Storage, dir: &Path, segment_size: u64) -> Result<()> {
-    let needed = segment_size.saturating_add(spare_margin(segment_size));
-    match storage.free_space(dir) {
-        Ok(Some(available)) if available < needed => Err(Error::NoSpace {
-            path: dir.to_path_buf(),
-            needed,
-            available,
-        }),
-        Ok(_) => Ok(()),
-        Err(e) => {
-            tracing::debug!(dir = %dir.display(), error = %e, "could not tell the free space; preparing the spare anyway");
-            Ok(())
-        }
-    }
-}
-
-/// Creates a spare file: created, its directory entry made durable,
-/// preallocated as configured, synced. Not yet in the queue. Nothing is
-/// created without room for it ([`check_room`]); a spare name already
-/// taken (by anything: it appeared after the log was opened) is skipped,
-/// never reused.
-fn create_spare(
-    storage: &dyn Storage,
-    dir: &Path,
-    options: &LogOptions,
-    spares: &SpareQueue,
-) -> Result<PathBuf> {
-    check_room(storage, dir, options.segment_size)?;
-    let mut tries = 0;
-    let (path, file) = loop {
-        let path = spares.new_path(dir);
-        match storage.open(&path, OpenOptions::create_new()) {
-            Ok(file) => break (path, file),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                if tries >= SPARE_NAME_TRIES {
-                    return Err(io_err("create", &path)(e));
-                }
-                tracing::warn!(path = %path.display(), "spare name taken by a file the log did not make; skipped");
-                tries += 1;
-            }
-            Err(e) => return Err(io_err("create", &path)(e)),
-        }
-    };
-    storage
-        .sync_dir(dir)
-        .map_err(io_err("sync directory", dir))?;
-    preallocate(options, &*file, &path, 0)?;
-    if options.preallocation == Preallocation::ZeroFill {
-        zero_fill(storage, &*file, &path, options.segment_size)?;
-    }
-    file.sync_all().map_err(io_err("sync", &path))?;
-    tracing::debug!(path = %path.display(), "prepared a spare segment");
-    Ok(path)
-}
-
 /// Reserves `from..segment_size` of a file as configured; zero-fills it
 /// too when asked and configured.
-fn preallocate(options: &LogOptions, file: &dyn StorageFile, path: &Path, from: u64) -> Result<()> {
+pub(super) fn preallocate(
+    options: &LogOptions,
+    file: &dyn StorageFile,
+    path: &Path,
+    from: u64,
+) -> Result<()> {
     let size = options.segment_size;
     if from >= size {
         return Ok(());
@@ -1737,7 +1523,12 @@ fn chunk_for(len: u64, chunk: usize) -> usize {
 /// crowding the page cache (buffered, the copy cost as much CPU as the
 /// records later written over them). Whatever `O_DIRECT` cannot do (an
 /// unaligned end, a refused open or write) goes through `file`.
-fn zero_fill(storage: &dyn Storage, file: &dyn StorageFile, path: &Path, size: u64) -> Result<()> {
+pub(super) fn zero_fill(
+    storage: &dyn Storage,
+    file: &dyn StorageFile,
+    path: &Path,
+    size: u64,
+) -> Result<()> {
     let mut at = 0u64;
     let aligned_end = round_down(size);
     if aligned_end > 0
