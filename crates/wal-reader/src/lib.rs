@@ -83,6 +83,7 @@
 )]
 #![forbid(unsafe_code)]
 
+mod ahead;
 mod error;
 mod options;
 mod reader;

@@ -196,13 +196,13 @@ impl ReadOptions {
         // more as it keeps jobs in flight.
         let ahead = if self.read_ahead {
             self.buffer_size
-                .saturating_add(crate::scan::headroom(self.buffer_size))
+                .saturating_add(crate::ahead::headroom(self.buffer_size))
         } else {
             0
         };
         let window = record.max(self.buffer_size).max(ahead);
         window
-            .saturating_add(ahead.saturating_mul(crate::scan::DEPTH))
+            .saturating_add(ahead.saturating_mul(crate::ahead::DEPTH))
             .saturating_add(
                 self.max_record_len
                     .saturating_add(wal_format::ENCRYPTION_TAG_LEN),

@@ -13,10 +13,11 @@ use wal_format::{
 };
 use wal_io::Storage;
 
+use crate::ahead::ReadAhead;
 use crate::error::{Error, Result};
 use crate::options::{ReadOptions, RecoveryMode};
 use crate::report::{CorruptRange, CorruptionKind, TailKind};
-use crate::scan::{Phys, ReadAhead, Scanner, Span, Stop};
+use crate::scan::{Phys, Scanner, Span, Stop};
 use crate::segments::{self, Segment};
 
 /// The first format version with streams ([`Flags::STREAM`]).
