@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{SegmentLog, preallocate, zero_fill};
+use super::SegmentLog;
+use super::prealloc::{preallocate, zero_fill};
 use crate::error::{Error, Result, io_err};
 use crate::options::{LogOptions, Preallocation};
 use crate::storage::{DirLock, OpenOptions, Storage};
