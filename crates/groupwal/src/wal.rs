@@ -383,7 +383,8 @@ impl Wal {
     ///
     /// As [`Wal::read_from`].
     pub fn tail(&self, from: Lsn) -> Result<Tail> {
-        let watermark: Arc<dyn DurableWatermark> = Arc::new(Watermark(self.committer.durability()));
+        let watermark: Arc<dyn DurableWatermark> =
+            Arc::new(CommitDurability(self.committer.durability()));
         Ok(Tail {
             reader: TailReader::open(
                 self.storage.clone(),
@@ -549,10 +550,10 @@ impl Pending {
     }
 }
 
-/// The committer's watermark as the reader layer wants it.
-struct Watermark(Durability);
+/// The committer's durable LSN as the reader layer wants it told.
+struct CommitDurability(Durability);
 
-impl DurableWatermark for Watermark {
+impl DurableWatermark for CommitDurability {
     fn durable_lsn(&self) -> Lsn {
         self.0.durable_lsn()
     }

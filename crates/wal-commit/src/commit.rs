@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::options::CommitOptions;
 use crate::prepare::{self, PrepareThread};
 use crate::queue::{Ack, Framing, Queue, Request, Shared};
-use crate::records::{PACK_MAX_RECORD, Packed, Records};
+use crate::records::{PACK_MAX_RECORD, Packed, RequestRecords};
 use crate::stats::{Counters, Stats};
 use crate::watermark::Watermark;
 
@@ -328,7 +328,7 @@ impl Committer {
     }
 
     /// Owned payloads of `kind` as records to queue, checked.
-    fn owned(&self, kind: LogicalKind, payloads: Vec<Vec<u8>>) -> Result<Records> {
+    fn owned(&self, kind: LogicalKind, payloads: Vec<Vec<u8>>) -> Result<RequestRecords> {
         if kind == LogicalKind::Checkpoint {
             return Err(Error::InvalidBatch(
                 "checkpoints go through Committer::checkpoint",
@@ -337,11 +337,11 @@ impl Committer {
         match <[Vec<u8>; 1]>::try_from(payloads) {
             Ok([payload]) => {
                 self.check_len(payload.len())?;
-                Ok(Records::One(kind, payload))
+                Ok(RequestRecords::One(kind, payload))
             }
             Err(payloads) => {
                 self.check_batch(payloads.iter().map(Vec::len))?;
-                Ok(Records::Many(
+                Ok(RequestRecords::Many(
                     payloads.into_iter().map(|p| (kind, p)).collect(),
                 ))
             }
@@ -402,7 +402,7 @@ impl Committer {
         };
         let opts = &self.shared.options;
         if let Some(Request {
-            records: Records::Packed(packed),
+            records: RequestRecords::Packed(packed),
             ack: Ack::Unsynced,
             bytes,
             ..
@@ -419,7 +419,7 @@ impl Committer {
         let mut packed = q.pool.pop().unwrap_or_else(Packed::with_room);
         packed.push(payload);
         drop(guard);
-        let mut records = Records::Packed(packed);
+        let mut records = RequestRecords::Packed(packed);
         let t = self.try_enqueue(
             &mut records,
             Framing::Single,
@@ -648,14 +648,14 @@ impl Committer {
         Ok(self.shared.watermark.generation())
     }
 
-    fn one(&self, kind: LogicalKind, payload: &[u8]) -> Result<Records> {
+    fn one(&self, kind: LogicalKind, payload: &[u8]) -> Result<RequestRecords> {
         self.check_len(payload.len())?;
-        Ok(Records::One(kind, payload.to_vec()))
+        Ok(RequestRecords::One(kind, payload.to_vec()))
     }
 
-    fn many<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<Records> {
+    fn many<P: AsRef<[u8]>>(&self, payloads: &[P]) -> Result<RequestRecords> {
         self.check_batch(payloads.iter().map(|p| p.as_ref().len()))?;
-        Ok(Records::Many(
+        Ok(RequestRecords::Many(
             payloads
                 .iter()
                 .map(|p| (LogicalKind::Data, p.as_ref().to_vec()))
@@ -698,13 +698,13 @@ impl Committer {
 
     /// Queues records to be synced; returns where the last went. Blocks
     /// for room.
-    fn enqueue(&self, records: Records, framing: Framing, wake: Wake) -> Result<Ticket> {
+    fn enqueue(&self, records: RequestRecords, framing: Framing, wake: Wake) -> Result<Ticket> {
         self.enqueue_with(records, framing, Ack::Durable, wake)
     }
 
     fn enqueue_with(
         &self,
-        mut records: Records,
+        mut records: RequestRecords,
         framing: Framing,
         ack: Ack,
         wake: Wake,
@@ -718,7 +718,7 @@ impl Committer {
         }
     }
 
-    async fn enqueue_async(&self, mut records: Records, framing: Framing) -> Result<Ticket> {
+    async fn enqueue_async(&self, mut records: RequestRecords, framing: Framing) -> Result<Ticket> {
         let bytes = records.bytes();
         loop {
             let t = self.try_enqueue(&mut records, framing, Ack::Durable, bytes, Wake::Thread)?;
@@ -752,7 +752,7 @@ impl Committer {
 
     fn try_enqueue(
         &self,
-        records: &mut Records,
+        records: &mut RequestRecords,
         framing: Framing,
         ack: Ack,
         bytes: usize,
@@ -775,7 +775,7 @@ impl Committer {
         let gathering = q.gathering > 0;
         q.requests.push_back(Request {
             first_lsn,
-            records: std::mem::replace(records, Records::Many(Vec::new())),
+            records: std::mem::replace(records, RequestRecords::Many(Vec::new())),
             framing,
             ack,
             bytes,

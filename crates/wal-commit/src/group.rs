@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::options::CommitOptions;
 use crate::prepare::Nudge;
 use crate::queue::{Ack, Framing, Request, Shared, fail, synced_or_submitted};
-use crate::records::{PACK_POOL, Records};
+use crate::records::{PACK_POOL, RequestRecords};
 use crate::scheduler::{averaged_sync_nanos, gather_for_sync, syncs_after_write};
 use crate::syncer::{Done, Syncer, Unsynced};
 
@@ -586,7 +586,7 @@ fn release(shared: &Shared, group: &mut [Request], extent: Extent) -> bool {
     }
     q.in_flight = q.in_flight.saturating_sub(extent.bytes);
     for r in group.iter_mut() {
-        if let Records::Packed(packed) = &mut r.records
+        if let RequestRecords::Packed(packed) = &mut r.records
             && q.pool.len() < PACK_POOL
         {
             let mut packed = std::mem::take(packed);

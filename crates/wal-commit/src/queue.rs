@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::group::IoState;
 use crate::metrics::Metrics;
 use crate::options::CommitOptions;
-use crate::records::{Packed, Records};
+use crate::records::{Packed, RequestRecords};
 #[cfg(doc)]
 use crate::scheduler;
 use crate::stats::Counters;
@@ -27,7 +27,7 @@ use crate::watermark::Watermark;
 #[derive(Debug)]
 pub(crate) struct Request {
     pub(crate) first_lsn: Lsn,
-    pub(crate) records: Records,
+    pub(crate) records: RequestRecords,
     pub(crate) framing: Framing,
     pub(crate) ack: Ack,
     pub(crate) bytes: usize,

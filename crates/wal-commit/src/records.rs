@@ -21,7 +21,7 @@ pub(crate) const PACK_POOL: usize = 4;
 
 /// The records of one request, in LSN order.
 #[derive(Debug)]
-pub(crate) enum Records {
+pub(crate) enum RequestRecords {
     /// One record (an append or a checkpoint).
     One(LogicalKind, Vec<u8>),
     /// A batch's records.
@@ -30,41 +30,41 @@ pub(crate) enum Records {
     Packed(Packed),
 }
 
-impl Records {
-    /// The payloads of owned records ([`Records::One`], [`Records::Many`])
+impl RequestRecords {
+    /// The payloads of owned records ([`RequestRecords::One`], [`RequestRecords::Many`])
     /// handed back, in order; packed ones are one payload each.
     pub(crate) fn into_payloads(self) -> Vec<Vec<u8>> {
         match self {
-            Records::One(_, payload) => vec![payload],
-            Records::Many(records) => records.into_iter().map(|(_, p)| p).collect(),
-            Records::Packed(_) => self.iter().map(|(_, p)| p.to_vec()).collect(),
+            RequestRecords::One(_, payload) => vec![payload],
+            RequestRecords::Many(records) => records.into_iter().map(|(_, p)| p).collect(),
+            RequestRecords::Packed(_) => self.iter().map(|(_, p)| p.to_vec()).collect(),
         }
     }
 
     /// How many records.
     pub(crate) fn len(&self) -> usize {
         match self {
-            Records::One(..) => 1,
-            Records::Many(records) => records.len(),
-            Records::Packed(p) => p.ends.len(),
+            RequestRecords::One(..) => 1,
+            RequestRecords::Many(records) => records.len(),
+            RequestRecords::Packed(p) => p.ends.len(),
         }
     }
 
     /// Payload bytes in all.
     pub(crate) fn bytes(&self) -> usize {
         match self {
-            Records::One(_, payload) => payload.len(),
-            Records::Many(records) => records.iter().map(|(_, p)| p.len()).sum(),
-            Records::Packed(p) => p.data.len(),
+            RequestRecords::One(_, payload) => payload.len(),
+            RequestRecords::Many(records) => records.iter().map(|(_, p)| p.len()).sum(),
+            RequestRecords::Packed(p) => p.data.len(),
         }
     }
 
     /// Each record's kind and payload, in order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (LogicalKind, &[u8])> {
         let (one, many, packed) = match self {
-            Records::One(kind, payload) => (Some((*kind, payload.as_slice())), None, None),
-            Records::Many(records) => (None, Some(records.iter()), None),
-            Records::Packed(p) => (None, None, Some(p.iter())),
+            RequestRecords::One(kind, payload) => (Some((*kind, payload.as_slice())), None, None),
+            RequestRecords::Many(records) => (None, Some(records.iter()), None),
+            RequestRecords::Packed(p) => (None, None, Some(p.iter())),
         };
         one.into_iter()
             .chain(
@@ -137,7 +137,7 @@ mod tests {
             assert!(p.fits(payload, 16));
             p.push(payload);
         }
-        let records = Records::Packed(p);
+        let records = RequestRecords::Packed(p);
         assert_eq!(records.len(), 4);
         assert_eq!(records.bytes(), 1004);
         let got: Vec<_> = records.iter().collect();
@@ -157,17 +157,17 @@ mod tests {
         assert!(p.data.len() <= PACK_BYTES);
         assert!(p.data.len() + PACK_MAX_RECORD > PACK_BYTES);
         p.clear();
-        assert_eq!(Records::Packed(p).len(), 0);
+        assert_eq!(RequestRecords::Packed(p).len(), 0);
     }
 
     #[test]
     fn one_and_many_iterate_their_records() {
-        let one = Records::One(LogicalKind::Checkpoint, b"cp".to_vec());
+        let one = RequestRecords::One(LogicalKind::Checkpoint, b"cp".to_vec());
         assert_eq!(
             one.iter().collect::<Vec<_>>(),
             vec![(LogicalKind::Checkpoint, &b"cp"[..])]
         );
-        let many = Records::Many(vec![
+        let many = RequestRecords::Many(vec![
             (LogicalKind::Data, b"x".to_vec()),
             (LogicalKind::Data, b"yz".to_vec()),
         ]);

@@ -246,12 +246,12 @@ mod tests {
 
     use super::*;
     use crate::queue::Framing;
-    use crate::records::Records;
+    use crate::records::RequestRecords;
 
     fn request(bytes: usize) -> Request {
         Request {
             first_lsn: Lsn::FIRST,
-            records: Records::One(LogicalKind::Data, vec![0; bytes]),
+            records: RequestRecords::One(LogicalKind::Data, vec![0; bytes]),
             framing: Framing::Single,
             ack: Ack::Durable,
             bytes,
