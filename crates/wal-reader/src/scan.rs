@@ -178,16 +178,10 @@ impl Scanner {
 
     /// Makes at least `need` bytes from `at` present in the window, if the
     /// file has them; returns how many bytes from `at` the window holds.
+    /// From the window as it is, else from the read-ahead's next chunk,
+    /// else by reading inline.
     fn fill(&mut self, at: u64, need: usize) -> Result<usize> {
-        let window_end = self.buf_start.saturating_add(self.buf_len as u64);
-        if at < self.buf_start || at > window_end {
-            self.buf_start = at;
-            self.buf_len = 0;
-            self.head = 0;
-            if let Some(a) = self.ahead.as_mut() {
-                a.cancel();
-            }
-        }
+        self.recenter(at);
         let avail = self.avail(at);
         if avail >= need {
             return Ok(avail);
@@ -198,8 +192,32 @@ impl Scanner {
                 return Ok(avail);
             }
         }
-        // Read inline: what the window holds from `at` to the front, then
-        // as much as the buffer takes.
+        self.move_to_front(at);
+        self.read_inline(need)
+    }
+
+    /// The file offset just after the window.
+    fn window_end(&self) -> u64 {
+        self.buf_start.saturating_add(self.buf_len as u64)
+    }
+
+    /// When `at` is outside the window (neither in it nor just after it),
+    /// empties the window to start at `at`; what the read-ahead has in
+    /// flight is for elsewhere, and is thrown away.
+    fn recenter(&mut self, at: u64) {
+        if at < self.buf_start || at > self.window_end() {
+            self.buf_start = at;
+            self.buf_len = 0;
+            self.head = 0;
+            if let Some(a) = self.ahead.as_mut() {
+                a.cancel();
+            }
+        }
+    }
+
+    /// Moves what the window holds from `at` to the front of the buffer,
+    /// so a read inline can append to it.
+    fn move_to_front(&mut self, at: u64) {
         let rel = self.rel(at);
         let avail = self.avail(at);
         if rel > 0 {
@@ -208,13 +226,32 @@ impl Scanner {
             self.buf_start = at;
             self.buf_len = avail;
         }
+    }
+
+    /// Reads after the window (at the front of the buffer) until it holds
+    /// `need` bytes or the file ends; returns the bytes it holds.
+    fn read_inline(&mut self, need: usize) -> Result<usize> {
         let want = need.max(self.chunk);
         if self.buf.len() < want {
             // Bounded: `need` is a header or a record whose length was
             // checked against the maximum payload length.
             self.buf.resize(want, 0);
         }
-        let mut ended = false;
+        let ended = self.read_until(need)?;
+        // A full buffer: the file likely goes on, so read its next chunk
+        // on the side.
+        if !ended && self.buf_len == self.buf.len() {
+            let next = self.window_end();
+            if let Some(a) = self.ahead.as_mut() {
+                a.start(&self.file, next);
+            }
+        }
+        Ok(self.buf_len)
+    }
+
+    /// Reads into the buffer after the window until the window holds
+    /// `need` bytes; returns whether the file ended first.
+    fn read_until(&mut self, need: usize) -> Result<bool> {
         while self.buf_len < need {
             let Some(dst) = self.buf.get_mut(self.buf_len..) else {
                 break;
@@ -229,66 +266,37 @@ impl Scanner {
                 read => read.map_err(io_err("read", &self.seg.path))?,
             };
             if n == 0 {
-                ended = true;
-                break;
+                return Ok(true);
             }
             self.buf_len = self.buf_len.saturating_add(n);
         }
-        // A full buffer: the file likely goes on, so read its next chunk
-        // on the side.
-        if !ended && self.buf_len == self.buf.len() {
-            let next = self.buf_start.saturating_add(self.buf_len as u64);
-            if let Some(a) = self.ahead.as_mut() {
-                a.start(&self.file, next);
-            }
-        }
-        Ok(self.buf_len)
+        Ok(false)
     }
 
     /// Bytes the window holds from `at` (which it covers).
     fn avail(&self, at: u64) -> usize {
-        let end = self.buf_start.saturating_add(self.buf_len as u64);
-        end.saturating_sub(at) as usize
+        self.window_end().saturating_sub(at) as usize
     }
 
     /// Swaps in the read-ahead's chunk if it starts where the window ends,
-    /// keeping the window's bytes from `at` in front of it. Returns whether
-    /// it did; a read error of the read-ahead is this read's error.
+    /// keeping the window's bytes from `at` in front of it (in the
+    /// chunk's headroom). Returns whether it did; a read error of the
+    /// read-ahead is this read's error. A chunk that read nothing, or a
+    /// remainder longer than the headroom (a large record), is not
+    /// swapped in: the read-ahead is cancelled and the read is inline.
     fn take_ahead(&mut self, at: u64) -> Result<bool> {
-        let end = self.buf_start.saturating_add(self.buf_len as u64);
+        let end = self.window_end();
+        let keep = end.saturating_sub(at) as usize;
+        let rel = self.rel(at);
+        let Some((mut next, n)) = self.ahead_chunk(end)? else {
+            return Ok(false);
+        };
         let Some(ahead) = self.ahead.as_mut() else {
             return Ok(false);
         };
-        let Some(done) = ahead.take(end) else {
-            return Ok(false);
-        };
-        let n = match done.read {
-            Ok(n) => n,
-            Err(e) => {
-                ahead.give_back(done.buf);
-                return Err(io_err("read", &self.seg.path)(e));
-            }
-        };
-        let keep = end.saturating_sub(at) as usize;
-        let rel = self
-            .head
-            .saturating_add(at.saturating_sub(self.buf_start) as usize);
         let room = ahead.headroom();
-        let mut next = done.buf;
-        let fits = n > 0 && keep <= room;
-        let copied = fits
-            && match (
-                next.get_mut(room.saturating_sub(keep)..room),
-                self.buf.get(rel..rel.saturating_add(keep)),
-            ) {
-                (Some(dst), Some(src)) => {
-                    dst.copy_from_slice(src);
-                    true
-                }
-                _ => false,
-            };
-        if !copied {
-            // A longer remainder (a large record): read inline instead.
+        let remainder = self.buf.get(rel..rel.saturating_add(keep));
+        if n == 0 || !carry_over(remainder, &mut next, room) {
             ahead.give_back(next);
             ahead.cancel();
             return Ok(false);
@@ -302,6 +310,25 @@ impl Scanner {
             ahead.start(&self.file, end.saturating_add(n as u64));
         }
         Ok(true)
+    }
+
+    /// The read-ahead's chunk that starts at `end`, if it has one: its
+    /// buffer and the bytes read into it after its headroom. A read error
+    /// of the read-ahead is this read's error.
+    fn ahead_chunk(&mut self, end: u64) -> Result<Option<(Vec<u8>, usize)>> {
+        let Some(ahead) = self.ahead.as_mut() else {
+            return Ok(None);
+        };
+        let Some(done) = ahead.take(end) else {
+            return Ok(None);
+        };
+        match done.read {
+            Ok(n) => Ok(Some((done.buf, n))),
+            Err(e) => {
+                ahead.give_back(done.buf);
+                Err(io_err("read", &self.seg.path)(e))
+            }
+        }
     }
 
     /// The payload of a record just returned by [`Scanner::next`].
@@ -411,24 +438,13 @@ impl Scanner {
         accept: &dyn Fn(&RecordHeader) -> bool,
         budget: &mut u64,
     ) -> Result<Option<Phys>> {
-        /// Payloads this small are always checked (markers are 4 and 8).
-        const SMALL: u64 = 64;
         let mut at = from;
         loop {
             if *budget == 0 {
                 self.offset = at;
                 return Ok(None);
             }
-            let in_window = if at >= self.buf_start {
-                self.avail(at)
-            } else {
-                0
-            };
-            let avail = if in_window >= HDR {
-                in_window
-            } else {
-                self.fill(at, self.chunk.max(HDR))?
-            };
+            let avail = self.search_window(at)?;
             if avail < HDR {
                 self.offset = at.saturating_add(avail as u64);
                 return Ok(None);
@@ -449,23 +465,71 @@ impl Scanner {
             };
             *budget = budget.saturating_sub(i as u64 + 1);
             let candidate = at.saturating_add(i as u64);
-            let header = self
-                .decoder
-                .decode_header(self.window(rel.saturating_add(i), HDR));
-            if let Ok(v) = header
-                && accept(&v.header)
-            {
-                let len = u64::from(v.payload_len);
-                if len <= SMALL || len <= *budget {
-                    *budget = budget.saturating_sub(len);
-                    self.offset = candidate;
-                    if let Ok(phys) = self.next()? {
-                        return Ok(Some(phys));
-                    }
-                }
+            if let Some(phys) = self.try_candidate(candidate, accept, budget)? {
+                return Ok(Some(phys));
             }
             at = candidate.saturating_add(1);
         }
+    }
+
+    /// The bytes the window holds from `at` for the search: what it holds
+    /// if that is a header or more, else the window refilled from `at` (a
+    /// chunk).
+    fn search_window(&mut self, at: u64) -> Result<usize> {
+        let in_window = if at >= self.buf_start {
+            self.avail(at)
+        } else {
+            0
+        };
+        if in_window >= HDR {
+            Ok(in_window)
+        } else {
+            self.fill(at, self.chunk.max(HDR))
+        }
+    }
+
+    /// The record at `candidate` (in the window, its salt matching), if
+    /// its header verifies, `accept` takes it, the budget covers its
+    /// payload (or it is small: a marker) and the payload verifies. The
+    /// header is checked from the window, reading nothing; the payload
+    /// costs the budget its length.
+    fn try_candidate(
+        &mut self,
+        candidate: u64,
+        accept: &dyn Fn(&RecordHeader) -> bool,
+        budget: &mut u64,
+    ) -> Result<Option<Phys>> {
+        /// Payloads this small are always checked (markers are 4 and 8).
+        const SMALL: u64 = 64;
+        let header = self
+            .decoder
+            .decode_header(self.window(self.rel(candidate), HDR));
+        let Ok(v) = header else {
+            return Ok(None);
+        };
+        let len = u64::from(v.payload_len);
+        if !accept(&v.header) || (len > SMALL && len > *budget) {
+            return Ok(None);
+        }
+        *budget = budget.saturating_sub(len);
+        self.offset = candidate;
+        Ok(self.next()?.ok())
+    }
+}
+
+/// Copies `remainder` (the window's bytes from where the scan is) to the
+/// end of the headroom of `room` bytes at the front of `next` (a
+/// read-ahead chunk), just before the chunk's bytes. Whether it fits.
+fn carry_over(remainder: Option<&[u8]>, next: &mut [u8], room: usize) -> bool {
+    let Some(src) = remainder.filter(|r| r.len() <= room) else {
+        return false;
+    };
+    match next.get_mut(room.saturating_sub(src.len())..room) {
+        Some(dst) => {
+            dst.copy_from_slice(src);
+            true
+        }
+        None => false,
     }
 }
 
