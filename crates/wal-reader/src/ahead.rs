@@ -58,6 +58,27 @@ struct Worker {
     handle: JoinHandle<()>,
 }
 
+impl Worker {
+    /// Starts the `groupwal-readahead` thread and its two channels.
+    fn spawn() -> std::io::Result<Worker> {
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let (tx, done) = mpsc::channel::<Done>();
+        let handle = std::thread::Builder::new()
+            .name("groupwal-readahead".into())
+            .spawn(move || work(&rx, &tx))?;
+        Ok(Worker { jobs, done, handle })
+    }
+}
+
+/// The thread's loop: each job in turn, until either channel closes.
+fn work(jobs: &mpsc::Receiver<Job>, done: &mpsc::Sender<Done>) {
+    for job in jobs {
+        if done.send(job.run()).is_err() {
+            break;
+        }
+    }
+}
+
 struct Job {
     file: Arc<dyn StorageFile>,
     offset: u64,
@@ -65,6 +86,22 @@ struct Job {
     headroom: usize,
     /// The range to prefetch (a hint) before reading.
     prefetch: Option<(u64, u64)>,
+}
+
+impl Job {
+    /// Asks for the prefetch, then reads.
+    fn run(mut self) -> Done {
+        if let Some((at, len)) = self.prefetch {
+            // A hint: a failure only costs speed, and a read of the range
+            // reports what is wrong.
+            let _ = self.file.prefetch(at, len);
+        }
+        let read = read_full(&*self.file, &mut self.buf, self.headroom, self.offset);
+        Done {
+            buf: self.buf,
+            read,
+        }
+    }
 }
 
 /// A job's result: its buffer, and what was read into it.
@@ -119,29 +156,12 @@ impl ReadAhead {
         spare.saturating_add(busy)
     }
 
+    /// The thread, started at the first job; `None` when it could not be
+    /// started (then every read is inline).
     fn worker(&mut self) -> Option<&Worker> {
         if self.worker.is_none() && !self.disabled {
-            let (jobs, rx) = mpsc::channel::<Job>();
-            let (tx, done) = mpsc::channel::<Done>();
-            let spawned = std::thread::Builder::new()
-                .name("groupwal-readahead".into())
-                .spawn(move || {
-                    for mut job in rx {
-                        if let Some((at, len)) = job.prefetch {
-                            // A hint: a failure only costs speed, and a
-                            // read of the range reports what is wrong.
-                            let _ = job.file.prefetch(at, len);
-                        }
-                        let read = read_full(&*job.file, &mut job.buf, job.headroom, job.offset);
-                        if tx.send(Done { buf: job.buf, read }).is_err() {
-                            break;
-                        }
-                    }
-                });
-            match spawned {
-                Ok(handle) => {
-                    self.worker = Some(Worker { jobs, done, handle });
-                }
+            match Worker::spawn() {
+                Ok(worker) => self.worker = Some(worker),
                 Err(e) => {
                     tracing::debug!(error = %e, "no read-ahead thread; reading inline");
                     self.disabled = true;
