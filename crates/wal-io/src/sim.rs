@@ -49,6 +49,10 @@
 //! calls, then once per call with a halt at that call, then crashes the
 //! simulated disk (or simply reopens the real one) and checks that the log
 //! recovers.
+//!
+//! [`SplitMix64`] is the workspace's test RNG: the generator the simulated
+//! disk draws from, and the one every test and campaign shares, so a seed
+//! names the same case everywhere.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -148,23 +152,68 @@ pub enum LostSectors {
     Garbage,
 }
 
-/// A small deterministic generator (SplitMix64).
+/// SplitMix64: the workspace's test RNG, small, seeded and deterministic.
+///
+/// The simulated disk draws its random choices from it, and so do the
+/// tests and campaigns built on it, so a seed names one workload, one
+/// post-crash state or one kill point on every platform and in every
+/// version. Its sequence must never change: recorded seeds replay by it.
+///
+/// Each method draws exactly one number, except [`below`](Self::below)
+/// with `n == 0`, which draws none.
 #[derive(Clone, Debug)]
-struct Rng(u64);
+pub struct SplitMix64(u64);
 
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
+impl SplitMix64 {
+    /// A generator whose every output follows from `seed`.
+    #[must_use]
+    pub const fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    /// The state: the seed, plus one increment per number drawn.
+    #[must_use]
+    pub const fn state(&self) -> u64 {
+        self.0
+    }
+
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
+        Self::mix(self.0)
+    }
+
+    /// SplitMix64's output function alone: a well-mixed hash of `z`, for
+    /// deriving values from numbers without a generator.
+    #[must_use]
+    pub const fn mix(mut z: u64) -> u64 {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
-    fn below(&mut self, n: u64) -> u64 {
+
+    /// A number in `0..n` (the next number modulo `n`); 0, without
+    /// drawing, if `n` is 0.
+    pub fn below(&mut self, n: u64) -> u64 {
         if n == 0 { 0 } else { self.next_u64() % n }
     }
-    fn coin(&mut self) -> bool {
+
+    /// A number in `lo..=hi` (`lo` plus the next number modulo the span);
+    /// `lo` if `hi < lo`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        let span = hi.saturating_sub(lo).saturating_add(1);
+        lo.saturating_add(self.next_u64() % span.max(1))
+    }
+
+    /// True or false, from the next number's lowest bit.
+    pub fn coin(&mut self) -> bool {
         self.next_u64() & 1 == 1
+    }
+
+    /// True with probability `percent` / 100 (the next number modulo 100
+    /// is below `percent`).
+    pub fn percent(&mut self, percent: u64) -> bool {
+        self.next_u64() % 100 < percent
     }
 }
 
@@ -197,7 +246,7 @@ impl Inode {
 
     /// Power loss: each dirty sector survives or not (a lost one as `lost`
     /// says); the size is the old or the new one.
-    fn crash(&mut self, rng: &mut Rng, stats: &mut SimStats, lost: LostSectors) {
+    fn crash(&mut self, rng: &mut SplitMix64, stats: &mut SimStats, lost: LostSectors) {
         let live_len = self.live.len();
         let durable_len = self.durable.len();
         let len = if live_len == durable_len || rng.coin() {
@@ -225,7 +274,13 @@ impl Inode {
 
 /// Replaces the bytes of sector `sector` of `image` that differ from `live`
 /// (those the lost writes changed) as `lost` says.
-fn spoil_sector(live: &[u8], image: &mut [u8], sector: u64, lost: LostSectors, rng: &mut Rng) {
+fn spoil_sector(
+    live: &[u8],
+    image: &mut [u8],
+    sector: u64,
+    lost: LostSectors,
+    rng: &mut SplitMix64,
+) {
     if lost == LostSectors::Old {
         return;
     }
@@ -285,7 +340,7 @@ impl Dir {
 
 #[derive(Clone, Debug)]
 struct Inner {
-    rng: Rng,
+    rng: SplitMix64,
     /// Bumped by every crash; handles of an earlier epoch are dead.
     epoch: u64,
     dirs: BTreeMap<PathBuf, Dir>,
@@ -392,7 +447,7 @@ impl SimStorage {
     pub fn new(seed: u64) -> Self {
         SimStorage {
             inner: Arc::new(Mutex::new(Inner {
-                rng: Rng(seed),
+                rng: SplitMix64::new(seed),
                 epoch: 0,
                 dirs: BTreeMap::new(),
                 inodes: BTreeMap::new(),
@@ -499,7 +554,7 @@ impl SimStorage {
     /// states of the same crash point.
     pub fn crash_with(&self, seed: u64, lost: LostSectors) {
         let mut guard = self.lock();
-        power_loss(&mut guard, &mut Rng(seed), lost);
+        power_loss(&mut guard, &mut SplitMix64::new(seed), lost);
     }
 
     /// An independent copy of the disk as it is now: files, directories,
@@ -565,7 +620,7 @@ impl SimStorage {
 }
 
 /// The power loss of [`SimStorage::crash`], its choices drawn from `rng`.
-fn power_loss(inner: &mut Inner, rng: &mut Rng, lost: LostSectors) {
+fn power_loss(inner: &mut Inner, rng: &mut SplitMix64, lost: LostSectors) {
     inner.epoch += 1;
     inner.locks.clear();
     inner.queued.clear();
@@ -1195,5 +1250,31 @@ impl Storage for HaltingStorage {
     fn free_space(&self, path: &Path) -> io::Result<Option<u64>> {
         self.state.check()?;
         self.inner.free_space(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SplitMix64;
+
+    /// Recorded seeds replay by this sequence: it must not move.
+    #[test]
+    fn split_mix_64_keeps_its_sequence() {
+        let mut rng = SplitMix64::new(0);
+        assert_eq!(rng.next_u64(), 0xe220_a839_7b1d_cdaf);
+        assert_eq!(rng.next_u64(), 0x6e78_9e6a_a1b9_65f4);
+        assert_eq!(rng.next_u64(), 0x06c4_5d18_8009_454f);
+        assert_eq!(rng.state(), 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(3));
+        let mut rng = SplitMix64::new(0);
+        assert_eq!(rng.below(0), 0);
+        assert_eq!(rng.state(), 0, "below(0) draws nothing");
+        assert_eq!(rng.below(1000), 0xe220_a839_7b1d_cdaf % 1000);
+        assert_eq!(rng.range(10, 19), 10 + 0x6e78_9e6a_a1b9_65f4 % 10);
+        assert_eq!(rng.range(5, 4), 5);
+        assert_eq!(
+            rng.state(),
+            0x9e37_79b9_7f4a_7c15u64.wrapping_mul(3),
+            "range draws one number even when hi < lo"
+        );
     }
 }

@@ -23,7 +23,7 @@ use groupwal::io::Storage;
 use groupwal::{Lsn, Wal, WalOptions};
 
 use crate::model::{Model, StreamRecord, StreamSet};
-use crate::rng::{Rng, mix};
+use crate::rng::{self, Rng, mix};
 
 /// The directory of the log on the simulated disk.
 pub const DIR: &str = "/torture/wal";
@@ -529,7 +529,7 @@ fn payload(rng: &mut Rng, seed: u64, op: u64, index: u64, large: Option<bool>) -
         rng.range(700, 1300)
     } as usize;
     let compressible = rng.percent(50);
-    rng.fill(p, len, compressible.then_some(b'a' + (op % 8) as u8))
+    rng::fill(rng, p, len, compressible.then_some(b'a' + (op % 8) as u8))
 }
 
 /// How a run of the workload ended.

@@ -21,7 +21,7 @@ use groupwal::{RecoveryMode, Wal, WalOptions};
 use super::image::Image;
 use super::oracle::Acked;
 use crate::model::{Model, StreamSet};
-use crate::rng::{Rng, mix};
+use crate::rng::{self, Rng, mix};
 use crate::workload::{self, DIR, FRAGMENT_SIZE, Plan, Workload};
 
 /// How the last session ended.
@@ -283,7 +283,8 @@ fn big_batch(rng: &mut Rng, [seed, s, i]: [u64; 3]) -> Vec<Vec<u8>> {
 }
 
 fn fill(rng: &mut Rng, prefix: String, len: usize, compressible: bool) -> Vec<u8> {
-    rng.fill(
+    rng::fill(
+        rng,
         prefix.into_bytes(),
         len,
         compressible.then_some(b'a' + (len % 16) as u8),

@@ -16,7 +16,7 @@ use super::disk::Hit;
 use crate::bitrot::Ending;
 use crate::layout::{Files, Fnv, files, walk_segment};
 use crate::model::Model;
-use crate::rng::{Rng, mix};
+use crate::rng::{self, Rng, mix};
 use crate::workload::{DIR, Ended, FRAGMENT_SIZE, run};
 
 /// The log a plan's workload left.
@@ -45,7 +45,8 @@ fn last_session(plan: &ReadFaultPlan) -> Vec<Vec<Vec<u8>>> {
                         40..=79 => rng.range(700, 1300),
                         _ => rng.range(FRAGMENT_SIZE as u64 + 1, 2 * FRAGMENT_SIZE as u64),
                     } as usize;
-                    rng.fill(
+                    rng::fill(
+                        &mut rng,
                         format!("last {:x}/{i}/{j}:", plan.seed).into_bytes(),
                         len,
                         None,

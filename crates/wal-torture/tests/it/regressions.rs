@@ -19,7 +19,7 @@ use groupwal::io::sim::{Fault, LostSectors, SimStorage};
 use groupwal::{Lsn, OwnedRecord, RecoveryReport, Wal};
 use wal_torture::hooks::{Hooked, Hooks};
 use wal_torture::model::Model;
-use wal_torture::rng::{Rng, mix};
+use wal_torture::rng::{self, Rng, mix};
 use wal_torture::verify::verify;
 use wal_torture::workload::DIR;
 use wal_torture::{Case, FaultKind, Plan, Workload};
@@ -113,7 +113,7 @@ impl Hooks for FailingDirSync {
 /// incompressible (some plans compress): a 16 KiB segment takes about 17.
 fn payload(tag: &str, i: u64) -> Vec<u8> {
     let mut rng = Rng::new(mix(&[i, tag.len() as u64]));
-    rng.fill(format!("{tag} {i}:").into_bytes(), 900, None)
+    rng::fill(&mut rng, format!("{tag} {i}:").into_bytes(), 900, None)
 }
 
 /// Appends `payload(tag, i)` for `i` in `range` and acknowledges them in
