@@ -268,6 +268,38 @@ enum Verdict {
     },
 }
 
+/// Which records a search after damage looks for ([`Walker::find_valid`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wanted {
+    /// Any valid record: evidence that something was written after the
+    /// stop.
+    AnyRecord,
+    /// A record that starts a unit (full record, first fragment,
+    /// checkpoint, batch or commit marker): where the walk can resume.
+    UnitStart,
+}
+
+/// Whether opening a segment checks that its first LSN (its name)
+/// continues where the previous segment's records ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Continuity {
+    /// Check it: moving on from a segment whose data ended cleanly.
+    Checked,
+    /// Take whatever it starts with: a seek, the first segment, or after
+    /// damage was skipped.
+    Any,
+}
+
+/// What opening a segment came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Opened {
+    /// The segment is open (or there is none at that index).
+    Reading,
+    /// Point-in-time mode: the segment does not continue the LSNs, so the
+    /// log ends where the previous segment's data ends.
+    LogEndsBefore,
+}
+
 /// The result of checking a physical record against the sequence.
 enum Accept {
     /// Consumed (a marker, a fragment).
@@ -578,7 +610,7 @@ impl Walker {
             .segments
             .partition_point(|s| s.first_lsn() <= lsn)
             .saturating_sub(1);
-        self.open_segment(idx, false)?;
+        self.open_segment(idx, Continuity::Any)?;
         if let Some(seg) = self.segments.get(idx) {
             let key = (seg.first_lsn(), seg.header.salt.get());
             if let Some(points) = self.index.get(&key) {
@@ -598,9 +630,11 @@ impl Walker {
         Ok(())
     }
 
-    /// Opens segment `idx`, checking that it continues the LSNs (when
-    /// `check` and the walker knows what comes next).
-    fn open_segment(&mut self, idx: usize, check: bool) -> Result<bool> {
+    /// Opens segment `idx`, checking that it continues the LSNs when
+    /// `continuity` says so and the walker knows what comes next. Returns
+    /// [`Opened::LogEndsBefore`] when it does not and the mode (point in
+    /// time) ends the log there.
+    fn open_segment(&mut self, idx: usize, continuity: Continuity) -> Result<Opened> {
         let mut buf = Vec::new();
         let mut ahead = None;
         if let Some(s) = self.scanner.take() {
@@ -611,7 +645,7 @@ impl Walker {
             ahead = Some(ReadAhead::new(self.opts.buffer_size));
         }
         let Some(seg) = self.segments.get(idx).cloned() else {
-            return Ok(true);
+            return Ok(Opened::Reading);
         };
         self.seg_idx = idx;
         self.chain = None;
@@ -619,7 +653,7 @@ impl Walker {
         self.commit = SEGMENT_HEADER_LEN as u64;
         self.last_indexed = self.commit;
         let first = seg.first_lsn();
-        if let (true, Some(expected)) = (check, self.expected)
+        if let (Continuity::Checked, Some(expected)) = (continuity, self.expected)
             && expected != first
         {
             let (kind, lsns, detail) = if first > expected {
@@ -657,7 +691,7 @@ impl Walker {
                     // `self.end` was prepared by the caller.
                     tracing::warn!(%range, "point-in-time recovery: discarding the log from here");
                     self.corrupt.push(range);
-                    return Ok(false);
+                    return Ok(Opened::LogEndsBefore);
                 }
                 RecoveryMode::SkipAnyCorruptedRecords => {
                     tracing::warn!(%range, "skipping corrupt range");
@@ -677,7 +711,7 @@ impl Walker {
             buf,
             ahead,
         )?);
-        Ok(true)
+        Ok(Opened::Reading)
     }
 
     /// Walks to the next logical record to yield.
@@ -931,7 +965,7 @@ impl Walker {
                     }
                     continue;
                 }
-                self.open_segment(self.seg_idx, false)?;
+                self.open_segment(self.seg_idx, Continuity::Any)?;
                 continue;
             }
             // Live mode: do not start a unit that is not durable yet.
@@ -1286,15 +1320,14 @@ impl Walker {
     }
 
     /// The first valid record after `from` in the current segment with an
-    /// LSN at or above `min` (any type), or, with `starts_only`, a record
-    /// that starts a unit (full, first fragment, checkpoint, batch marker).
-    fn find_valid(&mut self, from: u64, min: Lsn, starts_only: bool) -> Result<Option<Phys>> {
+    /// LSN at or above `min`, of the kinds `wanted` names.
+    fn find_valid(&mut self, from: u64, min: Lsn, wanted: Wanted) -> Result<Option<Phys>> {
         let Some(scanner) = self.scanner.as_mut() else {
             return Ok(None);
         };
         let accept = |h: &RecordHeader| {
             h.lsn >= min
-                && (!starts_only
+                && (wanted == Wanted::AnyRecord
                     || matches!(
                         h.record_type,
                         RecordType::Full
@@ -1329,7 +1362,7 @@ impl Walker {
         let seg_idx = self.seg_idx;
         let mut at = from;
         loop {
-            let Some(first) = self.find_valid(at, Lsn::ZERO, false)? else {
+            let Some(first) = self.find_valid(at, Lsn::ZERO, Wanted::AnyRecord)? else {
                 break;
             };
             let Some(scanner) = self.scanner.as_mut() else {
@@ -1437,7 +1470,9 @@ impl Walker {
     /// Moves on to the next segment after a clean end of this one's data.
     fn next_segment(&mut self) -> Result<()> {
         let (prev_idx, prev_commit, prev_lsn) = (self.seg_idx, self.commit, self.commit_lsn);
-        if !self.open_segment(prev_idx.saturating_add(1), true)? {
+        if self.open_segment(prev_idx.saturating_add(1), Continuity::Checked)?
+            == Opened::LogEndsBefore
+        {
             // Point in time: the log ends where the previous segment's
             // data ended; the segments from here go.
             self.seg_idx = prev_idx;
@@ -1490,7 +1525,9 @@ impl Walker {
         } else {
             self.commit_lsn
         };
-        Ok(self.find_valid(x.saturating_add(1), min, false)?.is_some())
+        Ok(self
+            .find_valid(x.saturating_add(1), min, Wanted::AnyRecord)?
+            .is_some())
     }
 
     /// Decides what a stop at `x` is, from what is on the disk alone: in a
@@ -1637,7 +1674,7 @@ impl Walker {
             Fault::Sequence(f) if !again && !f.bad_by_itself() => x,
             _ => x.saturating_add(1),
         };
-        let resync = self.find_valid(resync_from, resync_min, true)?;
+        let resync = self.find_valid(resync_from, resync_min, Wanted::UnitStart)?;
         let path = self.current_path();
         let (end_offset, upper) = match resync {
             Some(p) => (p.offset, p.header.lsn.checked_prev()),
@@ -1765,7 +1802,7 @@ impl Walker {
                     None if !last => {
                         // Accept whatever the next segment starts with.
                         self.expected = None;
-                        self.open_segment(self.seg_idx.saturating_add(1), false)?;
+                        self.open_segment(self.seg_idx.saturating_add(1), Continuity::Any)?;
                     }
                     None => self.finish(
                         TailKind::Torn,
