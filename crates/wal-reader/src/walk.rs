@@ -906,107 +906,140 @@ impl Walker {
         )
     }
 
+    /// [`Walker::advance`] in general: walks record by record, opening
+    /// segments and handling stops, until a record to yield, the end of
+    /// the log's data, or (live) the next record is not durable yet.
     #[inline(never)]
     fn advance_slow(&mut self) -> Result<Step> {
         loop {
             if self.end.is_some() {
                 return Ok(Step::End);
             }
-            if self.scanner.is_none() {
-                if let (true, None, Some(clean)) =
-                    (self.segments.is_empty(), self.limit, self.clean)
-                    && clean.next_lsn > Lsn::FIRST
-                {
-                    // Every segment is gone, yet the log was closed cleanly
-                    // after records.
-                    let range = CorruptRange {
-                        kind: CorruptionKind::LsnGap,
-                        segment: self.dir.join(wal_io::CLEAN_FILE),
-                        offset: 0,
-                        end_offset: 0,
-                        lsns: Some((clean.segment.max(Lsn::FIRST), clean.last_lsn())),
-                        detail: format!(
-                            "no segment file, but the log was closed cleanly after lsn {}",
-                            clean.last_lsn()
-                        ),
-                    };
-                    self.clean = None;
-                    match self.opts.mode {
-                        RecoveryMode::TolerateCorruptedTailRecords
-                        | RecoveryMode::AbsoluteConsistency => {
-                            return Err(Error::Corruption(Box::new(range)));
-                        }
-                        _ => self.corrupt.push(range),
-                    }
-                }
-                if self.segments.is_empty() && self.limit.is_none() {
-                    self.end = Some(EndState {
-                        segment: None,
-                        offset: SEGMENT_HEADER_LEN as u64,
-                        next_lsn: self.skip_below.max(Lsn::FIRST),
-                        tail: TailKind::Clean,
-                        torn_detail: None,
-                        dropped: None,
-                        cut: false,
-                        early: false,
-                    });
-                    continue;
-                }
-                if self.limit.is_some() {
-                    // Live: the log may have had no segment yet.
-                    self.relist()?;
-                    if self.segments.is_empty() {
-                        return Ok(Step::Wait);
-                    }
-                    let target = self.skip_below;
-                    self.seek(target)?;
-                    if self.scanner.is_none() {
-                        return Ok(Step::Wait);
-                    }
-                    continue;
-                }
-                self.open_segment(self.seg_idx, Continuity::Any)?;
-                continue;
-            }
-            // Live mode: do not start a unit that is not durable yet.
-            if let (Some(limit), Some(expected), None, None) =
-                (self.limit, self.expected, self.chain, self.batch)
-                && expected > limit
-            {
-                return Ok(Step::Wait);
-            }
-            let Some(scanner) = self.scanner.as_mut() else {
-                continue;
+            let step = if self.scanner.is_none() {
+                self.no_segment_open()?
+            } else if self.not_durable_yet() {
+                Some(Step::Wait)
+            } else {
+                self.walk_one()?
             };
-            let at = scanner.offset;
-            match scanner.next()? {
-                Ok(phys) => match self.accept(phys)? {
-                    Accept::Continue => {}
-                    Accept::Wait => return Ok(Step::Wait),
-                    Accept::Done(found) => {
-                        if found.lsn >= self.skip_below {
-                            self.progressed(found.lsn);
-                            return Ok(Step::Record(found));
-                        }
-                    }
-                    Accept::Break(fault) => {
-                        let f = Fault::Sequence(fault);
-                        if let Some(step) = self.stopped(phys.offset, f, None)? {
-                            return Ok(step);
-                        }
-                    }
-                    Accept::BatchFault(x, f, end) => {
-                        if let Some(step) = self.stopped(x, f, Some(end))? {
-                            return Ok(step);
-                        }
-                    }
-                },
-                Err(stop) => {
-                    if let Some(step) = self.stopped(at, Fault::Stop(stop), None)? {
-                        return Ok(step);
-                    }
-                }
+            if let Some(step) = step {
+                return Ok(step);
             }
+        }
+    }
+
+    /// No segment is open: the walk starts. With no segment file the log
+    /// is empty (after checking the clean-close marker agrees), or, live,
+    /// has no segment yet; else the segment to read is opened. Returns a
+    /// step to hand out, or `None` to carry on walking.
+    fn no_segment_open(&mut self) -> Result<Option<Step>> {
+        if self.limit.is_some() {
+            return self.live_start();
+        }
+        if self.segments.is_empty() {
+            self.check_clean_without_segments()?;
+            self.end_empty();
+            return Ok(None);
+        }
+        self.open_segment(self.seg_idx, Continuity::Any)?;
+        Ok(None)
+    }
+
+    /// No segment file, yet the clean-close marker says the log was
+    /// closed after records (its next LSN is past the first): those
+    /// records were durable, and their segments are gone. Corruption,
+    /// handled by the mode (an error, or noted).
+    fn check_clean_without_segments(&mut self) -> Result<()> {
+        let Some(clean) = self.clean.filter(|c| c.next_lsn > Lsn::FIRST) else {
+            return Ok(());
+        };
+        let range = CorruptRange {
+            kind: CorruptionKind::LsnGap,
+            segment: self.dir.join(wal_io::CLEAN_FILE),
+            offset: 0,
+            end_offset: 0,
+            lsns: Some((clean.segment.max(Lsn::FIRST), clean.last_lsn())),
+            detail: format!(
+                "no segment file, but the log was closed cleanly after lsn {}",
+                clean.last_lsn()
+            ),
+        };
+        self.clean = None;
+        match self.opts.mode {
+            RecoveryMode::TolerateCorruptedTailRecords | RecoveryMode::AbsoluteConsistency => {
+                Err(Error::Corruption(Box::new(range)))
+            }
+            _ => {
+                self.corrupt.push(range);
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends the walk of a log without segments: clean, its next LSN the
+    /// one asked for (or the first).
+    fn end_empty(&mut self) {
+        self.end = Some(EndState {
+            segment: None,
+            offset: SEGMENT_HEADER_LEN as u64,
+            next_lsn: self.skip_below.max(Lsn::FIRST),
+            tail: TailKind::Clean,
+            torn_detail: None,
+            dropped: None,
+            cut: false,
+            early: false,
+        });
+    }
+
+    /// Live: no segment is open; the log may have had none yet. Lists the
+    /// directory again and seeks to where the tailer is; waits if there
+    /// is still nothing to read.
+    fn live_start(&mut self) -> Result<Option<Step>> {
+        self.relist()?;
+        if self.segments.is_empty() {
+            return Ok(Some(Step::Wait));
+        }
+        let target = self.skip_below;
+        self.seek(target)?;
+        if self.scanner.is_none() {
+            return Ok(Some(Step::Wait));
+        }
+        Ok(None)
+    }
+
+    /// Live: the next unit would start past the durable watermark (no
+    /// batch or fragment chain is open): do not start it yet.
+    fn not_durable_yet(&self) -> bool {
+        matches!(
+            (self.limit, self.expected, self.chain, self.batch),
+            (Some(limit), Some(expected), None, None) if expected > limit
+        )
+    }
+
+    /// Reads the next physical record and takes it into the sequence
+    /// ([`Walker::accept`]), or handles the stop where there is none
+    /// ([`Walker::stopped`]). Returns a step to hand out, or `None` to
+    /// carry on walking.
+    fn walk_one(&mut self) -> Result<Option<Step>> {
+        let Some(scanner) = self.scanner.as_mut() else {
+            return Ok(None);
+        };
+        let at = scanner.offset;
+        let phys = match scanner.next()? {
+            Ok(phys) => phys,
+            Err(stop) => return self.stopped(at, Fault::Stop(stop), None),
+        };
+        match self.accept(phys)? {
+            Accept::Continue => Ok(None),
+            Accept::Wait => Ok(Some(Step::Wait)),
+            Accept::Done(found) if found.lsn >= self.skip_below => {
+                self.progressed(found.lsn);
+                Ok(Some(Step::Record(found)))
+            }
+            // Walked over: below where the walk was asked to start.
+            Accept::Done(_) => Ok(None),
+            Accept::Break(fault) => self.stopped(phys.offset, Fault::Sequence(fault), None),
+            Accept::BatchFault(x, f, end) => self.stopped(x, f, Some(end)),
         }
     }
 
