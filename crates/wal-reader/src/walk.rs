@@ -1043,7 +1043,8 @@ impl Walker {
         }
     }
 
-    /// Checks a physical record against the sequence and does what it says.
+    /// Checks a physical record against the sequence and does what it
+    /// says, by its type.
     fn accept(&mut self, phys: Phys) -> Result<Accept> {
         let h = phys.header;
         if h.lsn == Lsn::MAX {
@@ -1052,107 +1053,131 @@ impl Walker {
         }
         let expected = self.expected.unwrap_or(h.lsn);
         match h.record_type {
-            RecordType::Commit => {
-                let marker = match self.marker(&phys, expected, CommitMarker::decode) {
-                    Ok(marker) => marker,
-                    Err(fault) => return Ok(Accept::Break(fault)),
-                };
-                self.evidence = self.evidence.max(Evidence {
-                    lsn: marker.durable(),
-                    at: EvidenceAt::Marker(self.seg_idx, phys.offset),
-                });
-                // It starts its group: the commit point stays before it, so
-                // a marker whose records never made it is an unfinished
-                // write, cut with it.
-                self.expected = Some(h.lsn);
-                Ok(Accept::Continue)
-            }
-            RecordType::Batch => {
-                let marker = match self.marker(&phys, expected, BatchMarker::decode) {
-                    Ok(marker) => marker,
-                    Err(fault) => return Ok(Accept::Break(fault)),
-                };
-                let end = h.lsn.checked_add(u64::from(marker.count()));
-                let Some(end) = end else {
-                    return Ok(Accept::Break(SeqFault::BadBatchMarker));
-                };
-                // Live mode: a batch is durable as a whole or not at all.
-                if let Some(limit) = self.limit
-                    && end.checked_prev().is_some_and(|last| last > limit)
-                {
-                    if let Some(s) = self.scanner.as_mut() {
-                        s.offset = phys.offset;
-                    }
-                    return Ok(Accept::Wait);
-                }
-                match self.verify_batch(phys.end(), h.lsn, end)? {
-                    None => {
-                        self.expected = Some(h.lsn);
-                        self.batch = Some(Batch { end });
-                        Ok(Accept::Continue)
-                    }
-                    // The batch (from `commit`, its marker) is what is lost;
-                    // the trouble is further on.
-                    Some((at, fault)) => Ok(Accept::BatchFault(at, fault, end)),
-                }
-            }
-            RecordType::Full | RecordType::Checkpoint => {
-                if let Some(reason) = self.breaks_full(&phys) {
-                    return Ok(Accept::Break(reason));
-                }
-                // Checked by `breaks_full`: a checkpoint is never a stream's.
-                let kind = LogicalKind::of(h.record_type, h.flags).unwrap_or(LogicalKind::Data);
-                Ok(Accept::Done(self.complete_full(&phys, kind)))
-            }
-            RecordType::First => {
-                if self.chain.is_some() {
-                    return Ok(Accept::Break(SeqFault::ChainInterrupted));
-                }
-                if h.lsn != expected {
-                    return Ok(Accept::Break(SeqFault::LsnOutOfSequence));
-                }
-                if let Some(fault) = self.breaks_flags(&phys) {
-                    return Ok(Accept::Break(fault));
-                }
-                self.chain = Some(Chain {
-                    lsn: h.lsn,
-                    flags: h.flags,
-                    offset: phys.offset,
-                    len: 0,
-                });
-                self.asm.clear();
-                self.grow_chain(&phys)
-            }
-            RecordType::Middle | RecordType::Last => {
-                let Some(chain) = self.chain else {
-                    return Ok(Accept::Break(SeqFault::FragmentWithoutFirst));
-                };
-                if chain.lsn != h.lsn {
-                    return Ok(Accept::Break(SeqFault::FragmentLsn));
-                }
-                if chain.flags != h.flags {
-                    return Ok(Accept::Break(SeqFault::FragmentFlags));
-                }
-                if let Accept::Break(r) = self.grow_chain(&phys)? {
-                    return Ok(Accept::Break(r));
-                }
-                if h.record_type == RecordType::Last {
-                    self.chain = None;
-                    return Ok(Accept::Done(
-                        self.complete(
-                            h,
-                            LogicalKind::of(RecordType::First, chain.flags)
-                                .unwrap_or(LogicalKind::Data),
-                            chain.offset,
-                            phys.end(),
-                            Loc::Assembled,
-                        ),
-                    ));
-                }
-                Ok(Accept::Continue)
-            }
+            RecordType::Commit => Ok(self.accept_commit(&phys, expected)),
+            RecordType::Batch => self.accept_batch(&phys, expected),
+            RecordType::Full | RecordType::Checkpoint => Ok(self.accept_full(&phys)),
+            RecordType::First => self.accept_first(&phys, expected),
+            RecordType::Middle | RecordType::Last => self.accept_fragment(&phys),
             _ => Ok(Accept::Break(SeqFault::UnexpectedType)),
         }
+    }
+
+    /// A commit marker: evidence that every record below its durable LSN
+    /// was acknowledged (the marker is on the disk, and authenticated with
+    /// keys). It starts its group: the commit point stays before it, so a
+    /// marker whose records never made it is an unfinished write, cut
+    /// with it.
+    fn accept_commit(&mut self, phys: &Phys, expected: Lsn) -> Accept {
+        let marker = match self.marker(phys, expected, CommitMarker::decode) {
+            Ok(marker) => marker,
+            Err(fault) => return Accept::Break(fault),
+        };
+        self.evidence = self.evidence.max(Evidence {
+            lsn: marker.durable(),
+            at: EvidenceAt::Marker(self.seg_idx, phys.offset),
+        });
+        self.expected = Some(phys.header.lsn);
+        Accept::Continue
+    }
+
+    /// A batch marker: its batch is yielded only if its records all follow
+    /// it, whole, on the disk ([`Walker::verify_batch`] reads ahead to
+    /// see); else the batch is what is lost and the fault found is where
+    /// the trouble is. Live, a batch is durable as a whole or not at all:
+    /// wait until the watermark covers its last record.
+    fn accept_batch(&mut self, phys: &Phys, expected: Lsn) -> Result<Accept> {
+        let h = phys.header;
+        let marker = match self.marker(phys, expected, BatchMarker::decode) {
+            Ok(marker) => marker,
+            Err(fault) => return Ok(Accept::Break(fault)),
+        };
+        let Some(end) = h.lsn.checked_add(u64::from(marker.count())) else {
+            return Ok(Accept::Break(SeqFault::BadBatchMarker));
+        };
+        if let Some(limit) = self.limit
+            && end.checked_prev().is_some_and(|last| last > limit)
+        {
+            if let Some(s) = self.scanner.as_mut() {
+                s.offset = phys.offset;
+            }
+            return Ok(Accept::Wait);
+        }
+        match self.verify_batch(phys.end(), h.lsn, end)? {
+            None => {
+                self.expected = Some(h.lsn);
+                self.batch = Some(Batch { end });
+                Ok(Accept::Continue)
+            }
+            // The batch (from `commit`, its marker) is what is lost; the
+            // trouble is further on.
+            Some((at, fault)) => Ok(Accept::BatchFault(at, fault, end)),
+        }
+    }
+
+    /// A full record or checkpoint: complete by itself, if it fits the
+    /// sequence and its segment ([`Walker::breaks_full`]).
+    fn accept_full(&mut self, phys: &Phys) -> Accept {
+        if let Some(reason) = self.breaks_full(phys) {
+            return Accept::Break(reason);
+        }
+        // Checked by `breaks_full`: a checkpoint is never a stream's.
+        let h = phys.header;
+        let kind = LogicalKind::of(h.record_type, h.flags).unwrap_or(LogicalKind::Data);
+        Accept::Done(self.complete_full(phys, kind))
+    }
+
+    /// A first fragment: opens a chain, if none is open, at the expected
+    /// LSN, with flags that fit its segment.
+    fn accept_first(&mut self, phys: &Phys, expected: Lsn) -> Result<Accept> {
+        let h = phys.header;
+        if self.chain.is_some() {
+            return Ok(Accept::Break(SeqFault::ChainInterrupted));
+        }
+        if h.lsn != expected {
+            return Ok(Accept::Break(SeqFault::LsnOutOfSequence));
+        }
+        if let Some(fault) = self.breaks_flags(phys) {
+            return Ok(Accept::Break(fault));
+        }
+        self.chain = Some(Chain {
+            lsn: h.lsn,
+            flags: h.flags,
+            offset: phys.offset,
+            len: 0,
+        });
+        self.asm.clear();
+        self.grow_chain(phys)
+    }
+
+    /// A middle or last fragment: continues the open chain (same LSN and
+    /// flags as its first fragment, within the maximum record size); the
+    /// last completes the logical record.
+    fn accept_fragment(&mut self, phys: &Phys) -> Result<Accept> {
+        let h = phys.header;
+        let Some(chain) = self.chain else {
+            return Ok(Accept::Break(SeqFault::FragmentWithoutFirst));
+        };
+        if chain.lsn != h.lsn {
+            return Ok(Accept::Break(SeqFault::FragmentLsn));
+        }
+        if chain.flags != h.flags {
+            return Ok(Accept::Break(SeqFault::FragmentFlags));
+        }
+        if let Accept::Break(r) = self.grow_chain(phys)? {
+            return Ok(Accept::Break(r));
+        }
+        if h.record_type != RecordType::Last {
+            return Ok(Accept::Continue);
+        }
+        self.chain = None;
+        let kind = LogicalKind::of(RecordType::First, chain.flags).unwrap_or(LogicalKind::Data);
+        Ok(Accept::Done(self.complete(
+            h,
+            kind,
+            chain.offset,
+            phys.end(),
+            Loc::Assembled,
+        )))
     }
 
     fn grow_chain(&mut self, phys: &Phys) -> Result<Accept> {
