@@ -37,6 +37,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
+use groupwal::io::sim::SplitMix64;
 use groupwal::{Wal, WalOptions};
 use groupwal_openraft::LogStore;
 use openraft::storage::RaftLogStorage;
@@ -59,21 +60,6 @@ const MAX_ACKS: u64 = 80;
 /// The node id in every log id and vote.
 const NODE: u64 = 1;
 
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        mix(self.0) % n
-    }
-}
-
 fn options() -> WalOptions {
     let mut o = WalOptions::new();
     o.segment_size(64 * 1024);
@@ -94,7 +80,7 @@ fn kill_entry(group: u64, term: u64, index: u64) -> Entry<TypeConfig> {
             key: format!("g{group}"),
             value: format!(
                 "g{group}t{term}i{index}:{}",
-                mix(group ^ mix(term ^ mix(index)))
+                SplitMix64::mix(group ^ SplitMix64::mix(term ^ SplitMix64::mix(index)))
             ),
         }),
     }
@@ -205,7 +191,7 @@ async fn child_run(dir: &str, cycle: u64, seed: u64) {
         });
     }
     let (ack_tx, mut acks) = tokio::sync::mpsc::unbounded_channel::<Ack>();
-    let mut rng = Rng(mix(seed ^ mix(cycle)));
+    let mut rng = SplitMix64::new(SplitMix64::mix(seed ^ SplitMix64::mix(cycle)));
     loop {
         let g = rng.below(GROUPS.len() as u64) as usize;
         let roll = rng.below(100);
@@ -287,7 +273,7 @@ async fn new_term(grp: &mut ChildGroup) {
 async fn truncate(
     groups: &mut [ChildGroup],
     g: usize,
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
     acks: &mut tokio::sync::mpsc::UnboundedReceiver<Ack>,
 ) {
     settle(groups, g, acks).await;
@@ -314,7 +300,7 @@ async fn truncate(
 async fn purge(
     groups: &mut [ChildGroup],
     g: usize,
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
     acks: &mut tokio::sync::mpsc::UnboundedReceiver<Ack>,
 ) {
     settle(groups, g, acks).await;
@@ -659,7 +645,7 @@ fn raft_state_survives_sigkill() {
             let t = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default();
-            mix(t.as_secs() ^ u64::from(t.subsec_nanos()))
+            SplitMix64::mix(t.as_secs() ^ u64::from(t.subsec_nanos()))
         });
     let cycles = std::env::var(CYCLES_ENV)
         .ok()
@@ -672,7 +658,7 @@ fn raft_state_survives_sigkill() {
         .build()
         .unwrap();
     let mut models: BTreeMap<u64, Model> = BTreeMap::new();
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64::new(seed);
     let mut acks = 0;
     for cycle in 0..cycles {
         let kill_at = match rng.below(10) {
@@ -683,7 +669,7 @@ fn raft_state_survives_sigkill() {
             4 | 5 => KillAt::Starting('p', 1 + rng.below(3)),
             _ => KillAt::Acks(1 + rng.below(MAX_ACKS)),
         };
-        let spec = format!("{cycle} {}", mix(seed ^ cycle));
+        let spec = format!("{cycle} {}", SplitMix64::mix(seed ^ cycle));
         let result = kill_child(dir.path(), &spec, kill_at, &mut models).and_then(|n| {
             acks += n;
             check(dir.path(), &rt, &mut models)

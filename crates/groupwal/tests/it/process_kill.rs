@@ -62,6 +62,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use groupwal::io::sim::SplitMix64;
 use groupwal::{LogicalKind, Lsn, Preallocation, SyncMode, Wal, WalOptions};
 
 /// Set in the child's environment: its cycle, the seed, and indexes of its
@@ -98,26 +99,6 @@ const PREALLOCATIONS: [Preallocation; 3] = [
     Preallocation::None,
     Preallocation::Allocate,
 ];
-
-/// SplitMix64: small, seeded, good enough to pick kill points.
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        mix(self.0)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// What a record is: everything its payload is derived from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -160,7 +141,7 @@ impl Id {
     fn payload(&self) -> Vec<u8> {
         let h = [self.cycle, self.writer, self.seq, self.idx, self.of]
             .iter()
-            .fold(u64::from(self.tag), |h, &x| mix(h ^ x));
+            .fold(u64::from(self.tag), |h, &x| SplitMix64::mix(h ^ x));
         let r = (h >> 40) % 100;
         let len = match (self.tag, r) {
             (b'c' | b'p', _) | (_, 0..60) => 16 + (h % 300),
@@ -183,7 +164,11 @@ impl Id {
         let mut chunk = 0;
         while p.len() < len {
             chunk += 1;
-            let word = if repeat { h } else { mix(h ^ chunk) };
+            let word = if repeat {
+                h
+            } else {
+                SplitMix64::mix(h ^ chunk)
+            };
             p.extend_from_slice(&word.to_le_bytes());
         }
         p.truncate(len.max(header));
@@ -297,7 +282,9 @@ fn child(spec: &str) -> ! {
 }
 
 fn child_writer(wal: &Wal, cycle: u64, seed: u64, w: u64) {
-    let mut rng = Rng(mix(seed ^ mix(cycle ^ mix(w))));
+    let mut rng = SplitMix64::new(SplitMix64::mix(
+        seed ^ SplitMix64::mix(cycle ^ SplitMix64::mix(w)),
+    ));
     let mut seq = 0;
     loop {
         let roll = rng.below(100);
@@ -497,7 +484,7 @@ fn acknowledged_records_survive_sigkill() {
             let t = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default();
-            mix(t.as_secs() ^ u64::from(t.subsec_nanos()))
+            SplitMix64::mix(t.as_secs() ^ u64::from(t.subsec_nanos()))
         });
     let cycles = std::env::var(CYCLES_ENV)
         .ok()
@@ -511,7 +498,7 @@ fn acknowledged_records_survive_sigkill() {
     let last_of = |log: usize| (0..cycles).rev().find(|&c| log_of(c) == log);
     let direct = direct_works();
     let start = Instant::now();
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64::new(seed);
     let mut totals = Totals::default();
     for cycle in 0..cycles {
         let log = log_of(cycle);

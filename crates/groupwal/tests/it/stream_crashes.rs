@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use groupwal::io::sim::{HaltingStorage, SimStorage};
+use groupwal::io::sim::{HaltingStorage, SimStorage, SplitMix64};
 use groupwal::{Result, Wal};
 
 use crate::support::{DIR, options, payload};
@@ -61,29 +61,11 @@ fn apply(streams: &mut Streams, change: &Change) {
     }
 }
 
-/// SplitMix64, so a seed names one workload.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        (z ^ (z >> 31)) % n.max(1)
-    }
-
-    /// A number in `lo..=hi`.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-}
-
 /// One call on streams, chosen from what they hold; the changes it makes
 /// (the indexes each append must take), and the call.
 type Call<'a> = (Vec<Change>, Box<dyn FnOnce(&Wal) -> Result<Vec<u64>> + 'a>);
 
-fn next_call<'a>(rng: &mut Rng, streams: &Streams, step: u64) -> Call<'a> {
+fn next_call<'a>(rng: &mut SplitMix64, streams: &Streams, step: u64) -> Call<'a> {
     let next = |id: u64| streams.get(&id).map_or(1, |s| s.next);
     let id = rng.range(1, 3);
     let entry = payload(id, step);
@@ -202,7 +184,9 @@ fn run(seed: u64) {
     let (wal, _) = Wal::open(DIR, &o).unwrap();
     halting.halt_at(halting.calls_made() + 3 + seed % 400);
 
-    let mut rng = Rng(seed);
+    // Every call to `below` here has `n > 0` and every `range` has
+    // `lo <= hi`, so the draws are the ones the seeds were recorded with.
+    let mut rng = SplitMix64::new(seed);
     let mut acked = Streams::new();
     let mut in_flight = None;
     for step in 0..5000 {
