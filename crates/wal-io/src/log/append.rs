@@ -152,9 +152,9 @@ impl SegmentLog {
     /// no segment is active. See [`SyncHandle`].
     #[must_use]
     pub fn sync_handle(&self) -> Option<SyncHandle> {
-        let all = match self.options.sync_mode {
-            SyncMode::Data => false,
-            SyncMode::All => true,
+        let call = match self.options.sync_mode {
+            SyncMode::Data => SyncCall::Data,
+            SyncMode::All => SyncCall::All,
             SyncMode::None | SyncMode::Dsync | SyncMode::Direct => return None,
         };
         match &self.writer {
@@ -162,7 +162,7 @@ impl SegmentLog {
                 file: Arc::clone(&a.file),
                 gate: Arc::clone(&a.gate),
                 path: a.path.clone(),
-                all,
+                call,
             }),
             _ => None,
         }
@@ -221,7 +221,7 @@ pub struct SyncHandle {
     file: Arc<dyn StorageFile>,
     gate: Arc<SyncGate>,
     path: PathBuf,
-    all: bool,
+    call: SyncCall,
 }
 
 impl SyncHandle {
@@ -232,8 +232,17 @@ impl SyncHandle {
     /// [`Error::Io`] naming the segment; also when an earlier sync of the
     /// segment failed, by whoever made it.
     pub fn sync(&self) -> Result<()> {
-        self.gate.sync(&*self.file, self.all, &self.path)
+        self.gate.sync(&*self.file, self.call, &self.path)
     }
+}
+
+/// Which system call syncs a segment file.
+#[derive(Clone, Copy, Debug)]
+enum SyncCall {
+    /// `fdatasync`: the data, and the metadata needed to read it.
+    Data,
+    /// `fsync`: the data and all the metadata.
+    All,
 }
 
 /// One segment file's syncs, whoever makes them (the appender's own, a
@@ -251,17 +260,16 @@ struct SyncGate {
 }
 
 impl SyncGate {
-    fn sync(&self, file: &dyn StorageFile, all: bool, path: &Path) -> Result<()> {
+    fn sync(&self, file: &dyn StorageFile, call: SyncCall, path: &Path) -> Result<()> {
         let mut failed = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
         if *failed {
             return Err(io_err("sync", path)(std::io::Error::other(
                 "an earlier sync of this segment failed: what it held may be lost",
             )));
         }
-        let synced = if all {
-            file.sync_all()
-        } else {
-            file.sync_data()
+        let synced = match call {
+            SyncCall::All => file.sync_all(),
+            SyncCall::Data => file.sync_data(),
         };
         *failed = synced.is_err();
         synced.map_err(io_err("sync", path))
@@ -363,8 +371,8 @@ impl Active {
         }
         match mode {
             SyncMode::None | SyncMode::Dsync | SyncMode::Direct => {}
-            SyncMode::Data => self.gate.sync(&*self.file, false, &self.path)?,
-            SyncMode::All => self.gate.sync(&*self.file, true, &self.path)?,
+            SyncMode::Data => self.gate.sync(&*self.file, SyncCall::Data, &self.path)?,
+            SyncMode::All => self.gate.sync(&*self.file, SyncCall::All, &self.path)?,
         }
         self.dirty = false;
         self.unstarted = self.offset;
