@@ -365,6 +365,30 @@ fn child_writer(wal: &Wal, cycle: u64, seed: u64, w: u64) {
 // --------------------------------------------------------------- parent
 
 /// What the parent knows about the log between cycles.
+///
+/// This oracle is not `wal-torture`'s model (`wal_torture::model::Model`,
+/// the campaign's), and cannot be replaced by it. That model is addressed
+/// by LSN: one thread submits, so every unit's LSN is known when it is
+/// submitted (`Model::push`), and a recovered record is compared with the
+/// one record submitted at its LSN. Here four threads of another process
+/// submit at once, and the parent learns an LSN only from an
+/// acknowledgement: an operation in flight at the kill has no known LSN,
+/// and several writers' operations in flight may come back in any
+/// interleaving. So this oracle goes by identity (a payload names its
+/// cycle, writer, sequence number and place in its batch, and must be
+/// exactly the one derived from them) and checks, where that model checks
+/// that the unacknowledged records are the next units submitted, that
+/// each writer's are the operations right after its last acknowledged
+/// one, no more than it had in flight. Fed to that model, the LSNs of
+/// those operations would have to come from the recovered log itself, so
+/// it would compare the log with itself. It also checks what that model
+/// has no notion of: several kills between checks (each child's own
+/// recovery report against what the parent knew), a purge that reported
+/// removing segments did remove some, no record twice, every batch whole
+/// wherever it lies. Both check that the log is gap-free, that every
+/// acknowledged record is back bit-exact with its kind, and that the log
+/// starts no later than the highest purge point asked for; that model
+/// alone covers truncation and streams, which this workload does not run.
 #[derive(Default)]
 struct Model {
     /// Records known to be in the log (acknowledged, or recovered by an
