@@ -215,7 +215,7 @@ impl TailReader {
     ) -> Result<TailReader> {
         let from = from.max(Lsn::FIRST);
         let mut reader = LogReader::open(storage, dir, options)?;
-        reader.walker.limit = Some(watermark.durable_lsn());
+        reader.walker.live.limit = Some(watermark.durable_lsn());
         reader.seek(from)?;
         Ok(TailReader {
             reader,
@@ -238,7 +238,7 @@ impl TailReader {
     /// [`Error::Purged`], [`Error::Missing`], [`Error::Corruption`], and
     /// those of [`LogReader::next_record`].
     pub fn try_next(&mut self) -> Result<Option<LogRecord<'_>>> {
-        self.reader.walker.limit = Some(self.watermark.durable_lsn());
+        self.reader.walker.live.limit = Some(self.watermark.durable_lsn());
         match self.reader.next_decoded()? {
             Some((found, decoded)) => {
                 self.next = found.lsn.checked_next().unwrap_or(Lsn::MAX);
@@ -257,7 +257,7 @@ impl TailReader {
     pub fn next_record(&mut self) -> Result<LogRecord<'_>> {
         loop {
             let durable = self.watermark.durable_lsn();
-            self.reader.walker.limit = Some(durable);
+            self.reader.walker.live.limit = Some(durable);
             if let Some((found, decoded)) = self.reader.next_decoded()? {
                 self.next = found.lsn.checked_next().unwrap_or(Lsn::MAX);
                 return Ok(self.reader.view(found, decoded));

@@ -315,6 +315,16 @@ enum Accept {
     Wait,
 }
 
+/// The state of following a live log (a tailer); inert otherwise.
+#[derive(Debug, Default)]
+pub(crate) struct Live {
+    /// The highest LSN that may be yielded: the durable watermark
+    /// (`None`: not live, everything on the disk may be).
+    pub(crate) limit: Option<Lsn>,
+    /// How often the unit at this LSN was retried ([`Walker::live_retry`]).
+    retries: (Lsn, u8),
+}
+
 /// The walker.
 #[derive(Debug)]
 pub(crate) struct Walker {
@@ -325,6 +335,8 @@ pub(crate) struct Walker {
     /// The index of the segment being read, if one is open.
     seg_idx: usize,
     pub(crate) scanner: Option<Scanner>,
+    /// Following a live log: the watermark, the retries at a stop.
+    pub(crate) live: Live,
     /// The LSN the next logical record must have (`None`: any, for the
     /// first segment read, or after a gap skipped).
     expected: Option<Lsn>,
@@ -339,8 +351,6 @@ pub(crate) struct Walker {
     window_high: usize,
     /// Records below this LSN are walked over but not yielded.
     skip_below: Lsn,
-    /// (Live mode) the highest LSN that may be yielded.
-    pub(crate) limit: Option<Lsn>,
     /// Ranges skipped or discarded, in log order.
     pub(crate) corrupt: Vec<CorruptRange>,
     pub(crate) end: Option<EndState>,
@@ -348,8 +358,6 @@ pub(crate) struct Walker {
     /// boundaries (LSN, offset) about `index_interval` bytes apart.
     index: BTreeMap<(Lsn, u64), Vec<(Lsn, u64)>>,
     last_indexed: u64,
-    /// (Live mode) how often the unit at this LSN was retried.
-    retries: (Lsn, u8),
     /// The highest LSN handed out.
     yielded: Lsn,
     /// (Skipping mode) where the walk last resumed after damage.
@@ -381,6 +389,7 @@ impl Walker {
     ) -> Walker {
         Walker {
             storage,
+            live: Live::default(),
             dir,
             opts,
             segments,
@@ -395,12 +404,10 @@ impl Walker {
             asm_high: 0,
             window_high: 0,
             skip_below: Lsn::ZERO,
-            limit: None,
             corrupt: Vec::new(),
             end: None,
             index: BTreeMap::new(),
             last_indexed: 0,
-            retries: (Lsn::ZERO, 0),
             yielded: Lsn::ZERO,
             last_resync: None,
             evidence: Evidence::NONE,
@@ -730,7 +737,7 @@ impl Walker {
     /// changed: [`Walker::advance_slow`] then takes it from the start.
     #[inline]
     fn next_full(&mut self) -> Option<Found> {
-        if self.end.is_some() || self.limit.is_some() {
+        if self.end.is_some() || self.live.limit.is_some() {
             return None;
         }
         let scanner = self.scanner.as_mut()?;
@@ -758,8 +765,8 @@ impl Walker {
     /// they are not handed out again), and nothing at or below it is ever
     /// handed out again.
     fn progressed(&mut self, lsn: Lsn) {
-        if lsn >= self.retries.0 {
-            self.retries = (Lsn::ZERO, 0);
+        if lsn >= self.live.retries.0 {
+            self.live.retries = (Lsn::ZERO, 0);
         }
         self.yielded = self.yielded.max(lsn);
     }
@@ -933,7 +940,7 @@ impl Walker {
     /// has no segment yet; else the segment to read is opened. Returns a
     /// step to hand out, or `None` to carry on walking.
     fn no_segment_open(&mut self) -> Result<Option<Step>> {
-        if self.limit.is_some() {
+        if self.live.limit.is_some() {
             return self.live_start();
         }
         if self.segments.is_empty() {
@@ -1011,7 +1018,7 @@ impl Walker {
     /// batch or fragment chain is open): do not start it yet.
     fn not_durable_yet(&self) -> bool {
         matches!(
-            (self.limit, self.expected, self.chain, self.batch),
+            (self.live.limit, self.expected, self.chain, self.batch),
             (Some(limit), Some(expected), None, None) if expected > limit
         )
     }
@@ -1094,7 +1101,7 @@ impl Walker {
         let Some(end) = h.lsn.checked_add(u64::from(marker.count())) else {
             return Ok(Accept::Break(SeqFault::BadBatchMarker));
         };
-        if let Some(limit) = self.limit
+        if let Some(limit) = self.live.limit
             && end.checked_prev().is_some_and(|last| last > limit)
         {
             if let Some(s) = self.scanner.as_mut() {
@@ -1283,7 +1290,7 @@ impl Walker {
                 self.corrupt.push(range);
                 Ok(())
             }
-            _ if self.limit.is_some() => Err(Error::Corruption(Box::new(range))),
+            _ if self.live.limit.is_some() => Err(Error::Corruption(Box::new(range))),
             RecoveryMode::TolerateCorruptedTailRecords | RecoveryMode::AbsoluteConsistency => {
                 Err(Error::Corruption(Box::new(range)))
             }
@@ -1555,7 +1562,7 @@ impl Walker {
     /// says ([`Walker::apply`]). Returns a step to hand out, or `None` to
     /// carry on walking.
     fn stopped(&mut self, x: u64, fault: Fault, batch_end: Option<Lsn>) -> Result<Option<Step>> {
-        if self.limit.is_some() {
+        if self.live.limit.is_some() {
             return self.live_trouble(x, &fault, batch_end);
         }
         let verdict = self.classify(x, &fault, batch_end)?;
@@ -1884,12 +1891,12 @@ impl Walker {
     /// up.
     fn live_trouble(&mut self, x: u64, t: &Fault, batch_end: Option<Lsn>) -> Result<Option<Step>> {
         let lsn = self.commit_lsn;
-        let tries = if self.retries.0 == lsn {
-            self.retries.1
+        let tries = if self.live.retries.0 == lsn {
+            self.live.retries.1
         } else {
             0
         };
-        self.retries = (lsn, tries.saturating_add(1));
+        self.live.retries = (lsn, tries.saturating_add(1));
         tracing::trace!(offset = x, %lsn, tries, trouble = ?t, "tailing: record not found yet");
         if tries > 1 && (!self.is_last() || self.damage_at_rest(x, t, batch_end)?) {
             return self.live_verdict(x, t, batch_end, lsn);
@@ -1938,7 +1945,7 @@ impl Walker {
                 if self.opts.mode != RecoveryMode::SkipAnyCorruptedRecords {
                     return Err(Error::Corruption(Box::new(range)));
                 }
-                self.retries = (Lsn::ZERO, 0);
+                self.live.retries = (Lsn::ZERO, 0);
                 if resync.is_none() && self.is_last() {
                     // Nothing valid after it yet: what follows is not
                     // written; wait for it where the damage ends.
@@ -1951,7 +1958,7 @@ impl Walker {
                 self.apply_corruption(range, resync)
             }
             Verdict::NextSegment | Verdict::SealedSlack => {
-                self.retries = (Lsn::ZERO, 0);
+                self.live.retries = (Lsn::ZERO, 0);
                 self.apply(verdict)
             }
             // Not reached for a segment another follows.
