@@ -325,6 +325,16 @@ pub(crate) struct Live {
     retries: (Lsn, u8),
 }
 
+/// What the log itself proves was acknowledged, gathered as the walk goes:
+/// the clean-close marker and the commit markers walked so far.
+#[derive(Debug)]
+struct Proof {
+    /// The strongest evidence of durability seen.
+    best: Evidence,
+    /// The clean-close marker, when it verified and names this log.
+    clean: Option<CleanMarker>,
+}
+
 /// The walker.
 #[derive(Debug)]
 pub(crate) struct Walker {
@@ -360,13 +370,10 @@ pub(crate) struct Walker {
     last_indexed: u64,
     /// The highest LSN handed out.
     yielded: Lsn,
+    /// The evidence of durability seen so far.
+    proof: Proof,
     /// (Skipping mode) where the walk last resumed after damage.
     last_resync: Option<(usize, u64)>,
-    /// The strongest evidence of durability seen: the clean-close marker,
-    /// and the commit markers walked so far.
-    evidence: Evidence,
-    /// The clean-close marker, when it verified and names this log.
-    clean: Option<CleanMarker>,
     /// What the searches after damage may still read in the segment being
     /// read (set at the first search; see [`Scanner::find_valid`]).
     scan_budget: Option<u64>,
@@ -389,6 +396,10 @@ impl Walker {
     ) -> Walker {
         Walker {
             storage,
+            proof: Proof {
+                best: Evidence::NONE,
+                clean: None,
+            },
             live: Live::default(),
             dir,
             opts,
@@ -410,8 +421,6 @@ impl Walker {
             last_indexed: 0,
             yielded: Lsn::ZERO,
             last_resync: None,
-            evidence: Evidence::NONE,
-            clean: None,
             scan_budget: None,
             #[cfg(feature = "encryption")]
             auth: None,
@@ -538,15 +547,15 @@ impl Walker {
 
     /// The highest LSN the evidence seen so far proves was acknowledged.
     pub(crate) fn proven_lsn(&self) -> Lsn {
-        self.evidence.lsn
+        self.proof.best.lsn
     }
 
     /// Takes the clean-close marker as evidence: every record below its
     /// next LSN was durable when the log was closed.
     pub(crate) fn set_clean_marker(&mut self, clean: Option<CleanMarker>) {
-        self.clean = clean;
+        self.proof.clean = clean;
         if let Some(c) = clean {
-            self.evidence = self.evidence.max(Evidence {
+            self.proof.best = self.proof.best.max(Evidence {
                 lsn: c.last_lsn(),
                 at: EvidenceAt::CleanClose,
             });
@@ -957,7 +966,7 @@ impl Walker {
     /// records were durable, and their segments are gone. Corruption,
     /// handled by the mode (an error, or noted).
     fn check_clean_without_segments(&mut self) -> Result<()> {
-        let Some(clean) = self.clean.filter(|c| c.next_lsn > Lsn::FIRST) else {
+        let Some(clean) = self.proof.clean.filter(|c| c.next_lsn > Lsn::FIRST) else {
             return Ok(());
         };
         let range = CorruptRange {
@@ -971,7 +980,7 @@ impl Walker {
                 clean.last_lsn()
             ),
         };
-        self.clean = None;
+        self.proof.clean = None;
         match self.opts.mode {
             RecoveryMode::TolerateCorruptedTailRecords | RecoveryMode::AbsoluteConsistency => {
                 Err(Error::Corruption(Box::new(range)))
@@ -1079,7 +1088,7 @@ impl Walker {
             Ok(marker) => marker,
             Err(fault) => return Accept::Break(fault),
         };
-        self.evidence = self.evidence.max(Evidence {
+        self.proof.best = self.proof.best.max(Evidence {
             lsn: marker.durable(),
             at: EvidenceAt::Marker(self.seg_idx, phys.offset),
         });
@@ -1675,7 +1684,7 @@ impl Walker {
         // says so.
         let proof = survey
             .proof
-            .or((self.evidence.lsn >= c_lsn).then_some(self.evidence));
+            .or((self.proof.best.lsn >= c_lsn).then_some(self.proof.best));
         if let Some(proof) = proof.filter(|_| c_lsn != Lsn::ZERO) {
             return self.corrupt(x, fault, batch_end, Some((proof, survey.high)));
         }
@@ -1697,7 +1706,7 @@ impl Walker {
     /// the log's data ends (its segment, offset and next LSN): nothing
     /// more to look for there.
     fn at_clean_close_end(&self) -> bool {
-        self.clean.is_some_and(|clean| {
+        self.proof.clean.is_some_and(|clean| {
             self.commit_lsn == clean.next_lsn
                 && self.segments.get(self.seg_idx).map(Segment::first_lsn) == Some(clean.segment)
                 && self.commit == clean.end_offset
