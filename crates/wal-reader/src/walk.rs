@@ -335,6 +335,34 @@ struct Proof {
     clean: Option<CleanMarker>,
 }
 
+/// The sparse seek index, noted while reading (nothing is stored on disk).
+#[derive(Debug, Default)]
+struct SeekIndex {
+    /// Per segment (by first LSN and salt), unit boundaries (LSN, offset)
+    /// about `index_interval` bytes apart.
+    points: BTreeMap<(Lsn, u64), Vec<(Lsn, u64)>>,
+    /// The offset of the last boundary noted in the segment being read.
+    last: u64,
+}
+
+impl SeekIndex {
+    /// Notes the unit boundary at `end` of `seg` (the next LSN there:
+    /// `next`) if it is `interval` bytes or more past the last one noted.
+    fn note(&mut self, seg: &Segment, next: Lsn, end: u64, interval: u64) {
+        if end.saturating_sub(self.last) < interval {
+            return;
+        }
+        self.last = end;
+        let points = self
+            .points
+            .entry((seg.first_lsn(), seg.header.salt.get()))
+            .or_default();
+        if points.last().is_none_or(|&(l, _)| l < next) {
+            points.push((next, end));
+        }
+    }
+}
+
 /// The walker.
 #[derive(Debug)]
 pub(crate) struct Walker {
@@ -364,14 +392,12 @@ pub(crate) struct Walker {
     /// Ranges skipped or discarded, in log order.
     pub(crate) corrupt: Vec<CorruptRange>,
     pub(crate) end: Option<EndState>,
-    /// Sparse seek index: per segment (by first LSN and salt), unit
-    /// boundaries (LSN, offset) about `index_interval` bytes apart.
-    index: BTreeMap<(Lsn, u64), Vec<(Lsn, u64)>>,
-    last_indexed: u64,
     /// The highest LSN handed out.
     yielded: Lsn,
     /// The evidence of durability seen so far.
     proof: Proof,
+    /// The sparse seek index.
+    index: SeekIndex,
     /// (Skipping mode) where the walk last resumed after damage.
     last_resync: Option<(usize, u64)>,
     /// What the searches after damage may still read in the segment being
@@ -396,6 +422,7 @@ impl Walker {
     ) -> Walker {
         Walker {
             storage,
+            index: SeekIndex::default(),
             proof: Proof {
                 best: Evidence::NONE,
                 clean: None,
@@ -417,8 +444,6 @@ impl Walker {
             skip_below: Lsn::ZERO,
             corrupt: Vec::new(),
             end: None,
-            index: BTreeMap::new(),
-            last_indexed: 0,
             yielded: Lsn::ZERO,
             last_resync: None,
             scan_budget: None,
@@ -629,7 +654,7 @@ impl Walker {
         self.open_segment(idx, Continuity::Any)?;
         if let Some(seg) = self.segments.get(idx) {
             let key = (seg.first_lsn(), seg.header.salt.get());
-            if let Some(points) = self.index.get(&key) {
+            if let Some(points) = self.index.points.get(&key) {
                 let i = points.partition_point(|&(l, _)| l <= lsn);
                 if let Some(&(l, off)) = i.checked_sub(1).and_then(|i| points.get(i)) {
                     if let Some(s) = self.scanner.as_mut() {
@@ -638,7 +663,7 @@ impl Walker {
                     self.commit = off;
                     self.commit_lsn = l;
                     self.expected = Some(l);
-                    self.last_indexed = off;
+                    self.index.last = off;
                 }
             }
         }
@@ -667,7 +692,7 @@ impl Walker {
         self.chain = None;
         self.batch = None;
         self.commit = SEGMENT_HEADER_LEN as u64;
-        self.last_indexed = self.commit;
+        self.index.last = self.commit;
         let first = seg.first_lsn();
         if let (Continuity::Checked, Some(expected)) = (continuity, self.expected)
             && expected != first
@@ -1245,17 +1270,8 @@ impl Walker {
             self.batch = None;
             self.commit = end;
             self.commit_lsn = next;
-            if end.saturating_sub(self.last_indexed) >= self.opts.index_interval
-                && let Some(seg) = self.segments.get(self.seg_idx)
-            {
-                self.last_indexed = end;
-                let points = self
-                    .index
-                    .entry((seg.first_lsn(), seg.header.salt.get()))
-                    .or_default();
-                if points.last().is_none_or(|&(l, _)| l < next) {
-                    points.push((next, end));
-                }
+            if let Some(seg) = self.segments.get(self.seg_idx) {
+                self.index.note(seg, next, end, self.opts.index_interval);
             }
         }
         Found {
