@@ -363,6 +363,15 @@ impl SeekIndex {
     }
 }
 
+/// The largest buffer capacities seen, for `ReadOptions::memory_bound`'s
+/// test: the read window (with the read-ahead's buffers) of the segments
+/// already left, and the assembly buffer.
+#[derive(Debug, Default)]
+struct HighWater {
+    window: usize,
+    asm: usize,
+}
+
 /// The walker.
 #[derive(Debug)]
 pub(crate) struct Walker {
@@ -385,8 +394,8 @@ pub(crate) struct Walker {
     chain: Option<Chain>,
     batch: Option<Batch>,
     pub(crate) asm: Vec<u8>,
-    asm_high: usize,
-    window_high: usize,
+    /// The largest buffers seen.
+    high: HighWater,
     /// Records below this LSN are walked over but not yielded.
     skip_below: Lsn,
     /// Ranges skipped or discarded, in log order.
@@ -422,6 +431,7 @@ impl Walker {
     ) -> Walker {
         Walker {
             storage,
+            high: HighWater::default(),
             index: SeekIndex::default(),
             proof: Proof {
                 best: Evidence::NONE,
@@ -439,8 +449,6 @@ impl Walker {
             chain: None,
             batch: None,
             asm: Vec::new(),
-            asm_high: 0,
-            window_high: 0,
             skip_below: Lsn::ZERO,
             corrupt: Vec::new(),
             end: None,
@@ -603,8 +611,8 @@ impl Walker {
             .scanner
             .as_ref()
             .map_or(0, Scanner::window_capacity)
-            .max(self.window_high);
-        window.saturating_add(self.asm_high.max(self.asm.capacity()))
+            .max(self.high.window);
+        window.saturating_add(self.high.asm.max(self.asm.capacity()))
     }
 
     /// The oldest LSN in the listed segments.
@@ -679,7 +687,7 @@ impl Walker {
         let mut buf = Vec::new();
         let mut ahead = None;
         if let Some(s) = self.scanner.take() {
-            self.window_high = self.window_high.max(s.window_capacity());
+            self.high.window = self.high.window.max(s.window_capacity());
             (buf, ahead) = s.into_parts();
         }
         if ahead.is_none() && self.opts.read_ahead {
@@ -1245,7 +1253,7 @@ impl Walker {
                     .reserve_exact(target.saturating_sub(self.asm.len()));
             }
             self.asm.extend_from_slice(payload);
-            self.asm_high = self.asm_high.max(self.asm.capacity());
+            self.high.asm = self.high.asm.max(self.asm.capacity());
         }
         Ok(Accept::Continue)
     }
