@@ -1,4 +1,11 @@
 //! [`SegmentLog`]: a locked log directory, its segments, and the appender.
+//!
+//! This module holds the log's state and its small accessors; each idea
+//! lives in a module of its own, with its `impl SegmentLog` block: opening
+//! ([`open`]), the clean-close marker ([`clean`]), appending ([`append`]),
+//! rotation ([`rotate`]), resuming ([`resume`]), purge and suffix
+//! truncation ([`truncate`]), spare files ([`spares`]) and preallocation
+//! ([`prealloc`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

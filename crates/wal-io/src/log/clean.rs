@@ -48,7 +48,7 @@ impl SegmentLog {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`].
+    /// [`Error::Io`](crate::Error::Io).
     pub fn take_clean_marker(&mut self) -> Result<()> {
         if !self.clean_file {
             return Ok(());
