@@ -372,6 +372,21 @@ struct HighWater {
     asm: usize,
 }
 
+/// Where the walk stands in the log's sequence.
+#[derive(Debug)]
+struct Position {
+    /// The index of the segment being read, if one is open.
+    seg_idx: usize,
+    /// The LSN the next logical record must have (`None`: any, for the
+    /// first segment read, or after a gap skipped).
+    expected: Option<Lsn>,
+    /// The offset after the last complete unit (record or batch): where a
+    /// log cut now would end.
+    commit: u64,
+    /// The LSN after the last complete unit.
+    commit_lsn: Lsn,
+}
+
 /// The walker.
 #[derive(Debug)]
 pub(crate) struct Walker {
@@ -379,18 +394,11 @@ pub(crate) struct Walker {
     dir: PathBuf,
     pub(crate) opts: ReadOptions,
     pub(crate) segments: Vec<Segment>,
-    /// The index of the segment being read, if one is open.
-    seg_idx: usize,
     pub(crate) scanner: Option<Scanner>,
     /// Following a live log: the watermark, the retries at a stop.
     pub(crate) live: Live,
-    /// The LSN the next logical record must have (`None`: any, for the
-    /// first segment read, or after a gap skipped).
-    expected: Option<Lsn>,
-    /// The offset after the last complete unit (record or batch).
-    commit: u64,
-    /// The LSN after the last complete unit.
-    commit_lsn: Lsn,
+    /// Where the walk stands: segment, next LSN, the last complete unit.
+    pos: Position,
     chain: Option<Chain>,
     batch: Option<Batch>,
     pub(crate) asm: Vec<u8>,
@@ -431,6 +439,12 @@ impl Walker {
     ) -> Walker {
         Walker {
             storage,
+            pos: Position {
+                seg_idx: 0,
+                expected: None,
+                commit: SEGMENT_HEADER_LEN as u64,
+                commit_lsn: Lsn::ZERO,
+            },
             high: HighWater::default(),
             index: SeekIndex::default(),
             proof: Proof {
@@ -441,11 +455,7 @@ impl Walker {
             dir,
             opts,
             segments,
-            seg_idx: 0,
             scanner: None,
-            expected: None,
-            commit: SEGMENT_HEADER_LEN as u64,
-            commit_lsn: Lsn::ZERO,
             chain: None,
             batch: None,
             asm: Vec::new(),
@@ -601,7 +611,9 @@ impl Walker {
 
     /// The path of the segment being read.
     pub(crate) fn current_segment(&self) -> Option<&Path> {
-        self.segments.get(self.seg_idx).map(|s| s.path.as_path())
+        self.segments
+            .get(self.pos.seg_idx)
+            .map(|s| s.path.as_path())
     }
 
     /// The largest buffer capacities seen: the window and the assembly
@@ -626,12 +638,12 @@ impl Walker {
     }
 
     fn is_last(&self) -> bool {
-        self.seg_idx.saturating_add(1) >= self.segments.len()
+        self.pos.seg_idx.saturating_add(1) >= self.segments.len()
     }
 
     fn current_path(&self) -> PathBuf {
         self.segments
-            .get(self.seg_idx)
+            .get(self.pos.seg_idx)
             .map(|s| s.path.clone())
             .unwrap_or_else(|| self.dir.clone())
     }
@@ -646,9 +658,9 @@ impl Walker {
         self.last_resync = None;
         let oldest = self.oldest();
         if self.segments.is_empty() {
-            self.seg_idx = 0;
+            self.pos.seg_idx = 0;
             self.scanner = None;
-            self.expected = None;
+            self.pos.expected = None;
             self.skip_below = lsn;
             return Ok(());
         }
@@ -668,9 +680,9 @@ impl Walker {
                     if let Some(s) = self.scanner.as_mut() {
                         s.offset = off;
                     }
-                    self.commit = off;
-                    self.commit_lsn = l;
-                    self.expected = Some(l);
+                    self.pos.commit = off;
+                    self.pos.commit_lsn = l;
+                    self.pos.expected = Some(l);
                     self.index.last = off;
                 }
             }
@@ -696,13 +708,13 @@ impl Walker {
         let Some(seg) = self.segments.get(idx).cloned() else {
             return Ok(Opened::Reading);
         };
-        self.seg_idx = idx;
+        self.pos.seg_idx = idx;
         self.chain = None;
         self.batch = None;
-        self.commit = SEGMENT_HEADER_LEN as u64;
-        self.index.last = self.commit;
+        self.pos.commit = SEGMENT_HEADER_LEN as u64;
+        self.index.last = self.pos.commit;
         let first = seg.first_lsn();
-        if let (Continuity::Checked, Some(expected)) = (continuity, self.expected)
+        if let (Continuity::Checked, Some(expected)) = (continuity, self.pos.expected)
             && expected != first
         {
             let (kind, lsns, detail) = if first > expected {
@@ -749,8 +761,8 @@ impl Walker {
             }
         }
         self.check_segment(idx, &seg)?;
-        self.expected = Some(first);
-        self.commit_lsn = first;
+        self.pos.expected = Some(first);
+        self.pos.commit_lsn = first;
         self.scan_budget = None;
         self.scanner = Some(Scanner::open(
             &*self.storage,
@@ -788,7 +800,7 @@ impl Walker {
         let h = phys.header;
         if h.record_type != RecordType::Full
             || h.lsn < self.skip_below
-            || self.expected.is_none()
+            || self.pos.expected.is_none()
             || self.breaks_full(&phys).is_some()
         {
             if let Some(s) = self.scanner.as_mut() {
@@ -822,7 +834,7 @@ impl Walker {
             Some(SeqFault::LsnAtMax)
         } else if self.chain.is_some() {
             Some(SeqFault::ChainInterrupted)
-        } else if h.lsn != self.expected.unwrap_or(h.lsn) {
+        } else if h.lsn != self.pos.expected.unwrap_or(h.lsn) {
             Some(SeqFault::LsnOutOfSequence)
         } else if phys.payload_len > self.stored_max(h.flags) {
             Some(SeqFault::TooLong)
@@ -990,7 +1002,7 @@ impl Walker {
             self.end_empty();
             return Ok(None);
         }
-        self.open_segment(self.seg_idx, Continuity::Any)?;
+        self.open_segment(self.pos.seg_idx, Continuity::Any)?;
         Ok(None)
     }
 
@@ -1060,7 +1072,7 @@ impl Walker {
     /// batch or fragment chain is open): do not start it yet.
     fn not_durable_yet(&self) -> bool {
         matches!(
-            (self.live.limit, self.expected, self.chain, self.batch),
+            (self.live.limit, self.pos.expected, self.chain, self.batch),
             (Some(limit), Some(expected), None, None) if expected > limit
         )
     }
@@ -1100,7 +1112,7 @@ impl Walker {
             // No record can follow it.
             return Ok(Accept::Break(SeqFault::LsnAtMax));
         }
-        let expected = self.expected.unwrap_or(h.lsn);
+        let expected = self.pos.expected.unwrap_or(h.lsn);
         match h.record_type {
             RecordType::Commit => Ok(self.accept_commit(&phys, expected)),
             RecordType::Batch => self.accept_batch(&phys, expected),
@@ -1123,9 +1135,9 @@ impl Walker {
         };
         self.proof.best = self.proof.best.max(Evidence {
             lsn: marker.durable(),
-            at: EvidenceAt::Marker(self.seg_idx, phys.offset),
+            at: EvidenceAt::Marker(self.pos.seg_idx, phys.offset),
         });
-        self.expected = Some(phys.header.lsn);
+        self.pos.expected = Some(phys.header.lsn);
         Accept::Continue
     }
 
@@ -1153,7 +1165,7 @@ impl Walker {
         }
         match self.verify_batch(phys.end(), h.lsn, end)? {
             None => {
-                self.expected = Some(h.lsn);
+                self.pos.expected = Some(h.lsn);
                 self.batch = Some(Batch { end });
                 Ok(Accept::Continue)
             }
@@ -1267,18 +1279,18 @@ impl Walker {
         end: u64,
         loc: Loc,
     ) -> Found {
-        let unit = (self.commit, self.commit_lsn);
+        let unit = (self.pos.commit, self.pos.commit_lsn);
         let next = h.lsn.checked_next().unwrap_or(Lsn::MAX);
-        self.expected = Some(next);
+        self.pos.expected = Some(next);
         let unit_done = match self.batch {
             Some(b) => next >= b.end,
             None => true,
         };
         if unit_done {
             self.batch = None;
-            self.commit = end;
-            self.commit_lsn = next;
-            if let Some(seg) = self.segments.get(self.seg_idx) {
+            self.pos.commit = end;
+            self.pos.commit_lsn = next;
+            if let Some(seg) = self.segments.get(self.pos.seg_idx) {
                 self.index.note(seg, next, end, self.opts.index_interval);
             }
         }
@@ -1328,7 +1340,7 @@ impl Walker {
                 Err(Error::Corruption(Box::new(range)))
             }
             RecoveryMode::PointInTime => {
-                (self.commit, self.commit_lsn) = found.unit;
+                (self.pos.commit, self.pos.commit_lsn) = found.unit;
                 self.end_at_corruption(range);
                 Ok(())
             }
@@ -1457,7 +1469,7 @@ impl Walker {
             proof: None,
             high: None,
         };
-        let seg_idx = self.seg_idx;
+        let seg_idx = self.pos.seg_idx;
         let mut at = from;
         loop {
             let Some(first) = self.find_valid(at, Lsn::ZERO, Wanted::AnyRecord)? else {
@@ -1529,16 +1541,16 @@ impl Walker {
         if let Some(detail) = &detail {
             tracing::info!(
                 segment = %self.current_path().display(),
-                offset = self.commit,
-                next_lsn = %self.commit_lsn,
+                offset = self.pos.commit,
+                next_lsn = %self.pos.commit_lsn,
                 %detail,
                 "end of the log's data"
             );
         }
         self.end = Some(EndState {
-            segment: Some(self.seg_idx),
-            offset: self.commit,
-            next_lsn: self.commit_lsn,
+            segment: Some(self.pos.seg_idx),
+            offset: self.pos.commit,
+            next_lsn: self.pos.commit_lsn,
             tail,
             torn_detail: detail,
             dropped,
@@ -1567,15 +1579,16 @@ impl Walker {
 
     /// Moves on to the next segment after a clean end of this one's data.
     fn next_segment(&mut self) -> Result<()> {
-        let (prev_idx, prev_commit, prev_lsn) = (self.seg_idx, self.commit, self.commit_lsn);
+        let (prev_idx, prev_commit, prev_lsn) =
+            (self.pos.seg_idx, self.pos.commit, self.pos.commit_lsn);
         if self.open_segment(prev_idx.saturating_add(1), Continuity::Checked)?
             == Opened::LogEndsBefore
         {
             // Point in time: the log ends where the previous segment's
             // data ended; the segments from here go.
-            self.seg_idx = prev_idx;
-            self.commit = prev_commit;
-            self.commit_lsn = prev_lsn;
+            self.pos.seg_idx = prev_idx;
+            self.pos.commit = prev_commit;
+            self.pos.commit_lsn = prev_lsn;
             self.end = Some(EndState {
                 segment: Some(prev_idx),
                 offset: prev_commit,
@@ -1605,7 +1618,7 @@ impl Walker {
     /// Whether a unit is in progress at a stop at `x`: records of it were
     /// read past the commit point, or a batch or fragment chain is open.
     fn pending(&self, x: u64, batch_end: Option<Lsn>) -> bool {
-        x > self.commit || batch_end.is_some() || self.chain.is_some()
+        x > self.pos.commit || batch_end.is_some() || self.chain.is_some()
     }
 
     /// Whether valid records of the current segment follow the stop at `x`
@@ -1619,9 +1632,9 @@ impl Walker {
             return Ok(false);
         }
         let min = if pending {
-            self.commit_lsn.checked_next().unwrap_or(Lsn::MAX)
+            self.pos.commit_lsn.checked_next().unwrap_or(Lsn::MAX)
         } else {
-            self.commit_lsn
+            self.pos.commit_lsn
         };
         Ok(self
             .find_valid(x.saturating_add(1), min, Wanted::AnyRecord)?
@@ -1668,9 +1681,9 @@ impl Walker {
         }
         let next_first = self
             .segments
-            .get(self.seg_idx.saturating_add(1))
+            .get(self.pos.seg_idx.saturating_add(1))
             .map(Segment::first_lsn);
-        if next_first == Some(self.commit_lsn) {
+        if next_first == Some(self.pos.commit_lsn) {
             return Ok(Verdict::SealedSlack);
         }
         self.corrupt(x, fault, batch_end, None)
@@ -1689,7 +1702,7 @@ impl Walker {
         fault: &Fault,
         batch_end: Option<Lsn>,
     ) -> Result<Verdict> {
-        let c_lsn = self.commit_lsn;
+        let c_lsn = self.pos.commit_lsn;
         let pending = self.pending(x, batch_end);
         let clean_end = stop.is_clean() && !pending;
         if clean_end && self.at_clean_close_end() {
@@ -1731,9 +1744,10 @@ impl Walker {
     /// more to look for there.
     fn at_clean_close_end(&self) -> bool {
         self.proof.clean.is_some_and(|clean| {
-            self.commit_lsn == clean.next_lsn
-                && self.segments.get(self.seg_idx).map(Segment::first_lsn) == Some(clean.segment)
-                && self.commit == clean.end_offset
+            self.pos.commit_lsn == clean.next_lsn
+                && self.segments.get(self.pos.seg_idx).map(Segment::first_lsn)
+                    == Some(clean.segment)
+                && self.pos.commit == clean.end_offset
         })
     }
 
@@ -1748,8 +1762,8 @@ impl Walker {
         batch_end: Option<Lsn>,
         proof: Option<(Evidence, Option<Lsn>)>,
     ) -> Result<Verdict> {
-        let c = self.commit;
-        let c_lsn = self.commit_lsn;
+        let c = self.pos.commit;
+        let c_lsn = self.pos.commit_lsn;
         // A batch or fragment chain cut short (not a group whose marker
         // made it and whose records did not: that is a hole).
         let unfinished = batch_end.is_some() || self.chain.is_some();
@@ -1767,7 +1781,7 @@ impl Walker {
         // inside a chain) may be where the walk resumes; one that is bad
         // by itself (too long, a bad marker), or one the walk already
         // resumed at, is skipped.
-        let again = self.last_resync == Some((self.seg_idx, x));
+        let again = self.last_resync == Some((self.pos.seg_idx, x));
         let resync_from = match fault {
             Fault::Sequence(f) if !again && !f.bad_by_itself() => x,
             _ => x.saturating_add(1),
@@ -1779,7 +1793,7 @@ impl Walker {
             None => (
                 self.file_size()?,
                 self.segments
-                    .get(self.seg_idx.saturating_add(1))
+                    .get(self.pos.seg_idx.saturating_add(1))
                     .and_then(|s| s.first_lsn().checked_prev())
                     .or(proof.and_then(|(e, high)| high.max(Some(e.lsn)))),
             ),
@@ -1844,7 +1858,7 @@ impl Walker {
             Verdict::SealedSlack => {
                 tracing::warn!(
                     segment = %self.current_path().display(),
-                    offset = self.commit,
+                    offset = self.pos.commit,
                     "damaged bytes after the last record of a sealed segment; no record lost"
                 );
                 self.next_segment()?;
@@ -1858,7 +1872,7 @@ impl Walker {
                 if self.opts.mode == RecoveryMode::AbsoluteConsistency {
                     return Err(Error::TornTail {
                         path: self.current_path(),
-                        offset: self.commit,
+                        offset: self.pos.commit,
                     });
                 }
                 self.finish(TailKind::Torn, Some(detail), dropped);
@@ -1889,18 +1903,18 @@ impl Walker {
                 self.batch = None;
                 match resync {
                     Some(p) => {
-                        self.last_resync = Some((self.seg_idx, p.offset));
+                        self.last_resync = Some((self.pos.seg_idx, p.offset));
                         if let Some(s) = self.scanner.as_mut() {
                             s.offset = p.offset;
                         }
-                        self.commit = p.offset;
-                        self.commit_lsn = p.header.lsn;
-                        self.expected = Some(p.header.lsn);
+                        self.pos.commit = p.offset;
+                        self.pos.commit_lsn = p.header.lsn;
+                        self.pos.expected = Some(p.header.lsn);
                     }
                     None if !last => {
                         // Accept whatever the next segment starts with.
-                        self.expected = None;
-                        self.open_segment(self.seg_idx.saturating_add(1), Continuity::Any)?;
+                        self.pos.expected = None;
+                        self.open_segment(self.pos.seg_idx.saturating_add(1), Continuity::Any)?;
                     }
                     None => self.finish(
                         TailKind::Torn,
@@ -1923,7 +1937,7 @@ impl Walker {
     /// ([`Walker::live_verdict`]). Records that are simply not there: give
     /// up.
     fn live_trouble(&mut self, x: u64, t: &Fault, batch_end: Option<Lsn>) -> Result<Option<Step>> {
-        let lsn = self.commit_lsn;
+        let lsn = self.pos.commit_lsn;
         let tries = if self.live.retries.0 == lsn {
             self.live.retries.1
         } else {
@@ -2009,7 +2023,7 @@ impl Walker {
     fn live_retry(&mut self, tries: u8, lsn: Lsn) -> Result<Option<Step>> {
         self.chain = None;
         self.batch = None;
-        self.expected = Some(lsn);
+        self.pos.expected = Some(lsn);
         // Both retries walk again from the start of a unit (a batch whose
         // first records were handed out, say): never hand those out again.
         let handed_out = self.yielded.checked_next().unwrap_or(Lsn::MAX);
@@ -2021,7 +2035,7 @@ impl Walker {
         match tries {
             0 => {
                 if let Some(s) = self.scanner.as_mut() {
-                    s.offset = self.commit;
+                    s.offset = self.pos.commit;
                     s.invalidate();
                 }
                 self.skip_below = self.skip_below.max(handed_out);
