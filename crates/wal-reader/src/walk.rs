@@ -387,6 +387,14 @@ struct Position {
     commit_lsn: Lsn,
 }
 
+/// The unit in progress past the commit point: a fragment chain, a batch
+/// (at most one of each: a chain may be inside a batch).
+#[derive(Debug, Default)]
+struct OpenUnit {
+    chain: Option<Chain>,
+    batch: Option<Batch>,
+}
+
 /// The walker.
 #[derive(Debug)]
 pub(crate) struct Walker {
@@ -399,8 +407,8 @@ pub(crate) struct Walker {
     pub(crate) live: Live,
     /// Where the walk stands: segment, next LSN, the last complete unit.
     pos: Position,
-    chain: Option<Chain>,
-    batch: Option<Batch>,
+    /// The fragment chain and batch in progress, if any.
+    open: OpenUnit,
     pub(crate) asm: Vec<u8>,
     /// The largest buffers seen.
     high: HighWater,
@@ -439,6 +447,7 @@ impl Walker {
     ) -> Walker {
         Walker {
             storage,
+            open: OpenUnit::default(),
             pos: Position {
                 seg_idx: 0,
                 expected: None,
@@ -456,8 +465,6 @@ impl Walker {
             opts,
             segments,
             scanner: None,
-            chain: None,
-            batch: None,
             asm: Vec::new(),
             skip_below: Lsn::ZERO,
             corrupt: Vec::new(),
@@ -709,8 +716,8 @@ impl Walker {
             return Ok(Opened::Reading);
         };
         self.pos.seg_idx = idx;
-        self.chain = None;
-        self.batch = None;
+        self.open.chain = None;
+        self.open.batch = None;
         self.pos.commit = SEGMENT_HEADER_LEN as u64;
         self.index.last = self.pos.commit;
         let first = seg.first_lsn();
@@ -832,7 +839,7 @@ impl Walker {
         if h.lsn == Lsn::MAX {
             // No record can follow it.
             Some(SeqFault::LsnAtMax)
-        } else if self.chain.is_some() {
+        } else if self.open.chain.is_some() {
             Some(SeqFault::ChainInterrupted)
         } else if h.lsn != self.pos.expected.unwrap_or(h.lsn) {
             Some(SeqFault::LsnOutOfSequence)
@@ -916,7 +923,7 @@ impl Walker {
         decode: fn(&Record<'_>) -> wal_format::Result<M>,
     ) -> std::result::Result<M, SeqFault> {
         let h = phys.header;
-        if self.chain.is_some() || self.batch.is_some() {
+        if self.open.chain.is_some() || self.open.batch.is_some() {
             return Err(SeqFault::MarkerInsideUnit);
         }
         if h.lsn != expected {
@@ -1072,7 +1079,7 @@ impl Walker {
     /// batch or fragment chain is open): do not start it yet.
     fn not_durable_yet(&self) -> bool {
         matches!(
-            (self.live.limit, self.pos.expected, self.chain, self.batch),
+            (self.live.limit, self.pos.expected, self.open.chain, self.open.batch),
             (Some(limit), Some(expected), None, None) if expected > limit
         )
     }
@@ -1166,7 +1173,7 @@ impl Walker {
         match self.verify_batch(phys.end(), h.lsn, end)? {
             None => {
                 self.pos.expected = Some(h.lsn);
-                self.batch = Some(Batch { end });
+                self.open.batch = Some(Batch { end });
                 Ok(Accept::Continue)
             }
             // The batch (from `commit`, its marker) is what is lost; the
@@ -1191,7 +1198,7 @@ impl Walker {
     /// LSN, with flags that fit its segment.
     fn accept_first(&mut self, phys: &Phys, expected: Lsn) -> Result<Accept> {
         let h = phys.header;
-        if self.chain.is_some() {
+        if self.open.chain.is_some() {
             return Ok(Accept::Break(SeqFault::ChainInterrupted));
         }
         if h.lsn != expected {
@@ -1200,7 +1207,7 @@ impl Walker {
         if let Some(fault) = self.breaks_flags(phys) {
             return Ok(Accept::Break(fault));
         }
-        self.chain = Some(Chain {
+        self.open.chain = Some(Chain {
             lsn: h.lsn,
             flags: h.flags,
             offset: phys.offset,
@@ -1215,7 +1222,7 @@ impl Walker {
     /// last completes the logical record.
     fn accept_fragment(&mut self, phys: &Phys) -> Result<Accept> {
         let h = phys.header;
-        let Some(chain) = self.chain else {
+        let Some(chain) = self.open.chain else {
             return Ok(Accept::Break(SeqFault::FragmentWithoutFirst));
         };
         if chain.lsn != h.lsn {
@@ -1230,7 +1237,7 @@ impl Walker {
         if h.record_type != RecordType::Last {
             return Ok(Accept::Continue);
         }
-        self.chain = None;
+        self.open.chain = None;
         let kind = LogicalKind::of(RecordType::First, chain.flags).unwrap_or(LogicalKind::Data);
         Ok(Accept::Done(self.complete(
             h,
@@ -1243,7 +1250,7 @@ impl Walker {
 
     fn grow_chain(&mut self, phys: &Phys) -> Result<Accept> {
         let stored_max = self.stored_max(phys.header.flags);
-        let Some(chain) = self.chain.as_mut() else {
+        let Some(chain) = self.open.chain.as_mut() else {
             return Ok(Accept::Continue);
         };
         chain.len = chain.len.saturating_add(phys.payload_len);
@@ -1282,12 +1289,12 @@ impl Walker {
         let unit = (self.pos.commit, self.pos.commit_lsn);
         let next = h.lsn.checked_next().unwrap_or(Lsn::MAX);
         self.pos.expected = Some(next);
-        let unit_done = match self.batch {
+        let unit_done = match self.open.batch {
             Some(b) => next >= b.end,
             None => true,
         };
         if unit_done {
-            self.batch = None;
+            self.open.batch = None;
             self.pos.commit = end;
             self.pos.commit_lsn = next;
             if let Some(seg) = self.segments.get(self.pos.seg_idx) {
@@ -1557,8 +1564,8 @@ impl Walker {
             cut,
             early: false,
         });
-        self.chain = None;
-        self.batch = None;
+        self.open.chain = None;
+        self.open.batch = None;
     }
 
     /// Point-in-time mode: the log's data ends at the commit point, before
@@ -1618,7 +1625,7 @@ impl Walker {
     /// Whether a unit is in progress at a stop at `x`: records of it were
     /// read past the commit point, or a batch or fragment chain is open.
     fn pending(&self, x: u64, batch_end: Option<Lsn>) -> bool {
-        x > self.pos.commit || batch_end.is_some() || self.chain.is_some()
+        x > self.pos.commit || batch_end.is_some() || self.open.chain.is_some()
     }
 
     /// Whether valid records of the current segment follow the stop at `x`
@@ -1647,7 +1654,7 @@ impl Walker {
     /// the sequence is corruption anywhere: no write leaves one (it was
     /// written whole, and where it stands is wrong).
     fn classify(&mut self, x: u64, fault: &Fault, batch_end: Option<Lsn>) -> Result<Verdict> {
-        let batch_end = batch_end.or(self.batch.map(|b| b.end));
+        let batch_end = batch_end.or(self.open.batch.map(|b| b.end));
         match fault {
             Fault::Sequence(_) => self.corrupt(x, fault, batch_end, None),
             Fault::Stop(stop) if !self.is_last() => {
@@ -1766,7 +1773,7 @@ impl Walker {
         let c_lsn = self.pos.commit_lsn;
         // A batch or fragment chain cut short (not a group whose marker
         // made it and whose records did not: that is a hole).
-        let unfinished = batch_end.is_some() || self.chain.is_some();
+        let unfinished = batch_end.is_some() || self.open.chain.is_some();
         let last = self.is_last();
         let kind = match fault {
             Fault::Sequence(_) => CorruptionKind::BadSequence,
@@ -1899,8 +1906,8 @@ impl Walker {
             RecoveryMode::SkipAnyCorruptedRecords => {
                 tracing::warn!(%range, "skipping corrupt range");
                 self.corrupt.push(range);
-                self.chain = None;
-                self.batch = None;
+                self.open.chain = None;
+                self.open.batch = None;
                 match resync {
                     Some(p) => {
                         self.last_resync = Some((self.pos.seg_idx, p.offset));
@@ -1961,7 +1968,7 @@ impl Walker {
     fn damage_at_rest(&mut self, x: u64, t: &Fault, batch_end: Option<Lsn>) -> Result<bool> {
         match t {
             Fault::Stop(stop) if stop.is_clean() => {
-                let pending = self.pending(x, batch_end.or(self.batch.map(|b| b.end)));
+                let pending = self.pending(x, batch_end.or(self.open.batch.map(|b| b.end)));
                 self.written_after(x, stop, pending)
             }
             _ => Ok(true),
@@ -2021,8 +2028,8 @@ impl Walker {
     /// directory again and seeks to it; after those the records are not
     /// there ([`Error::Missing`]).
     fn live_retry(&mut self, tries: u8, lsn: Lsn) -> Result<Option<Step>> {
-        self.chain = None;
-        self.batch = None;
+        self.open.chain = None;
+        self.open.batch = None;
         self.pos.expected = Some(lsn);
         // Both retries walk again from the start of a unit (a batch whose
         // first records were handed out, say): never hand those out again.
