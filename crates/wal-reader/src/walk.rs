@@ -395,6 +395,18 @@ struct OpenUnit {
     batch: Option<Batch>,
 }
 
+/// What the key checks found, with keys configured.
+#[derive(Debug, Default)]
+struct KeyChecks {
+    /// The segment being read's decryptor, to authenticate its markers.
+    #[cfg(feature = "encryption")]
+    auth: Option<wal_crypto::SegmentDecryptor>,
+    /// The segments whose key check fails under a key that opens the
+    /// log's other segments of the same key id (forged), by index
+    /// ([`Walker::check_keys`]).
+    forged: Vec<usize>,
+}
+
 /// The walker.
 #[derive(Debug)]
 pub(crate) struct Walker {
@@ -428,14 +440,8 @@ pub(crate) struct Walker {
     /// What the searches after damage may still read in the segment being
     /// read (set at the first search; see [`Scanner::find_valid`]).
     scan_budget: Option<u64>,
-    /// With keys: the segment being read's decryptor, to authenticate its
-    /// markers.
-    #[cfg(feature = "encryption")]
-    auth: Option<wal_crypto::SegmentDecryptor>,
-    /// With keys: the segments whose key check fails under a key that
-    /// opens the log's other segments of the same key id (forged), by
-    /// index ([`Walker::check_keys`]).
-    forged: Vec<usize>,
+    /// With keys: the current segment's decryptor, the forged segments.
+    keys: KeyChecks,
 }
 
 impl Walker {
@@ -447,6 +453,7 @@ impl Walker {
     ) -> Walker {
         Walker {
             storage,
+            keys: KeyChecks::default(),
             open: OpenUnit::default(),
             pos: Position {
                 seg_idx: 0,
@@ -472,9 +479,6 @@ impl Walker {
             yielded: Lsn::ZERO,
             last_resync: None,
             scan_budget: None,
-            #[cfg(feature = "encryption")]
-            auth: None,
-            forged: Vec::new(),
         }
     }
 
@@ -525,7 +529,7 @@ impl Walker {
                     });
                 }
             }
-            self.forged = failed;
+            self.keys.forged = failed;
         }
         Ok(())
     }
@@ -556,11 +560,11 @@ impl Walker {
             }
             #[cfg(feature = "encryption")]
             {
-                self.auth = None;
+                self.keys.auth = None;
             }
             return Ok(());
         }
-        if self.forged.contains(&idx) {
+        if self.keys.forged.contains(&idx) {
             return unauthenticated(format!(
                 "its key check fails under the key that opens the log's other segments of key id {}",
                 seg.header.key_id
@@ -568,7 +572,7 @@ impl Walker {
         }
         #[cfg(feature = "encryption")]
         {
-            self.auth = None;
+            self.keys.auth = None;
             if let Some(keys) = self.opts.keys.clone() {
                 let dec =
                     wal_crypto::SegmentDecryptor::open(&*keys, &seg.header).map_err(|source| {
@@ -589,7 +593,7 @@ impl Walker {
                         ));
                     }
                 }
-                self.auth = Some(dec);
+                self.keys.auth = Some(dec);
             }
         }
         Ok(())
@@ -954,7 +958,7 @@ impl Walker {
             return Some(fault);
         }
         #[cfg(feature = "encryption")]
-        if let Some(auth) = &self.auth
+        if let Some(auth) = &self.keys.auth
             && auth.verify_marker(record).is_err()
         {
             return Some(SeqFault::UnauthenticatedMarker);
@@ -1501,6 +1505,7 @@ impl Walker {
                     };
                     #[cfg(feature = "encryption")]
                     let authentic = self
+                        .keys
                         .auth
                         .as_ref()
                         .is_none_or(|a| a.verify_marker(&record).is_ok());
