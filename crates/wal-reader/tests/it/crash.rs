@@ -18,7 +18,7 @@ fn crash_at_random_points() {
     let base = seed("crash_at_random_points", 0x5eed_c4a5);
     for i in 0..64u64 {
         let seed = base.wrapping_add(i);
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let sim = SimStorage::new(seed);
         let halting = HaltingStorage::new(Arc::new(sim.clone()));
         let log = committer(Arc::new(halting.clone()), &dir());

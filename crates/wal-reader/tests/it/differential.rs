@@ -144,7 +144,7 @@ fn restore(image: &Image, seed: u64) -> (SimStorage, Arc<dyn Storage>) {
 /// encrypted or not.
 fn write_log(seed: u64, clean: bool, encrypted: bool) -> Image {
     let (sim, storage) = sim(seed);
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let sessions = 1 + rng.below(3);
     #[cfg(feature = "encryption")]
     let keys: Keys = encrypted.then(key);
@@ -221,7 +221,7 @@ fn mutate(image: &mut Image, rng: &mut Rng) -> (String, bool) {
             let end = (sector + 512).min(bytes.len());
             let garbage = rng.below(2) == 0;
             for b in &mut bytes[sector..end] {
-                *b = if garbage { rng.next() as u8 } else { 0 };
+                *b = if garbage { rng.next_u64() as u8 } else { 0 };
             }
             format!(
                 "{name}: sector at {sector} {}",
@@ -327,7 +327,7 @@ fn mutate(image: &mut Image, rng: &mut Rng) -> (String, bool) {
             let at = rng.below(data_end as u64) as usize;
             let len = (1 + rng.below(64) as usize).min(bytes.len() - at);
             for b in &mut bytes[at..at + len] {
-                *b = rng.next() as u8;
+                *b = rng.next_u64() as u8;
             }
             format!("{name}: {len} garbage bytes at {at}")
         }
@@ -361,7 +361,7 @@ fn the_reader_and_the_opener_reach_one_verdict_on_damaged_logs() {
         let clean = l % 2 == 0;
         let encrypted = cfg!(feature = "encryption") && l % 4 >= 2;
         let original = write_log(base + l, clean, encrypted);
-        let mut rng = Rng(base ^ (l << 32));
+        let mut rng = Rng::new(base ^ (l << 32));
         for m in 0..40u64 {
             let mut image = original.clone();
             let (what, crafted) = mutate(&mut image, &mut rng);

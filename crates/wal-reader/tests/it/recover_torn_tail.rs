@@ -130,9 +130,9 @@ fn last_record_filled_with_garbage() {
     let (files, last_at, _) = image();
     for seed in 0..20u64 {
         let storage = restore(&files, |b| {
-            let mut rng = Rng(seed);
+            let mut rng = Rng::new(seed);
             for byte in &mut b[last_at as usize..] {
-                *byte = rng.next() as u8;
+                *byte = rng.next_u64() as u8;
             }
         });
         let report = check_recovers_to(&storage, 29, &format!("garbage {seed}"));

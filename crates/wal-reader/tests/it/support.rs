@@ -51,21 +51,8 @@ pub(crate) fn seed(name: &str, default: u64) -> u64 {
     seed
 }
 
-/// SplitMix64.
-pub(crate) struct Rng(pub(crate) u64);
-
-impl Rng {
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
-    }
-}
+/// The workspace's test RNG (SplitMix64), so a seed names one case.
+pub(crate) use wal_io::sim::SplitMix64 as Rng;
 
 /// A payload that names its LSN, of a length that varies (some above the
 /// fragment size).
@@ -143,7 +130,7 @@ pub(crate) fn write_mixed_keyed(
     keys: Keys,
 ) -> Vec<Expected> {
     let log = committer_keyed(storage, dir, &log_options(), &commit_options(), keys);
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut out = Vec::new();
     // 1 on a new log; after what an earlier session wrote on one that is
     // not.
