@@ -9,11 +9,11 @@
 //! post-crash state) cases; the streams workload has its own
 //! (`stream_crash_points`).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use wal_torture::{CrashConfig, Plan, Workload, crash};
 
-use crate::support::{JOBS, run_and_report};
+use crate::support::{JOBS, crash_plan, explore_crash_points};
 
 /// Operations per workload: enough to rotate through several segments,
 /// purge and truncate, with every call a crash point.
@@ -22,24 +22,13 @@ const OPS: usize = 150;
 /// Operations per encrypted workload.
 const ENCRYPTED_OPS: usize = 50;
 
-/// Post-crash states per crash point.
-const VARIANTS: u32 = 12;
-
-/// Post-crash states per crash point of an encrypted workload.
-const ENCRYPTED_VARIANTS: u32 = 6;
-
 /// (crash point, post-crash state) cases so far, over the tests here.
 static CASES: AtomicU64 = AtomicU64::new(0);
 
 fn explore(seed: u64) {
-    let encrypted = seed & 1 == 1;
-    let plan = Plan::from_seed(seed, if encrypted { ENCRYPTED_OPS } else { OPS });
-    let variants = if encrypted {
-        ENCRYPTED_VARIANTS
-    } else {
-        VARIANTS
-    };
-    let cover = crash::coverage(&plan, Workload::Records).unwrap();
+    let planned = crash_plan(seed, OPS, ENCRYPTED_OPS);
+    let plan = &planned.0;
+    let cover = crash::coverage(plan, Workload::Records).unwrap();
     // The workload exercises what it claims to.
     assert!(cover.segments >= 3, "{plan}: {cover:?}");
     assert!(
@@ -51,18 +40,13 @@ fn explore(seed: u64) {
         "{plan}: {cover:?}"
     );
     assert_eq!(cover.recycled > 0, plan.recycling, "{plan}: {cover:?}");
-    let config = CrashConfig {
-        variants,
-        recovery: true,
-    };
-    let counts = run_and_report(&format!("crash points, {plan}"), || {
-        crash::explore_parallel(&plan, Workload::Records, &config, JOBS)
-    });
-    assert_eq!(counts.crash_points, cover.calls);
-    assert_eq!(counts.crash_cases, cover.calls * u64::from(variants));
-    assert!(counts.recovery_crash_cases >= cover.calls);
-    let total = CASES.fetch_add(counts.crash_cases, Ordering::SeqCst) + counts.crash_cases;
-    eprintln!("wal-torture crash points: {total} (crash point, post-crash state) cases so far");
+    explore_crash_points(
+        "crash points",
+        &planned,
+        Workload::Records,
+        cover.calls,
+        &CASES,
+    );
 }
 
 // Seed bits: 0 encryption, 1 compression, 2 clear: recycling.

@@ -9,11 +9,11 @@
 //! facade, must be what the acknowledged calls left (or the call in
 //! flight, all of it), per the campaign's model.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
-use wal_torture::{Case, CrashConfig, Plan, Workload, crash};
+use wal_torture::{Case, Workload, crash};
 
-use crate::support::{JOBS, run_and_report};
+use crate::support::{crash_plan, explore_crash_points};
 
 /// Operations per workload: the streams workload verifies more per case
 /// (every stream is read back), so fewer than the records workload's.
@@ -22,24 +22,14 @@ const OPS: usize = 100;
 /// Operations per encrypted workload.
 const ENCRYPTED_OPS: usize = 40;
 
-/// Post-crash states per crash point.
-const VARIANTS: u32 = 12;
-
-/// Post-crash states per crash point of an encrypted workload.
-const ENCRYPTED_VARIANTS: u32 = 6;
-
 /// (crash point, post-crash state) cases so far, over the tests here.
 static CASES: AtomicU64 = AtomicU64::new(0);
 
 fn explore(seed: u64) {
     let encrypted = seed & 1 == 1;
-    let plan = Plan::from_seed(seed, if encrypted { ENCRYPTED_OPS } else { OPS });
-    let variants = if encrypted {
-        ENCRYPTED_VARIANTS
-    } else {
-        VARIANTS
-    };
-    let cover = crash::coverage(&plan, Workload::Streams).unwrap();
+    let planned = crash_plan(seed, OPS, ENCRYPTED_OPS);
+    let plan = &planned.0;
+    let cover = crash::coverage(plan, Workload::Streams).unwrap();
     // The workload exercises what it claims to.
     assert!(cover.segments >= 3, "{plan}: {cover:?}");
     assert!(
@@ -62,21 +52,14 @@ fn explore(seed: u64) {
             "{plan}: {cover:?}"
         );
     }
-    let config = CrashConfig {
-        variants,
-        recovery: true,
-    };
-    let counts = run_and_report(&format!("stream crash points, {plan}"), || {
-        crash::explore_parallel(&plan, Workload::Streams, &config, JOBS)
-    });
-    assert_eq!(counts.crash_points, cover.calls);
-    assert_eq!(counts.stream_crash_points, cover.calls);
-    assert_eq!(counts.crash_cases, cover.calls * u64::from(variants));
-    assert!(counts.recovery_crash_cases >= cover.calls);
-    let total = CASES.fetch_add(counts.crash_cases, Ordering::SeqCst) + counts.crash_cases;
-    eprintln!(
-        "wal-torture stream crash points: {total} (crash point, post-crash state) cases so far"
+    let counts = explore_crash_points(
+        "stream crash points",
+        &planned,
+        Workload::Streams,
+        cover.calls,
+        &CASES,
     );
+    assert_eq!(counts.stream_crash_points, cover.calls);
 }
 
 // Seed bits: 0 encryption, 1 compression, 2 clear: recycling.
