@@ -7,10 +7,6 @@ use wal_commit::CommitOptions;
 use wal_io::{FileStorage, LogOptions, Preallocation, Storage, SyncMode};
 use wal_reader::{ReadOptions, RecoveryMode};
 
-/// Room above the fragment size for what a stored record adds (an
-/// authentication tag on a checkpoint, which is never split).
-const STORED_SLACK: usize = 64;
-
 /// How a [`crate::Wal`] stores, groups, protects and recovers records.
 ///
 /// ```
@@ -188,7 +184,9 @@ impl WalOptions {
     /// default, 1 MiB.
     pub fn fragment_size(&mut self, n: usize) -> &mut Self {
         self.commit.fragment_size(n);
-        let stored = u32::try_from(n.saturating_add(STORED_SLACK)).unwrap_or(u32::MAX);
+        // Room for what storing adds to a checkpoint, which is never split.
+        let stored =
+            u32::try_from(n.saturating_add(wal_commit::MAX_STORED_GROWTH)).unwrap_or(u32::MAX);
         self.log.max_payload_len(stored);
         self.read.max_payload_len(stored);
         self

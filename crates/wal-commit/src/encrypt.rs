@@ -27,6 +27,10 @@ mod on {
 
     use crate::error::{Error, Result};
 
+    // What encryption adds is what readers allow for above the fragment
+    // size (`crate::MAX_STORED_GROWTH`).
+    const _: () = assert!(TAG_LEN <= crate::MAX_STORED_GROWTH);
+
     type Slot = Arc<Mutex<Option<SegmentEncryptor>>>;
 
     /// The cipher of the segment being written, and what it has used.

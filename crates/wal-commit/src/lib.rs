@@ -123,5 +123,5 @@ mod watermark;
 
 pub use commit::{Committer, Durability, Pending};
 pub use error::{Error, Result};
-pub use options::CommitOptions;
+pub use options::{CommitOptions, MAX_STORED_GROWTH};
 pub use stats::{Percentiles, Stats};

@@ -4,6 +4,13 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
+/// The most a stored record's payload exceeds the logical payload it
+/// holds: the encryption tag (compression stores a payload only when that
+/// makes it smaller). A checkpoint, never split, is stored in at most
+/// [`CommitOptions::fragment_size`] plus this many bytes; a reader's limit
+/// on stored payloads allows for it.
+pub const MAX_STORED_GROWTH: usize = wal_format::ENCRYPTION_TAG_LEN;
+
 /// How the committer groups, bounds and transforms records.
 ///
 /// Built with [`CommitOptions::new`] and its setters; checked when the log
