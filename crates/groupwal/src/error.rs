@@ -364,7 +364,7 @@ impl From<wal_reader::Error> for Error {
             } => {
                 if let Some(key) = key_case(source, Some(path)) {
                     key
-                } else if is_damage(source) {
+                } else if wal_reader::is_damage(source) {
                     Error::Corruption {
                         segment: path.clone(),
                         offset,
@@ -462,18 +462,6 @@ fn key_case(e: &wal_crypto::Error, segment: Option<&PathBuf>) -> Option<Error> {
         wal_crypto::Error::WrongKey { key_id } => Some(Error::WrongKey { key_id, segment }),
         _ => None,
     }
-}
-
-/// Whether a payload that cannot be decoded is damage (rather than a build
-/// without a feature): wal-reader's own rule.
-fn is_damage(e: &wal_crypto::Error) -> bool {
-    matches!(
-        e,
-        wal_crypto::Error::Authentication { .. }
-            | wal_crypto::Error::Decompress { .. }
-            | wal_crypto::Error::DecompressedTooLarge { .. }
-            | wal_crypto::Error::Inconsistent { .. }
-    )
 }
 
 /// Shorthand for results of this crate.

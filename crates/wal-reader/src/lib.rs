@@ -96,7 +96,7 @@ mod walk;
 
 pub use error::{Error, Result};
 pub use options::{MIN_BUFFER_SIZE, ReadOptions, RecoveryMode};
-pub use reader::{LogEnd, LogReader, LogRecord, OwnedRecord, RecordPosition};
+pub use reader::{LogEnd, LogReader, LogRecord, OwnedRecord, RecordPosition, is_damage};
 pub use recover::{recover, recover_checked, recover_with};
 pub use report::{CorruptRange, CorruptionKind, Position, RecoveryReport, TailKind};
 pub use tail::{DurableWatermark, TailReader, WaitFuture, Watermark};

@@ -439,8 +439,10 @@ fn stored(walker: &Walker, found: Found) -> &[u8] {
 }
 
 /// Whether a payload error is damage to the record (not a configuration
-/// problem such as a missing key or feature).
-fn is_damage(e: &wal_crypto::Error) -> bool {
+/// problem such as a missing key or feature): the rule this crate skips or
+/// reports by, for callers that classify the same errors.
+#[must_use]
+pub fn is_damage(e: &wal_crypto::Error) -> bool {
     matches!(
         e,
         wal_crypto::Error::Authentication { .. }
