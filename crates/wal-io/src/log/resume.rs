@@ -208,10 +208,19 @@ impl SegmentLog {
     /// Whether nothing but zeros follows `offset` in the file at `path`
     /// (or nothing at all): then a resume need not cut it. Only reads.
     pub(super) fn tail_is_clean(&self, path: &Path, offset: u64) -> Result<bool> {
-        let file = self
-            .storage
-            .open(path, OpenOptions::read())
-            .map_err(io_err("open", path))?;
+        let (file, len) = self.open_at(path, OpenOptions::read(), offset)?;
+        Ok(offset == len || all_zero(&*file, path, offset, len)?)
+    }
+
+    /// Opens the segment file at `path` and its length, which `offset`
+    /// must not pass.
+    fn open_at(
+        &self,
+        path: &Path,
+        how: OpenOptions,
+        offset: u64,
+    ) -> Result<(Box<dyn StorageFile>, u64)> {
+        let file = self.storage.open(path, how).map_err(io_err("open", path))?;
         let len = file.size().map_err(io_err("stat", path))?;
         if offset > len {
             return Err(Error::InvalidOption {
@@ -219,23 +228,13 @@ impl SegmentLog {
                 reason: "past the end of the segment file",
             });
         }
-        Ok(offset == len || all_zero(&*file, path, offset, len)?)
+        Ok((file, len))
     }
 
     /// Cuts the file at `offset` durably (everything from it on goes), then
     /// reserves the rest of the segment again.
     pub(super) fn cut_file(&self, path: &Path, offset: u64) -> Result<()> {
-        let file = self
-            .storage
-            .open(path, OpenOptions::write())
-            .map_err(io_err("open", path))?;
-        let len = file.size().map_err(io_err("stat", path))?;
-        if offset > len {
-            return Err(Error::InvalidOption {
-                name: "offset",
-                reason: "past the end of the segment file",
-            });
-        }
+        let (file, len) = self.open_at(path, OpenOptions::write(), offset)?;
         if offset == len {
             return Ok(());
         }
