@@ -330,6 +330,7 @@ impl From<wal_reader::Error> for Error {
     fn from(e: wal_reader::Error) -> Self {
         use wal_reader::Error as R;
         match e {
+            // A bad segment header is wal-io's, and corruption there.
             R::Io(io) => io.into(),
             R::Storage { op, path, source } => Error::Io { op, path, source },
             R::Corruption(ref range) => Error::Corruption {
@@ -338,14 +339,6 @@ impl From<wal_reader::Error> for Error {
                 lsns: range.lsns,
                 source: Box::new(e),
             },
-            R::BadSegmentHeader { ref path, .. } | R::NameMismatch { ref path, .. } => {
-                Error::Corruption {
-                    segment: path.clone(),
-                    offset: 0,
-                    lsns: None,
-                    source: Box::new(e),
-                }
-            }
             R::TornTail { path, offset } => Error::TornTail {
                 segment: path,
                 offset,

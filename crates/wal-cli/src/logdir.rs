@@ -78,15 +78,15 @@ pub(crate) fn reader(
 pub(crate) fn finding(e: &reader::Error) -> Option<String> {
     match e {
         reader::Error::Corruption(range) => Some(crate::verify::finding(range)),
-        reader::Error::BadSegmentHeader { path, source } => Some(format!(
+        reader::Error::Io(io::Error::BadSegmentHeader { path, source }) => Some(format!(
             "corruption: bad segment header: {source} in {} at offset 0",
             path.display()
         )),
-        reader::Error::NameMismatch {
+        reader::Error::Io(io::Error::NameMismatch {
             path,
             in_header,
             in_name,
-        } => Some(format!(
+        }) => Some(format!(
             "corruption: segment header gives first lsn {in_header}, not the {in_name} of its name in {} at offset 0 (lsn {in_name})",
             path.display()
         )),

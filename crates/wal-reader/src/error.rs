@@ -17,7 +17,12 @@ use crate::report::CorruptRange;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The segment layer failed (opening the log, truncating, resuming).
+    /// The segment layer failed (opening the log, truncating, resuming),
+    /// or its listing found a segment whose header does not verify
+    /// (`wal_io::Error::BadSegmentHeader`) or names another first LSN than
+    /// its file name (`wal_io::Error::NameMismatch`): damage, never a torn
+    /// write (segment headers are made durable before the file gets its
+    /// name).
     #[error("segment storage")]
     Io(#[from] wal_io::Error),
     /// A storage call made by the reader failed.
@@ -30,29 +35,6 @@ pub enum Error {
         /// The underlying error.
         #[source]
         source: io::Error,
-    },
-    /// A segment file's header does not verify (segment headers are made
-    /// durable before the file gets its name, so this is damage, never a
-    /// torn write).
-    #[error("segment {path} has an invalid header")]
-    BadSegmentHeader {
-        /// The segment file.
-        path: PathBuf,
-        /// What is wrong with it.
-        #[source]
-        source: wal_format::Error,
-    },
-    /// A segment's header names another first LSN than its file name.
-    #[error(
-        "segment {path} has first lsn {in_header} in its header, not the {in_name} of its name"
-    )]
-    NameMismatch {
-        /// The segment file.
-        path: PathBuf,
-        /// The LSN in the header.
-        in_header: Lsn,
-        /// The LSN in the name.
-        in_name: Lsn,
     },
     /// Damage before the tail of the log: a damaged record followed by valid
     /// records with later LSNs, an LSN gap or missing segment, an unfinished

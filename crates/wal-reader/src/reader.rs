@@ -156,7 +156,8 @@ impl LogReader {
     /// # Errors
     ///
     /// [`Error::InvalidOption`], [`Error::Storage`] (the directory cannot
-    /// be listed), [`Error::BadSegmentHeader`], [`Error::NameMismatch`].
+    /// be listed), [`Error::Io`] of a bad segment header or a header that
+    /// disagrees with its file name, [`Error::Corruption`].
     pub fn open(
         storage: Arc<dyn Storage>,
         dir: impl Into<PathBuf>,

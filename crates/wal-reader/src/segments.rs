@@ -22,7 +22,7 @@ pub(crate) fn list(storage: &dyn Storage, dir: &Path) -> Result<Vec<Segment>> {
 /// A finding of wal-io's segment listing (also `SegmentLog::open`'s) as
 /// this crate reports it: an entry that is not a regular file and a
 /// segment of another log are corruption; a bad header and a name that
-/// disagrees with it keep their own cases.
+/// disagrees with it stay wal-io's errors ([`Error::Io`]).
 pub(crate) fn from_listing(e: wal_io::Error) -> Error {
     match e {
         wal_io::Error::ForeignSegment {
@@ -33,18 +33,6 @@ pub(crate) fn from_listing(e: wal_io::Error) -> Error {
         wal_io::Error::NotRegular { path } => {
             Error::Corruption(Box::new(CorruptRange::not_regular(path)))
         }
-        wal_io::Error::BadSegmentHeader { path, source } => {
-            Error::BadSegmentHeader { path, source }
-        }
-        wal_io::Error::NameMismatch {
-            path,
-            in_header,
-            in_name,
-        } => Error::NameMismatch {
-            path,
-            in_header,
-            in_name,
-        },
         e => e.into(),
     }
 }

@@ -45,8 +45,10 @@ fn every_single_bit_flip_is_caught_or_at_the_tail() {
                 match result {
                     Err(
                         Error::Corruption(_)
-                        | Error::BadSegmentHeader { .. }
-                        | Error::NameMismatch { .. },
+                        | Error::Io(
+                            wal_io::Error::BadSegmentHeader { .. }
+                            | wal_io::Error::NameMismatch { .. },
+                        ),
                     ) => {
                         corrupt += 1;
                     }

@@ -41,7 +41,8 @@ enum Verdict {
 
 fn damage_or_other(e: &Error) -> Verdict {
     match e {
-        Error::Corruption(_) | Error::BadSegmentHeader { .. } | Error::NameMismatch { .. } => {
+        Error::Corruption(_)
+        | Error::Io(wal_io::Error::BadSegmentHeader { .. } | wal_io::Error::NameMismatch { .. }) => {
             Verdict::Damaged
         }
         Error::Key { .. } => Verdict::Key,

@@ -272,7 +272,7 @@ pub enum Refusal {
     /// `groupwal::Error::Corruption` of a `wal_reader::Error::Corruption`.
     Corruption(RangeFacts),
     /// `groupwal::Error::Corruption` of a
-    /// `wal_reader::Error::BadSegmentHeader`, naming this file.
+    /// `wal_io::Error::BadSegmentHeader`, naming this file.
     BadSegmentHeader(String),
     /// Anything else, described.
     Other(String),
@@ -280,14 +280,22 @@ pub enum Refusal {
 
 impl From<&groupwal::Error> for Refusal {
     fn from(e: &groupwal::Error) -> Self {
+        use groupwal::io::Error as W;
         use groupwal::reader::Error as R;
         let layer = match e {
-            groupwal::Error::Corruption { source, .. } => source.downcast_ref::<R>(),
+            groupwal::Error::Corruption { source, .. } => Some(source),
             _ => None,
         };
-        match layer {
-            Some(R::Corruption(range)) => Refusal::Corruption(RangeFacts::from(range.as_ref())),
-            Some(R::BadSegmentHeader { path, .. }) => Refusal::BadSegmentHeader(file_name(path)),
+        match (
+            layer.and_then(|s| s.downcast_ref::<R>()),
+            layer.and_then(|s| s.downcast_ref::<W>()),
+        ) {
+            (Some(R::Corruption(range)), _) => {
+                Refusal::Corruption(RangeFacts::from(range.as_ref()))
+            }
+            (_, Some(W::BadSegmentHeader { path, .. })) => {
+                Refusal::BadSegmentHeader(file_name(path))
+            }
             _ => Refusal::Other(format!("{e} ({e:?})")),
         }
     }
