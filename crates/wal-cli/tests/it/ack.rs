@@ -1,24 +1,15 @@
 //! `append --ack` acknowledges each record while standard input is still
 //! open.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::Stdio;
+use std::io::{BufRead, Read, Write};
 
-use crate::{groupwal, run_ok, s, text};
+use crate::{run_ok, s, start_acked_append, text};
 
 #[test]
 fn each_lsn_is_printed_before_the_next_line_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
-    let mut child = groupwal()
-        .args(["append", s(&log), "--ack"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let (child, mut stdin, mut stdout) = start_acked_append(&log, &[]);
     // A safety net, not a timing assertion: were the tool to wait for the
     // end of input, the read below would block forever; kill it after a
     // generous while so the test fails instead of hanging.

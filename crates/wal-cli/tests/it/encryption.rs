@@ -3,11 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use groupwal::format::{
-    RecordDecoder, RecordHeader, SEGMENT_HEADER_LEN, SegmentHeader, encode_record,
-};
+use groupwal::format::{RecordHeader, SEGMENT_HEADER_LEN, SegmentHeader, encode_record};
 
-use crate::{run, run_ok, s, segment_files, text};
+use crate::{findings, records, run, run_ok, s, segment_files, text, verify_damaged};
 
 fn key_file(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
     let key = run_ok(&["keygen"], b"");
@@ -182,9 +180,6 @@ fn a_bad_key_file_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
 }
 
-/// A record whose checksums are right but whose ciphertext was changed (so
-/// only authentication catches it) is a finding of verify, and verify reads
-/// on after it.
 /// An encrypted log of three records ("first", "second", "third") in one
 /// segment, and the second data record of that segment (commit and batch
 /// markers aside), as stored.
@@ -206,27 +201,18 @@ impl SecondRecord {
             b"first\nsecond\nthird\n",
         );
         let segment = segment_files(&log)[0].clone();
-        let bytes = std::fs::read(&segment).unwrap();
-        let header = SegmentHeader::decode(&bytes[..SEGMENT_HEADER_LEN]).unwrap();
-        let decoder = RecordDecoder::new(header.salt, 1 << 20);
-        let mut offset = SEGMENT_HEADER_LEN;
-        let mut data = 0;
-        loop {
-            let record = decoder.decode(&bytes[offset..]).unwrap();
-            if !record.header.record_type.is_marker() {
-                data += 1;
-                if data == 2 {
-                    return SecondRecord {
-                        log,
-                        key,
-                        segment,
-                        offset,
-                        header: record.header,
-                        payload: record.payload.to_vec(),
-                    };
-                }
-            }
-            offset += record.encoded_len();
+        let (offset, header, payload) = records(&std::fs::read(&segment).unwrap())
+            .into_iter()
+            .filter(|(_, h, _)| !h.record_type.is_marker())
+            .nth(1)
+            .expect("a second data record");
+        SecondRecord {
+            log,
+            key,
+            segment,
+            offset,
+            header,
+            payload,
         }
     }
 
@@ -244,6 +230,9 @@ impl SecondRecord {
     }
 }
 
+/// A record whose checksums are right but whose ciphertext was changed (so
+/// only authentication catches it) is a finding of verify, and verify reads
+/// on after it.
 #[test]
 fn a_record_failing_authentication_is_a_finding() {
     let dir = tempfile::tempdir().unwrap();
@@ -256,13 +245,8 @@ fn a_record_failing_authentication_is_a_finding() {
     payload[0] ^= 1;
     second.replace(&second.header, &payload);
 
-    let out = run(&["verify", s(log), "--key-file", s(key)], b"");
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
-    let findings: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.starts_with("corruption:"))
-        .collect();
+    let stdout = verify_damaged(log, &["--key-file", s(key)]);
+    let findings = findings(&stdout);
     assert_eq!(findings.len(), 1, "{stdout}");
     let name = second.segment.file_name().unwrap().to_str().unwrap();
     assert!(findings[0].contains(name), "{stdout}");
@@ -344,14 +328,7 @@ fn verify_reports_what_it_skipped_before_damage_it_cannot_read_past() {
     // A payload byte of the last record of the first segment: nothing
     // valid follows it there, so the walk skips to the next segment.
     let mut bytes = std::fs::read(&segments[0]).unwrap();
-    let header = SegmentHeader::decode(&bytes).unwrap();
-    let decoder = RecordDecoder::new(header.salt, 1 << 20);
-    let mut at = SEGMENT_HEADER_LEN;
-    let mut last = at;
-    while let Ok(record) = decoder.decode(&bytes[at..]) {
-        last = at;
-        at += record.encoded_len();
-    }
+    let (last, _, _) = records(&bytes).pop().expect("records in the first segment");
     bytes[last + 40] ^= 0x01;
     std::fs::write(&segments[0], &bytes).unwrap();
 
@@ -362,13 +339,8 @@ fn verify_reports_what_it_skipped_before_damage_it_cannot_read_past() {
     bytes[..SEGMENT_HEADER_LEN].copy_from_slice(&header.encode());
     std::fs::write(&segments[1], &bytes).unwrap();
 
-    let out = run(&["verify", s(&log), "--key-file", s(&key)], b"");
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
-    let findings: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.starts_with("corruption:"))
-        .collect();
+    let stdout = verify_damaged(&log, &["--key-file", s(&key)]);
+    let findings = findings(&stdout);
     assert_eq!(findings.len(), 2, "{stdout}");
     let first = segments[0].file_name().unwrap().to_str().unwrap();
     let second = segments[1].file_name().unwrap().to_str().unwrap();

@@ -5,26 +5,42 @@
 
 use std::path::{Path, PathBuf};
 
-use groupwal::format::{RecordDecoder, RecordType, SEGMENT_HEADER_LEN, SegmentHeader};
+use groupwal::format::{RecordType, SEGMENT_HEADER_LEN};
 
-use crate::{COMMIT_MARKER, RECORD_HEADER, run, run_ok, s, segment_files, text};
+use crate::{
+    COMMIT_MARKER, RECORD_HEADER, findings, records, run, run_ok, s, segment_files, text,
+    verify_damaged,
+};
 
-/// Where the data record with `lsn` is: its segment file and the offset of
-/// its header (markers aside).
+/// Where the data record with `lsn` is: its segment file, the offset of its
+/// header (markers aside) and its length on disk.
 fn locate(log: &Path, lsn: u64) -> (PathBuf, usize, usize) {
     for seg in segment_files(log) {
-        let bytes = std::fs::read(&seg).unwrap();
-        let header = SegmentHeader::decode(&bytes).unwrap();
-        let decoder = RecordDecoder::new(header.salt, 64 << 20);
-        let mut at = SEGMENT_HEADER_LEN;
-        while let Ok(r) = decoder.decode(&bytes[at..]) {
-            if r.header.lsn.get() == lsn && !r.header.record_type.is_marker() {
-                return (seg, at, r.encoded_len());
-            }
-            at += r.encoded_len();
+        let found = records(&std::fs::read(&seg).unwrap())
+            .into_iter()
+            .find(|(_, h, _)| h.lsn.get() == lsn && !h.record_type.is_marker());
+        if let Some((at, _, payload)) = found {
+            return (seg, at, RECORD_HEADER as usize + payload.len());
         }
     }
     panic!("lsn {lsn} not found in {}", log.display());
+}
+
+/// A log of 50 records of 30 bytes, each a group of its own (acknowledged
+/// before the next was sent), as a crash leaves it: no clean-close marker.
+fn crashed_log(dir: &Path) -> PathBuf {
+    let log = dir.join("log");
+    crate::append_lockstep(&log, 50, 30, &[]);
+    let _ = std::fs::remove_file(log.join("CLEAN"));
+    log
+}
+
+/// Cuts the segment holding the record at `lsn` in the middle of that
+/// record (all after it goes too), as a torn last write leaves it.
+fn cut_in_half(log: &Path, lsn: u64) {
+    let (seg, at, len) = locate(log, lsn);
+    let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+    f.set_len((at + len / 2) as u64).unwrap();
 }
 
 fn lines(from: usize, n: usize) -> Vec<u8> {
@@ -62,12 +78,9 @@ fn flip(log: &Path, lsn: u64) -> (PathBuf, usize) {
 /// verify exits 1 naming the segment, the offset and the LSN; opening for
 /// writing fails (exit 1) with the same finding and changes nothing.
 fn assert_refused(log: &Path, seg: &Path, at: usize, lsn: u64) {
-    let out = run(&["verify", s(log)], b"");
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
-    let finding = stdout
-        .lines()
-        .find(|l| l.starts_with("corruption:"))
+    let stdout = verify_damaged(log, &[]);
+    let finding = *findings(&stdout)
+        .first()
         .unwrap_or_else(|| panic!("no finding: {stdout}"));
     let name = seg.file_name().unwrap().to_str().unwrap();
     assert!(finding.contains(name), "{finding}");
@@ -119,16 +132,10 @@ fn a_flipped_byte_inside_one_large_group_is_corruption() {
 #[test]
 fn a_real_torn_tail_is_still_cut_and_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("log");
-    // Each line acknowledged before the next is sent: one group per record.
-    crate::append_lockstep(&log, 50, 30, &[]);
-    // As a crash after the last write leaves it: no clean close, the last
-    // record cut short.
-    let _ = std::fs::remove_file(log.join("CLEAN"));
-    let (seg, at, len) = locate(&log, 50);
-    let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
-    f.set_len((at + len / 2) as u64).unwrap();
-    drop(f);
+    // As a crash during the last write leaves it: the last record cut
+    // short.
+    let log = crashed_log(dir.path());
+    cut_in_half(&log, 50);
 
     let out = run(&["verify", s(&log)], b"");
     let stdout = text(&out.stdout);
@@ -163,9 +170,7 @@ fn a_real_torn_tail_is_still_cut_and_reported() {
 #[test]
 fn verify_names_the_records_a_torn_tail_drops() {
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("log");
-    crate::append_lockstep(&log, 50, 30, &[]);
-    let _ = std::fs::remove_file(log.join("CLEAN"));
+    let log = crashed_log(dir.path());
     // Record 49 damaged, and the commit marker of record 50's group (the
     // one that said 49 was acknowledged): record 50 stays valid.
     let (seg, at, _) = locate(&log, 50);
@@ -192,22 +197,10 @@ fn verify_says_the_data_ends_at_a_finding() {
     run_ok(&["append", s(&log)], &lines(0, 50));
     assert!(log.join("CLEAN").exists(), "closed cleanly");
     // The clean close proves record 50 was acknowledged; cut it short.
-    let (seg, at, len) = locate(&log, 50);
-    let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
-    f.set_len((at + len / 2) as u64).unwrap();
-    drop(f);
+    cut_in_half(&log, 50);
 
-    let out = run(&["verify", s(&log)], b"");
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert_eq!(
-        stdout
-            .lines()
-            .filter(|l| l.starts_with("corruption:"))
-            .count(),
-        1,
-        "{stdout}"
-    );
+    let stdout = verify_damaged(&log, &[]);
+    assert_eq!(findings(&stdout).len(), 1, "{stdout}");
     assert!(
         stdout.contains("tail: the data ends at the last finding"),
         "{stdout}"
@@ -248,9 +241,7 @@ fn verify_and_append_agree_on_foreign_and_crafted_segments() {
     let log = make("marker", 20);
     let seg = segment_files(&log).pop().unwrap();
     let mut bytes = std::fs::read(&seg).unwrap();
-    let header = SegmentHeader::decode(&bytes).unwrap();
-    let decoder = RecordDecoder::new(header.salt, 1 << 20);
-    let first = decoder.decode(&bytes[SEGMENT_HEADER_LEN..]).unwrap().header;
+    let first = records(&bytes)[0].1;
     let mut forged = Vec::new();
     let marker = groupwal::format::BatchMarker::new(3).unwrap().encode();
     let h = groupwal::format::RecordHeader {

@@ -1,11 +1,10 @@
 //! What a new user meets in the first hour: each case of the CLI that once
 //! surprised one, held to what the README and `--help` say.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
-use crate::{groupwal, run, run_ok, s, text};
+use crate::{run, run_ok, s, start_acked_append, text};
 
 /// A log of `n` records `r1`, `r2`, ... in `dir/log`.
 fn small_log(dir: &Path, n: usize) -> PathBuf {
@@ -240,7 +239,11 @@ fn keygen_out_writes_a_new_private_file_and_never_overwrites_one() {
 #[cfg(feature = "encryption")]
 #[test]
 fn keygen_on_a_terminal_says_where_to_put_the_key() {
+    use std::process::Stdio;
+
     use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+
+    use crate::groupwal;
 
     let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
     grantpt(&master).unwrap();
@@ -274,20 +277,11 @@ fn a_locked_log_names_its_directory_and_the_holder_s_pid() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
     // A writer that holds the log open: acknowledged once the log is open.
-    let mut holder = groupwal()
-        .args(["append", s(&log), "--ack"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = holder.stdin.take().unwrap();
+    let (mut holder, mut stdin, mut acks) = start_acked_append(&log, &[]);
     stdin.write_all(b"held\n").unwrap();
     stdin.flush().unwrap();
     let mut ack = String::new();
-    BufReader::new(holder.stdout.take().unwrap())
-        .read_line(&mut ack)
-        .unwrap();
+    acks.read_line(&mut ack).unwrap();
     assert_eq!(ack.trim(), "1");
 
     let out = run(&["append", s(&log)], b"second writer\n");

@@ -14,24 +14,31 @@ mod streams;
 mod usage;
 mod verify;
 
-use std::io::Write;
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
+
+use groupwal::format::{RecordDecoder, RecordHeader, SEGMENT_HEADER_LEN, SegmentHeader};
 
 /// The binary under test.
 pub(crate) fn groupwal() -> Command {
     Command::new(env!("CARGO_BIN_EXE_groupwal"))
 }
 
-/// Runs `groupwal args...` with `stdin` as standard input.
-pub(crate) fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = groupwal()
+/// Starts `groupwal args...` with its standard streams piped.
+fn spawn(args: &[&str]) -> Child {
+    groupwal()
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs `groupwal args...` with `stdin` as standard input.
+pub(crate) fn run(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = spawn(args);
     let mut input = child.stdin.take().unwrap();
     // A command that fails early (a bad argument) may exit before reading
     // its input.
@@ -72,17 +79,9 @@ pub(crate) fn append_lockstep(log: &Path, n: usize, len: usize, extra: &[&str]) 
 
 /// [`append_lockstep`] on a log whose next record is `first`.
 pub(crate) fn append_lockstep_from(log: &Path, first: u64, n: usize, len: usize, extra: &[&str]) {
-    use std::io::{BufRead, BufReader};
-    let mut child = groupwal()
-        .args(["append", s(log), "--ack", "--sync", "none"])
-        .args(extra)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    use std::io::BufRead;
+    let (child, mut stdin, mut stdout) =
+        start_acked_append(log, &[&["--sync", "none"], extra].concat());
     let lines = fixed_lines(n, len);
     for (lsn, line) in (first..).zip(lines.split_inclusive(|&b| b == b'\n')) {
         stdin.write_all(line).unwrap();
@@ -105,6 +104,55 @@ pub(crate) fn append_lockstep_from(log: &Path, first: u64, n: usize, len: usize,
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Starts `groupwal append LOG --ack EXTRA...` with its standard streams
+/// piped; returns the process, its standard input, and its standard output,
+/// where each record's LSN comes on a line of its own once the record is
+/// durable.
+pub(crate) fn start_acked_append(
+    log: &Path,
+    extra: &[&str],
+) -> (Child, ChildStdin, BufReader<ChildStdout>) {
+    let mut child = spawn(&[&["append", s(log), "--ack"], extra].concat());
+    let stdin = child.stdin.take().unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    (child, stdin, stdout)
+}
+
+/// The findings in what `groupwal verify` printed: its `corruption:` lines.
+pub(crate) fn findings(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("corruption:"))
+        .collect()
+}
+
+/// Runs `groupwal verify LOG EXTRA...` on a log with damage it must report:
+/// checks that it exits 1 (corruption); returns its standard output, whose
+/// [`findings`] the caller checks.
+pub(crate) fn verify_damaged(log: &Path, extra: &[&str]) -> String {
+    let out = run(&[&["verify", s(log)], extra].concat(), b"");
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    stdout
+}
+
+/// The physical records of a segment file's bytes, markers included:
+/// (offset, header, stored payload), up to the end of its valid records;
+/// none if its header does not decode.
+pub(crate) fn records(bytes: &[u8]) -> Vec<(usize, RecordHeader, Vec<u8>)> {
+    let Ok(header) = SegmentHeader::decode(bytes) else {
+        return Vec::new();
+    };
+    let decoder = RecordDecoder::new(header.salt, 64 << 20);
+    let mut out = Vec::new();
+    let mut at = SEGMENT_HEADER_LEN;
+    while let Ok(r) = decoder.decode(&bytes[at..]) {
+        out.push((at, r.header, r.payload.to_vec()));
+        at += r.encoded_len();
+    }
+    out
 }
 
 /// The segment files of a log directory, by name (so by first LSN).

@@ -11,43 +11,11 @@
 use std::path::{Path, PathBuf};
 
 use groupwal::format::{
-    BatchMarker, Flags, Lsn, RecordDecoder, RecordHeader, RecordType, SEGMENT_HEADER_LEN,
-    SegmentHeader, encode_record,
+    BatchMarker, Flags, Lsn, RecordHeader, RecordType, SEGMENT_HEADER_LEN, encode_record,
 };
+use wal_io::sim::SplitMix64 as Rng;
 
-use crate::{run, run_ok, s, segment_files};
-
-/// SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
-    }
-}
-
-/// The physical records of a segment file: (offset, header, payload), up
-/// to the end of its valid records.
-fn records(bytes: &[u8]) -> Vec<(usize, RecordHeader, Vec<u8>)> {
-    let Ok(header) = SegmentHeader::decode(bytes) else {
-        return Vec::new();
-    };
-    let decoder = RecordDecoder::new(header.salt, 64 << 20);
-    let mut out = Vec::new();
-    let mut at = SEGMENT_HEADER_LEN;
-    while let Ok(r) = decoder.decode(&bytes[at..]) {
-        out.push((at, r.header, r.payload.to_vec()));
-        at += r.encoded_len();
-    }
-    out
-}
+use crate::{records, run, run_ok, s, segment_files};
 
 /// Changes one segment of the log in `dir`; returns what it did, whether
 /// it recomputed checksums, and whether acknowledged bytes (the header and
@@ -79,7 +47,7 @@ fn mutate(dir: &Path, rng: &mut Rng) -> (String, bool, bool) {
             let stop = (sector + 512).min(bytes.len());
             let garbage = rng.below(2) == 0;
             for b in &mut bytes[sector..stop] {
-                *b = if garbage { rng.next() as u8 } else { 0 };
+                *b = if garbage { rng.next_u64() as u8 } else { 0 };
             }
             format!("{name}: sector at {sector}, garbage {garbage}")
         }
@@ -167,7 +135,7 @@ fn verify_and_append_agree_and_no_changed_log_passes() {
         assert!(segment_files(&log).len() >= 3, "rotations");
         originals.push((log, encrypted));
     }
-    let mut rng = Rng(0x6d75_7461);
+    let mut rng = Rng::new(0x6d75_7461);
     let mut cases = 0;
     let mut refused = 0;
     for round in 0..30 {

@@ -9,7 +9,7 @@ use groupwal::format::{StreamHeader, StreamOp};
 use groupwal::{LogicalKind, Wal, WalOptions};
 use serde_json::Value;
 
-use crate::{run, run_ok, s, text};
+use crate::{run, run_ok, s, text, verify_damaged};
 
 fn lines(out: &[u8]) -> Vec<String> {
     text(out).lines().map(str::to_owned).collect()
@@ -20,6 +20,15 @@ fn json_lines(out: &[u8]) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+}
+
+/// What `dump LOG --stream ID --payload EXTRA...` prints: the payloads of
+/// the stream's live entries, a line each.
+fn stream_payloads(log: &Path, stream: &str, extra: &[&str]) -> String {
+    text(&run_ok(
+        &[&["dump", s(log), "--stream", stream, "--payload"], extra].concat(),
+        b"",
+    ))
 }
 
 fn base64(v: &Value) -> Vec<u8> {
@@ -104,8 +113,7 @@ fn append_to_two_streams_and_dump_one() {
             "5\t8\t7\tseven 5",
         ]
     );
-    let dumped = run_ok(&["dump", s(&log), "--stream", "8", "--payload"], b"");
-    assert_eq!(text(&dumped), "eight 1\neight 2\n");
+    assert_eq!(stream_payloads(&log, "8", &[]), "eight 1\neight 2\n");
 
     let dumped = run_ok(&["dump", s(&log), "--stream", "7", "--json"], b"");
     let entries = json_lines(&dumped);
@@ -123,41 +131,16 @@ fn append_to_two_streams_and_dump_one() {
 
     // --from and --to are indexes here; a range past the live entries is
     // cut to them.
-    let dumped = run_ok(
-        &[
-            "dump",
-            s(&log),
-            "--stream",
-            "7",
-            "--payload",
-            "--from",
-            "2",
-            "--to",
-            "4",
-        ],
-        b"",
-    );
-    assert_eq!(text(&dumped), "seven 2\nseven 3\nseven 4\n");
-    let dumped = run_ok(
-        &[
-            "dump",
-            s(&log),
-            "--stream",
-            "7",
-            "--payload",
-            "--from",
-            "4",
-            "--to",
-            "99",
-        ],
-        b"",
-    );
-    assert_eq!(text(&dumped), "seven 4\nseven 5\n");
-    let dumped = run_ok(
-        &["dump", s(&log), "--stream", "7", "--payload", "--from", "6"],
-        b"",
-    );
-    assert_eq!(text(&dumped), "");
+    for (range, want) in [
+        (
+            &["--from", "2", "--to", "4"][..],
+            "seven 2\nseven 3\nseven 4\n",
+        ),
+        (&["--from", "4", "--to", "99"], "seven 4\nseven 5\n"),
+        (&["--from", "6"], ""),
+    ] {
+        assert_eq!(stream_payloads(&log, "7", range), want, "{range:?}");
+    }
 
     // A stream the log holds nothing of: nothing, as an empty range of a
     // plain dump.
@@ -256,21 +239,10 @@ fn dump_stream_shows_the_entries_live_after_purges_and_truncations() {
     );
     // From below the first live index: from the first, as a plain dump
     // from below the oldest record.
-    let dumped = run_ok(
-        &[
-            "dump",
-            s(&log),
-            "--stream",
-            "7",
-            "--payload",
-            "--from",
-            "1",
-            "--to",
-            "3",
-        ],
-        b"",
+    assert_eq!(
+        stream_payloads(&log, "7", &["--from", "1", "--to", "3"]),
+        "seven 2\nseven 3 again\n"
     );
-    assert_eq!(text(&dumped), "seven 2\nseven 3 again\n");
     // A stream with no live entry prints nothing; its next index stays.
     assert_eq!(run_ok(&["dump", s(&log), "--stream", "8"], b""), b"");
     assert_eq!(
@@ -354,9 +326,8 @@ fn a_rewritten_stream_dumps_from_its_copies() {
     let first_segment = crate::first_lsn(&crate::segment_files(&log)[0]);
     assert!(first_segment > 5, "the original appends are gone");
 
-    let dumped = run_ok(&["dump", s(&log), "--stream", "1", "--payload"], b"");
     let want: String = (1..=5).map(|i| format!("lagging {i}\n")).collect();
-    assert_eq!(text(&dumped), want);
+    assert_eq!(stream_payloads(&log, "1", &[]), want);
     let records = json_lines(&run_ok(&["dump", s(&log), "--stream", "1", "--json"], b""));
     assert!(records.iter().all(|r| r["op"] == "copy"), "{records:?}");
     let v: Value = serde_json::from_slice(&run_ok(&["stat", s(&log), "--json"], b"")).unwrap();
@@ -462,19 +433,10 @@ fn encrypted_streams_with_a_key_file() {
         assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
     }
 
-    let dumped = run_ok(
-        &[
-            "dump",
-            s(&log),
-            "--stream",
-            "3",
-            "--key-file",
-            k,
-            "--payload",
-        ],
-        b"",
+    assert_eq!(
+        stream_payloads(&log, "3", &["--key-file", k]),
+        format!("{secret}\nsecond\n")
     );
-    assert_eq!(text(&dumped), format!("{secret}\nsecond\n"));
     let records = json_lines(&run_ok(
         &["dump", s(&log), "--stream", "3", "--key-file", k, "--json"],
         b"",
@@ -516,14 +478,12 @@ fn a_stream_record_that_contradicts_the_others_is_corruption() {
         vec![stream_payload(StreamOp::Append, 7, 5, b"five")],
     );
 
-    let out = run(&["verify", s(&log)], b"");
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let stdout = verify_damaged(&log, &[]);
     assert!(
-        text(&out.stdout).contains(
+        stdout.contains(
             "corruption: invalid stream record at lsn 3: stream 7: an append whose index is not the stream's next"
         ),
-        "{}",
-        text(&out.stdout)
+        "{stdout}"
     );
     let out = run(&["dump", s(&log), "--stream", "7"], b"");
     assert_eq!(out.status.code(), Some(1));

@@ -1,8 +1,8 @@
 //! verify: clean, torn tail, corruption before the tail; read-only.
 
 use crate::{
-    COMMIT_MARKER, RECORD_HEADER, SEGMENT_HEADER, append_lockstep, first_lsn, run, s,
-    segment_files, text,
+    COMMIT_MARKER, RECORD_HEADER, SEGMENT_HEADER, append_lockstep, findings, first_lsn, run, s,
+    segment_files, text, verify_damaged,
 };
 
 /// Payload bytes of each record in these tests (fixed, so offsets can be
@@ -55,10 +55,7 @@ fn a_torn_tail_is_reported_and_still_exits_0() {
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("torn tail"), "{stdout}");
     assert!(stdout.contains("199 records, lsns 1..=199"), "{stdout}");
-    assert!(
-        !stdout.lines().any(|l| l.starts_with("corruption:")),
-        "{stdout}"
-    );
+    assert!(findings(&stdout).is_empty(), "{stdout}");
     // Read-only: the torn record's bytes are still there.
     assert_eq!(std::fs::metadata(last).unwrap().len(), cut);
 }
@@ -78,13 +75,8 @@ fn a_flipped_byte_in_an_early_segment_is_named_and_exits_1() {
     std::fs::write(first, &bytes).unwrap();
     let before: Vec<Vec<u8>> = segments.iter().map(|p| std::fs::read(p).unwrap()).collect();
 
-    let out = run(&["verify", s(&log)], b"");
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
-    let findings: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.starts_with("corruption:"))
-        .collect();
+    let stdout = verify_damaged(&log, &[]);
+    let findings = findings(&stdout);
     assert_eq!(findings.len(), 1, "{stdout}");
     let finding = findings[0];
     let name = first.file_name().unwrap().to_str().unwrap();
@@ -122,9 +114,7 @@ fn a_segment_whose_name_disagrees_with_its_header_is_a_finding() {
     let seg = &segment_files(&log)[0];
     let renamed = log.join("00000000000000000005.wal");
     std::fs::rename(seg, &renamed).unwrap();
-    let out = run(&["verify", s(&log)], b"");
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let stdout = verify_damaged(&log, &[]);
     assert!(
         stdout.contains("corruption: segment header gives first lsn 1, not the 5 of its name"),
         "{stdout}"
