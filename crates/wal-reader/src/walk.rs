@@ -707,71 +707,19 @@ impl Walker {
     /// [`Opened::LogEndsBefore`] when it does not and the mode (point in
     /// time) ends the log there.
     fn open_segment(&mut self, idx: usize, continuity: Continuity) -> Result<Opened> {
-        let mut buf = Vec::new();
-        let mut ahead = None;
-        if let Some(s) = self.scanner.take() {
-            self.high.window = self.high.window.max(s.window_capacity());
-            (buf, ahead) = s.into_parts();
-        }
-        if ahead.is_none() && self.opts.read_ahead {
-            ahead = Some(ReadAhead::new(self.opts.buffer_size));
-        }
+        let (buf, ahead) = self.take_buffers();
         let Some(seg) = self.segments.get(idx).cloned() else {
             return Ok(Opened::Reading);
         };
-        self.pos.seg_idx = idx;
-        self.open.chain = None;
-        self.open.batch = None;
-        self.pos.commit = SEGMENT_HEADER_LEN as u64;
-        self.index.last = self.pos.commit;
-        let first = seg.first_lsn();
-        if let (Continuity::Checked, Some(expected)) = (continuity, self.pos.expected)
-            && expected != first
+        self.enter_segment(idx);
+        if continuity == Continuity::Checked
+            && let Some(range) = self.lsn_break(&seg)
+            && self.on_lsn_break(range)? == Opened::LogEndsBefore
         {
-            let (kind, lsns, detail) = if first > expected {
-                (
-                    CorruptionKind::LsnGap,
-                    Some((expected, first.checked_prev().unwrap_or(first))),
-                    format!(
-                        "the previous segment ends before lsn {expected}, this one starts at {first}"
-                    ),
-                )
-            } else {
-                (
-                    CorruptionKind::Overlap,
-                    Some((first, expected.checked_prev().unwrap_or(expected))),
-                    format!(
-                        "the previous segment reaches lsn {}, this one starts at {first}",
-                        expected.checked_prev().unwrap_or(expected)
-                    ),
-                )
-            };
-            let range = CorruptRange {
-                kind,
-                segment: seg.path.clone(),
-                offset: 0,
-                end_offset: SEGMENT_HEADER_LEN as u64,
-                lsns,
-                detail,
-            };
-            match self.opts.mode {
-                RecoveryMode::TolerateCorruptedTailRecords | RecoveryMode::AbsoluteConsistency => {
-                    return Err(Error::Corruption(Box::new(range)));
-                }
-                RecoveryMode::PointInTime => {
-                    // The log ends where the previous segment's data ends;
-                    // `self.end` was prepared by the caller.
-                    tracing::warn!(%range, "point-in-time recovery: discarding the log from here");
-                    self.corrupt.push(range);
-                    return Ok(Opened::LogEndsBefore);
-                }
-                RecoveryMode::SkipAnyCorruptedRecords => {
-                    tracing::warn!(%range, "skipping corrupt range");
-                    self.corrupt.push(range);
-                }
-            }
+            return Ok(Opened::LogEndsBefore);
         }
         self.check_segment(idx, &seg)?;
+        let first = seg.first_lsn();
         self.pos.expected = Some(first);
         self.pos.commit_lsn = first;
         self.scan_budget = None;
@@ -784,6 +732,89 @@ impl Walker {
             ahead,
         )?);
         Ok(Opened::Reading)
+    }
+
+    /// Closes the segment being read, if any, and keeps its buffers for
+    /// the next one: the read window, and the read-ahead (made here when
+    /// the options ask for one and there is none yet).
+    fn take_buffers(&mut self) -> (Vec<u8>, Option<ReadAhead>) {
+        let mut buf = Vec::new();
+        let mut ahead = None;
+        if let Some(s) = self.scanner.take() {
+            self.high.window = self.high.window.max(s.window_capacity());
+            (buf, ahead) = s.into_parts();
+        }
+        if ahead.is_none() && self.opts.read_ahead {
+            ahead = Some(ReadAhead::new(self.opts.buffer_size));
+        }
+        (buf, ahead)
+    }
+
+    /// The walk stands at the start of segment `idx`: no unit open, the
+    /// commit point after its header.
+    fn enter_segment(&mut self, idx: usize) {
+        self.pos.seg_idx = idx;
+        self.open.chain = None;
+        self.open.batch = None;
+        self.pos.commit = SEGMENT_HEADER_LEN as u64;
+        self.index.last = self.pos.commit;
+    }
+
+    /// The break in the LSNs when `seg` does not start where the walk
+    /// expects the next record (a gap, or an overlap), if the walk expects
+    /// a particular one.
+    fn lsn_break(&self, seg: &Segment) -> Option<CorruptRange> {
+        let first = seg.first_lsn();
+        let expected = self.pos.expected.filter(|&e| e != first)?;
+        let (kind, lsns, detail) = if first > expected {
+            (
+                CorruptionKind::LsnGap,
+                Some((expected, first.checked_prev().unwrap_or(first))),
+                format!(
+                    "the previous segment ends before lsn {expected}, this one starts at {first}"
+                ),
+            )
+        } else {
+            (
+                CorruptionKind::Overlap,
+                Some((first, expected.checked_prev().unwrap_or(expected))),
+                format!(
+                    "the previous segment reaches lsn {}, this one starts at {first}",
+                    expected.checked_prev().unwrap_or(expected)
+                ),
+            )
+        };
+        Some(CorruptRange {
+            kind,
+            segment: seg.path.clone(),
+            offset: 0,
+            end_offset: SEGMENT_HEADER_LEN as u64,
+            lsns,
+            detail,
+        })
+    }
+
+    /// Does what the recovery mode says about a break in the LSNs between
+    /// segments: an error, the end of the log before this segment (point
+    /// in time), or noted and read on (the skipping mode).
+    fn on_lsn_break(&mut self, range: CorruptRange) -> Result<Opened> {
+        match self.opts.mode {
+            RecoveryMode::TolerateCorruptedTailRecords | RecoveryMode::AbsoluteConsistency => {
+                Err(Error::Corruption(Box::new(range)))
+            }
+            RecoveryMode::PointInTime => {
+                // The log ends where the previous segment's data ends;
+                // `self.end` was prepared by the caller.
+                tracing::warn!(%range, "point-in-time recovery: discarding the log from here");
+                self.corrupt.push(range);
+                Ok(Opened::LogEndsBefore)
+            }
+            RecoveryMode::SkipAnyCorruptedRecords => {
+                tracing::warn!(%range, "skipping corrupt range");
+                self.corrupt.push(range);
+                Ok(Opened::Reading)
+            }
+        }
     }
 
     /// Walks to the next logical record to yield.
