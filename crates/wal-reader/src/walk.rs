@@ -540,24 +540,8 @@ impl Walker {
     /// whose key check or header tag fails (forged, spliced in, or moved:
     /// the tag binds the segment before it), is corruption in every mode.
     fn check_segment(&mut self, idx: usize, seg: &Segment) -> Result<()> {
-        let unauthenticated = |detail: String| {
-            Err(Error::Corruption(Box::new(CorruptRange {
-                kind: CorruptionKind::Unauthenticated,
-                segment: seg.path.clone(),
-                offset: 0,
-                end_offset: SEGMENT_HEADER_LEN as u64,
-                lsns: None,
-                detail,
-            })))
-        };
-        let earlier = self.segments.get(..idx).unwrap_or_default();
         if seg.header.key_id.is_none() {
-            if let Some(keyed) = earlier.iter().find(|s| !s.header.key_id.is_none()) {
-                return unauthenticated(format!(
-                    "a segment without a key after an encrypted one ({})",
-                    keyed.path.display()
-                ));
-            }
+            self.check_plaintext_segment(idx, seg)?;
             #[cfg(feature = "encryption")]
             {
                 self.keys.auth = None;
@@ -565,38 +549,71 @@ impl Walker {
             return Ok(());
         }
         if self.keys.forged.contains(&idx) {
-            return unauthenticated(format!(
-                "its key check fails under the key that opens the log's other segments of key id {}",
-                seg.header.key_id
+            return Err(unauthenticated(
+                seg,
+                format!(
+                    "its key check fails under the key that opens the log's other segments of key id {}",
+                    seg.header.key_id
+                ),
             ));
         }
         #[cfg(feature = "encryption")]
         {
             self.keys.auth = None;
-            if let Some(keys) = self.opts.keys.clone() {
-                let dec =
-                    wal_crypto::SegmentDecryptor::open(&*keys, &seg.header).map_err(|source| {
-                        Error::Key {
-                            path: seg.path.clone(),
-                            source,
-                        }
-                    })?;
-                // The oldest segment's predecessor may have been purged:
-                // its link cannot be checked (dropping a prefix of a log
-                // looks like a purge).
-                if let Some(prev) = idx.checked_sub(1).and_then(|i| self.segments.get(i)) {
-                    let link = wal_crypto::Link::to(&prev.header);
-                    if dec.verify_header(&seg.header, link).is_err() {
-                        return unauthenticated(format!(
-                            "its header tag does not authenticate it after {}",
-                            prev.path.display()
-                        ));
-                    }
-                }
-                self.keys.auth = Some(dec);
-            }
+            self.keys.auth = self.authenticate_segment(idx, seg)?;
         }
         Ok(())
+    }
+
+    /// A segment without a key (`seg`, at `idx`) may not follow one with a
+    /// key.
+    fn check_plaintext_segment(&self, idx: usize, seg: &Segment) -> Result<()> {
+        let earlier = self.segments.get(..idx).unwrap_or_default();
+        match earlier.iter().find(|s| !s.header.key_id.is_none()) {
+            Some(keyed) => Err(unauthenticated(
+                seg,
+                format!(
+                    "a segment without a key after an encrypted one ({})",
+                    keyed.path.display()
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// With keys, the decryptor of the encrypted segment `seg` (at `idx`),
+    /// once its header tag authenticates it after the segment before it;
+    /// without keys, none.
+    #[cfg(feature = "encryption")]
+    fn authenticate_segment(
+        &self,
+        idx: usize,
+        seg: &Segment,
+    ) -> Result<Option<wal_crypto::SegmentDecryptor>> {
+        let Some(keys) = self.opts.keys.clone() else {
+            return Ok(None);
+        };
+        let dec = wal_crypto::SegmentDecryptor::open(&*keys, &seg.header).map_err(|source| {
+            Error::Key {
+                path: seg.path.clone(),
+                source,
+            }
+        })?;
+        // The oldest segment's predecessor may have been purged: its link
+        // cannot be checked (dropping a prefix of a log looks like a purge).
+        if let Some(prev) = idx.checked_sub(1).and_then(|i| self.segments.get(i)) {
+            let link = wal_crypto::Link::to(&prev.header);
+            if dec.verify_header(&seg.header, link).is_err() {
+                return Err(unauthenticated(
+                    seg,
+                    format!(
+                        "its header tag does not authenticate it after {}",
+                        prev.path.display()
+                    ),
+                ));
+            }
+        }
+        Ok(Some(dec))
     }
 
     /// The highest LSN the evidence seen so far proves was acknowledged.
@@ -2122,4 +2139,17 @@ fn clean_tail(fault: &Fault) -> TailKind {
         Fault::Stop(Stop::Stale) => TailKind::Stale,
         _ => TailKind::Clean,
     }
+}
+
+/// Corruption: segment `seg` cannot be trusted to be this log's where it
+/// stands, for the reason `detail` gives.
+fn unauthenticated(seg: &Segment, detail: String) -> Error {
+    Error::Corruption(Box::new(CorruptRange {
+        kind: CorruptionKind::Unauthenticated,
+        segment: seg.path.clone(),
+        offset: 0,
+        end_offset: SEGMENT_HEADER_LEN as u64,
+        lsns: None,
+        detail,
+    }))
 }
