@@ -122,11 +122,6 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let log = Box::new(FjallLog::open(dir.path()).unwrap());
-        let mut source = RecordSource::new(400, 40);
-        log.write_buffered(&mut source).unwrap();
-        log.close().unwrap();
-        let mut v = Verifier::new(40);
-        recover(dir.path(), &mut v).unwrap();
-        assert_eq!(v.finish(400), Ok(()));
+        super::super::tests::check_buffered_round_trip(log, dir.path(), recover, 400, 40);
     }
 }

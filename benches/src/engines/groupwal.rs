@@ -256,12 +256,7 @@ mod tests {
     fn buffered_records_are_recovered_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let log = Box::new(GroupwalLog::open(dir.path(), Variant::DEFAULT).unwrap());
-        let mut source = RecordSource::new(1000, 100);
-        log.write_buffered(&mut source).unwrap();
-        log.close().unwrap();
-        let mut v = Verifier::new(100);
-        recover(dir.path(), &mut v).unwrap();
-        assert_eq!(v.finish(1000), Ok(()));
+        super::super::tests::check_buffered_round_trip(log, dir.path(), recover, 1000, 100);
     }
 
     #[test]

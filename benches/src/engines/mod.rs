@@ -363,6 +363,39 @@ pub(crate) mod tests {
         n
     }
 
+    /// Appends three records from one thread to `log` (empty) and checks
+    /// that each got the next LSN and a sync of its own.
+    pub(crate) fn check_one_sync_per_record(log: &dyn DurableLog) {
+        for i in 1..=3 {
+            assert_eq!(log.append(b"abc").unwrap(), i);
+        }
+        assert_eq!(
+            log.stats(),
+            Some(crate::harness::GroupStats {
+                records: 3,
+                syncs: 3
+            })
+        );
+    }
+
+    /// Writes `count` buffered records of `len` bytes into `log` (opened
+    /// on `dir`), closes it, and checks that `recover` reads every one
+    /// back from `dir`, in order.
+    pub(crate) fn check_buffered_round_trip(
+        log: Box<dyn DurableLog>,
+        dir: &Path,
+        recover: RecoverFn,
+        count: u64,
+        len: usize,
+    ) {
+        let mut source = crate::harness::buffered::RecordSource::new(count, len);
+        log.write_buffered(&mut source).unwrap();
+        log.close().unwrap();
+        let mut v = crate::harness::buffered::Verifier::new(len);
+        recover(dir, &mut v).unwrap();
+        assert_eq!(v.finish(count), Ok(()));
+    }
+
     /// [`append_concurrently`], then checks that the file holds exactly
     /// those records in LSN order.
     pub(crate) fn check_engine(name: &str, file: &str, threads: usize, per_thread: usize) {

@@ -136,16 +136,7 @@ mod tests {
     fn one_sync_per_record() {
         let dir = tempfile::tempdir().unwrap();
         let log = MutexLog::open(dir.path()).unwrap();
-        for i in 1..=3 {
-            assert_eq!(log.append(b"abc").unwrap(), i);
-        }
-        assert_eq!(
-            log.stats(),
-            Some(GroupStats {
-                records: 3,
-                syncs: 3
-            })
-        );
+        super::super::tests::check_one_sync_per_record(&log);
         let len = std::fs::metadata(dir.path().join(FILE_NAME)).unwrap().len();
         assert_eq!(len, 3 * (wal_format::RECORD_HEADER_LEN as u64 + 3));
     }

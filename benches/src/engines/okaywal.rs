@@ -182,11 +182,6 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let log = Box::new(OkayLog::open(dir.path(), Purpose::Buffered).unwrap());
-        let mut source = RecordSource::new(500, 64);
-        log.write_buffered(&mut source).unwrap();
-        log.close().unwrap();
-        let mut v = Verifier::new(64);
-        recover(dir.path(), &mut v).unwrap();
-        assert_eq!(v.finish(500), Ok(()));
+        super::super::tests::check_buffered_round_trip(log, dir.path(), recover, 500, 64);
     }
 }

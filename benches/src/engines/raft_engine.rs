@@ -50,7 +50,9 @@ impl MessageExt for Entries {
     }
 }
 
-fn entry(index: u64, payload: &[u8]) -> BytesValue {
+/// The entry raft-engine stores for `payload` at `index`: the index, then
+/// the payload (what recovery checks the order by).
+pub(crate) fn entry(index: u64, payload: &[u8]) -> BytesValue {
     let mut value = Vec::with_capacity(8 + payload.len());
     value.extend_from_slice(&index.to_le_bytes());
     value.extend_from_slice(payload);

@@ -201,16 +201,7 @@ mod tests {
     fn a_lone_writer_still_gets_one_sync_per_record() {
         let dir = tempfile::tempdir().unwrap();
         let log = Box::new(WindowLog::open(dir.path()).unwrap());
-        for i in 1..=3 {
-            assert_eq!(log.append(b"abc").unwrap(), i);
-        }
-        assert_eq!(
-            log.stats(),
-            Some(GroupStats {
-                records: 3,
-                syncs: 3
-            })
-        );
+        super::super::tests::check_one_sync_per_record(&*log);
         log.close().unwrap();
         let len = std::fs::metadata(dir.path().join(FILE_NAME)).unwrap().len();
         assert_eq!(len, PREALLOCATE);

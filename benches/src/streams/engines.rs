@@ -4,11 +4,10 @@ use std::io;
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
-use protobuf::well_known_types::BytesValue;
 use raft_engine::{Config, Engine, LogBatch};
 
 use super::StreamLog;
-use crate::engines::raft_engine::{DIR_NAME as RAFT_ENGINE_DIR, Entries};
+use crate::engines::raft_engine::{DIR_NAME as RAFT_ENGINE_DIR, Entries, entry};
 
 /// groupwal's streams: one `Wal` with its defaults (`SyncMode::Data`, 64
 /// MiB zero-filled segments, rewrite beyond 16 segments).
@@ -89,15 +88,6 @@ impl RaftEngineStreams {
 
 fn to_io(e: raft_engine::Error) -> io::Error {
     io::Error::other(e.to_string())
-}
-
-fn entry(index: u64, payload: &[u8]) -> BytesValue {
-    let mut value = Vec::with_capacity(8 + payload.len());
-    value.extend_from_slice(&index.to_le_bytes());
-    value.extend_from_slice(payload);
-    let mut e = BytesValue::new();
-    e.set_value(value);
-    e
 }
 
 impl StreamLog for RaftEngineStreams {
