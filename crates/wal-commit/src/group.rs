@@ -112,10 +112,10 @@ impl IoState {
     }
 
     /// Commits one group; a failure poisons the log.
-    pub(crate) fn run_group(&mut self, shared: &Shared, group: &mut [Request]) {
+    pub(crate) fn run_group(&mut self, shared: &Shared, group: &mut [Request], runner: Runner) {
         let taken = Instant::now();
         let span = tracing::trace_span!("group", records = group.len()).entered();
-        match self.commit(shared, group, taken) {
+        match self.commit(shared, group, taken, runner) {
             Ok(()) => {
                 if let Some(nudge) = &mut self.nudge {
                     nudge.after_group(&self.log, &shared.counters);
@@ -132,13 +132,13 @@ impl IoState {
 
     /// Syncs what was written unsynced and publishes it as durable; a
     /// failure poisons the log.
-    pub(crate) fn run_sync(&mut self, shared: &Shared) {
+    pub(crate) fn run_sync(&mut self, shared: &Shared, runner: Runner) {
         let everything = Unsynced {
             last: self.written,
             enqueued: Vec::new(),
             acked: 0,
         };
-        if let Err(e) = self.sync_through(shared, everything) {
+        if let Err(e) = self.sync_through(shared, everything, runner) {
             tracing::error!(error = %e, "sync failed; the log is poisoned");
             fail(shared, e);
         }
@@ -162,7 +162,13 @@ impl IoState {
     }
 
     /// Encodes, writes and syncs one group, then publishes it as durable.
-    fn commit(&mut self, shared: &Shared, group: &mut [Request], taken: Instant) -> Result<()> {
+    fn commit(
+        &mut self,
+        shared: &Shared,
+        group: &mut [Request],
+        taken: Instant,
+        runner: Runner,
+    ) -> Result<()> {
         record_queue_waits(shared, group, taken);
         let Some(extent) = Extent::of(group) else {
             return Ok(());
@@ -194,6 +200,7 @@ impl IoState {
                 enqueued: group.iter().map(|r| r.enqueued).collect(),
                 acked: group.iter().filter(|r| r.ack == Ack::Durable).count(),
             },
+            runner,
         )
     }
 
@@ -336,9 +343,19 @@ impl IoState {
     /// Makes everything written through `group.last` durable and then
     /// acknowledges `group`: hands it to the sync thread if there is one
     /// (it acknowledges once its sync returns), else syncs here.
-    fn sync_through(&mut self, shared: &Shared, group: Unsynced) -> Result<()> {
+    ///
+    /// An appender that leads its own group syncs it itself when no other
+    /// request waits and the sync thread is idle: there is no next group
+    /// to write during the sync, and a hand-over would only add two thread
+    /// wake-ups to the latency of a lone writer's every append. Only the
+    /// I/O lock's holder hands groups over, so the sync thread stays idle
+    /// until this sync returns, and acknowledgements stay in LSN order.
+    fn sync_through(&mut self, shared: &Shared, group: Unsynced, runner: Runner) -> Result<()> {
         if let Some(syncer) = &self.syncer
             && let Some(handle) = self.log.sync_handle()
+            && !(runner == Runner::Appender
+                && syncer.is_idle()
+                && shared.lock().requests.is_empty())
         {
             let last = group.last;
             syncer.submit(handle, group);
@@ -600,4 +617,14 @@ fn release(shared: &Shared, group: &mut [Request], extent: Extent) -> bool {
         synced_or_submitted(shared, &q),
         extent.last(),
     )
+}
+
+/// Who runs a group or a sync under the I/O lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Runner {
+    /// The I/O thread.
+    IoThread,
+    /// A blocking appender that found the I/O lock free
+    /// ([`crate::io_thread::lead`]) and waits for its own record.
+    Appender,
 }

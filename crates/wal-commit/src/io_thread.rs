@@ -12,7 +12,7 @@ use std::time::Instant;
 use wal_format::Lsn;
 
 use crate::error::{Error, Result};
-use crate::group::IoState;
+use crate::group::{IoState, Runner};
 use crate::queue::{Shared, pending_bytes, synced_or_submitted};
 use crate::scheduler::{Work, sync_owed, take_work, wait_while};
 
@@ -58,8 +58,8 @@ impl IoLoop {
             };
             match work {
                 Work::Control(c) => state.control(shared, c),
-                Work::Group(mut group) => state.run_group(shared, &mut group),
-                Work::Sync => state.run_sync(shared),
+                Work::Group(mut group) => state.run_group(shared, &mut group, Runner::IoThread),
+                Work::Sync => state.run_sync(shared, Runner::IoThread),
             }
             drop(io);
             if shared.watermark.poison().is_some() {
@@ -174,8 +174,8 @@ fn lead_with(shared: &Shared, state: &mut IoState, lsn: Lsn, generation: u64) {
             take_work(shared)
         };
         match work {
-            Some(Work::Group(mut group)) => state.run_group(shared, &mut group),
-            Some(Work::Sync) => state.run_sync(shared),
+            Some(Work::Group(mut group)) => state.run_group(shared, &mut group, Runner::Appender),
+            Some(Work::Sync) => state.run_sync(shared, Runner::Appender),
             // Not reached: controls were checked under the same lock
             // (the I/O lock keeps the thread from taking them, and
             // only it runs them); leave it to the thread.

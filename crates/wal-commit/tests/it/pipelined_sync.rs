@@ -59,3 +59,32 @@ fn the_next_group_is_written_while_a_sync_runs_and_waits_for_its_own() {
     let payloads: Vec<&[u8]> = records.iter().map(|(_, _, p)| p.as_slice()).collect();
     assert_eq!(payloads, [&b"before"[..], b"first", b"second"]);
 }
+
+/// A blocking appender that finds the log idle writes its record and
+/// syncs it on its own thread: handing a lone group to the sync thread
+/// would only add two thread wake-ups to every append of a lone writer.
+/// With other requests waiting, the sync goes to the sync thread (above).
+#[test]
+fn a_lone_blocking_appender_syncs_its_own_group() {
+    let disk = SimStorage::new(0x10e);
+    let log = Arc::new(open(&disk));
+    log.append(b"before").unwrap();
+
+    let hold = disk.hold_syncs();
+    let appender = {
+        let log = Arc::clone(&log);
+        std::thread::Builder::new()
+            .name("lone-appender".into())
+            .spawn(move || log.append(b"lone"))
+            .unwrap()
+    };
+    hold.wait_parked();
+    assert_eq!(hold.parked_thread().as_deref(), Some("lone-appender"));
+    drop(hold);
+    let lsn = appender.join().unwrap().unwrap();
+    assert_eq!(log.durability().durable_lsn(), lsn);
+    Arc::try_unwrap(log).unwrap().close().unwrap();
+    let records = read_all(Arc::new(disk.clone()), DIR.as_ref());
+    let payloads: Vec<&[u8]> = records.iter().map(|(_, _, p)| p.as_slice()).collect();
+    assert_eq!(payloads, [&b"before"[..], b"lone"]);
+}

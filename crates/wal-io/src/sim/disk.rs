@@ -32,6 +32,8 @@ pub(super) struct Inner {
     pub(super) hold_armed: bool,
     /// A file sync is parked.
     pub(super) hold_parked: bool,
+    /// The name of the thread whose sync is parked, if it has one.
+    pub(super) hold_thread: Option<String>,
     /// Signalled when either changes.
     pub(super) hold_changed: Arc<Condvar>,
     pub(super) direct_supported: bool,
@@ -139,6 +141,7 @@ impl SimStorage {
                 stats: SimStats::default(),
                 hold_armed: false,
                 hold_parked: false,
+                hold_thread: None,
                 hold_changed: Arc::new(Condvar::new()),
             })),
             seed,
@@ -254,6 +257,13 @@ impl SyncHold<'_> {
     #[must_use]
     pub fn is_parked(&self) -> bool {
         self.disk.lock().hold_parked
+    }
+
+    /// The name of the thread whose sync is parked now (`None` if none
+    /// is, or if that thread has no name).
+    #[must_use]
+    pub fn parked_thread(&self) -> Option<String> {
+        self.disk.lock().hold_thread.clone()
     }
 }
 

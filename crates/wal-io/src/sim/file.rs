@@ -54,11 +54,13 @@ impl SimFile {
         if guard.hold_armed && !guard.hold_parked {
             let changed = Arc::clone(&guard.hold_changed);
             guard.hold_parked = true;
+            guard.hold_thread = std::thread::current().name().map(str::to_owned);
             changed.notify_all();
             while guard.hold_armed {
                 guard = changed.wait(guard).unwrap_or_else(|e| e.into_inner());
             }
             guard.hold_parked = false;
+            guard.hold_thread = None;
             changed.notify_all();
         }
         let inner = &mut *guard;
