@@ -330,9 +330,8 @@ impl From<wal_reader::Error> for Error {
     fn from(e: wal_reader::Error) -> Self {
         use wal_reader::Error as R;
         match e {
-            // A bad segment header is wal-io's, and corruption there.
+            // A failed storage call and a bad segment header are wal-io's.
             R::Io(io) => io.into(),
-            R::Storage { op, path, source } => Error::Io { op, path, source },
             R::Corruption(ref range) => Error::Corruption {
                 segment: range.segment.clone(),
                 offset: range.offset,

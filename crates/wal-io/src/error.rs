@@ -215,11 +215,10 @@ pub enum Error {
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Wraps an I/O error with the operation and the path.
-pub(crate) fn io_err(
-    op: &'static str,
-    path: impl Into<PathBuf>,
-) -> impl FnOnce(io::Error) -> Error {
+/// Wraps an I/O error with the operation and the path ([`Error::Io`]):
+/// `.map_err(io_err("read", path))`. Every layer's failed storage call is
+/// reported through it.
+pub fn io_err(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
     let path = path.into();
     move |source| Error::Io { op, path, source }
 }

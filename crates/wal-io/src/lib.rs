@@ -107,7 +107,7 @@ mod storage;
 pub mod sim;
 
 pub use aligned::DIRECT_ALIGN;
-pub use error::{Error, Result};
+pub use error::{Error, Result, io_err};
 pub use log::{
     CLEAN_FILE, LOCK_FILE, SPARE_EXTENSION, SPARE_PREFIX, SegmentHook, SegmentLog, SparePreparer,
     SyncHandle, is_spare_name, read_clean_marker,

@@ -1,6 +1,5 @@
 //! The crate's error type.
 
-use std::io;
 use std::path::PathBuf;
 
 use wal_format::Lsn;
@@ -17,25 +16,16 @@ use crate::report::CorruptRange;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The segment layer failed (opening the log, truncating, resuming),
-    /// or its listing found a segment whose header does not verify
+    /// The segment layer failed (opening the log, truncating, resuming), a
+    /// storage call failed (`wal_io::Error::Io`: the operation, the file
+    /// and the system's error), or the listing found a segment whose
+    /// header does not verify
     /// (`wal_io::Error::BadSegmentHeader`) or names another first LSN than
     /// its file name (`wal_io::Error::NameMismatch`): damage, never a torn
     /// write (segment headers are made durable before the file gets its
     /// name).
     #[error("segment storage")]
     Io(#[from] wal_io::Error),
-    /// A storage call made by the reader failed.
-    #[error("{op} {path}")]
-    Storage {
-        /// What was being done (`"read"`, `"list"`, ...).
-        op: &'static str,
-        /// The file or directory.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: io::Error,
-    },
     /// Damage before the tail of the log: a damaged record followed by valid
     /// records with later LSNs, an LSN gap or missing segment, an unfinished
     /// batch or fragment chain followed by more records.
@@ -116,12 +106,3 @@ pub enum Error {
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// Wraps an I/O error with the operation and the path.
-pub(crate) fn io_err(
-    op: &'static str,
-    path: impl Into<PathBuf>,
-) -> impl FnOnce(io::Error) -> Error {
-    let path = path.into();
-    move |source| Error::Storage { op, path, source }
-}

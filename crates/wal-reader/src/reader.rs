@@ -155,9 +155,9 @@ impl LogReader {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidOption`], [`Error::Storage`] (the directory cannot
-    /// be listed), [`Error::Io`] of a bad segment header or a header that
-    /// disagrees with its file name, [`Error::Corruption`].
+    /// [`Error::InvalidOption`], [`Error::Io`] (the directory cannot be
+    /// listed, a bad segment header or a header that disagrees with its
+    /// file name), [`Error::Corruption`].
     pub fn open(
         storage: Arc<dyn Storage>,
         dir: impl Into<PathBuf>,
@@ -215,7 +215,7 @@ impl LogReader {
     ///
     /// [`Error::Corruption`] (with the segment, offset and LSNs),
     /// [`Error::TornTail`] (absolute consistency mode), [`Error::Key`],
-    /// [`Error::Payload`], [`Error::Storage`]. After an error the reader
+    /// [`Error::Payload`], [`Error::Io`]. After an error the reader
     /// returns `None` until [`LogReader::seek`] is called.
     pub fn next_record(&mut self) -> Result<Option<LogRecord<'_>>> {
         match self.next_decoded()? {

@@ -8,7 +8,7 @@ use std::time::Instant;
 use wal_format::Lsn;
 use wal_io::{LogOptions, OpenOptions, SegmentLog, Storage};
 
-use crate::error::{Error, Result, io_err};
+use crate::error::{Error, Result};
 use crate::options::ReadOptions;
 use crate::reader::{LogReader, LogRecord};
 use crate::report::{Position, RecoveryReport};
@@ -60,7 +60,7 @@ use crate::segments::Segment;
 ///
 /// [`Error::Corruption`], [`Error::TornTail`] (absolute consistency),
 /// [`Error::Io`] (the log cannot be opened, locked, cut or positioned; a
-/// segment header that does not verify), [`Error::Storage`],
+/// segment header that does not verify; a failed storage call),
 /// [`Error::InvalidOption`].
 pub fn recover(
     storage: Arc<dyn Storage>,
@@ -227,8 +227,8 @@ fn recover_inner(
         if end.cut {
             let file = storage
                 .open(&seg.path, OpenOptions::read())
-                .map_err(io_err("open", &seg.path))?;
-            let size = file.size().map_err(io_err("stat", &seg.path))?;
+                .map_err(wal_io::io_err("open", &seg.path))?;
+            let size = file.size().map_err(wal_io::io_err("stat", &seg.path))?;
             truncated_bytes = size.saturating_sub(end.offset);
         }
         let later = count.saturating_sub(end.segment.unwrap_or(0).saturating_add(1));

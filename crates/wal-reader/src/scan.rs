@@ -14,7 +14,7 @@ use wal_format::{
 use wal_io::{OpenOptions, Storage, StorageFile};
 
 use crate::ahead::ReadAhead;
-use crate::error::{Result, io_err};
+use crate::error::Result;
 use crate::segments::Segment;
 
 /// Why the records of a segment stop at the scanner's offset.
@@ -117,7 +117,7 @@ impl Scanner {
     ) -> Result<Scanner> {
         let file: Arc<dyn StorageFile> = storage
             .open(&seg.path, OpenOptions::read())
-            .map_err(io_err("open", &seg.path))?
+            .map_err(wal_io::io_err("open", &seg.path))?
             .into();
         Ok(Scanner {
             file,
@@ -162,7 +162,10 @@ impl Scanner {
 
     /// The file's current size.
     pub(crate) fn file_size(&self) -> Result<u64> {
-        self.file.size().map_err(io_err("stat", &self.seg.path))
+        Ok(self
+            .file
+            .size()
+            .map_err(wal_io::io_err("stat", &self.seg.path))?)
     }
 
     fn rel(&self, at: u64) -> usize {
@@ -263,7 +266,7 @@ impl Scanner {
                 .read_at(dst, self.buf_start.saturating_add(self.buf_len as u64))
             {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                read => read.map_err(io_err("read", &self.seg.path))?,
+                read => read.map_err(wal_io::io_err("read", &self.seg.path))?,
             };
             if n == 0 {
                 return Ok(true);
@@ -326,7 +329,7 @@ impl Scanner {
             Ok(n) => Ok(Some((done.buf, n))),
             Err(e) => {
                 ahead.give_back(done.buf);
-                Err(io_err("read", &self.seg.path)(e))
+                Err(wal_io::io_err("read", &self.seg.path)(e).into())
             }
         }
     }
