@@ -18,11 +18,8 @@ use crate::options::CommitOptions;
 mod on {
     use std::sync::{Arc, Mutex, PoisonError};
 
-    use wal_crypto::{
-        KeyProvider, Link, MAX_BYTES_PER_SEGMENT, MAX_RECORDS_PER_SEGMENT, SegmentEncryptor,
-        TAG_LEN,
-    };
-    use wal_format::{Flags, LogicalKind, Lsn, RecordHeader, SegmentHeader};
+    use wal_crypto::{KeyProvider, Link, SegmentEncryptor, TAG_LEN};
+    use wal_format::{Flags, Lsn, RecordHeader, SegmentHeader};
     use wal_io::SegmentLog;
 
     use crate::error::{Error, Result};
@@ -33,14 +30,12 @@ mod on {
 
     type Slot = Arc<Mutex<Option<SegmentEncryptor>>>;
 
-    /// The cipher of the segment being written, and what it has used.
+    /// The cipher of the segment being written.
     #[derive(Debug)]
     pub(crate) struct Cipher {
         /// Filled by the segment hook when a new segment is created.
         slot: Slot,
         current: Option<SegmentEncryptor>,
-        records: u64,
-        bytes: u64,
     }
 
     impl Cipher {
@@ -58,8 +53,6 @@ mod on {
             Cipher {
                 slot,
                 current: None,
-                records: 0,
-                bytes: 0,
             }
         }
 
@@ -70,10 +63,12 @@ mod on {
 
         /// Before a group of `records` stored payloads totalling `bytes`
         /// (tags included): starts a new segment if this one's key would
-        /// pass its usage limit.
+        /// pass its usage limit (`SegmentEncryptor::has_room`).
         pub(crate) fn before_group(&mut self, log: &mut SegmentLog, records: u64, bytes: u64) {
-            if self.records.saturating_add(records) > MAX_RECORDS_PER_SEGMENT
-                || self.bytes.saturating_add(bytes) > MAX_BYTES_PER_SEGMENT
+            if self
+                .current
+                .as_ref()
+                .is_some_and(|c| !c.has_room(records, bytes))
             {
                 tracing::debug!("segment key near its usage limit; starting a new segment");
                 log.start_new_segment();
@@ -89,8 +84,6 @@ mod on {
                 .take()
             {
                 self.current = Some(new);
-                self.records = 0;
-                self.bytes = 0;
             }
         }
 
@@ -102,41 +95,26 @@ mod on {
             mut header: RecordHeader,
             body: &[u8],
         ) -> Result<(Flags, Vec<u8>)> {
-            let Some(cipher) = self.current.as_ref() else {
-                return Err(Error::Crypto(wal_crypto::Error::Encrypt {
-                    lsn: header.lsn,
-                    reason: "no cipher for the current segment",
-                }));
-            };
+            let cipher = self.current.as_ref().ok_or_else(|| no_cipher(header.lsn))?;
             header.flags = Flags::ENCRYPTED;
             let payload = cipher.seal_marker(&header, body).map_err(Error::Crypto)?;
             Ok((Flags::ENCRYPTED, payload))
         }
 
-        /// Encrypts `buf` in place (tag appended); returns the flags.
-        pub(crate) fn seal(
-            &mut self,
-            lsn: Lsn,
-            kind: LogicalKind,
-            flags: Flags,
-            buf: &mut Vec<u8>,
-        ) -> Result<Flags> {
-            // The hook ran before any record of this session was written,
-            // so there is always a cipher here; refuse rather than write
-            // plaintext if that ever breaks.
-            let Some(cipher) = self.current.as_mut() else {
-                return Err(Error::Crypto(wal_crypto::Error::Encrypt {
-                    lsn,
-                    reason: "no cipher for the current segment",
-                }));
-            };
-            let flags = cipher
-                .encrypt(lsn, kind, flags, buf)
-                .map_err(Error::Crypto)?;
-            self.records = self.records.saturating_add(1);
-            self.bytes = self.bytes.saturating_add(buf.len() as u64);
-            Ok(flags)
+        /// The cipher of the current segment, for a record at `lsn`.
+        pub(crate) fn encryptor(&mut self, lsn: Lsn) -> Result<&mut SegmentEncryptor> {
+            self.current.as_mut().ok_or_else(|| no_cipher(lsn))
         }
+    }
+
+    /// The hook ran before any record of this session was written, so
+    /// there is always a cipher; refuse rather than write plaintext if that
+    /// ever breaks.
+    fn no_cipher(lsn: Lsn) -> Error {
+        Error::Crypto(wal_crypto::Error::Encrypt {
+            lsn,
+            reason: "no cipher for the current segment",
+        })
     }
 }
 
@@ -226,7 +204,10 @@ impl Encryption {
     ) -> Result<Flags> {
         #[cfg(feature = "encryption")]
         if let Some(c) = &mut self.cipher {
-            return c.seal(lsn, kind, flags, buf);
+            return c
+                .encryptor(lsn)?
+                .encrypt(lsn, kind, flags, buf)
+                .map_err(crate::error::Error::Crypto);
         }
         let _ = (lsn, kind, buf);
         Ok(flags)

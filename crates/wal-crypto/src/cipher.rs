@@ -351,21 +351,12 @@ impl SegmentDecryptor {
 /// Encrypts the records of one new segment. The only way to make one is
 /// [`SegmentEncryptor::new_segment`], which draws a fresh key seed: an
 /// existing segment is never encrypted into again.
+#[derive(Debug)]
 pub struct SegmentEncryptor {
     inner: SegmentDecryptor,
     last: Option<Lsn>,
     records: u64,
     bytes: u64,
-}
-
-impl std::fmt::Debug for SegmentEncryptor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SegmentEncryptor")
-            .field("segment", &self.inner)
-            .field("last", &self.last)
-            .field("records", &self.records)
-            .finish_non_exhaustive()
-    }
 }
 
 impl SegmentEncryptor {
@@ -429,51 +420,64 @@ impl SegmentEncryptor {
         flags: Flags,
         buf: &mut Vec<u8>,
     ) -> Result<Flags> {
-        let result = self.encrypt_inner(lsn, kind, flags, buf);
-        if result.is_err() {
+        let flags = flags | Flags::ENCRYPTED;
+        let len = buf.len() as u64;
+        let sealed = self.admit(lsn, len).and_then(|()| {
+            let ad =
+                self.inner
+                    .associated_data(lsn, kind, flags, buf.len().saturating_add(TAG_LEN))?;
+            let tag = self
+                .inner
+                .aead
+                .encrypt_inout_detached(&nonce(lsn), &ad, buf.as_mut_slice().into())
+                .map_err(|_| Error::Encrypt {
+                    lsn,
+                    reason: "the cipher refused the payload",
+                })?;
+            buf.extend_from_slice(tag.as_slice());
+            Ok(())
+        });
+        if let Err(e) = sealed {
             buf.clear();
+            return Err(e);
         }
-        result
+        self.last = Some(lsn);
+        self.records += 1;
+        self.bytes = self.bytes.saturating_add(len);
+        Ok(flags)
     }
 
-    fn encrypt_inner(
-        &mut self,
-        lsn: Lsn,
-        kind: LogicalKind,
-        flags: Flags,
-        buf: &mut Vec<u8>,
-    ) -> Result<Flags> {
+    /// Whether `records` more payloads of `bytes` plaintext bytes in all
+    /// fit within this segment's key-usage limits
+    /// ([`MAX_RECORDS_PER_SEGMENT`], [`MAX_BYTES_PER_SEGMENT`]): a writer
+    /// starts a new segment before a group that would not.
+    #[must_use]
+    pub fn has_room(&self, records: u64, bytes: u64) -> bool {
+        self.limit_passed(records, bytes).is_none()
+    }
+
+    /// The key-usage limit `records` more payloads of `bytes` bytes would
+    /// pass, if any.
+    fn limit_passed(&self, records: u64, bytes: u64) -> Option<&'static str> {
+        if self.records.saturating_add(records) > MAX_RECORDS_PER_SEGMENT {
+            Some("2^32 records per segment")
+        } else if self.bytes.saturating_add(bytes) > MAX_BYTES_PER_SEGMENT {
+            Some("64 GiB per segment")
+        } else {
+            None
+        }
+    }
+
+    /// Whether one more payload of `len` bytes may be encrypted at `lsn`:
+    /// above the last LSN (the nonce) and within the key-usage limits.
+    fn admit(&self, lsn: Lsn, len: u64) -> Result<()> {
         if let Some(last) = self.last.filter(|&last| lsn <= last) {
             return Err(Error::NonceReuse { lsn, last });
         }
-        let bytes = self.bytes.saturating_add(buf.len() as u64);
-        if self.records >= MAX_RECORDS_PER_SEGMENT {
-            return Err(Error::KeyUsageLimit {
-                limit: "2^32 records per segment",
-            });
+        match self.limit_passed(1, len) {
+            Some(limit) => Err(Error::KeyUsageLimit { limit }),
+            None => Ok(()),
         }
-        if bytes > MAX_BYTES_PER_SEGMENT {
-            return Err(Error::KeyUsageLimit {
-                limit: "64 GiB per segment",
-            });
-        }
-        let flags = flags | Flags::ENCRYPTED;
-        let ad = self
-            .inner
-            .associated_data(lsn, kind, flags, buf.len().saturating_add(TAG_LEN))?;
-        let tag = self
-            .inner
-            .aead
-            .encrypt_inout_detached(&nonce(lsn), &ad, buf.as_mut_slice().into())
-            .map_err(|_| Error::Encrypt {
-                lsn,
-                reason: "the cipher refused the payload",
-            })?;
-        buf.extend_from_slice(tag.as_slice());
-        self.last = Some(lsn);
-        self.records += 1;
-        self.bytes = bytes;
-        Ok(flags)
     }
 
     /// The payload of a marker of this segment (a batch or commit marker
@@ -620,6 +624,42 @@ mod tests {
             enc.encrypt(Lsn::new(6), LogicalKind::Data, Flags::EMPTY, &mut next)
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn the_key_usage_limits_are_asked_before_and_kept_at_encryption() {
+        let mut h = header();
+        let mut enc = SegmentEncryptor::new_segment(&ring(1), &mut h, Link::NONE).unwrap();
+        assert!(enc.has_room(MAX_RECORDS_PER_SEGMENT, MAX_BYTES_PER_SEGMENT));
+        assert!(!enc.has_room(MAX_RECORDS_PER_SEGMENT + 1, 0));
+        assert!(!enc.has_room(0, MAX_BYTES_PER_SEGMENT + 1));
+        let mut buf = b"abc".to_vec();
+        enc.encrypt(Lsn::new(1), LogicalKind::Data, Flags::EMPTY, &mut buf)
+            .unwrap();
+        // What was encrypted counts (the plaintext bytes).
+        assert!(enc.has_room(MAX_RECORDS_PER_SEGMENT - 1, MAX_BYTES_PER_SEGMENT - 3));
+        assert!(!enc.has_room(MAX_RECORDS_PER_SEGMENT, 0));
+        assert!(!enc.has_room(0, MAX_BYTES_PER_SEGMENT - 2));
+
+        // At a limit, encryption is refused and nothing is left behind.
+        enc.bytes = MAX_BYTES_PER_SEGMENT - 1;
+        let mut two = b"xy".to_vec();
+        assert_eq!(
+            enc.encrypt(Lsn::new(2), LogicalKind::Data, Flags::EMPTY, &mut two),
+            Err(Error::KeyUsageLimit {
+                limit: "64 GiB per segment"
+            })
+        );
+        assert!(two.is_empty());
+        enc.records = MAX_RECORDS_PER_SEGMENT;
+        let mut one = b"x".to_vec();
+        assert_eq!(
+            enc.encrypt(Lsn::new(2), LogicalKind::Data, Flags::EMPTY, &mut one),
+            Err(Error::KeyUsageLimit {
+                limit: "2^32 records per segment"
+            })
+        );
+        assert!(one.is_empty());
     }
 
     #[test]
