@@ -126,38 +126,52 @@ mod enabled {
         }
     }
 
-    /// Names' help texts and units, for exporters that show them.
-    fn describe() {
-        describe_counter!(APPENDS, Unit::Count, "Records appended to the log.");
-        describe_counter!(
+    /// Each counter's name, unit and help text.
+    const COUNTERS: [(&str, Unit, &str); 5] = [
+        (APPENDS, Unit::Count, "Records appended to the log."),
+        (
             BYTES,
             Unit::Bytes,
-            "Payload bytes appended, before compression and encryption."
-        );
-        describe_counter!(GROUPS, Unit::Count, "Groups written, one write each.");
-        describe_counter!(SYNCS, Unit::Count, "Syncs of the log that succeeded.");
-        describe_counter!(
+            "Payload bytes appended, before compression and encryption.",
+        ),
+        (GROUPS, Unit::Count, "Groups written, one write each."),
+        (SYNCS, Unit::Count, "Syncs of the log that succeeded."),
+        (
             POISONINGS,
             Unit::Count,
-            "Times a failed write, sync or rotation poisoned the log."
-        );
-        describe_histogram!(FSYNC_SECONDS, Unit::Seconds, "Duration of each sync.");
-        describe_histogram!(
+            "Times a failed write, sync or rotation poisoned the log.",
+        ),
+    ];
+
+    /// Each histogram's name, unit and help text.
+    const HISTOGRAMS: [(&str, Unit, &str); 5] = [
+        (FSYNC_SECONDS, Unit::Seconds, "Duration of each sync."),
+        (
             WRITE_SECONDS,
             Unit::Seconds,
-            "Duration of each group's write."
-        );
-        describe_histogram!(GROUP_SIZE, Unit::Count, "Records per group written.");
-        describe_histogram!(
+            "Duration of each group's write.",
+        ),
+        (GROUP_SIZE, Unit::Count, "Records per group written."),
+        (
             QUEUE_WAIT_SECONDS,
             Unit::Seconds,
-            "Time a request waited before its group was taken."
-        );
-        describe_histogram!(
+            "Time a request waited before its group was taken.",
+        ),
+        (
             APPEND_SECONDS,
             Unit::Seconds,
-            "Time from queueing an append to its record being durable."
-        );
+            "Time from queueing an append to its record being durable.",
+        ),
+    ];
+
+    /// Names' help texts and units, for exporters that show them.
+    fn describe() {
+        for (name, unit, help) in COUNTERS {
+            describe_counter!(name, unit, help);
+        }
+        for (name, unit, help) in HISTOGRAMS {
+            describe_histogram!(name, unit, help);
+        }
     }
 }
 
