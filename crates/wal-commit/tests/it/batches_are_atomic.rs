@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use wal_io::sim::SimStorage;
 
-use crate::support::{DIR, open, open_dying_after, read_all};
+use crate::support::{DIR, open, open_dying_after, read_all, write_until_the_crash};
 
 /// Batch member payload: "b{batch}:{index}/{count}" padded to a varying size.
 fn member(batch: u64, index: usize, count: usize) -> Vec<u8> {
@@ -26,34 +26,20 @@ fn parse(p: &[u8]) -> (u64, usize, usize) {
 
 fn run(seed: u64) {
     let storage = SimStorage::new(seed);
-    let log = Arc::new(open_dying_after(&storage, 4 + seed % 200));
-    let next_batch = Arc::new(AtomicU64::new(0));
-    let acked = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let writers: Vec<_> = (0..4)
-        .map(|w| {
-            let (log, next_batch, acked) = (log.clone(), next_batch.clone(), acked.clone());
-            std::thread::spawn(move || {
-                loop {
-                    let b = next_batch.fetch_add(1, Ordering::SeqCst);
-                    let count = 2 + ((b * 7 + w) % 9) as usize;
-                    let members: Vec<Vec<u8>> = (0..count).map(|i| member(b, i, count)).collect();
-                    match log.append_batch(&members) {
-                        Ok(range) => acked.lock().unwrap().push((b, range)),
-                        Err(_) => break,
-                    }
-                }
-            })
-        })
-        .collect();
-    for w in writers {
-        w.join().unwrap();
-    }
-    assert!(
-        log.poisoned().is_some(),
-        "seed {seed}: log not poisoned by the failed call"
-    );
-    drop(log);
-    storage.crash();
+    let log = open_dying_after(&storage, 4 + seed % 200);
+    let next_batch = AtomicU64::new(0);
+    let acked = Mutex::new(Vec::new());
+    write_until_the_crash(seed, &storage, log, 4, |log, w| {
+        loop {
+            let b = next_batch.fetch_add(1, Ordering::SeqCst);
+            let count = 2 + ((b * 7 + w) % 9) as usize;
+            let members: Vec<Vec<u8>> = (0..count).map(|i| member(b, i, count)).collect();
+            match log.append_batch(&members) {
+                Ok(range) => acked.lock().unwrap().push((b, range)),
+                Err(_) => break,
+            }
+        }
+    });
     open(&storage).close().unwrap();
     let recovered = read_all(Arc::new(storage), Path::new(DIR));
     let mut seen: BTreeMap<u64, Vec<usize>> = BTreeMap::new();

@@ -10,41 +10,28 @@ use std::sync::{Arc, Mutex};
 use wal_format::Lsn;
 use wal_io::sim::SimStorage;
 
-use crate::support::{DIR, check_oracle, open, open_dying_after, payload, read_all};
+use crate::support::{
+    DIR, check_oracle, open, open_dying_after, payload, read_all, write_until_the_crash,
+};
 
 fn run(seed: u64) {
     let storage = SimStorage::new(seed);
     // The process dies at this storage call; the writers run until their
     // appends fail.
-    let log = Arc::new(open_dying_after(&storage, 4 + seed % 400));
-    let submitted = Arc::new(Mutex::new(BTreeMap::new()));
-    let acked = Arc::new(Mutex::new(Vec::new()));
-    let writers: Vec<_> = (0..6u64)
-        .map(|w| {
-            let (log, submitted, acked) = (log.clone(), submitted.clone(), acked.clone());
-            std::thread::spawn(move || {
-                for s in 0.. {
-                    let p = payload(w, s);
-                    let Ok(pending) = log.submit(&p) else { break };
-                    submitted.lock().unwrap().insert(pending.lsn(), p);
-                    match pending.wait() {
-                        Ok(lsn) => acked.lock().unwrap().push(lsn),
-                        Err(_) => break,
-                    }
-                }
-            })
-        })
-        .collect();
-    for w in writers {
-        w.join().unwrap();
-    }
-    // The failed call poisoned the log: it did not carry on.
-    assert!(
-        log.poisoned().is_some(),
-        "seed {seed}: log not poisoned by the failed call"
-    );
-    drop(log);
-    storage.crash();
+    let log = open_dying_after(&storage, 4 + seed % 400);
+    let submitted = Mutex::new(BTreeMap::new());
+    let acked = Mutex::new(Vec::new());
+    write_until_the_crash(seed, &storage, log, 6, |log, w| {
+        for s in 0.. {
+            let p = payload(w, s);
+            let Ok(pending) = log.submit(&p) else { break };
+            submitted.lock().unwrap().insert(pending.lsn(), p);
+            match pending.wait() {
+                Ok(lsn) => acked.lock().unwrap().push(lsn),
+                Err(_) => break,
+            }
+        }
+    });
 
     let reopened = open(&storage);
     let recovered_last = crate::support::last_lsn(&reopened);

@@ -66,6 +66,31 @@ pub(crate) fn open_dying_after(sim: &SimStorage, calls: u64) -> Committer {
     log
 }
 
+/// Runs `writers` threads on `log`, writer `w` as `write(&log, w)`, which
+/// appends until an append fails (the process died: [`open_dying_after`]);
+/// then checks that the failed call poisoned the log (it did not carry
+/// on), drops the log and fails the power.
+pub(crate) fn write_until_the_crash(
+    seed: u64,
+    storage: &SimStorage,
+    log: Committer,
+    writers: u64,
+    write: impl Fn(&Committer, u64) + Sync,
+) {
+    std::thread::scope(|s| {
+        for w in 0..writers {
+            let (log, write) = (&log, &write);
+            s.spawn(move || write(log, w));
+        }
+    });
+    assert!(
+        log.poisoned().is_some(),
+        "seed {seed}: log not poisoned by the failed call"
+    );
+    drop(log);
+    storage.crash();
+}
+
 /// A payload that says which writer and which of its appends it is, with a
 /// length that varies (some above the fragment size).
 pub(crate) fn payload(writer: u64, seq: u64) -> Vec<u8> {

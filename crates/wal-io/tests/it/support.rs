@@ -1,9 +1,11 @@
 //! Helpers shared by the scenarios: appending records, reading a log back.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use wal_format::{BatchMarker, Flags, Lsn, RecordHeader, RecordType, encode_record};
+use wal_format::{
+    BatchMarker, Flags, Lsn, RecordHeader, RecordType, encode_record, segment_file_name,
+};
 use wal_io::sim::SimStorage;
 use wal_io::{LogOptions, Preallocation, SegmentLog, Storage, SyncMode};
 
@@ -165,10 +167,68 @@ pub(crate) struct TestDisk {
     /// The storage.
     pub(crate) storage: Arc<dyn Storage>,
     /// The log directory on it.
-    pub(crate) dir: std::path::PathBuf,
+    pub(crate) dir: PathBuf,
     /// The simulated disk, if it is one.
     pub(crate) sim: Option<SimStorage>,
     _tmp: Option<tempfile::TempDir>,
+}
+
+impl TestDisk {
+    /// Opens the log in this disk's directory.
+    pub(crate) fn open(&self, options: &LogOptions) -> wal_io::Result<SegmentLog> {
+        SegmentLog::open(self.storage.clone(), &self.dir, options)
+    }
+
+    /// Opens the log and appends 1000-byte records until it has
+    /// `segments` segments, then syncs it.
+    pub(crate) fn log_of_segments(&self, options: &LogOptions, segments: usize) -> SegmentLog {
+        let mut log = self.open(options).expect("the log opens");
+        while log.segments().len() < segments {
+            append(&mut log, 1000).expect("appends");
+        }
+        log.sync().expect("syncs");
+        log
+    }
+
+    /// Writes a log of one 100-byte record and closes it; returns the path
+    /// of its one segment.
+    pub(crate) fn one_record_log(&self, options: &LogOptions) -> PathBuf {
+        let mut log = self.open(options).expect("the log opens");
+        append(&mut log, 100).expect("appends");
+        log.close().expect("closes");
+        self.dir.join(segment_file_name(Lsn::FIRST))
+    }
+
+    /// Creates the file `path` (which must not exist) holding `bytes`.
+    pub(crate) fn create_file(&self, path: &Path, bytes: &[u8]) {
+        let f = self
+            .storage
+            .open(path, wal_io::OpenOptions::create_new())
+            .expect("creates");
+        f.write_all_at(bytes, 0).expect("writes");
+    }
+
+    /// The whole content of the file `path`.
+    pub(crate) fn read_file(&self, path: &Path) -> Vec<u8> {
+        let f = self
+            .storage
+            .open(path, wal_io::OpenOptions::read())
+            .expect("opens");
+        let mut bytes = vec![0u8; f.size().expect("sizes") as usize];
+        f.read_exact_at(&mut bytes, 0).expect("reads");
+        bytes
+    }
+
+    /// Writes `bytes` at `offset` of the existing file `path`, and syncs
+    /// them.
+    pub(crate) fn write_at(&self, path: &Path, offset: u64, bytes: &[u8]) {
+        let f = self
+            .storage
+            .open(path, wal_io::OpenOptions::write())
+            .expect("opens");
+        f.write_all_at(bytes, offset).expect("writes");
+        f.sync_data().expect("syncs");
+    }
 }
 
 /// A temporary directory on the target directory's file system.

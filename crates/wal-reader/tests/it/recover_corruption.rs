@@ -93,15 +93,7 @@ fn damaged_record_mid_log_in_each_mode() {
                     read_all(storage.clone(), &dir(), &read_options()),
                     Err(Error::Corruption(_))
                 ));
-                assert_eq!(
-                    storage
-                        .list_dir(&dir())
-                        .unwrap()
-                        .iter()
-                        .filter(|e| e.name.ends_with(".wal"))
-                        .count(),
-                    3
-                );
+                assert_eq!(segment_files(&*storage), 3);
             }
             RecoveryMode::PointInTime => {
                 let (log, report) = result.unwrap();

@@ -10,12 +10,7 @@ use crate::support::*;
 fn many_segments_with_fragments_batches_and_checkpoints() {
     let (_sim, storage) = sim(1);
     let written = write_mixed(storage.clone(), &dir(), 300, 7);
-    let segments = storage
-        .list_dir(&dir())
-        .unwrap()
-        .iter()
-        .filter(|e| e.name.ends_with(".wal"))
-        .count();
+    let segments = segment_files(&*storage);
     assert!(segments > 10, "only {segments} segments");
     assert!(written.iter().any(|r| r.1 == LogicalKind::Checkpoint));
     assert!(

@@ -13,7 +13,7 @@ use wal_format::{
 };
 use wal_io::sim::SimStorage;
 use wal_io::{LogOptions, OpenOptions, Preallocation, SegmentLog, Storage};
-use wal_reader::{LogReader, OwnedRecord, ReadOptions};
+use wal_reader::{DurableWatermark, LogReader, OwnedRecord, ReadOptions, TailReader};
 
 pub(crate) const DIR: &str = "/wal";
 
@@ -341,6 +341,24 @@ pub(crate) fn sim(seed: u64) -> (SimStorage, Arc<dyn Storage>) {
     let sim = SimStorage::new(seed);
     let storage: Arc<dyn Storage> = Arc::new(sim.clone());
     (sim, storage)
+}
+
+/// How many segment files (`*.wal`) the test directory holds.
+pub(crate) fn segment_files(storage: &dyn Storage) -> usize {
+    storage
+        .list_dir(&dir())
+        .unwrap()
+        .iter()
+        .filter(|e| e.name.ends_with(".wal"))
+        .count()
+}
+
+/// A tail of the test log from its first record, with the test options.
+pub(crate) fn tail_from_first(
+    storage: &Arc<dyn Storage>,
+    mark: Arc<dyn DurableWatermark>,
+) -> TailReader {
+    TailReader::open(storage.clone(), DIR, Lsn::FIRST, &read_options(), mark).unwrap()
 }
 
 /// Log options for logs written by hand (no preallocation).

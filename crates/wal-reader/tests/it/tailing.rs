@@ -38,8 +38,7 @@ fn blocking_tail_follows_appends_across_rotations() {
     let (_sim, storage) = sim(60);
     let log = committer(storage.clone(), &dir());
     let mark = Arc::new(CommitMark(log.durability()));
-    let mut tail =
-        TailReader::open(storage.clone(), DIR, Lsn::FIRST, &read_options(), mark).unwrap();
+    let mut tail = tail_from_first(&storage, mark);
     let all = payloads(300);
     let writer = {
         let all = all.clone();
@@ -67,12 +66,7 @@ fn blocking_tail_follows_appends_across_rotations() {
     }
     writer.join().unwrap();
     assert!(matches!(tail.next_record(), Err(Error::Closed)));
-    let segments = storage
-        .list_dir(&dir())
-        .unwrap()
-        .iter()
-        .filter(|e| e.name.ends_with(".wal"))
-        .count();
+    let segments = segment_files(&*storage);
     assert!(segments > 20, "{segments} segments: no rotation to follow");
 }
 
@@ -81,14 +75,7 @@ fn tail_sees_only_durable_records() {
     let (_sim, storage) = sim(61);
     let mut w = SegWriter::open(storage.clone(), &log_options());
     let mark = Arc::new(Watermark::new(Lsn::ZERO));
-    let mut tail = TailReader::open(
-        storage.clone(),
-        DIR,
-        Lsn::FIRST,
-        &read_options(),
-        mark.clone(),
-    )
-    .unwrap();
+    let mut tail = tail_from_first(&storage, mark.clone());
     assert!(tail.try_next().unwrap().is_none());
     for i in 1..=3 {
         w.append(&payload(i, 100));
@@ -121,14 +108,7 @@ fn tail_behind_a_purge_gets_a_purged_error() {
         log.append(p).unwrap();
     }
     let mark = Arc::new(CommitMark(log.durability()));
-    let mut tail = TailReader::open(
-        storage.clone(),
-        DIR,
-        Lsn::FIRST,
-        &read_options(),
-        mark.clone(),
-    )
-    .unwrap();
+    let mut tail = tail_from_first(&storage, mark.clone());
     for i in 1..=5u64 {
         assert_eq!(tail.next_record().unwrap().lsn, Lsn::new(i));
     }
