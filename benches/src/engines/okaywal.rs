@@ -19,8 +19,8 @@ use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use okaywal::WriteAheadLog;
 use okaywal::{Configuration, Entry, EntryId, LogManager, ReadChunkResult, SegmentReader};
-use okaywal::{Recovery, WriteAheadLog};
 
 use super::Purpose;
 use crate::harness::{DurableLog, RecordSource, Verifier};
@@ -28,23 +28,18 @@ use crate::harness::{DurableLog, RecordSource, Verifier};
 /// The log directory inside the run's directory.
 pub const DIR_NAME: &str = "okaywal";
 
-/// The checkpointer: nothing to checkpoint.
+/// The log manager: nothing to checkpoint; when the log is read back,
+/// every recovered chunk goes to the shared verifier.
+#[derive(Debug, Default)]
+struct Manager {
+    read_back: Option<ReadBack>,
+}
+
+/// Where [`recover`] collects what okaywal replays.
 #[derive(Debug)]
-struct NoCheckpoint;
-
-impl LogManager for NoCheckpoint {
-    fn recover(&mut self, _entry: &mut Entry<'_>) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn checkpoint_to(
-        &mut self,
-        _last_checkpointed_id: EntryId,
-        _checkpointed_entries: &mut SegmentReader,
-        _wal: &WriteAheadLog,
-    ) -> io::Result<()> {
-        Ok(())
-    }
+struct ReadBack {
+    verifier: Arc<Mutex<Verifier>>,
+    error: Arc<Mutex<Option<io::Error>>>,
 }
 
 /// okaywal as a [`DurableLog`].
@@ -70,7 +65,7 @@ impl OkayLog {
     /// okaywal's error.
     pub fn open(dir: &Path, purpose: Purpose) -> io::Result<Self> {
         Ok(Self {
-            wal: config(dir, purpose).open(NoCheckpoint)?,
+            wal: config(dir, purpose).open(Manager::default())?,
         })
     }
 }
@@ -96,39 +91,39 @@ impl DurableLog for OkayLog {
     }
 }
 
-/// Hands every recovered chunk to the shared verifier.
-#[derive(Debug)]
-struct Reader {
-    verifier: Arc<Mutex<Verifier>>,
-    error: Arc<Mutex<Option<io::Error>>>,
-}
-
-impl LogManager for Reader {
-    fn should_recover_segment(
-        &mut self,
-        _segment: &okaywal::RecoveredSegment,
-    ) -> io::Result<Recovery> {
-        Ok(Recovery::Recover)
-    }
-
+impl LogManager for Manager {
     fn recover(&mut self, entry: &mut Entry<'_>) -> io::Result<()> {
-        let mut verifier = self.verifier.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(read_back) = &self.read_back else {
+            return Ok(());
+        };
+        let mut verifier = read_back
+            .verifier
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         loop {
             match entry.read_chunk()? {
                 ReadChunkResult::Chunk(mut chunk) => {
                     let data = chunk.read_all()?;
                     if !chunk.check_crc()? {
-                        *self.error.lock().unwrap_or_else(PoisonError::into_inner) = Some(
-                            io::Error::new(io::ErrorKind::InvalidData, "okaywal: chunk CRC"),
-                        );
+                        *read_back
+                            .error
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner) = Some(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "okaywal: chunk CRC",
+                        ));
                     }
                     verifier.visit(&data);
                 }
                 ReadChunkResult::EndOfEntry => return Ok(()),
                 ReadChunkResult::AbortedEntry => {
-                    *self.error.lock().unwrap_or_else(PoisonError::into_inner) = Some(
-                        io::Error::new(io::ErrorKind::InvalidData, "okaywal: aborted entry"),
-                    );
+                    *read_back
+                        .error
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner) = Some(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "okaywal: aborted entry",
+                    ));
                     return Ok(());
                 }
             }
@@ -154,9 +149,11 @@ impl LogManager for Reader {
 pub fn recover(dir: &Path, verifier: &mut Verifier) -> io::Result<()> {
     let shared = Arc::new(Mutex::new(std::mem::take(verifier)));
     let error = Arc::new(Mutex::new(None));
-    let reader = Reader {
-        verifier: Arc::clone(&shared),
-        error: Arc::clone(&error),
+    let reader = Manager {
+        read_back: Some(ReadBack {
+            verifier: Arc::clone(&shared),
+            error: Arc::clone(&error),
+        }),
     };
     let wal = config(dir, Purpose::Buffered).open(reader)?;
     wal.shutdown()?;
