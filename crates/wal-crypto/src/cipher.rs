@@ -641,25 +641,19 @@ mod tests {
         assert!(!enc.has_room(MAX_RECORDS_PER_SEGMENT, 0));
         assert!(!enc.has_room(0, MAX_BYTES_PER_SEGMENT - 2));
 
-        // At a limit, encryption is refused and nothing is left behind.
-        enc.bytes = MAX_BYTES_PER_SEGMENT - 1;
-        let mut two = b"xy".to_vec();
-        assert_eq!(
-            enc.encrypt(Lsn::new(2), LogicalKind::Data, Flags::EMPTY, &mut two),
-            Err(Error::KeyUsageLimit {
-                limit: "64 GiB per segment"
-            })
-        );
-        assert!(two.is_empty());
-        enc.records = MAX_RECORDS_PER_SEGMENT;
-        let mut one = b"x".to_vec();
-        assert_eq!(
-            enc.encrypt(Lsn::new(2), LogicalKind::Data, Flags::EMPTY, &mut one),
-            Err(Error::KeyUsageLimit {
-                limit: "2^32 records per segment"
-            })
-        );
-        assert!(one.is_empty());
+        // At either limit, encryption is refused and nothing is left behind.
+        for (records, bytes, limit) in [
+            (1, MAX_BYTES_PER_SEGMENT - 1, "64 GiB per segment"),
+            (MAX_RECORDS_PER_SEGMENT, 0, "2^32 records per segment"),
+        ] {
+            (enc.records, enc.bytes) = (records, bytes);
+            let mut two = b"xy".to_vec();
+            assert_eq!(
+                enc.encrypt(Lsn::new(2), LogicalKind::Data, Flags::EMPTY, &mut two),
+                Err(Error::KeyUsageLimit { limit })
+            );
+            assert!(two.is_empty(), "{limit}");
+        }
     }
 
     #[test]
