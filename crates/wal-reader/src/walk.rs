@@ -243,6 +243,14 @@ struct Survey {
     high: Option<Lsn>,
 }
 
+impl Survey {
+    /// Nothing found (nothing follows the end of the file).
+    const NOTHING: Survey = Survey {
+        proof: None,
+        high: None,
+    };
+}
+
 /// What a stop is, once classified; the recovery mode then decides what
 /// to do about it ([`Walker::apply`]).
 #[derive(Debug)]
@@ -1466,67 +1474,48 @@ impl Walker {
     /// and the highest LSN at or above `min`. Reads the rest of the segment
     /// once.
     fn survey(&mut self, from: u64, min: Lsn) -> Result<Survey> {
-        let mut survey = Survey {
-            proof: None,
-            high: None,
-        };
-        let seg_idx = self.pos.seg_idx;
+        let mut survey = Survey::NOTHING;
         let mut at = from;
-        loop {
-            let Some(first) = self.find_valid(at, Lsn::ZERO, Wanted::AnyRecord)? else {
-                break;
-            };
-            let Some(scanner) = self.scanner.as_mut() else {
-                break;
-            };
-            let mut next = Ok(first);
-            let stop_at = loop {
-                let p = match next {
-                    Ok(p) => p,
-                    Err(stop_at) => break stop_at,
-                };
-                if p.header.lsn >= min {
-                    survey.high = Some(survey.high.map_or(p.header.lsn, |h| h.max(p.header.lsn)));
-                }
-                if p.header.record_type == RecordType::Commit {
-                    let record = Record {
-                        header: p.header,
-                        payload: scanner.payload(&p),
-                    };
-                    #[cfg(feature = "encryption")]
-                    let authentic = self
-                        .keys
-                        .auth
-                        .as_ref()
-                        .is_none_or(|a| a.verify_marker(&record).is_ok());
-                    #[cfg(not(feature = "encryption"))]
-                    let authentic = true;
-                    if let Ok(marker) = CommitMarker::decode(&record)
-                        && authentic
-                        && survey.proof.is_none()
-                        && marker.durable() >= min
-                    {
-                        survey.proof = Some(Evidence {
-                            lsn: marker.durable(),
-                            at: EvidenceAt::Marker(seg_idx, p.offset),
-                        });
-                    }
-                }
-                let here = scanner.offset;
-                // Following records spends the search budget too.
-                let budget = self.scan_budget.get_or_insert(0);
-                *budget = budget.saturating_sub(p.end().saturating_sub(p.offset));
-                if *budget == 0 {
-                    return Ok(survey);
-                }
-                next = match scanner.next()? {
-                    Ok(p) => Ok(p),
-                    Err(_) => Err(here),
-                };
-            };
-            at = stop_at.saturating_add(1);
+        while let Some(first) = self.find_valid(at, Lsn::ZERO, Wanted::AnyRecord)? {
+            match self.follow(first, min, &mut survey)? {
+                Followed::StoppedAt(stop_at) => at = stop_at.saturating_add(1),
+                Followed::Ended => break,
+            }
         }
         Ok(survey)
+    }
+
+    /// Follows the segment's records from `first` (found valid), record by
+    /// record, noting each in `survey`, until one does not read or the
+    /// search budget is spent.
+    fn follow(&mut self, first: Phys, min: Lsn, survey: &mut Survey) -> Result<Followed> {
+        let seg_idx = self.pos.seg_idx;
+        let Some(scanner) = self.scanner.as_mut() else {
+            return Ok(Followed::Ended);
+        };
+        let mut p = first;
+        loop {
+            if p.header.lsn >= min {
+                survey.high = Some(survey.high.map_or(p.header.lsn, |h| h.max(p.header.lsn)));
+            }
+            if survey.proof.is_none() {
+                survey.proof = commit_proof(scanner, &self.keys, &p, min).map(|lsn| Evidence {
+                    lsn,
+                    at: EvidenceAt::Marker(seg_idx, p.offset),
+                });
+            }
+            let here = scanner.offset;
+            // Following records spends the search budget too.
+            let budget = self.scan_budget.get_or_insert(0);
+            *budget = budget.saturating_sub(p.end().saturating_sub(p.offset));
+            if *budget == 0 {
+                return Ok(Followed::Ended);
+            }
+            p = match scanner.next()? {
+                Ok(p) => p,
+                Err(_) => return Ok(Followed::StoppedAt(here)),
+            };
+        }
     }
 
     fn file_size(&self) -> Result<u64> {
@@ -1712,10 +1701,7 @@ impl Walker {
         }
         let survey = match stop {
             // Nothing follows the end of the file.
-            Stop::Eof | Stop::Incomplete => Survey {
-                proof: None,
-                high: None,
-            },
+            Stop::Eof | Stop::Incomplete => Survey::NOTHING,
             _ => self.survey(x.saturating_add(1), c_lsn)?,
         };
         // The first record not kept had been acknowledged: a commit marker
@@ -2185,4 +2171,36 @@ impl BatchCheck {
             Ok(Taken::Fragment)
         }
     }
+}
+
+/// Where following the records after a stop came to ([`Walker::follow`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Followed {
+    /// The record after the one ending here does not read: the search for
+    /// valid records goes on after it.
+    StoppedAt(u64),
+    /// Nothing more to follow: the search budget is spent.
+    Ended,
+}
+
+/// The durable LSN of `p`, if it is a commit marker (authenticated, with
+/// keys) that proves `min` was acknowledged.
+#[cfg_attr(not(feature = "encryption"), allow(unused_variables))]
+fn commit_proof(scanner: &Scanner, keys: &KeyChecks, p: &Phys, min: Lsn) -> Option<Lsn> {
+    if p.header.record_type != RecordType::Commit {
+        return None;
+    }
+    let record = Record {
+        header: p.header,
+        payload: scanner.payload(p),
+    };
+    #[cfg(feature = "encryption")]
+    let authentic = keys
+        .auth
+        .as_ref()
+        .is_none_or(|a| a.verify_marker(&record).is_ok());
+    #[cfg(not(feature = "encryption"))]
+    let authentic = true;
+    let marker = CommitMarker::decode(&record).ok()?;
+    (authentic && marker.durable() >= min).then(|| marker.durable())
 }
