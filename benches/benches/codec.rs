@@ -8,8 +8,8 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use groupwal_benches::{BENCH_SALT, payload, record_stream};
-use wal_format::{Flags, Lsn, RecordDecoder, RecordHeader, RecordType, encode_record};
+use groupwal_benches::{BENCH_SALT, encode_stream, payload, record_stream};
+use wal_format::RecordDecoder;
 
 const SIZES: [usize; 4] = [128, 1024, 16 * 1024, 1024 * 1024];
 const STREAM_BYTES: usize = 1024 * 1024;
@@ -30,15 +30,7 @@ fn codec(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("encode", size), &body, |b, p| {
             b.iter(|| {
                 out.clear();
-                for i in 0..count {
-                    let header = RecordHeader {
-                        lsn: Lsn::new(1 + i as u64),
-                        salt: BENCH_SALT,
-                        record_type: RecordType::Full,
-                        flags: Flags::EMPTY,
-                    };
-                    let _ = encode_record(&mut out, &header, black_box(p));
-                }
+                encode_stream(&mut out, black_box(p), count);
                 out.len()
             })
         });

@@ -88,6 +88,13 @@ pub fn write_log(
 #[must_use]
 pub fn record_stream(payload: &[u8], count: usize) -> Vec<u8> {
     let mut buf = Vec::with_capacity(count * (payload.len() + wal_format::RECORD_HEADER_LEN));
+    encode_stream(&mut buf, payload, count);
+    buf
+}
+
+/// Appends [`record_stream`]'s records to `out` (what the codec benchmark
+/// times).
+pub fn encode_stream(out: &mut Vec<u8>, payload: &[u8], count: usize) {
     for i in 0..count {
         let header = RecordHeader {
             lsn: Lsn::new(1 + i as u64),
@@ -96,7 +103,6 @@ pub fn record_stream(payload: &[u8], count: usize) -> Vec<u8> {
             flags: Flags::EMPTY,
         };
         // A bench payload is far below the 4 GiB limit.
-        let _ = encode_record(&mut buf, &header, payload);
+        let _ = encode_record(out, &header, payload);
     }
-    buf
 }
