@@ -1934,12 +1934,14 @@ impl Walker {
         }
     }
 
+    /// Does what the recovery mode says about corruption: an error, the
+    /// end of the log before it (point in time), or skipped
+    /// ([`Walker::skip_corruption`]).
     fn apply_corruption(
         &mut self,
         range: CorruptRange,
         resync: Option<Phys>,
     ) -> Result<Option<Step>> {
-        let last = self.is_last();
         match self.opts.mode {
             RecoveryMode::TolerateCorruptedTailRecords | RecoveryMode::AbsoluteConsistency => {
                 Err(Error::Corruption(Box::new(range)))
@@ -1949,34 +1951,43 @@ impl Walker {
                 Ok(None)
             }
             RecoveryMode::SkipAnyCorruptedRecords => {
-                tracing::warn!(%range, "skipping corrupt range");
-                self.corrupt.push(range);
-                self.open.chain = None;
-                self.open.batch = None;
-                match resync {
-                    Some(p) => {
-                        self.last_resync = Some((self.pos.seg_idx, p.offset));
-                        if let Some(s) = self.scanner.as_mut() {
-                            s.offset = p.offset;
-                        }
-                        self.pos.commit = p.offset;
-                        self.pos.commit_lsn = p.header.lsn;
-                        self.pos.expected = Some(p.header.lsn);
-                    }
-                    None if !last => {
-                        // Accept whatever the next segment starts with.
-                        self.pos.expected = None;
-                        self.open_segment(self.pos.seg_idx.saturating_add(1), Continuity::Any)?;
-                    }
-                    None => self.finish(
-                        TailKind::Torn,
-                        Some("nothing to resume at after skipped damage".into()),
-                        None,
-                    ),
-                }
+                self.skip_corruption(range, resync)?;
                 Ok(None)
             }
         }
+    }
+
+    /// The skipping mode: notes the corruption `range` and resumes the
+    /// walk at `resync`, else at the next segment (whatever it starts
+    /// with), else ends the log's data before the damage.
+    fn skip_corruption(&mut self, range: CorruptRange, resync: Option<Phys>) -> Result<()> {
+        let last = self.is_last();
+        tracing::warn!(%range, "skipping corrupt range");
+        self.corrupt.push(range);
+        self.open.chain = None;
+        self.open.batch = None;
+        match resync {
+            Some(p) => {
+                self.last_resync = Some((self.pos.seg_idx, p.offset));
+                if let Some(s) = self.scanner.as_mut() {
+                    s.offset = p.offset;
+                }
+                self.pos.commit = p.offset;
+                self.pos.commit_lsn = p.header.lsn;
+                self.pos.expected = Some(p.header.lsn);
+            }
+            None if !last => {
+                // Accept whatever the next segment starts with.
+                self.pos.expected = None;
+                self.open_segment(self.pos.seg_idx.saturating_add(1), Continuity::Any)?;
+            }
+            None => self.finish(
+                TailKind::Torn,
+                Some("nothing to resume at after skipped damage".into()),
+                None,
+            ),
+        }
+        Ok(())
     }
 
     /// Trouble while following a live log: everything up to the limit is
