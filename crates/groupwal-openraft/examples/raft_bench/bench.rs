@@ -30,7 +30,7 @@ use openraft::{
     Vote,
 };
 
-use crate::net::{Network, http_client, raft_routes};
+use crate::net::{Network, Server, http_client, raft_routes};
 use crate::sm::{Request, StateMachine, TypeConfig};
 
 /// What goes wrong here, boxed.
@@ -254,8 +254,7 @@ async fn open_wal(dir: PathBuf, options: &WalOptions) -> Result<Arc<Wal>, BoxErr
 struct Node {
     members: BTreeMap<u64, Member>,
     wals: Vec<Arc<Wal>>,
-    stop_server: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    server: Server,
 }
 
 impl Node {
@@ -294,19 +293,10 @@ impl Node {
             }
         }
         let app = raft_routes(members.iter().map(|(&g, m)| (g, m.raft.clone())).collect());
-        let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await
-        });
         Ok(Node {
             members,
             wals,
-            stop_server,
-            server,
+            server: Server::spawn(listener, app),
         })
     }
 }
@@ -495,8 +485,7 @@ impl BenchCluster {
         }
         let mut wals = Vec::new();
         for node in self.nodes.into_values() {
-            let _ = node.stop_server.send(());
-            node.server.await??;
+            node.server.stop().await?;
             wals.extend(node.wals);
         }
         for wal in wals {

@@ -18,7 +18,7 @@ use openraft::error::{ClientWriteError, RaftError};
 use openraft::raft::ClientWriteResponse;
 use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
 
-use crate::net::{Network, http_client, raft_routes};
+use crate::net::{Network, Server, http_client, raft_routes};
 use crate::sm::{Request, StateMachine, TypeConfig};
 
 /// What goes wrong here, boxed.
@@ -57,8 +57,7 @@ pub struct Node {
     /// Its state machine.
     pub sm: StateMachine,
     wal: Arc<Wal>,
-    stop_server: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    server: Server,
 }
 
 impl Node {
@@ -96,20 +95,11 @@ impl Node {
                 sm: sm.clone(),
             })
             .merge(raft_routes(BTreeMap::from([(GROUP, raft.clone())])));
-        let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await
-        });
         Ok(Node {
             raft,
             sm,
             wal,
-            stop_server,
-            server,
+            server: Server::spawn(listener, app),
         })
     }
 
@@ -118,8 +108,7 @@ impl Node {
     /// was durable (nothing more is written for it). Returns once the
     /// directory can be opened again.
     pub async fn stop(self) -> Result<(), BoxError> {
-        let _ = self.stop_server.send(());
-        self.server.await??;
+        self.server.stop().await?;
         self.raft.shutdown().await?;
         drop(self.raft);
         // Replication tasks openraft detached at shutdown hold readers of

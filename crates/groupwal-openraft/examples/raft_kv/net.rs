@@ -185,3 +185,31 @@ pub fn raft_routes(groups: BTreeMap<u64, Raft<TypeConfig>>) -> Router {
         .route("/raft/{group}/snapshot", post(snapshot))
         .with_state(Arc::new(groups))
 }
+
+/// An HTTP server on a task of its own, until stopped.
+pub struct Server {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Serves `app` on `listener`.
+    pub fn spawn(listener: tokio::net::TcpListener, app: Router) -> Server {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Server { stop, task }
+    }
+
+    /// Stops accepting connections and waits for the server to end.
+    pub async fn stop(self) -> Result<(), Box<dyn Error + Send + Sync>> {
+        let _ = self.stop.send(());
+        self.task.await??;
+        Ok(())
+    }
+}

@@ -15,18 +15,14 @@ use openraft::testing::{StoreBuilder, Suite};
 use raft_bench::{BenchCluster, Load, MemLog, Setup, Variant};
 
 use crate::sm::{StateMachine, TypeConfig};
-use crate::support::options;
+use crate::support::{options, runtime};
 
 const CLIENTS: usize = 3;
 const WRITES: u64 = 8;
 
 #[test]
 fn every_write_the_bench_loop_counts_is_on_the_leader() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     rt.block_on(async {
         for variant in Variant::ALL {

@@ -42,11 +42,7 @@ async fn write_many(cluster: &mut Cluster, from: u64, n: u64) -> (Vec<(String, S
 
 #[test]
 fn a_leader_stopped_and_restarted_from_its_log_catches_up() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = crate::support::runtime();
     let dir = tempfile::tempdir().unwrap();
     rt.block_on(async {
         let mut cluster = Cluster::start(dir.path(), 3).await.unwrap();

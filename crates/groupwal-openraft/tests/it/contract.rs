@@ -7,12 +7,10 @@ use std::sync::mpsc::{self, TryRecvError};
 use std::time::Duration;
 
 use groupwal::io::sim::SimStorage;
-use groupwal_openraft::LogStore;
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt};
 use openraft::{RaftLogReader, Vote};
 
-use crate::sm::TypeConfig;
-use crate::support::{all_entries, close, entry, log_id, open_sim, runtime};
+use crate::support::{all_entries, close, entry, log_id, open_store, runtime, sim_store};
 
 /// How long a test waits for something that comes within microseconds
 /// before it reports that it never came: a guard against a hang, not a
@@ -22,11 +20,8 @@ const GUARD: Duration = Duration::from_secs(30);
 #[test]
 fn append_returns_before_the_sync_and_calls_back_after_it() {
     let sim = SimStorage::new(1);
-    let wal = open_sim(&sim);
     let rt = runtime();
-    let mut store = rt
-        .block_on(LogStore::<TypeConfig>::open_async(wal.clone(), 3))
-        .unwrap();
+    let (wal, mut store) = sim_store(&sim, &rt, 3);
     let mut reader = store.reader();
 
     let hold = sim.hold_syncs();
@@ -65,11 +60,8 @@ fn append_returns_before_the_sync_and_calls_back_after_it() {
 #[test]
 fn openraft_append_completes_only_after_the_sync() {
     let sim = SimStorage::new(2);
-    let wal = open_sim(&sim);
     let rt = runtime();
-    let mut store = rt
-        .block_on(LogStore::<TypeConfig>::open_async(wal.clone(), 3))
-        .unwrap();
+    let (wal, mut store) = sim_store(&sim, &rt, 3);
     let hold = sim.hold_syncs();
     let (tx, rx) = mpsc::channel();
     // openraft's own helper: `append` with a `LogFlushed` callback, then
@@ -94,10 +86,7 @@ fn a_vote_is_durable_when_saved_and_so_are_the_appends_before_it() {
     let sim = SimStorage::new(3);
     let rt = runtime();
     {
-        let wal = open_sim(&sim);
-        let mut store = rt
-            .block_on(LogStore::<TypeConfig>::open_async(wal.clone(), 3))
-            .unwrap();
+        let (wal, mut store) = sim_store(&sim, &rt, 3);
         rt.block_on(store.blocking_append((0..3).map(|i| entry(1, i))))
             .unwrap();
         // Appended and not waited for, then the vote: the vote's sync
@@ -111,10 +100,7 @@ fn a_vote_is_durable_when_saved_and_so_are_the_appends_before_it() {
         drop(store);
         drop(wal);
     }
-    let wal = open_sim(&sim);
-    let mut store = rt
-        .block_on(LogStore::<TypeConfig>::open_async(wal.clone(), 3))
-        .unwrap();
+    let (wal, mut store) = sim_store(&sim, &rt, 3);
     assert_eq!(
         rt.block_on(store.read_vote()).unwrap(),
         Some(Vote::new(2, 1))
@@ -134,10 +120,7 @@ fn an_acknowledged_append_survives_a_power_loss() {
     let sim = SimStorage::new(4);
     let rt = runtime();
     {
-        let wal = open_sim(&sim);
-        let mut store = rt
-            .block_on(LogStore::<TypeConfig>::open_async(wal.clone(), 3))
-            .unwrap();
+        let (wal, mut store) = sim_store(&sim, &rt, 3);
         for i in 0..20 {
             let (tx, rx) = mpsc::channel();
             store
@@ -149,10 +132,7 @@ fn an_acknowledged_append_survives_a_power_loss() {
         drop(store);
         drop(wal);
     }
-    let wal = open_sim(&sim);
-    let mut store = rt
-        .block_on(LogStore::<TypeConfig>::open_async(wal.clone(), 3))
-        .unwrap();
+    let (wal, mut store) = sim_store(&sim, &rt, 3);
     assert_eq!(
         rt.block_on(all_entries(&mut store)),
         (0..20).map(|i| entry(1, i)).collect::<Vec<_>>()
@@ -166,9 +146,7 @@ fn appends_out_of_sequence_are_refused_and_still_called_back() {
     let dir = tempfile::tempdir().unwrap();
     let wal = crate::support::open_wal(dir.path(), &crate::support::options());
     let rt = runtime();
-    let mut store = rt
-        .block_on(LogStore::<TypeConfig>::open_async(wal.clone(), 3))
-        .unwrap();
+    let mut store = open_store(&rt, &wal, 3);
     rt.block_on(store.blocking_append((0..3).map(|i| entry(1, i))))
         .unwrap();
     for bad in [

@@ -13,7 +13,9 @@ use openraft::storage::{RaftLogStorage, RaftLogStorageExt};
 use openraft::{Entry, LogId, Vote};
 
 use crate::sm::TypeConfig;
-use crate::support::{SIM_DIR, all_entries, entry, log_id, open_wal, runtime, sim_options};
+use crate::support::{
+    SIM_DIR, all_entries, entry, log_id, open_store, open_wal, runtime, sim_options,
+};
 
 /// What the store gives back.
 #[derive(Debug, PartialEq)]
@@ -59,9 +61,7 @@ fn explore(name: &str, op: Op) {
     let (before, after) = {
         let sim = SimStorage::new(0);
         let wal = open_wal(SIM_DIR.as_ref(), &sim_options(&sim));
-        let mut store = rt
-            .block_on(LogStore::open_async(wal.clone(), GROUP))
-            .unwrap();
+        let mut store = open_store(&rt, &wal, GROUP);
         rt.block_on(setup(&mut store));
         let before = rt.block_on(seen(&mut store));
         assert!(rt.block_on(op(&mut store)), "{name}: fails without a crash");
@@ -77,9 +77,7 @@ fn explore(name: &str, op: Op) {
             let mut o = sim_options(&sim);
             o.storage(Arc::new(halting.clone()));
             let wal = open_wal(SIM_DIR.as_ref(), &o);
-            let mut store = rt
-                .block_on(LogStore::open_async(wal.clone(), GROUP))
-                .unwrap();
+            let mut store = open_store(&rt, &wal, GROUP);
             rt.block_on(setup(&mut store));
             let at = halting.calls_made() + k;
             halting.halt_at(at);

@@ -6,12 +6,10 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use groupwal::io::sim::{Fault, SimStorage};
-use groupwal_openraft::LogStore;
 use openraft::Vote;
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt};
 
-use crate::sm::TypeConfig;
-use crate::support::{all_entries, close, entry, open_sim, runtime};
+use crate::support::{all_entries, close, entry, runtime, sim_store};
 
 const GUARD: Duration = Duration::from_secs(30);
 
@@ -19,10 +17,7 @@ fn failure_reaches_the_callback(fault: Fault) {
     let sim = SimStorage::new(10);
     let rt = runtime();
     {
-        let wal = open_sim(&sim);
-        let mut store = rt
-            .block_on(LogStore::<TypeConfig>::open_async(wal.clone(), 5))
-            .unwrap();
+        let (wal, mut store) = sim_store(&sim, &rt, 5);
         rt.block_on(store.save_vote(&Vote::new(1, 1))).unwrap();
         rt.block_on(store.blocking_append((0..10).map(|i| entry(1, i))))
             .unwrap();
@@ -58,10 +53,7 @@ fn failure_reaches_the_callback(fault: Fault) {
     // Power loss on top, then a restart: what was acknowledged is there,
     // and the log is usable again.
     sim.crash();
-    let wal = open_sim(&sim);
-    let mut store = rt
-        .block_on(LogStore::<TypeConfig>::open_async(wal.clone(), 5))
-        .unwrap();
+    let (wal, mut store) = sim_store(&sim, &rt, 5);
     assert_eq!(
         rt.block_on(store.read_vote()).unwrap(),
         Some(Vote::new(1, 1))
@@ -97,10 +89,7 @@ fn a_failed_write_reaches_the_callback_as_an_error() {
 fn a_failed_sync_of_the_vote_is_an_error() {
     let sim = SimStorage::new(11);
     let rt = runtime();
-    let wal = open_sim(&sim);
-    let mut store = rt
-        .block_on(LogStore::<TypeConfig>::open_async(wal.clone(), 5))
-        .unwrap();
+    let (wal, mut store) = sim_store(&sim, &rt, 5);
     rt.block_on(store.save_vote(&Vote::new(1, 1))).unwrap();
     sim.inject(Fault::SyncEio);
     assert!(rt.block_on(store.save_vote(&Vote::new(2, 1))).is_err());

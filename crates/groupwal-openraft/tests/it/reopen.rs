@@ -3,20 +3,12 @@
 //! purged); truncated indexes are taken again; several groups share one
 //! log; bytes that are not what this crate wrote are an error, not a panic.
 
-use std::sync::Arc;
-
-use groupwal::Wal;
 use groupwal_openraft::{Error, LogStore, META_BIT};
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt};
 use openraft::{RaftLogReader, Vote};
 
 use crate::sm::TypeConfig;
-use crate::support::{all_entries, close, entry, log_id, open_wal, options, runtime};
-
-fn open_store(rt: &tokio::runtime::Runtime, wal: &Arc<Wal>, group: u64) -> LogStore<TypeConfig> {
-    rt.block_on(LogStore::open_async(wal.clone(), group))
-        .unwrap()
-}
+use crate::support::{all_entries, close, entry, log_id, open_store, open_wal, options, runtime};
 
 #[test]
 fn reopen_after_close_gives_back_what_was_stored() {

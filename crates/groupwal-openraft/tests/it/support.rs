@@ -67,12 +67,35 @@ pub fn open_sim(sim: &groupwal::io::sim::SimStorage) -> Arc<Wal> {
     open_wal(Path::new(SIM_DIR), &sim_options(sim))
 }
 
-/// A runtime for a test's async calls (a blocking pool included).
+/// A runtime for a test's async calls (a blocking pool, timers and
+/// sockets included).
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .enable_all()
         .build()
         .unwrap()
+}
+
+/// The store of `group` on `wal`.
+pub fn open_store(
+    rt: &tokio::runtime::Runtime,
+    wal: &Arc<Wal>,
+    group: u64,
+) -> LogStore<TypeConfig> {
+    rt.block_on(LogStore::open_async(wal.clone(), group))
+        .unwrap()
+}
+
+/// The log on the simulated disk, and the store of `group` on it.
+pub fn sim_store(
+    sim: &groupwal::io::sim::SimStorage,
+    rt: &tokio::runtime::Runtime,
+    group: u64,
+) -> (Arc<Wal>, LogStore<TypeConfig>) {
+    let wal = open_sim(sim);
+    let store = open_store(rt, &wal, group);
+    (wal, store)
 }
 
 /// Every entry the store holds, through openraft's reader.
