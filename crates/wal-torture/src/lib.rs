@@ -24,6 +24,8 @@
 //! - [`faults`]: a failed write, sync, directory sync or allocation at
 //!   every k-th call, short writes, a disk that fills up.
 //! - [`hooks`]: the pass-through storage the fault wrappers build on.
+//! - [`kill`]: the harness of the SIGKILL tests on the real file system
+//!   (a child process killed at a chosen moment of what it reports).
 //! - [`rng`]: the deterministic generator every workload draws from.
 //! - [`soak`]: both over new seeds until time is up (`cargo xtask crash`),
 //!   about one seed in four on the streams workload.
@@ -45,6 +47,8 @@ mod case;
 pub mod crash;
 pub mod faults;
 pub mod hooks;
+#[cfg(unix)]
+pub mod kill;
 mod layout;
 pub mod model;
 pub mod readfaults;

@@ -1,12 +1,13 @@
-//! SIGKILL in the middle of a Raft-like workload, then a restart.
+//! SIGKILL in the middle of a Raft-like workload, then a restart
+//! ([`wal_torture::kill`] runs the child and kills it).
 //!
 //! The test re-executes its own binary as the child (filtered to this
-//! test, told by [`CHILD_ENV`] that it is the child). The child opens the
-//! log in a temporary directory with two Raft groups sharing it, and runs
-//! what a Raft node's storage sees, on each group: batches of entries
-//! appended without waiting (up to [`MAX_IN_FLIGHT`] in flight), votes,
-//! truncations of a suffix (a new leader's conflicting entries), purges
-//! (a snapshot). It reports to its standard output, flushed, every append
+//! test, told by `GROUPWAL_RAFT_KILL_CHILD` that it is the child). The
+//! child opens the log in a temporary directory with two Raft groups
+//! sharing it, and runs what a Raft node's storage sees, on each group:
+//! batches of entries appended without waiting (up to [`MAX_IN_FLIGHT`]
+//! in flight), votes, truncations of a suffix (a new leader's conflicting
+//! entries), purges (a snapshot). It reports to its standard output, flushed, every append
 //! whose callback fired and every vote, truncation and purge before it
 //! starts and once it returned. The parent reads the pipe, sends SIGKILL
 //! after a seeded number of acknowledgements (or as soon as the child
@@ -31,26 +32,28 @@
 //! is the simulated disk's job, in `contract.rs` and `faults.rs`).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::sync::Arc;
 
 use groupwal::io::sim::SplitMix64;
 use groupwal::{Wal, WalOptions};
 use groupwal_openraft::LogStore;
 use openraft::storage::RaftLogStorage;
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, RaftLogReader, Vote};
+use wal_torture::kill::{KillAt, KillTest, fail_child, say};
 
 use crate::sm::{Request, TypeConfig};
+use crate::support::runtime;
 
-const CHILD_ENV: &str = "GROUPWAL_RAFT_KILL_CHILD";
-const DIR_ENV: &str = "GROUPWAL_RAFT_KILL_DIR";
-const SEED_ENV: &str = "GROUPWAL_RAFT_KILL_SEED";
-const CYCLES_ENV: &str = "GROUPWAL_RAFT_KILL_CYCLES";
-const TEST_NAME: &str = "process_kill::raft_state_survives_sigkill";
-const DEFAULT_CYCLES: u64 = 50;
+/// The child's spec (`GROUPWAL_RAFT_KILL_CHILD`): its cycle and seed.
+const TEST: KillTest = KillTest {
+    test: "process_kill::raft_state_survives_sigkill",
+    env: "GROUPWAL_RAFT_KILL",
+    default_cycles: 50,
+    // One `O` a group.
+    opens: GROUPS.len(),
+    acks: &["A"],
+};
 /// The groups, sharing one log.
 const GROUPS: [u64; 2] = [1, 2];
 /// Appends a group may have in flight (callback not yet fired).
@@ -88,19 +91,6 @@ fn kill_entry(group: u64, term: u64, index: u64) -> Entry<TypeConfig> {
 
 // ---------------------------------------------------------------- child
 
-/// One line to the parent, handed to the kernel before this returns.
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    if writeln!(out, "@{line}").and_then(|()| out.flush()).is_err() {
-        std::process::exit(2);
-    }
-}
-
-fn fail_child(what: &str, e: &dyn std::fmt::Display) -> ! {
-    say(&format!("E {what}: {e}"));
-    std::process::exit(3);
-}
-
 /// What the child knows of one group.
 struct ChildGroup {
     id: u64,
@@ -132,12 +122,8 @@ fn child(spec: &str) -> ! {
     let [cycle, seed] = n[..] else {
         fail_child("bad spec", &spec);
     };
-    let dir = std::env::var(DIR_ENV).unwrap_or_else(|e| fail_child(DIR_ENV, &e));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .unwrap_or_else(|e| fail_child("runtime", &e));
-    rt.block_on(child_run(&dir, cycle, seed));
+    let dir = TEST.child_dir();
+    runtime().block_on(child_run(&dir, cycle, seed));
     fail_child("workload", &"stopped before the kill");
 }
 
@@ -197,10 +183,16 @@ async fn child_run(dir: &str, cycle: u64, seed: u64) {
         let roll = rng.below(100);
         if roll < 4 || groups[g].term == 0 {
             new_term(&mut groups[g]).await;
-        } else if roll < 8 {
-            truncate(&mut groups, g, &mut rng, &mut acks).await;
         } else if roll < 11 {
-            purge(&mut groups, g, &mut rng, &mut acks).await;
+            // A truncation (below 8) or a purge, of a group that holds
+            // entries.
+            if let Some((grp, first, last)) = settle(&mut groups, g, &mut acks).await {
+                if roll < 8 {
+                    truncate(grp, first, last, &mut rng).await;
+                } else {
+                    purge(grp, first, last, &mut rng).await;
+                }
+            }
         } else {
             while groups[g].in_flight >= MAX_IN_FLIGHT {
                 heard(&mut groups, acks.recv().await);
@@ -248,15 +240,20 @@ fn heard(groups: &mut [ChildGroup], ack: Option<Ack>) {
 }
 
 /// Waits for every append of group `g` in flight (a truncation or a
-/// purge is reported only with everything before it reported).
-async fn settle(
-    groups: &mut [ChildGroup],
+/// purge is reported only with everything before it reported); returns
+/// the group and its first and last index, if it holds entries.
+async fn settle<'a>(
+    groups: &'a mut [ChildGroup],
     g: usize,
     acks: &mut tokio::sync::mpsc::UnboundedReceiver<Ack>,
-) {
+) -> Option<(&'a mut ChildGroup, u64, u64)> {
     while groups[g].in_flight > 0 {
         heard(groups, acks.recv().await);
     }
+    let grp = &mut groups[g];
+    let first = *grp.terms.keys().next()?;
+    let last = *grp.terms.keys().next_back()?;
+    Some((grp, first, last))
 }
 
 async fn new_term(grp: &mut ChildGroup) {
@@ -270,18 +267,8 @@ async fn new_term(grp: &mut ChildGroup) {
     say(&format!("V {g} {}", grp.term));
 }
 
-async fn truncate(
-    groups: &mut [ChildGroup],
-    g: usize,
-    rng: &mut SplitMix64,
-    acks: &mut tokio::sync::mpsc::UnboundedReceiver<Ack>,
-) {
-    settle(groups, g, acks).await;
-    let grp = &mut groups[g];
-    let (Some(&first), Some(&last)) = (grp.terms.keys().next(), grp.terms.keys().next_back())
-    else {
-        return;
-    };
+/// Truncates a suffix of the entries from `first` to `last`.
+async fn truncate(grp: &mut ChildGroup, first: u64, last: u64, rng: &mut SplitMix64) {
     // A suffix of at most 20 entries, as a new leader's conflict would be.
     let from = last.saturating_sub(rng.below(20)).max(first);
     let term = grp.terms[&from];
@@ -297,18 +284,8 @@ async fn truncate(
     new_term(grp).await;
 }
 
-async fn purge(
-    groups: &mut [ChildGroup],
-    g: usize,
-    rng: &mut SplitMix64,
-    acks: &mut tokio::sync::mpsc::UnboundedReceiver<Ack>,
-) {
-    settle(groups, g, acks).await;
-    let grp = &mut groups[g];
-    let (Some(&first), Some(&last)) = (grp.terms.keys().next(), grp.terms.keys().next_back())
-    else {
-        return;
-    };
+/// Purges a prefix of the entries from `first` to `last`.
+async fn purge(grp: &mut ChildGroup, first: u64, last: u64, rng: &mut SplitMix64) {
     let upto = first + rng.below(last - first + 1);
     let term = grp.terms[&upto];
     let g = grp.id;
@@ -341,32 +318,18 @@ struct Model {
     truncate_started: Option<u64>,
 }
 
-struct Heard {
-    started: bool,
-    opened: usize,
-    acks: u64,
-    /// Votes, truncations and purges the child said it was starting.
-    starts: BTreeMap<char, u64>,
-}
-
-fn hear(models: &mut BTreeMap<u64, Model>, heard: &mut Heard, line: &str) -> Result<(), String> {
+/// Takes one report of the child into the models.
+fn hear(models: &mut BTreeMap<u64, Model>, line: &str) -> Result<(), String> {
     let bad = || format!("unreadable line from the child: {line:?}");
     let mut f = line.split(' ');
     let tag = f.next().ok_or_else(bad)?;
     if tag == "S" {
-        heard.started = true;
         return Ok(());
-    }
-    if tag == "E" {
-        return Err(format!("the child failed: {line}"));
     }
     let g: u64 = f.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
     let nums: Vec<Option<u64>> = f.map(|s| s.parse().ok()).collect();
     let num = |i: usize| nums.get(i).copied().flatten().ok_or_else(bad);
     let m = models.entry(g).or_default();
-    if let Some(c @ ('v' | 't' | 'p')) = tag.chars().next() {
-        *heard.starts.entry(c).or_default() += 1;
-    }
     match tag {
         "O" => {
             // The child recovered exactly what the parent found.
@@ -393,14 +356,12 @@ fn hear(models: &mut BTreeMap<u64, Model>, heard: &mut Heard, line: &str) -> Res
                     (first, last, vote, purged)
                 ));
             }
-            heard.opened += 1;
         }
         "A" => {
             let (first, last, term) = (num(0)?, num(1)?, num(2)?);
             for i in first..=last {
                 m.entries.insert(i, term);
             }
-            heard.acks += 1;
         }
         "v" => m.vote_started = Some(num(0)?),
         "V" => {
@@ -424,114 +385,17 @@ fn hear(models: &mut BTreeMap<u64, Model>, heard: &mut Heard, line: &str) -> Res
     Ok(())
 }
 
-/// When the parent kills the child.
-#[derive(Clone, Copy, Debug)]
-enum KillAt {
-    /// As soon as it says it started: usually during recovery.
-    Start,
-    /// As soon as it has opened both groups: during the first writes.
-    Open,
-    /// After this many acknowledged appends.
-    Acks(u64),
-    /// As soon as it says it is starting the n-th vote (`v`), truncation
-    /// (`t`) or purge (`p`): usually in the middle of it.
-    Starting(char, u64),
-}
-
 /// Starts the child, reads its reports until the kill moment, kills it,
-/// reads what it had written before it died.
+/// reads what it had written before it died; returns how many appends it
+/// acknowledged.
 fn kill_child(
     dir: &Path,
     spec: &str,
     kill_at: KillAt,
     models: &mut BTreeMap<u64, Model>,
 ) -> Result<u64, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut child = Command::new(exe)
-        .args([TEST_NAME, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, spec)
-        .env(DIR_ENV, dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("spawn: {e}"))?;
-    let mut out = BufReader::new(child.stdout.take().ok_or("no stdout")?);
-    let child = Arc::new(Mutex::new(child));
-    // A safety net, not a timing assertion: a child that hangs before the
-    // kill moment is killed after a generous while, so the test fails
-    // instead of hanging.
-    let (done, finished) = mpsc::channel::<()>();
-    let watchdog = {
-        let child = child.clone();
-        std::thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) =
-                finished.recv_timeout(Duration::from_secs(300))
-            {
-                let _ = child.lock().unwrap().kill();
-            }
-        })
-    };
-    let mut heard = Heard {
-        started: false,
-        opened: 0,
-        acks: 0,
-        starts: BTreeMap::new(),
-    };
-    let mut killed = false;
-    let mut error = None;
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let n = out
-            .read_until(b'\n', &mut line)
-            .map_err(|e| format!("reading the child: {e}"))?;
-        if n == 0 || line.last() != Some(&b'\n') {
-            break;
-        }
-        let text = String::from_utf8_lossy(&line);
-        let Some((_, report)) = text.trim_end().split_once('@') else {
-            continue;
-        };
-        if let Err(e) = hear(models, &mut heard, report) {
-            error.get_or_insert(e);
-        }
-        let now = error.is_some()
-            || match kill_at {
-                KillAt::Start => heard.started,
-                KillAt::Open => heard.opened == GROUPS.len(),
-                KillAt::Acks(n) => heard.acks >= n,
-                KillAt::Starting(c, n) => heard.starts.get(&c).is_some_and(|&k| k >= n),
-            };
-        if now && !killed {
-            killed = true;
-            child
-                .lock()
-                .unwrap()
-                .kill()
-                .map_err(|e| format!("kill: {e}"))?;
-        }
-    }
-    let status = child
-        .lock()
-        .unwrap()
-        .wait()
-        .map_err(|e| format!("wait: {e}"))?;
-    drop(done);
-    watchdog.join().map_err(|_| "the watchdog panicked")?;
-    if let Some(e) = error {
-        return Err(e);
-    }
-    if !killed {
-        return Err(format!("the child stopped before the kill ({status})"));
-    }
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if status.signal() != Some(9) {
-            return Err(format!("the child ended with {status}, not by the kill"));
-        }
-    }
-    Ok(heard.acks)
+    let said = TEST.run_child(dir, spec, kill_at, |report| hear(models, report))?;
+    Ok(said.acks)
 }
 
 /// Reopens the log and checks every group against its model; the model
@@ -635,32 +499,20 @@ fn check(
 
 #[test]
 fn raft_state_survives_sigkill() {
-    if let Ok(spec) = std::env::var(CHILD_ENV) {
+    if let Some(spec) = TEST.child_spec() {
         child(&spec);
     }
-    let seed = std::env::var(SEED_ENV)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            let t = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            SplitMix64::mix(t.as_secs() ^ u64::from(t.subsec_nanos()))
-        });
-    let cycles = std::env::var(CYCLES_ENV)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(DEFAULT_CYCLES);
-    eprintln!("raft kill test: seed {seed} ({SEED_ENV}), {cycles} cycles");
+    let (seed, cycles) = (TEST.seed(), TEST.cycles());
+    let seed_var = TEST.var("SEED");
+    eprintln!("raft kill test: seed {seed} ({seed_var}), {cycles} cycles");
     let dir = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .unwrap();
+    let rt = runtime();
     let mut models: BTreeMap<u64, Model> = BTreeMap::new();
     let mut rng = SplitMix64::new(seed);
     let mut acks = 0;
     for cycle in 0..cycles {
+        // `Starting`: as soon as it says it is starting the n-th vote
+        // (`v`), truncation (`t`) or purge (`p`).
         let kill_at = match rng.below(10) {
             0 => KillAt::Start,
             1 => KillAt::Open,
@@ -675,7 +527,7 @@ fn raft_state_survives_sigkill() {
             check(dir.path(), &rt, &mut models)
         });
         if let Err(e) = result {
-            panic!("seed {seed} ({SEED_ENV}), cycle {cycle}, kill at {kill_at:?}: {e}");
+            panic!("seed {seed} ({seed_var}), cycle {cycle}, kill at {kill_at:?}: {e}");
         }
     }
     let entries: usize = models.values().map(|m| m.entries.len()).sum();

@@ -9,8 +9,6 @@ mod crashes;
 mod encrypted;
 mod errors;
 mod footprint;
-#[cfg(unix)]
-mod process_kill;
 mod stream_crashes;
 mod streams;
 mod support;

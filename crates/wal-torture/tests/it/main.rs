@@ -8,6 +8,8 @@ mod bit_rot;
 mod crash_points;
 mod fault_injection;
 mod oracle_catches;
+#[cfg(unix)]
+mod process_kill;
 mod read_faults;
 mod regressions;
 mod stream_crash_points;

@@ -1,11 +1,12 @@
-//! Process kills on the real file system.
+//! Process kills on the real file system, through the facade
+//! ([`wal_torture::kill`] runs the child and kills it).
 //!
-//! The test re-executes its own binary as the child (filtered to this test,
-//! told by [`CHILD_ENV`] that it is the child). The child opens a log in a
-//! temporary directory with small segments and fragments, appends from
-//! several threads (single records of mixed sizes, some longer than a
-//! fragment, atomic batches, and now and then a checkpoint followed by
-//! `purge_below` at it), and writes every acknowledgement to its
+//! The test re-executes its own binary as the child (filtered to this
+//! test, told by `GROUPWAL_KILL_CHILD` that it is the child). The child
+//! opens a log in a temporary directory with small segments and fragments,
+//! appends from several threads (single records of mixed sizes, some
+//! longer than a fragment, atomic batches, and now and then a checkpoint
+//! followed by `purge_below` at it), and writes every acknowledgement to its
 //! standard output, flushed, as soon as the call returns. The parent reads
 //! the pipe and after a seeded random number of acknowledgements (or as
 //! soon as the child starts or has opened the log, so that the kill lands
@@ -56,24 +57,25 @@
 //! child's work the kill lands depends on timing.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use groupwal::io::sim::SplitMix64;
 use groupwal::{LogicalKind, Lsn, Preallocation, SyncMode, Wal, WalOptions};
+use wal_torture::kill::{KillAt, KillTest, fail_child, say};
 
-/// Set in the child's environment: its cycle, the seed, and indexes of its
-/// sync mode, preallocation, log (plain or transformed) and read window.
-const CHILD_ENV: &str = "GROUPWAL_KILL_CHILD";
-/// Set in the child's environment: the log directory.
-const DIR_ENV: &str = "GROUPWAL_KILL_DIR";
-const SEED_ENV: &str = "GROUPWAL_KILL_SEED";
-const CYCLES_ENV: &str = "GROUPWAL_KILL_CYCLES";
-const TEST_NAME: &str = "process_kill::acknowledged_records_survive_sigkill";
-const DEFAULT_CYCLES: u64 = 200;
+/// The child's spec (`GROUPWAL_KILL_CHILD`): its cycle, the seed, and
+/// indexes of its sync mode, preallocation, log (plain or transformed) and
+/// read window.
+const TEST: KillTest = KillTest {
+    test: "process_kill::acknowledged_records_survive_sigkill",
+    env: "GROUPWAL_KILL",
+    default_cycles: 200,
+    opens: 1,
+    // Single records and checkpoints, batches.
+    acks: &["A", "B"],
+};
 /// Appending threads in the child.
 const WRITERS: u64 = 4;
 /// The writer that submits several records before it waits (the others
@@ -214,47 +216,26 @@ fn options(
         .max_record_len(100_000)
         .sync_mode(sync)
         .preallocation(prealloc);
-    #[cfg(all(feature = "encryption", feature = "compression"))]
     if transformed {
         use groupwal::crypto::{Key, Keyring};
         use groupwal::format::KeyId;
         let keys = Keyring::new(KeyId::new(1), Key::from_bytes([7; 32])).unwrap();
         o.encryption(Arc::new(keys)).compression_level(Some(3));
     }
-    assert!(TRANSFORMS || !transformed);
     o
 }
 
 /// Read windows, chosen per cycle.
 const WINDOWS: [usize; 3] = [4096, 16 * 1024, 64 * 1024];
 
-/// Whether some cycles run on a second log, encrypted and compressed
-/// (with both features).
-const TRANSFORMS: bool = cfg!(all(feature = "encryption", feature = "compression"));
-
 // ---------------------------------------------------------------- child
-
-/// One line to the parent, handed to the kernel before this returns. If
-/// the parent is gone, so is the child.
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    if writeln!(out, "@{line}").and_then(|()| out.flush()).is_err() {
-        std::process::exit(2);
-    }
-}
-
-/// Tells the parent and stops: the parent reports it as a failure.
-fn fail_child(what: &str, e: &dyn std::fmt::Display) -> ! {
-    say(&format!("E {what}: {e}"));
-    std::process::exit(3);
-}
 
 fn child(spec: &str) -> ! {
     let n: Vec<u64> = spec.split(' ').filter_map(|s| s.parse().ok()).collect();
     let [cycle, seed, sync, prealloc, transformed, window] = n[..] else {
         fail_child("bad spec", &spec);
     };
-    let dir = std::env::var(DIR_ENV).unwrap_or_else(|e| fail_child(DIR_ENV, &e));
+    let dir = TEST.child_dir();
     let o = options(
         SYNC_MODES[sync as usize],
         PREALLOCATIONS[prealloc as usize],
@@ -411,10 +392,8 @@ struct Model {
 #[derive(Default)]
 struct Heard {
     cycle: u64,
-    started: bool,
     opened: Option<(u64, u64)>,
     acked: Vec<(u64, Id)>,
-    acks: u64,
     purges_asked: Vec<u64>,
     purges_done: Vec<(u64, u64)>,
 }
@@ -426,7 +405,7 @@ impl Heard {
         let num = |s: Option<&str>| s.and_then(|s| s.parse::<u64>().ok()).ok_or_else(bad);
         let mut f = line.split(' ');
         match f.next() {
-            Some("S") => self.started = true,
+            Some("S") => {}
             Some("O") => self.opened = Some((num(f.next())?, num(f.next())?)),
             Some("A") => {
                 let (lsn, w, s) = (num(f.next())?, num(f.next())?, num(f.next())?);
@@ -436,7 +415,6 @@ impl Heard {
                     _ => return Err(bad()),
                 };
                 self.acked.push((lsn, Id::one(tag, cycle, w, s)));
-                self.acks += 1;
             }
             Some("B") => {
                 let (first, last) = (num(f.next())?, num(f.next())?);
@@ -453,29 +431,13 @@ impl Heard {
                     };
                     self.acked.push((first + idx, id));
                 }
-                self.acks += 1;
             }
             Some("p") => self.purges_asked.push(num(f.next())?),
             Some("P") => self.purges_done.push((num(f.next())?, num(f.next())?)),
-            Some("E") => return Err(format!("the child failed: {line}")),
             _ => return Err(bad()),
         }
         Ok(())
     }
-}
-
-/// When the parent kills the child.
-#[derive(Clone, Copy, Debug)]
-enum KillAt {
-    /// As soon as it says it started: usually during recovery.
-    Start,
-    /// As soon as it says it opened the log: during the first appends.
-    Open,
-    /// After this many acknowledged appends, batches or checkpoints.
-    Acks(u64),
-    /// As soon as it says it is about to ask for this many purges (counted
-    /// from 1): usually in the middle of the purge.
-    Purge(usize),
 }
 
 #[derive(Default)]
@@ -498,27 +460,15 @@ struct Totals {
 
 #[test]
 fn acknowledged_records_survive_sigkill() {
-    if let Ok(spec) = std::env::var(CHILD_ENV) {
+    if let Some(spec) = TEST.child_spec() {
         child(&spec);
     }
-    let seed = std::env::var(SEED_ENV)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            let t = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            SplitMix64::mix(t.as_secs() ^ u64::from(t.subsec_nanos()))
-        });
-    let cycles = std::env::var(CYCLES_ENV)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(DEFAULT_CYCLES);
-    // Two logs: a plain one, and (with both features) an encrypted and
-    // compressed one that takes every fourth cycle.
+    let (seed, cycles) = (TEST.seed(), TEST.cycles());
+    // Two logs: a plain one, and an encrypted and compressed one that
+    // takes every fourth cycle.
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let mut models = [Model::default(), Model::default()];
-    let log_of = |cycle: u64| usize::from(TRANSFORMS && cycle % 4 == 3);
+    let log_of = |cycle: u64| usize::from(cycle % 4 == 3);
     let last_of = |log: usize| (0..cycles).rev().find(|&c| log_of(c) == log);
     let direct = direct_works();
     let start = Instant::now();
@@ -536,7 +486,9 @@ fn acknowledged_records_survive_sigkill() {
         let kill_at = match rng.below(100) {
             0..6 => KillAt::Start,
             6..12 => KillAt::Open,
-            12..24 => KillAt::Purge(1 + rng.below(3) as usize),
+            // As soon as it says it is about to ask for the n-th purge:
+            // usually in the middle of the purge.
+            12..24 => KillAt::Starting('p', 1 + rng.below(3)),
             _ => KillAt::Acks(1 + rng.below(MAX_ACKS)),
         };
         // One cycle in four leaves the log to the next child's recovery
@@ -563,14 +515,17 @@ fn acknowledged_records_survive_sigkill() {
             let _ = dirs.map(tempfile::TempDir::keep);
             panic!(
                 "process kill: seed {seed}, cycle {cycle} ({:?}, {:?}, {}, read window {}, kill at \
-                 {kill_at:?}): {e}\nthe log is kept in {}\nreplay: {SEED_ENV}={seed} \
-                 {CYCLES_ENV}={} cargo test -p groupwal --all-features --test it {TEST_NAME}",
+                 {kill_at:?}): {e}\nthe log is kept in {}\nreplay: {}={seed} {}={} cargo test \
+                 -p wal-torture --all-features --test it {}",
                 SYNC_MODES[sync],
                 PREALLOCATIONS[prealloc],
                 ["plain", "encrypted and compressed"][log],
                 WINDOWS[window],
                 kept.display(),
-                cycle + 1
+                TEST.var("SEED"),
+                TEST.var("CYCLES"),
+                cycle + 1,
+                TEST.test
             );
         }
         totals.by_mode[sync] += 1;
@@ -597,7 +552,7 @@ fn acknowledged_records_survive_sigkill() {
     );
     assert_eq!(totals.cycles, cycles);
     assert!(
-        !TRANSFORMS || cycles < 20 || totals.compressed > 0,
+        cycles < 20 || totals.compressed > 0,
         "nothing was compressed"
     );
     assert!(
@@ -748,97 +703,11 @@ fn run_cycle(
 /// Starts the child, reads its reports until the kill moment, kills it,
 /// reads what it had written before it died.
 fn kill_child(dir: &Path, cycle: u64, spec: &str, kill_at: KillAt) -> Result<Heard, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut child = Command::new(exe)
-        .args([TEST_NAME, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, spec)
-        .env(DIR_ENV, dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("spawn: {e}"))?;
-    let mut out = BufReader::new(child.stdout.take().ok_or("no stdout")?);
-    let child = Arc::new(Mutex::new(child));
-    // A safety net, not a timing assertion: a child that hangs before the
-    // kill moment is killed after a generous while, so the test fails
-    // (the child stopped early) instead of hanging.
-    let (done, finished) = mpsc::channel::<()>();
-    let watchdog = {
-        let child = child.clone();
-        std::thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) =
-                finished.recv_timeout(Duration::from_secs(300))
-            {
-                let _ = child.lock().unwrap().kill();
-            }
-        })
-    };
-
     let mut heard = Heard {
         cycle,
         ..Heard::default()
     };
-    let mut killed = false;
-    let mut error = None;
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let n = out
-            .read_until(b'\n', &mut line)
-            .map_err(|e| format!("reading the child: {e}"))?;
-        if n == 0 || line.last() != Some(&b'\n') {
-            // The end, or a line cut short by the kill.
-            break;
-        }
-        let text = String::from_utf8_lossy(&line);
-        // The test harness writes to the same pipe ("test NAME ... " with
-        // no newline before the test runs), so a report starts at its `@`.
-        let Some((_, report)) = text.trim_end().split_once('@') else {
-            continue;
-        };
-        if let Err(e) = heard.hear(report) {
-            error.get_or_insert(e);
-        }
-        let now = error.is_some()
-            || match kill_at {
-                KillAt::Start => heard.started,
-                KillAt::Open => heard.opened.is_some(),
-                KillAt::Acks(n) => heard.acks >= n,
-                KillAt::Purge(n) => heard.purges_asked.len() >= n,
-            };
-        if now && !killed {
-            killed = true;
-            child
-                .lock()
-                .unwrap()
-                .kill()
-                .map_err(|e| format!("kill: {e}"))?;
-        }
-    }
-    let status = child
-        .lock()
-        .unwrap()
-        .wait()
-        .map_err(|e| format!("wait: {e}"))?;
-    drop(done);
-    watchdog.join().map_err(|_| "the watchdog panicked")?;
-    if let Some(e) = error {
-        return Err(e);
-    }
-    ensure(killed, || {
-        format!(
-            "the child stopped before the kill ({status}) after {} acknowledgements \
-             (one that hangs is killed after 300 s)",
-            heard.acks
-        )
-    })?;
-    {
-        use std::os::unix::process::ExitStatusExt;
-        ensure(status.signal() == Some(9), || {
-            format!("the child ended with {status}, not by the kill")
-        })?;
-    }
+    TEST.run_child(dir, spec, kill_at, |report| heard.hear(report))?;
     Ok(heard)
 }
 
