@@ -5,18 +5,12 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use groupwal::io::sim::{HaltingStorage, SimStorage};
 use groupwal::{Lsn, Wal};
 
-use crate::support::{DIR, options, payload, read_all};
+use crate::support::{DIR, for_seeds, open_halting, options, payload, read_all};
 
 fn run(seed: u64) {
-    let sim = SimStorage::new(seed);
-    let halting = HaltingStorage::new(Arc::new(sim.clone()));
-    let mut o = options(&sim);
-    o.storage(Arc::new(halting.clone()));
-    let (wal, _) = Wal::open(DIR, &o).unwrap();
-    halting.halt_at(halting.calls_made() + 3 + seed % 300);
+    let (sim, wal) = open_halting(seed, 3 + seed % 300);
     let wal = Arc::new(wal);
     let submitted = Arc::new(Mutex::new(BTreeMap::new()));
     let acked = Arc::new(Mutex::new(Vec::new()));
@@ -105,12 +99,5 @@ fn run(seed: u64) {
 
 #[test]
 fn acknowledged_records_survive_a_crash_at_a_random_call() {
-    let base: u64 = std::env::var("GROUPWAL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0xfacade);
-    for i in 0..25 {
-        eprintln!("groupwal crashes: seed {}", base + i);
-        run(base + i);
-    }
+    for_seeds("groupwal crashes", 0xfacade, 25, run);
 }

@@ -13,12 +13,11 @@
 //! depends on this one.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use groupwal::io::sim::{HaltingStorage, SimStorage, SplitMix64};
+use groupwal::io::sim::SplitMix64;
 use groupwal::{Result, Wal};
 
-use crate::support::{DIR, options, payload};
+use crate::support::{DIR, for_seeds, open_halting, options, payload};
 
 /// What one stream holds: its next index and its live entries.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -177,12 +176,7 @@ fn read_streams(wal: &Wal, seed: u64) -> Streams {
 }
 
 fn run(seed: u64) {
-    let sim = SimStorage::new(seed);
-    let halting = HaltingStorage::new(Arc::new(sim.clone()));
-    let mut o = options(&sim);
-    o.storage(Arc::new(halting.clone()));
-    let (wal, _) = Wal::open(DIR, &o).unwrap();
-    halting.halt_at(halting.calls_made() + 3 + seed % 400);
+    let (sim, wal) = open_halting(seed, 3 + seed % 400);
 
     // Every call to `below` here has `n > 0` and every `range` has
     // `lo <= hi`, so the draws are the ones the seeds were recorded with.
@@ -297,12 +291,5 @@ fn summary(streams: &Streams) -> String {
 
 #[test]
 fn every_stream_survives_a_power_loss_at_a_random_call_as_acknowledged() {
-    let base: u64 = std::env::var("GROUPWAL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5723_4a11);
-    for i in 0..60 {
-        eprintln!("groupwal stream crashes: seed {}", base + i);
-        run(base + i);
-    }
+    for_seeds("groupwal stream crashes", 0x5723_4a11, 60, run);
 }

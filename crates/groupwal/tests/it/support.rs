@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use groupwal::io::sim::SimStorage;
+use groupwal::io::sim::{HaltingStorage, SimStorage};
 use groupwal::{Wal, WalOptions};
 
 pub(crate) const DIR: &str = "/logs/wal";
@@ -43,4 +43,30 @@ pub(crate) fn read_all(wal: &Wal) -> Vec<(u64, Vec<u8>)> {
             (r.lsn.get(), r.payload)
         })
         .collect()
+}
+
+/// Runs `run` on `count` seeds from `GROUPWAL_SEED` (by default
+/// `default`) on, printing each first (as `name: seed N`).
+pub(crate) fn for_seeds(name: &str, default: u64, count: u64, run: impl Fn(u64)) {
+    let base: u64 = std::env::var("GROUPWAL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default);
+    for seed in base..base + count {
+        eprintln!("{name}: seed {seed}");
+        run(seed);
+    }
+}
+
+/// A log on a new simulated disk of `seed`, whose process dies at its
+/// mutating storage call `after` (counted from 0 after the open's: that
+/// call fails, and every one after it); the disk, to crash and reopen.
+pub(crate) fn open_halting(seed: u64, after: u64) -> (SimStorage, Wal) {
+    let sim = SimStorage::new(seed);
+    let halting = HaltingStorage::new(Arc::new(sim.clone()));
+    let mut o = options(&sim);
+    o.storage(Arc::new(halting.clone()));
+    let (wal, _) = Wal::open(DIR, &o).unwrap();
+    halting.halt_at(halting.calls_made() + after);
+    (sim, wal)
 }
