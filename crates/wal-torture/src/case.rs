@@ -76,48 +76,30 @@ fn suffix(workload: Workload) -> &'static str {
 
 impl fmt::Display for Case {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plan = self.plan();
+        let tag = match self {
+            Case::Crash { .. } => "crash",
+            // `fault:` for the fault explorer's concurrent plans,
+            // `fault-seq:` for sequential ones.
+            Case::Fault { .. } if plan.concurrent => "fault",
+            Case::Fault { .. } => "fault-seq",
+        };
+        let suffix = suffix(self.workload());
+        write!(f, "{tag}{suffix}:{:#x}:{}:", plan.seed, plan.ops)?;
         match self {
             Case::Crash {
-                plan,
-                workload,
                 point,
                 variant,
                 recovery,
+                ..
             } => {
-                write!(
-                    f,
-                    "crash{}:{:#x}:{}:{point}:{variant}",
-                    suffix(*workload),
-                    plan.seed,
-                    plan.ops
-                )?;
+                write!(f, "{point}:{variant}")?;
                 if let Some(r) = recovery {
                     write!(f, ":{r}")?;
                 }
                 Ok(())
             }
-            Case::Fault {
-                plan,
-                workload,
-                kind,
-                k,
-            } => {
-                // `fault:` for the fault explorer's concurrent plans,
-                // `fault-seq:` for sequential ones.
-                let tag = if plan.concurrent {
-                    "fault"
-                } else {
-                    "fault-seq"
-                };
-                write!(
-                    f,
-                    "{tag}{}:{:#x}:{}:{}:{k}",
-                    suffix(*workload),
-                    plan.seed,
-                    plan.ops,
-                    kind.name()
-                )
-            }
+            Case::Fault { kind, k, .. } => write!(f, "{}:{k}", kind.name()),
         }
     }
 }

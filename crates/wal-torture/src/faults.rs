@@ -20,10 +20,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use groupwal::Wal;
 use groupwal::io::sim::{Fault, LostSectors, SimStorage};
-use groupwal::io::{CLEAN_FILE, OpenOptions, Storage, StorageFile};
+use groupwal::io::{CLEAN_FILE, OpenOptions, Storage};
 
 use crate::case::{Case, Outcome, no_panic};
-use crate::hooks::{Hooked, Hooks};
+use crate::hooks::{Hooked, Hooks, Opened};
 use crate::model::Model;
 use crate::model::StreamRecord;
 use crate::rng::mix;
@@ -216,32 +216,20 @@ impl Hooks for Trigger {
     fn behind(&self) -> &dyn Storage {
         &self.sim
     }
-    fn write_at(
-        &self,
-        file: &dyn StorageFile,
-        path: &Path,
-        buf: &[u8],
-        offset: u64,
-    ) -> io::Result<usize> {
-        self.guarded(Class::Write, path, || file.write_at(buf, offset))
+    fn write_at(&self, at: Opened<'_>, buf: &[u8], offset: u64) -> io::Result<usize> {
+        self.guarded(Class::Write, at.path, || at.file.write_at(buf, offset))
     }
-    fn sync_data(&self, file: &dyn StorageFile, path: &Path) -> io::Result<()> {
-        self.guarded(Class::Sync, path, || file.sync_data())
+    fn sync_data(&self, at: Opened<'_>) -> io::Result<()> {
+        self.guarded(Class::Sync, at.path, || at.file.sync_data())
     }
-    fn sync_all(&self, file: &dyn StorageFile, path: &Path) -> io::Result<()> {
-        self.guarded(Class::Sync, path, || file.sync_all())
+    fn sync_all(&self, at: Opened<'_>) -> io::Result<()> {
+        self.guarded(Class::Sync, at.path, || at.file.sync_all())
     }
-    fn allocate(
-        &self,
-        file: &dyn StorageFile,
-        path: &Path,
-        offset: u64,
-        len: u64,
-    ) -> io::Result<()> {
-        self.guarded(Class::Alloc, path, || file.allocate(offset, len))
+    fn allocate(&self, at: Opened<'_>, offset: u64, len: u64) -> io::Result<()> {
+        self.guarded(Class::Alloc, at.path, || at.file.allocate(offset, len))
     }
-    fn set_len(&self, file: &dyn StorageFile, path: &Path, len: u64) -> io::Result<()> {
-        self.guarded(Class::Alloc, path, || file.set_len(len))
+    fn set_len(&self, at: Opened<'_>, len: u64) -> io::Result<()> {
+        self.guarded(Class::Alloc, at.path, || at.file.set_len(len))
     }
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         self.call(Class::DirSync, path)?;

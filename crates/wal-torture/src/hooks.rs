@@ -11,7 +11,7 @@ use groupwal::io::{DirEntry, DirLock, OpenOptions, Storage, StorageFile};
 
 /// What a storage wrapper does on the way to the storage behind it. Every
 /// method passes its call through unless overridden; a file call comes
-/// with the file behind and the path it was opened by.
+/// with the file behind and the path it was opened by ([`Opened`]).
 pub trait Hooks: fmt::Debug + Send + Sync + 'static {
     /// The storage behind.
     fn behind(&self) -> &dyn Storage;
@@ -34,83 +34,69 @@ pub trait Hooks: fmt::Debug + Send + Sync + 'static {
         self.behind().sync_dir(path)
     }
 
-    /// [`StorageFile::read_at`] of `file`.
+    /// [`StorageFile::read_at`] of the file.
     ///
     /// # Errors
     ///
     /// The file's, or the hook's.
-    fn read_at(
-        &self,
-        file: &dyn StorageFile,
-        path: &Path,
-        buf: &mut [u8],
-        offset: u64,
-    ) -> io::Result<usize> {
-        let _ = path;
-        file.read_at(buf, offset)
+    fn read_at(&self, at: Opened<'_>, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        at.file.read_at(buf, offset)
     }
 
-    /// [`StorageFile::write_at`] of `file`.
+    /// [`StorageFile::write_at`] of the file.
     ///
     /// # Errors
     ///
     /// The file's, or the hook's.
-    fn write_at(
-        &self,
-        file: &dyn StorageFile,
-        path: &Path,
-        buf: &[u8],
-        offset: u64,
-    ) -> io::Result<usize> {
-        let _ = path;
-        file.write_at(buf, offset)
+    fn write_at(&self, at: Opened<'_>, buf: &[u8], offset: u64) -> io::Result<usize> {
+        at.file.write_at(buf, offset)
     }
 
-    /// [`StorageFile::sync_data`] of `file`.
+    /// [`StorageFile::sync_data`] of the file.
     ///
     /// # Errors
     ///
     /// The file's, or the hook's.
-    fn sync_data(&self, file: &dyn StorageFile, path: &Path) -> io::Result<()> {
-        let _ = path;
-        file.sync_data()
+    fn sync_data(&self, at: Opened<'_>) -> io::Result<()> {
+        at.file.sync_data()
     }
 
-    /// [`StorageFile::sync_all`] of `file`.
+    /// [`StorageFile::sync_all`] of the file.
     ///
     /// # Errors
     ///
     /// The file's, or the hook's.
-    fn sync_all(&self, file: &dyn StorageFile, path: &Path) -> io::Result<()> {
-        let _ = path;
-        file.sync_all()
+    fn sync_all(&self, at: Opened<'_>) -> io::Result<()> {
+        at.file.sync_all()
     }
 
-    /// [`StorageFile::allocate`] of `file`.
+    /// [`StorageFile::allocate`] of the file.
     ///
     /// # Errors
     ///
     /// The file's, or the hook's.
-    fn allocate(
-        &self,
-        file: &dyn StorageFile,
-        path: &Path,
-        offset: u64,
-        len: u64,
-    ) -> io::Result<()> {
-        let _ = path;
-        file.allocate(offset, len)
+    fn allocate(&self, at: Opened<'_>, offset: u64, len: u64) -> io::Result<()> {
+        at.file.allocate(offset, len)
     }
 
-    /// [`StorageFile::set_len`] of `file`.
+    /// [`StorageFile::set_len`] of the file.
     ///
     /// # Errors
     ///
     /// The file's, or the hook's.
-    fn set_len(&self, file: &dyn StorageFile, path: &Path, len: u64) -> io::Result<()> {
-        let _ = path;
-        file.set_len(len)
+    fn set_len(&self, at: Opened<'_>, len: u64) -> io::Result<()> {
+        at.file.set_len(len)
     }
+}
+
+/// The file a file call goes to: the file behind, and the path it was
+/// opened by.
+#[derive(Clone, Copy, Debug)]
+pub struct Opened<'a> {
+    /// The file of the storage behind.
+    pub file: &'a dyn StorageFile,
+    /// The path it was opened by.
+    pub path: &'a Path,
 }
 
 /// The storage behind `H`, with `H`'s hooks on the way: every call of
@@ -136,24 +122,33 @@ struct HookedFile<H> {
     path: PathBuf,
 }
 
+impl<H> HookedFile<H> {
+    fn opened(&self) -> Opened<'_> {
+        Opened {
+            file: &*self.inner,
+            path: &self.path,
+        }
+    }
+}
+
 impl<H: Hooks> StorageFile for HookedFile<H> {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.hooks.read_at(&*self.inner, &self.path, buf, offset)
+        self.hooks.read_at(self.opened(), buf, offset)
     }
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
-        self.hooks.write_at(&*self.inner, &self.path, buf, offset)
+        self.hooks.write_at(self.opened(), buf, offset)
     }
     fn sync_data(&self) -> io::Result<()> {
-        self.hooks.sync_data(&*self.inner, &self.path)
+        self.hooks.sync_data(self.opened())
     }
     fn sync_all(&self) -> io::Result<()> {
-        self.hooks.sync_all(&*self.inner, &self.path)
+        self.hooks.sync_all(self.opened())
     }
     fn allocate(&self, offset: u64, len: u64) -> io::Result<()> {
-        self.hooks.allocate(&*self.inner, &self.path, offset, len)
+        self.hooks.allocate(self.opened(), offset, len)
     }
     fn set_len(&self, len: u64) -> io::Result<()> {
-        self.hooks.set_len(&*self.inner, &self.path, len)
+        self.hooks.set_len(self.opened(), len)
     }
     fn size(&self) -> io::Result<u64> {
         self.inner.size()

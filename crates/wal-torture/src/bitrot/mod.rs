@@ -434,11 +434,7 @@ pub fn observe(case: &BitrotCase) -> Result<(Expectation, Recovered), String> {
 pub fn replay(case: &BitrotCase) -> Result<Verdict, BitrotViolation> {
     observe(case)
         .and_then(|(expect, got)| oracle::judge(&expect, case.mode, &got))
-        .map_err(|what| BitrotViolation {
-            plan: case.plan,
-            case: Some(*case),
-            what,
-        })
+        .map_err(|what| BitrotViolation::of(case, what))
 }
 
 /// Explores seeds `first..first + seeds`, each with both endings (clean

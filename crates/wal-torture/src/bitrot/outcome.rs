@@ -18,6 +18,17 @@ pub struct BitrotViolation {
     pub what: String,
 }
 
+impl BitrotViolation {
+    /// What `case` found.
+    pub(crate) fn of(case: &BitrotCase, what: String) -> Self {
+        BitrotViolation {
+            plan: case.plan,
+            case: Some(*case),
+            what,
+        }
+    }
+}
+
 impl fmt::Display for BitrotViolation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.case {

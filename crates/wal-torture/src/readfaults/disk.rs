@@ -11,11 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::ThreadId;
 
+use groupwal::io::Storage;
 use groupwal::io::sim::{Fault, SimStorage};
-use groupwal::io::{Storage, StorageFile};
 
 use super::case::{Injection, Lane, ReadFault};
-use crate::hooks::Hooks;
+use crate::hooks::{Hooks, Opened};
 use crate::rng::mix;
 
 /// One read a fault hit.
@@ -161,13 +161,8 @@ impl Trigger {
         fires.then_some(fault)
     }
 
-    fn read(
-        &self,
-        inner: &dyn StorageFile,
-        path: &Path,
-        buf: &mut [u8],
-        offset: u64,
-    ) -> io::Result<usize> {
+    fn read(&self, at: Opened<'_>, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let Opened { file: inner, path } = at;
         if self.abandoned.load(Ordering::SeqCst) {
             return Err(io::Error::other(
                 "read-fault campaign: the case was given up as hung",
@@ -250,13 +245,7 @@ impl Hooks for Trigger {
     fn behind(&self) -> &dyn Storage {
         &self.sim
     }
-    fn read_at(
-        &self,
-        file: &dyn StorageFile,
-        path: &Path,
-        buf: &mut [u8],
-        offset: u64,
-    ) -> io::Result<usize> {
-        self.read(file, path, buf, offset)
+    fn read_at(&self, at: Opened<'_>, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.read(at, buf, offset)
     }
 }

@@ -542,11 +542,7 @@ pub fn observe(case: &ReadFaultCase) -> Result<(ReadExpectation, Seen), String> 
 pub fn replay(case: &ReadFaultCase) -> Result<ReadVerdict, ReadFaultViolation> {
     observe(case)
         .and_then(|(expect, seen)| oracle::judge(&expect, &seen))
-        .map_err(|what| ReadFaultViolation {
-            plan: case.plan,
-            case: Some(*case),
-            what,
-        })
+        .map_err(|what| ReadFaultViolation::of(case, what))
 }
 
 /// Explores seeds `first..first + seeds` (plans of `config.ops`

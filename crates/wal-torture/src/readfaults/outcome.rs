@@ -18,6 +18,17 @@ pub struct ReadFaultViolation {
     pub what: String,
 }
 
+impl ReadFaultViolation {
+    /// What `case` found.
+    pub(crate) fn of(case: &ReadFaultCase, what: String) -> Self {
+        ReadFaultViolation {
+            plan: case.plan,
+            case: Some(*case),
+            what,
+        }
+    }
+}
+
 impl fmt::Display for ReadFaultViolation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.case {

@@ -445,85 +445,42 @@ fn the_oracle_accepts_what_recovery_may_do() {
 fn the_oracle_catches_silent_losses_and_proven_damage_called_torn() {
     let crashed = damaged_log(4);
     let clean = damaged_log(6);
-    let bad = |e: &Expectation, mode, got: Recovered| judge(e, mode, &got).unwrap_err();
-    // Fewer records than were acknowledged, and no word about it.
-    assert!(
-        bad(
-            &crashed,
-            Mode::Default,
-            opened(4, false, vec![], &[1, 2, 3, 4])
-        )
-        .contains("silently lost")
-    );
-    assert!(
-        bad(
-            &crashed,
-            Mode::Skip,
-            opened(4, false, vec![], &[1, 2, 3, 4])
-        )
-        .contains("silently lost")
-    );
-    // Proven damage called torn (after a clean close, say).
-    assert!(
-        bad(
-            &clean,
-            Mode::Default,
-            opened(4, true, vec![], &[1, 2, 3, 4])
-        )
-        .contains("proven damage called torn")
-    );
-    // A record before the damaged group lost, even with the damage listed.
-    let listed = vec![range("B.wal", 480, Some((5, 6)))];
-    assert!(
-        bad(
-            &clean,
-            Mode::PointInTime,
-            opened(3, false, listed, &[1, 2, 3])
-        )
-        .contains("before the damaged group")
-    );
-    // A skipped range that does not cover what is missing.
-    let elsewhere = vec![range("B.wal", 480, Some((6, 6)))];
-    assert!(
-        bad(
-            &clean,
-            Mode::Skip,
-            opened(6, false, elsewhere, &[1, 2, 3, 4, 6])
-        )
-        .contains("lsn 5 is missing")
-    );
-    // Ranges in the default mode, which must fail instead.
-    let listed = vec![range("B.wal", 480, Some((5, 6)))];
-    assert!(
-        bad(
-            &clean,
-            Mode::Default,
-            opened(4, true, listed, &[1, 2, 3, 4])
-        )
-        .contains("default mode listed")
-    );
-    // Damage nobody reported, and a loss with no damage at all.
-    assert!(
-        bad(
-            &clean,
-            Mode::Default,
-            opened(6, false, vec![], &[1, 2, 3, 4, 5, 6])
-        )
-        .contains("unreported")
-    );
     let undamaged = Expectation {
         damage: None,
         intact_prefix: 6,
         ..damaged_log(0)
     };
-    assert!(
-        bad(
-            &undamaged,
-            Mode::Default,
-            opened(4, true, vec![], &[1, 2, 3, 4])
-        )
-        .contains("missing")
-    );
+    let listed = || vec![range("B.wal", 480, Some((5, 6)))];
+    let elsewhere = vec![range("B.wal", 480, Some((6, 6)))];
+    // Fewer records than were acknowledged, and no word about it.
+    let lost = opened(4, false, vec![], &[1, 2, 3, 4]);
+    // The same, the rest called a torn tail.
+    let torn = opened(4, true, vec![], &[1, 2, 3, 4]);
+    // A record before the damaged group lost, even with the damage listed.
+    let few = opened(3, false, listed(), &[1, 2, 3]);
+    // A skipped range that does not cover what is missing.
+    let beside = opened(6, false, elsewhere, &[1, 2, 3, 4, 6]);
+    // Ranges listed where the mode must fail instead.
+    let ranges = opened(4, true, listed(), &[1, 2, 3, 4]);
+    // Every record, and no word about the damage.
+    let all = opened(6, false, vec![], &[1, 2, 3, 4, 5, 6]);
+    // What the oracle is shown, and what it must say is wrong.
+    let cases = [
+        (&crashed, Mode::Default, &lost, "silently lost"),
+        (&crashed, Mode::Skip, &lost, "silently lost"),
+        // After a clean close, say.
+        (&clean, Mode::Default, &torn, "proven damage called torn"),
+        (&clean, Mode::PointInTime, &few, "before the damaged group"),
+        (&clean, Mode::Skip, &beside, "lsn 5 is missing"),
+        (&clean, Mode::Default, &ranges, "default mode listed"),
+        (&clean, Mode::Default, &all, "unreported"),
+        // A loss with no damage at all.
+        (&undamaged, Mode::Default, &torn, "missing"),
+    ];
+    for (i, (expect, mode, got, what)) in cases.into_iter().enumerate() {
+        let e = judge(expect, mode, got).unwrap_err();
+        assert!(e.contains(what), "case {i}: {e:?} does not say {what:?}");
+    }
 }
 
 #[test]
@@ -588,6 +545,24 @@ fn the_oracle_catches_refusals_that_change_the_disk_or_miss_the_damage() {
     );
 }
 
+/// `got`, a log `case` opened, with its report changed by `doctor`.
+fn doctored(case: &BitrotCase, got: Recovered, doctor: impl FnOnce(&mut ReportFacts)) -> Recovered {
+    let Recovered::Opened {
+        mut report,
+        records,
+        streams,
+    } = got
+    else {
+        panic!("{case}: expected an opened log");
+    };
+    doctor(&mut report);
+    Recovered::Opened {
+        report,
+        records,
+        streams,
+    }
+}
+
 /// Real outcomes, doctored the way a broken recovery would get them
 /// wrong, are caught.
 #[test]
@@ -600,21 +575,10 @@ fn the_oracle_catches_doctored_real_recoveries() {
     );
     let (expect, got) = bitrot::observe(&case).unwrap();
     assert_eq!(judge(&expect, Mode::Default, &got), Ok(Verdict::Torn));
-    let Recovered::Opened {
-        mut report,
-        records,
-        streams,
-    } = got
-    else {
-        panic!("{case}: expected an opened log");
-    };
-    report.torn = false;
-    report.dropped_anything = false;
-    let silent = Recovered::Opened {
-        report,
-        records,
-        streams,
-    };
+    let silent = doctored(&case, got, |report| {
+        report.torn = false;
+        report.dropped_anything = false;
+    });
     assert!(
         judge(&expect, Mode::Default, &silent)
             .unwrap_err()
@@ -634,21 +598,10 @@ fn the_oracle_catches_doctored_real_recoveries() {
         judge(&expect, Mode::PointInTime, &got),
         Ok(Verdict::Reported)
     );
-    let Recovered::Opened {
-        mut report,
-        records,
-        streams,
-    } = got
-    else {
-        panic!("{case}: expected an opened log");
-    };
-    report.corrupt.clear();
-    report.torn = true;
-    let torn = Recovered::Opened {
-        report,
-        records,
-        streams,
-    };
+    let torn = doctored(&case, got, |report| {
+        report.corrupt.clear();
+        report.torn = true;
+    });
     assert!(
         judge(&expect, Mode::PointInTime, &torn)
             .unwrap_err()
