@@ -123,14 +123,6 @@ impl Syncer {
         self.inner.cond.notify_all();
     }
 
-    /// Whether no sync runs and no group waits for one: a sync made
-    /// elsewhere now neither races one of this thread's nor overtakes a
-    /// group handed over earlier.
-    pub(crate) fn is_idle(&self) -> bool {
-        let state = self.inner.lock();
-        !state.busy && state.pending.is_none()
-    }
-
     /// Waits until every group handed over was synced (or a sync failed).
     /// Call before anything that changes the log's files or LSNs other than
     /// an append, so no sync runs under it or acknowledges across it.
