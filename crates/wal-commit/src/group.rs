@@ -629,11 +629,13 @@ fn release(shared: &Shared, group: &mut [Request], extent: Extent) -> bool {
 }
 
 /// Whether a sync made now would overlap nothing: no request waits to be
-/// written during it, and every group handed to the sync thread was
-/// acknowledged (so acknowledgements stay in LSN order).
+/// written during it, recent groups served one caller at most (with more
+/// writers, the next one's record comes during the sync and is written
+/// beside it), and every group handed to the sync thread was acknowledged
+/// (so acknowledgements stay in LSN order).
 fn nothing_to_overlap(shared: &Shared) -> bool {
     let q = shared.lock();
-    q.requests.is_empty() && q.sync_submitted <= shared.watermark.durable()
+    q.requests.is_empty() && q.writers <= 1 && q.sync_submitted <= shared.watermark.durable()
 }
 
 /// Who runs a group or a sync under the I/O lock.
