@@ -204,7 +204,7 @@ pub const ENGINES: &[EngineInfo] = &[
     },
     EngineInfo {
         name: "window",
-        about: "the seed's fixed-window design: one tokio task, 200 µs window, fdatasync inside the task",
+        about: "the fixed-window design groupwal started from: one tokio task, 200 µs window, fdatasync inside the task",
         open: |dir, _| Ok(Box::new(window::WindowLog::open(dir)?)),
         recover: None,
     },

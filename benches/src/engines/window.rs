@@ -1,4 +1,4 @@
-//! The fixed-window design groupwal started from (the "seed"),
+//! The fixed-window design groupwal started from,
 //! reimplemented as it was written, defects included, so we can measure
 //! what they cost:
 //!
@@ -8,17 +8,17 @@
 //!   (`tokio::time::timeout_at`) and collects whatever arrives in it, even
 //!   when the writer is alone. tokio's timer ticks in whole milliseconds, so
 //!   the window really lasts until the next millisecond tick, as in the
-//!   seed.
+//!   original.
 //! - It then encodes the group, writes it and calls `fdatasync` *inside the
 //!   task*, blocking a runtime worker thread, and only then answers every
 //!   waiter. No new group is written while a sync is in flight.
-//! - The file is "preallocated" the seed's way: `set_len` to 1 GiB, which
+//! - The file is "preallocated" the window design's way: `set_len` to 1 GiB, which
 //!   leaves it sparse, so each sync also commits block allocation. Records
 //!   are written at increasing offsets (past 1 GiB the file just grows; the
-//!   seed's rotation is left out).
+//!   original's rotation is left out).
 //!
 //! The runtime is the engine's own, multi-threaded with tokio's default
-//! worker count (one per core), like the seed's `#[tokio::main]`.
+//! worker count (one per core), like the original's `#[tokio::main]`.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -35,9 +35,9 @@ use crate::harness::{DurableLog, GroupStats};
 
 /// The file name inside the run's directory.
 pub const FILE_NAME: &str = "window.log";
-/// The seed's fixed batching window.
+/// The fixed batching window.
 pub const WINDOW: Duration = Duration::from_micros(200);
-/// The seed's sparse "preallocation".
+/// The sparse "preallocation".
 pub const PREALLOCATE: u64 = 1 << 30;
 
 struct Request {
@@ -45,7 +45,7 @@ struct Request {
     reply: oneshot::Sender<io::Result<u64>>,
 }
 
-/// The seed's fixed-window group commit.
+/// The fixed-window group commit.
 #[derive(Debug)]
 pub struct WindowLog {
     tx: Option<mpsc::UnboundedSender<Request>>,
@@ -163,7 +163,7 @@ async fn writer_task(
                 }
             }
         }
-        // Blocking write and sync inside the async task, as the seed does.
+        // Blocking write and sync inside the async task, as the original does.
         let result = file
             .write_all_at(&buf, offset)
             .and_then(|()| file.sync_data());
@@ -179,7 +179,7 @@ async fn writer_task(
                 }
             }
             Err(e) => {
-                // The seed carries on after a failed sync (defect 8).
+                // The original carries on after a failed sync.
                 for (reply, _) in waiters.drain(..) {
                     let _ = reply.send(Err(io::Error::new(e.kind(), e.to_string())));
                 }
