@@ -52,6 +52,7 @@ fn damage_or_other(e: &Error) -> Verdict {
 
 /// The tests' read options, with the test key when `encrypted`.
 fn options(encrypted: bool) -> wal_reader::ReadOptions {
+    #[cfg_attr(not(feature = "encryption"), allow(unused_mut))]
     let mut o = read_options();
     #[cfg(feature = "encryption")]
     if encrypted {
@@ -160,6 +161,8 @@ fn write_log(seed: u64, clean: bool, encrypted: bool) -> Image {
             &dir(),
             10 + rng.below(40) as usize,
             seed + s,
+            // `Keys` is `Copy` (no key type) without encryption.
+            #[allow(clippy::clone_on_copy)]
             keys.clone(),
         );
     }

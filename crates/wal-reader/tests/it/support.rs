@@ -79,7 +79,10 @@ pub(crate) fn committer_keyed(
     commit: &CommitOptions,
     keys: Keys,
 ) -> Committer {
+    // Changed only with the keys of an encrypted build.
+    #[cfg_attr(not(feature = "encryption"), allow(unused_mut))]
     let mut read = ReadOptions::new();
+    #[cfg_attr(not(feature = "encryption"), allow(unused_mut))]
     let mut commit = commit.clone();
     #[cfg(feature = "encryption")]
     if let Some(keys) = keys {
