@@ -6,7 +6,7 @@ use wal_format::Lsn;
 
 use super::classify::Verdict;
 use super::open::Continuity;
-use super::{EndState, Found, Step, Walker};
+use super::{EndState, Found, SkippedFrom, Step, Walker};
 use crate::error::{Error, Result};
 use crate::options::RecoveryMode;
 use crate::report::{CorruptRange, CorruptionKind, TailKind};
@@ -59,6 +59,7 @@ impl Walker {
     /// segment.
     fn finish(&mut self, tail: TailKind, detail: Option<String>, dropped: Option<(Lsn, Lsn)>) {
         let cut = !matches!(tail, TailKind::Clean | TailKind::ZeroFilled);
+        let detail = self.fold_skipped_into_tail(tail, detail);
         if let Some(detail) = &detail {
             tracing::info!(
                 segment = %self.current_path().display(),
@@ -80,6 +81,40 @@ impl Walker {
         });
         self.open.chain = None;
         self.open.batch = None;
+    }
+
+    /// (Skipping mode) A torn tail that begins where the walk resumed after
+    /// skipped damage, in the same segment, leaves nothing after that
+    /// damage: unless evidence shows the damaged records were acknowledged,
+    /// it is part of the same tail, and the log ends before it. (Ending after it would leave
+    /// damage at the end of the log, which the next recovery, finding
+    /// nothing after it, would cut as a torn tail: two recoveries would
+    /// disagree.) Returns the tail's detail.
+    fn fold_skipped_into_tail(&mut self, tail: TailKind, detail: Option<String>) -> Option<String> {
+        let Some(s) = self.skipped_from else {
+            return detail;
+        };
+        if tail != TailKind::Torn
+            || s.seg_idx != self.pos.seg_idx
+            || s.resumed_at != self.pos.commit
+            || s.ranges != self.corrupt.len()
+            || self.proven_lsn() >= s.commit_lsn
+        {
+            // Evidence shows the damaged records were acknowledged: it
+            // stays corruption, and the log ends after it.
+            return detail;
+        }
+        let Some(range) = self.corrupt.pop() else {
+            return detail;
+        };
+        self.skipped_from = None;
+        self.pos.commit = s.commit;
+        self.pos.commit_lsn = s.commit_lsn;
+        Some(format!(
+            "{}; the damage skipped before it ({}) is part of the same tail: nothing after it was kept",
+            detail.unwrap_or_else(|| "torn tail".into()),
+            range.detail
+        ))
     }
 
     /// Point-in-time mode: the log's data ends at the commit point, before
@@ -167,6 +202,13 @@ impl Walker {
         match resync {
             Some(p) => {
                 self.last_resync = Some((self.pos.seg_idx, p.offset));
+                self.skipped_from = Some(SkippedFrom {
+                    seg_idx: self.pos.seg_idx,
+                    commit: self.pos.commit,
+                    commit_lsn: self.pos.commit_lsn,
+                    resumed_at: p.offset,
+                    ranges: self.corrupt.len(),
+                });
                 if let Some(s) = self.scanner.as_mut() {
                     s.offset = p.offset;
                 }

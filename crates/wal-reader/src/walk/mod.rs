@@ -137,6 +137,20 @@ struct Position {
     commit_lsn: Lsn,
 }
 
+/// Where the walk stood before the damage it last skipped, and where it
+/// resumed after it (skipping mode).
+#[derive(Clone, Copy, Debug)]
+struct SkippedFrom {
+    seg_idx: usize,
+    /// The commit point before the damage.
+    commit: u64,
+    commit_lsn: Lsn,
+    /// Where the walk resumed after it.
+    resumed_at: u64,
+    /// How many corrupt ranges were found with it (it is the last).
+    ranges: usize,
+}
+
 /// The unit in progress past the commit point: a fragment chain, a batch
 /// (at most one of each: a chain may be inside a batch).
 #[derive(Debug, Default)]
@@ -175,6 +189,9 @@ pub(crate) struct Walker {
     index: SeekIndex,
     /// (Skipping mode) where the walk last resumed after damage.
     last_resync: Option<(usize, u64)>,
+    /// (Skipping mode) where the log would have ended before the damage
+    /// the walk last skipped in this segment, and where it resumed after it.
+    skipped_from: Option<SkippedFrom>,
     /// What the searches after damage may still read in the segment being
     /// read (set at the first search; see [`Scanner::find_valid`]).
     scan_budget: Option<u64>,
@@ -216,6 +233,7 @@ impl Walker {
             end: None,
             yielded: Lsn::ZERO,
             last_resync: None,
+            skipped_from: None,
             scan_budget: None,
         }
     }

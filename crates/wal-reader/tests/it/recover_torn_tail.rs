@@ -254,3 +254,55 @@ proptest::proptest! {
         }
     }
 }
+
+/// Skipping mode, a segment where damage (records out of sequence) is
+/// followed by valid records that a later damaged record leaves unproven:
+/// no evidence shows the first damage was acknowledged, so it belongs to
+/// the torn tail, and recovery ends before it. Ending after it (as it
+/// once did) left damage at the end of the log, which the next recovery
+/// cut as a torn tail: two recoveries disagreed on the next LSN (6, then
+/// 2). Found by the `recover_dir` fuzz target; the segment's bytes are its
+/// input (a mode byte, then the records after a valid header).
+#[test]
+fn skipped_damage_before_an_unproven_tail_is_part_of_it() {
+    let input: &[u8] = include_bytes!(
+        "../../../../fuzz/seeds/recover_dir/regress-skip-damage-before-unproven-tail"
+    );
+    let records = &input[1..];
+    let storage: Arc<dyn Storage> = Arc::new(wal_io::sim::SimStorage::new(19));
+    let dir = std::path::Path::new("/wal");
+    storage.create_dir_all(dir).unwrap();
+    let header = wal_format::SegmentHeader::new(
+        Lsn::FIRST,
+        wal_format::Salt::new(0x5eed),
+        wal_format::LogId::new(1),
+    );
+    let mut bytes = header.encode().to_vec();
+    bytes.extend_from_slice(records);
+    let path = dir.join(wal_format::segment_file_name(Lsn::FIRST));
+    let file = storage.open(&path, OpenOptions::create()).unwrap();
+    file.write_all_at(&bytes, 0).unwrap();
+    file.sync_all().unwrap();
+    storage.sync_dir(dir).unwrap();
+
+    let mut read = ReadOptions::new();
+    read.mode(RecoveryMode::SkipAnyCorruptedRecords)
+        .max_record_len(1 << 16)
+        .max_payload_len(1 << 14);
+    let mut log_options = wal_io::LogOptions::new();
+    log_options
+        .create(false)
+        .segment_size(4096)
+        .preallocation(wal_io::Preallocation::None)
+        .max_payload_len(1 << 14);
+    let (log, first) = recover(Arc::clone(&storage), dir, &log_options, &read).unwrap();
+    drop(log);
+    assert_eq!(first.tail, TailKind::Torn);
+    assert_eq!(first.next_lsn, Lsn::new(2), "{first:?}");
+    assert!(first.corrupt.is_empty(), "{first:?}");
+    let (log, second) = recover(storage, dir, &log_options, &read).unwrap();
+    drop(log);
+    assert_eq!(second.next_lsn, first.next_lsn);
+    assert_eq!(second.durable_end, first.durable_end);
+    assert_eq!(second.truncated_bytes, 0);
+}
