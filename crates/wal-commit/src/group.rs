@@ -355,7 +355,7 @@ impl IoState {
     /// makes the same storage calls on every run (what the crash-point
     /// campaigns replay).
     fn sync_through(&mut self, shared: &Shared, group: Unsynced, runner: Runner) -> Result<()> {
-        let started = Instant::now();
+        let started;
         if let Some(syncer) = &self.syncer
             && let Some(handle) = self.log.sync_handle()
         {
@@ -363,6 +363,7 @@ impl IoState {
                 // The same sync the sync thread would make (through the
                 // handle: the log's own state is left as a hand-over
                 // leaves it), on this thread.
+                started = Instant::now();
                 handle.sync().map_err(|e| Error::Io(Arc::new(e)))?;
             } else {
                 let last = group.last;
@@ -372,6 +373,7 @@ impl IoState {
                 return Ok(());
             }
         } else {
+            started = Instant::now();
             self.log.sync().map_err(|e| Error::Io(Arc::new(e)))?;
         }
         acknowledge(

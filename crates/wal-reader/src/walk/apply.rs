@@ -86,22 +86,25 @@ impl Walker {
     /// (Skipping mode) A torn tail that begins where the walk resumed after
     /// skipped damage, in the same segment, leaves nothing after that
     /// damage: unless evidence shows the damaged records were acknowledged,
-    /// it is part of the same tail, and the log ends before it. (Ending after it would leave
-    /// damage at the end of the log, which the next recovery, finding
-    /// nothing after it, would cut as a torn tail: two recoveries would
-    /// disagree.) Returns the tail's detail.
+    /// it is part of the same tail, and the log ends before it, as it does
+    /// when no valid record follows the damage at all
+    /// ([`Walker::skip_corruption`]). Ending after it would leave damage at
+    /// the end of the log, which the next recovery would cut as a torn
+    /// tail: two recoveries would disagree. Returns the tail's detail.
     fn fold_skipped_into_tail(&mut self, tail: TailKind, detail: Option<String>) -> Option<String> {
         let Some(s) = self.skipped_from else {
             return detail;
         };
-        if tail != TailKind::Torn
-            || s.seg_idx != self.pos.seg_idx
-            || s.resumed_at != self.pos.commit
-            || s.ranges != self.corrupt.len()
-            || self.proven_lsn() >= s.commit_lsn
-        {
-            // Evidence shows the damaged records were acknowledged: it
-            // stays corruption, and the log ends after it.
+        // Something after the damage was kept (or it is another segment's,
+        // or another range came since): the damage stays where it is.
+        let nothing_kept = tail == TailKind::Torn
+            && s.seg_idx == self.pos.seg_idx
+            && s.resumed_at == self.pos.commit
+            && s.ranges == self.corrupt.len();
+        // Evidence shows the damaged records were acknowledged: it stays
+        // corruption, and the log ends after it.
+        let proven = self.proven_lsn() >= s.commit_lsn;
+        if !nothing_kept || proven {
             return detail;
         }
         let Some(range) = self.corrupt.pop() else {

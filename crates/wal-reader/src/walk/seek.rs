@@ -48,6 +48,7 @@ impl Walker {
         self.yielded = Lsn::ZERO;
         self.corrupt.clear();
         self.last_resync = None;
+        self.skipped_from = None;
         let oldest = self.oldest();
         if self.segments.is_empty() {
             self.pos.seg_idx = 0;
