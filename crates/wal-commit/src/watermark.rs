@@ -1,9 +1,17 @@
 //! The durable watermark: appenders wait until it passes their LSN, from a
-//! thread (condition variable) or from any async executor (`Notify`, which
-//! needs no runtime).
+//! thread (a futex word) or from any async executor (`Notify`, which needs
+//! no runtime).
+//!
+//! A blocked thread sleeps on `epoch`, which every change of state bumps
+//! after making the change; it reads the epoch, then checks the state, and
+//! sleeps only if the epoch is still the one it read, so no change is
+//! missed. Unlike a condition variable, a woken thread takes no lock on
+//! its way out: with a condition variable, the 64 waiters a sync
+//! acknowledged woke one after another, each handing the condition
+//! variable's mutex to the next (`docs/PERFORMANCE.md`).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use tokio::sync::Notify;
 use wal_format::Lsn;
@@ -24,8 +32,10 @@ pub(crate) struct Watermark {
     /// was cut (as its caller asked), and its LSN may now name another
     /// record.
     generation: AtomicU64,
+    /// Makes the first poison's `on_first` and its setting one step.
     lock: Mutex<()>,
-    cond: Condvar,
+    /// Bumped after every change of state; blocked waiters sleep on it.
+    epoch: AtomicU32,
     notify: Notify,
     /// Run when records become durable ([`crate::Pending::on_durable`]).
     callbacks: Callbacks,
@@ -56,13 +66,29 @@ impl Watermark {
 
     /// Raises the watermark and wakes every waiter.
     pub(crate) fn publish(&self, durable: Lsn) {
-        {
-            let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
-            self.durable.fetch_max(durable.get(), Ordering::AcqRel);
-        }
-        self.cond.notify_all();
+        self.durable.fetch_max(durable.get(), Ordering::SeqCst);
+        self.changed();
+    }
+
+    /// After a change of state: wakes every blocked thread, every async
+    /// waiter, and runs the callbacks the change made ready.
+    fn changed(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        atomic_wait::wake_all(&self.epoch);
         self.notify.notify_waiters();
         self.run_callbacks();
+    }
+
+    /// Blocks until `decided` returns a value: read the epoch, check, and
+    /// sleep only while the epoch is the one read before the check.
+    fn block_until<T>(&self, mut decided: impl FnMut() -> Option<T>) -> T {
+        loop {
+            let epoch = self.epoch.load(Ordering::SeqCst);
+            if let Some(r) = decided() {
+                return r;
+            }
+            atomic_wait::wait(&self.epoch, epoch);
+        }
     }
 
     /// The current truncation generation.
@@ -81,13 +107,8 @@ impl Watermark {
     /// Marks the log closed (nothing more will become durable) and wakes
     /// every waiter.
     pub(crate) fn set_closed(&self) {
-        {
-            let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
-            self.closed.store(true, Ordering::Release);
-        }
-        self.cond.notify_all();
-        self.notify.notify_waiters();
-        self.run_callbacks();
+        self.closed.store(true, Ordering::SeqCst);
+        self.changed();
     }
 
     /// Records the first failure (later ones are consequences) and wakes
@@ -104,21 +125,14 @@ impl Watermark {
             }
             first
         };
-        self.cond.notify_all();
-        self.notify.notify_waiters();
-        self.run_callbacks();
+        self.changed();
         first
     }
 
     /// Wakes every waiter without a change (for space waiters; after a
     /// truncation's [`Watermark::reset`]).
     pub(crate) fn wake_all(&self) {
-        {
-            let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
-        }
-        self.cond.notify_all();
-        self.notify.notify_waiters();
-        self.run_callbacks();
+        self.changed();
     }
 
     /// Calls `callback` once `lsn` (assigned in truncation generation
@@ -185,19 +199,7 @@ impl Watermark {
     /// Blocks until `lsn` is durable, or the log is poisoned or closed.
     /// `generation` is the truncation generation `lsn` was assigned in.
     pub(crate) fn wait(&self, lsn: Lsn, generation: u64) -> Result<Lsn> {
-        if let Some(r) = self.check(lsn, generation) {
-            return r;
-        }
-        let mut guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
-        loop {
-            if let Some(r) = self.check(lsn, generation) {
-                return r;
-            }
-            guard = self
-                .cond
-                .wait(guard)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
+        self.block_until(|| self.check(lsn, generation))
     }
 
     /// Waits, without blocking a thread, until `lsn` is durable or the log
@@ -231,16 +233,7 @@ impl Watermark {
     /// Blocks until the watermark is above `lsn` (whatever the generation);
     /// returns it. For readers following the log.
     pub(crate) fn wait_past(&self, lsn: Lsn) -> Result<Lsn> {
-        let mut guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
-        loop {
-            if let Some(r) = self.check_past(lsn) {
-                return r;
-            }
-            guard = self
-                .cond
-                .wait(guard)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
+        self.block_until(|| self.check_past(lsn))
     }
 
     /// The async form of [`Watermark::wait_past`].
@@ -256,22 +249,14 @@ impl Watermark {
         }
     }
 
-    /// Blocks until `ready()` holds (checked under the watermark's lock,
-    /// after every publish and wake), or the log is poisoned.
+    /// Blocks until `ready()` holds (checked again after every publish
+    /// and wake: whoever changes what it reads calls
+    /// [`Watermark::wake_all`] after the change), or the log is poisoned.
     pub(crate) fn wait_until(&self, mut ready: impl FnMut() -> bool) -> Result<()> {
-        let mut guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
-        loop {
-            if let Some(e) = self.poisoned() {
-                return Err(e);
-            }
-            if ready() {
-                return Ok(());
-            }
-            guard = self
-                .cond
-                .wait(guard)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
+        self.block_until(|| match self.poisoned() {
+            Some(e) => Some(Err(e)),
+            None => ready().then_some(Ok(())),
+        })
     }
 
     /// The async form of [`Watermark::wait_until`].
