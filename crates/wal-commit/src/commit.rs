@@ -19,6 +19,7 @@ use crate::options::CommitOptions;
 use crate::prepare::{self, PrepareThread};
 use crate::queue::{Ack, Framing, Queue, Request, Shared};
 use crate::records::{PACK_MAX_RECORD, Packed, RequestRecords};
+use crate::scheduler::gather_may_end;
 use crate::stats::{Counters, Stats};
 use crate::watermark::Watermark;
 
@@ -602,6 +603,7 @@ impl Committer {
             q.closing = true;
         }
         self.shared.work.notify_all();
+        self.shared.gathered.notify_all();
         let io = self
             .io
             .lock()
@@ -772,7 +774,6 @@ impl Committer {
             q.waiting += 1;
             q.peak = q.peak.max(q.waiting);
         }
-        let gathering = q.gathering > 0;
         q.requests.push_back(Request {
             first_lsn,
             records: std::mem::replace(records, RequestRecords::Many(Vec::new())),
@@ -781,10 +782,11 @@ impl Committer {
             bytes,
             enqueued: Instant::now(),
         });
+        let gather_ends = gather_may_end(&q, &self.shared.options);
         // Read under the queue lock, which a truncation holds to bump it.
         let generation = self.shared.watermark.generation();
         drop(q);
-        if gathering {
+        if gather_ends {
             self.shared.gathered.notify_all();
         }
         if wake == Wake::Thread {

@@ -11,6 +11,7 @@ use crate::commit::Committer;
 use crate::error::{Error, Result};
 use crate::group::{IoState, Publish, from_io};
 use crate::queue::{Shared, fail};
+use crate::scheduler::gather_may_end;
 
 /// An operation on the log itself, run by the I/O thread between groups.
 #[derive(Debug)]
@@ -98,6 +99,9 @@ impl Committer {
                 return Err(Error::Closed);
             }
             q.controls.push_back(c);
+            if gather_may_end(&q, &self.shared.options) {
+                self.shared.gathered.notify_all();
+            }
         }
         self.shared.work.notify_one();
         Ok(())

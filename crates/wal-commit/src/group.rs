@@ -22,7 +22,7 @@ use crate::options::CommitOptions;
 use crate::prepare::Nudge;
 use crate::queue::{Ack, Framing, Request, Shared, fail, synced_or_submitted};
 use crate::records::{PACK_POOL, RequestRecords};
-use crate::scheduler::{averaged_sync_nanos, gather_for_sync, syncs_after_write};
+use crate::scheduler::{averaged_sync_nanos, gather_for_sync, gather_may_end, syncs_after_write};
 use crate::syncer::{Done, Syncer, Unsynced};
 
 /// A group is written in pieces of about this many bytes, on request
@@ -609,7 +609,7 @@ fn release(shared: &Shared, group: &mut [Request], extent: Extent) -> bool {
     let ack = group_ack(group);
     let mut q = shared.lock();
     q.writing = false;
-    if q.gathering > 0 {
+    if gather_may_end(&q, &shared.options) {
         shared.gathered.notify_all();
     }
     q.in_flight = q.in_flight.saturating_sub(extent.bytes);

@@ -90,8 +90,12 @@ pub(crate) struct Queue {
     pub(crate) writers: usize,
     /// How many are in [`scheduler::gather`] or
     /// [`scheduler::gather_for_sync`]: appenders (and the writer of a
-    /// group) notify `Shared::gathered`.
+    /// group) notify `Shared::gathered` when one of them may stop
+    /// ([`scheduler::gather_may_end`]).
     pub(crate) gathering: usize,
+    /// The smallest number of waiting callers a gatherer waits for (while
+    /// `gathering > 0`).
+    pub(crate) gather_target: usize,
     /// A group was taken and is being written.
     pub(crate) writing: bool,
     /// Emptied buffers of packed unsynced appends, for reuse.
@@ -136,6 +140,7 @@ impl Queue {
             peak: 0,
             writers: 0,
             gathering: 0,
+            gather_target: 0,
             writing: false,
             pool: Vec::new(),
         }

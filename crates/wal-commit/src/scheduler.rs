@@ -169,7 +169,7 @@ pub(crate) fn gather<'a>(
         return q;
     }
     let budget = gather_budget(shared.sync_nanos.load(Ordering::Relaxed));
-    q.gathering += 1;
+    enter_gather(&mut q, target);
     q = wait_while(&shared.gathered, q, Instant::now() + budget, |q| {
         group_gathers(q, target, opts)
     });
@@ -194,11 +194,31 @@ pub(crate) fn gather_for_sync(shared: &Shared) {
         return;
     }
     let budget = gather_budget(shared.sync_nanos.load(Ordering::Relaxed));
-    q.gathering += 1;
+    enter_gather(&mut q, target);
     q = wait_while(&shared.gathered, q, Instant::now() + budget, |q| {
         sync_gathers(q, target)
     });
     q.gathering -= 1;
+}
+
+/// Counts a gatherer waiting for `target` callers in; `q.gather_target`
+/// is the smallest target of those gathering.
+fn enter_gather(q: &mut Queue, target: usize) {
+    if q.gathering == 0 || target < q.gather_target {
+        q.gather_target = target;
+    }
+    q.gathering += 1;
+}
+
+/// Whether whoever is in [`gather`] or [`gather_for_sync`] may stop
+/// waiting now: the one call that decides when to notify
+/// `Shared::gathered` after a change to the queue. Notifying after every
+/// enqueue instead woke the sync thread once per appender, dozens of times
+/// per sync with 64 writers, to find it still had to wait. Conservative:
+/// with two gatherers it tests the smaller target for both.
+pub(crate) fn gather_may_end(q: &Queue, opts: &CommitOptions) -> bool {
+    q.gathering > 0
+        && (!group_gathers(q, q.gather_target, opts) || !sync_gathers(q, q.gather_target))
 }
 
 /// How long [`gather`] and [`gather_for_sync`] wait at most, given the
