@@ -19,7 +19,8 @@ use groupwal_benches::streams::{Shape, StreamLog, StreamResult, run};
 #[command(name = "streams", about)]
 struct Args {
     /// Engines, in column order: groupwal, raft-engine (and
-    /// groupwal-fallocate: segments fallocated, not zero-filled).
+    /// groupwal-fallocate: segments fallocated, not zero-filled;
+    /// groupwal-no-adaptive: no adaptive wait for returning writers).
     #[arg(long, value_delimiter = ',', default_value = "groupwal,raft-engine")]
     engines: Vec<String>,
     /// Writer counts of the `own` and `spread` workloads.
@@ -60,6 +61,11 @@ fn open(engine: &str, dir: &std::path::Path, streams: u64) -> io::Result<Box<dyn
         "groupwal-fallocate" => {
             let mut o = groupwal::WalOptions::new();
             o.preallocation(groupwal::Preallocation::Allocate);
+            Box::new(GroupwalStreams::open_with(dir, &o)?)
+        }
+        "groupwal-no-adaptive" => {
+            let mut o = groupwal::WalOptions::new();
+            o.adaptive_delay(false);
             Box::new(GroupwalStreams::open_with(dir, &o)?)
         }
         "raft-engine" => Box::new(RaftEngineStreams::open(dir, streams)?),
