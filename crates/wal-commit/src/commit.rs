@@ -281,6 +281,11 @@ impl Committer {
     /// themselves (streams, whose payloads start with a
     /// [`wal_format::StreamHeader`]), with no copy on the way in.
     ///
+    /// It does not wake the I/O thread, so that a caller queueing under a
+    /// lock of its own makes no system call under it: wait on the handle
+    /// ([`Pending::wait`] writes the group itself, or leaves it to whoever
+    /// is writing), or call [`Committer::kick`] once the lock is released.
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidBatch`] for no record, too many, or
@@ -289,14 +294,28 @@ impl Committer {
     pub fn submit_owned(&self, kind: LogicalKind, payloads: Vec<Vec<u8>>) -> Result<Pending> {
         let records = self.owned(kind, payloads)?;
         let framing = Framing::of(records.len());
-        let t = self.enqueue(records, framing, Wake::Thread)?;
+        let t = self.enqueue(records, framing, Wake::Lead)?;
         Ok(self.pending(t))
+    }
+
+    /// Wakes the I/O thread if records are queued and it waits: after
+    /// [`Committer::submit_owned`] or [`Committer::try_submit_owned`] for
+    /// a handle that is not waited on at once (or waited on from async
+    /// code, which never writes itself).
+    pub fn kick(&self) {
+        let q = self.shared.lock();
+        let wake = q.io_idle && !q.requests.is_empty();
+        drop(q);
+        if wake {
+            self.shared.work.notify_one();
+        }
     }
 
     /// [`Committer::submit_owned`] that never waits: `Ok(Err(payloads))`,
     /// the payloads handed back, while the in-flight bound is reached
     /// (await [`Committer::room_async`] for their bytes and try again). For
-    /// async callers that queue under a lock of their own.
+    /// async callers that queue under a lock of their own; like it, it does
+    /// not wake the I/O thread ([`Committer::kick`]).
     ///
     /// # Errors
     ///
@@ -309,7 +328,7 @@ impl Committer {
         let mut records = self.owned(kind, payloads)?;
         let framing = Framing::of(records.len());
         let bytes = records.bytes();
-        match self.try_enqueue(&mut records, framing, Ack::Durable, bytes, Wake::Thread)? {
+        match self.try_enqueue(&mut records, framing, Ack::Durable, bytes, Wake::Lead)? {
             Some(t) => Ok(Ok(self.pending(t))),
             None => Ok(Err(records.into_payloads())),
         }
@@ -783,13 +802,14 @@ impl Committer {
             enqueued: Instant::now(),
         });
         let gather_ends = gather_may_end(&q, &self.shared.options);
+        let wake_io = wake == Wake::Thread && q.io_idle;
         // Read under the queue lock, which a truncation holds to bump it.
         let generation = self.shared.watermark.generation();
         drop(q);
         if gather_ends {
             self.shared.gathered.notify_all();
         }
-        if wake == Wake::Thread {
+        if wake_io {
             self.shared.work.notify_one();
         }
         Ok(next.checked_prev().map(|last| Ticket { last, generation }))

@@ -92,14 +92,17 @@ impl IoLoop {
             if q.closing {
                 return false;
             }
+            q.io_idle = true;
             q = shared.work.wait(q).unwrap_or_else(PoisonError::into_inner);
+            q.io_idle = false;
         }
         if let Some(delay) = opts.max_delay {
-            // Returns the guard only to drop it: the caller takes the lock
-            // again under the I/O lock.
-            drop(wait_while(&shared.work, q, Instant::now() + delay, |q| {
+            q.io_idle = true;
+            q = wait_while(&shared.work, q, Instant::now() + delay, |q| {
                 !q.closing && pending_bytes(&q.requests) < opts.max_group_bytes
-            }));
+            });
+            // The caller takes the lock again under the I/O lock.
+            q.io_idle = false;
         }
         true
     }

@@ -98,6 +98,9 @@ pub(crate) struct Queue {
     pub(crate) gather_target: usize,
     /// A group was taken and is being written.
     pub(crate) writing: bool,
+    /// The I/O thread waits on `Shared::work`: an enqueue notifies it only
+    /// then (the thread looks at the queue before it waits again).
+    pub(crate) io_idle: bool,
     /// Emptied buffers of packed unsynced appends, for reuse.
     pub(crate) pool: Vec<Packed>,
 }
@@ -142,6 +145,7 @@ impl Queue {
             gathering: 0,
             gather_target: 0,
             writing: false,
+            io_idle: false,
             pool: Vec::new(),
         }
     }

@@ -376,7 +376,10 @@ impl Wal {
     /// Builds stream records under the index lock (`build` picks their
     /// indexes from the index as it is), queues them and applies them to
     /// the index before the lock goes, so that index order is LSN order.
-    /// Blocks while the in-flight bound is reached.
+    /// Blocks while the in-flight bound is reached. Wakes no thread (no
+    /// system call under the lock): wait on the handle, which writes the
+    /// group or leaves it to whoever is writing, or call
+    /// [`Wal::submitted`].
     fn submit_built<R>(&self, build: impl Fn(&State) -> Result<Built<R>>) -> Result<(Pending, R)> {
         let mut st = self.streams.lock();
         let built = build(&st)?;
@@ -392,22 +395,42 @@ impl Wal {
         build: impl Fn(&State) -> Result<Built<R>>,
     ) -> Result<(Pending, R)> {
         loop {
-            let bytes = {
-                let mut st = self.streams.lock();
-                let built = build(&st)?;
-                match self
-                    .committer
-                    .try_submit_owned(LogicalKind::Stream, built.payloads)?
-                {
-                    Ok(pending) => {
-                        apply_queued(&mut st, &pending, &built.headers)?;
-                        return Ok((pending, built.result));
-                    }
-                    Err(payloads) => payloads.iter().map(Vec::len).sum(),
-                }
-            };
-            self.committer.room_async(bytes).await?;
+            // An async waiter never writes: wake the I/O thread, once the
+            // lock is released.
+            let tried = self.try_submit_built(&build);
+            self.submitted();
+            match tried? {
+                Ok(queued) => return Ok(queued),
+                Err(bytes) => self.committer.room_async(bytes).await?,
+            }
         }
+    }
+
+    /// [`Wal::submit_built`] that never waits: `Ok(Err(bytes))` while the
+    /// in-flight bound is reached.
+    fn try_submit_built<R>(
+        &self,
+        build: impl Fn(&State) -> Result<Built<R>>,
+    ) -> Result<std::result::Result<(Pending, R), usize>> {
+        let mut st = self.streams.lock();
+        let built = build(&st)?;
+        match self
+            .committer
+            .try_submit_owned(LogicalKind::Stream, built.payloads)?
+        {
+            Ok(pending) => {
+                apply_queued(&mut st, &pending, &built.headers)?;
+                Ok(Ok((pending, built.result)))
+            }
+            Err(payloads) => Ok(Err(payloads.iter().map(Vec::len).sum())),
+        }
+    }
+
+    /// After queueing stream records whose handle is not waited on at once
+    /// (or is waited on from async code): wakes the I/O thread if it
+    /// sleeps. Call with the index lock released.
+    fn submitted(&self) {
+        self.committer.kick();
     }
 
     /// Queues stream records (an atomic batch when several) and applies
@@ -718,7 +741,10 @@ impl Stream<'_> {
     ///
     /// As [`Wal::append`].
     pub fn append(&self, entry: &[u8]) -> Result<u64> {
-        self.submit(entry)?.wait()
+        let (pending, index) = self
+            .wal
+            .submit_built(|st| self.appends_from(st, None, &[entry]))?;
+        StreamPending { pending, index }.wait()
     }
 
     /// The async form of [`Stream::append`].
@@ -742,9 +768,11 @@ impl Stream<'_> {
     ///
     /// As [`Wal::submit`].
     pub fn submit(&self, entry: &[u8]) -> Result<StreamPending> {
-        let (pending, index) = self
+        let submitted = self
             .wal
-            .submit_built(|st| self.appends_from(st, None, &[entry]))?;
+            .submit_built(|st| self.appends_from(st, None, &[entry]));
+        self.wal.submitted();
+        let (pending, index) = submitted?;
         Ok(StreamPending { pending, index })
     }
 
@@ -793,7 +821,10 @@ impl Stream<'_> {
     /// [`Error::StreamIndex`] when `first` is not the next index (truncate
     /// first to overwrite); as [`Wal::append_batch`].
     pub fn append_at<P: AsRef<[u8]>>(&self, first: u64, entries: &[P]) -> Result<u64> {
-        self.submit_at(first, entries)?.wait()
+        let (pending, index) = self
+            .wal
+            .submit_built(|st| self.appends_from(st, Some(first), entries))?;
+        StreamPending { pending, index }.wait()
     }
 
     /// The async form of [`Stream::append_at`].
@@ -816,9 +847,11 @@ impl Stream<'_> {
     ///
     /// As [`Stream::append_at`].
     pub fn submit_at<P: AsRef<[u8]>>(&self, first: u64, entries: &[P]) -> Result<StreamPending> {
-        let (pending, index) = self
+        let submitted = self
             .wal
-            .submit_built(|st| self.appends_from(st, Some(first), entries))?;
+            .submit_built(|st| self.appends_from(st, Some(first), entries));
+        self.wal.submitted();
+        let (pending, index) = submitted?;
         Ok(StreamPending { pending, index })
     }
 

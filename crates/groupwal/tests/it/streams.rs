@@ -326,6 +326,24 @@ fn submitted_entries_count_at_once_and_read_once_durable() {
     Arc::try_unwrap(wal).unwrap().close().unwrap();
 }
 
+/// Nothing but the submission wakes the log's thread: a handle awaited
+/// from async code (which never writes itself) still becomes durable.
+#[test]
+fn a_submitted_entry_awaited_from_async_code_becomes_durable() {
+    let storage = SimStorage::new(29);
+    let wal = open(&storage);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let single = wal.stream(5).submit(b"a").unwrap();
+        assert_eq!(single.wait_async().await.unwrap(), 1);
+        let batch = wal.stream(5).submit_at(2, &[b"b", b"c"]).unwrap();
+        assert_eq!(batch.wait_async().await.unwrap(), 3);
+    });
+    wal.close().unwrap();
+}
+
 #[test]
 fn async_appends_to_streams() {
     let storage = SimStorage::new(28);
