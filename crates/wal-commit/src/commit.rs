@@ -341,6 +341,8 @@ impl Committer {
     ///
     /// [`Error::Poisoned`], [`Error::Closed`].
     pub async fn room_async(&self, bytes: usize) -> Result<()> {
+        // Room comes only from writing what is queued.
+        self.kick();
         self.shared
             .watermark
             .wait_until_async(|| self.has_room(bytes))
@@ -735,6 +737,9 @@ impl Committer {
             if let Some(t) = self.try_enqueue(&mut records, framing, ack, bytes, wake)? {
                 return Ok(t);
             }
+            // Room comes only from writing what is queued, which may have
+            // been queued without waking the I/O thread.
+            self.kick();
             self.shared.watermark.wait_until(|| self.has_room(bytes))?;
         }
     }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use wal_format::{LogicalKind, Lsn};
 use wal_io::sim::SimStorage;
 
 use crate::support::{DIR, open, payload, read_all};
@@ -125,6 +126,29 @@ fn backpressure_bounds_what_is_in_flight_and_still_progresses() {
     let stats = log.stats();
     assert!(stats.max_group <= 4, "max group {}", stats.max_group);
     Arc::into_inner(log).unwrap().close().unwrap();
+}
+
+/// Owned submissions wake no thread; one that must wait for room gets it
+/// all the same: what is queued is written while it waits. Each waits at
+/// once for nothing but room, so no caller ever leads a group.
+#[test]
+fn owned_submissions_past_the_bound_are_written_without_a_waiter() {
+    let storage = SimStorage::new(7);
+    let mut opts = crate::support::commit_options();
+    opts.max_in_flight_bytes(1000);
+    let log = crate::support::open_with(Arc::new(storage.clone()), &opts);
+    let pending: Vec<_> = (0..20u64)
+        .map(|s| {
+            log.submit_owned(LogicalKind::Data, vec![payload(0, s)])
+                .unwrap()
+        })
+        .collect();
+    let last = pending.last().unwrap().lsn();
+    assert_eq!(last, Lsn::new(20));
+    for p in pending {
+        p.wait().unwrap();
+    }
+    log.close().unwrap();
 }
 
 #[test]
