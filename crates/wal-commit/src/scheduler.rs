@@ -312,6 +312,31 @@ mod tests {
         assert_eq!(group_len(std::iter::empty(), 10, 10), 0);
     }
 
+    /// Gatherers are woken when one of them may stop, and only then: once
+    /// as many callers wait as the smallest target asks for, or a control
+    /// is queued.
+    #[test]
+    fn gatherers_are_woken_only_when_one_may_stop() {
+        let opts = CommitOptions::new();
+        let mut q = queue(3, &[10]);
+        assert!(!gather_may_end(&q, &opts), "nobody gathers");
+        enter_gather(&mut q, 4);
+        assert!(!gather_may_end(&q, &opts), "3 of 4 callers wait");
+        q.waiting = 4;
+        assert!(gather_may_end(&q, &opts), "the group has its callers");
+        // A second gatherer with a larger target: the smaller one counts.
+        enter_gather(&mut q, 8);
+        assert_eq!(q.gather_target, 4);
+        q.waiting = 3;
+        assert!(!gather_may_end(&q, &opts));
+        let (tx, _rx) = mpsc::channel();
+        q.controls.push_back(Control::PurgeBelow(Lsn::FIRST, tx));
+        assert!(gather_may_end(&q, &opts), "a control is queued");
+        q.controls.clear();
+        q.closing = true;
+        assert!(gather_may_end(&q, &opts), "the log is closing");
+    }
+
     #[test]
     fn a_sync_is_owed_until_the_target_is_covered() {
         assert!(sync_owed(Lsn::new(5), Lsn::new(4)));
