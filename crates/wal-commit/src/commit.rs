@@ -56,9 +56,11 @@ pub struct Pending {
 enum Wake {
     /// Wake the I/O thread (the caller will not write).
     Thread,
-    /// The caller calls [`lead`] next, which writes the request itself or
-    /// leaves it to whoever holds the I/O lock (who always looks at the
-    /// queue again when done), or wakes the thread.
+    /// Wake nothing: the caller calls [`lead`] next, which writes the
+    /// request itself or leaves it to whoever holds the I/O lock (who
+    /// always looks at the queue again when done), or wakes the thread;
+    /// or, having queued under a lock of its own, calls
+    /// [`Committer::kick`] once that lock is released.
     Lead,
 }
 
@@ -303,9 +305,7 @@ impl Committer {
     /// a handle that is not waited on at once (or waited on from async
     /// code, which never writes itself).
     pub fn kick(&self) {
-        let q = self.shared.lock();
-        let wake = q.io_idle && !q.requests.is_empty();
-        drop(q);
+        let wake = self.shared.lock().io_thread_idle_with_work();
         if wake {
             self.shared.work.notify_one();
         }
@@ -807,7 +807,7 @@ impl Committer {
             enqueued: Instant::now(),
         });
         let gather_ends = gather_may_end(&q, &self.shared.options);
-        let wake_io = wake == Wake::Thread && q.io_idle;
+        let wake_io = wake == Wake::Thread && q.io_thread_idle_with_work();
         // Read under the queue lock, which a truncation holds to bump it.
         let generation = self.shared.watermark.generation();
         drop(q);

@@ -98,8 +98,9 @@ pub(crate) struct Queue {
     pub(crate) gather_target: usize,
     /// A group was taken and is being written.
     pub(crate) writing: bool,
-    /// The I/O thread waits on `Shared::work`: an enqueue notifies it only
-    /// then (the thread looks at the queue before it waits again).
+    /// The I/O thread waits on `Shared::work`: queueing notifies it only
+    /// then ([`Queue::io_thread_idle_with_work`]; the thread looks at the
+    /// queue before it waits again).
     pub(crate) io_idle: bool,
     /// Emptied buffers of packed unsynced appends, for reuse.
     pub(crate) pool: Vec<Packed>,
@@ -148,6 +149,14 @@ impl Queue {
             io_idle: false,
             pool: Vec::new(),
         }
+    }
+}
+
+impl Queue {
+    /// Whether the I/O thread sleeps while requests wait: the one test of
+    /// whether queueing must wake it.
+    pub(crate) fn io_thread_idle_with_work(&self) -> bool {
+        self.io_idle && !self.requests.is_empty()
     }
 }
 

@@ -214,11 +214,14 @@ fn enter_gather(q: &mut Queue, target: usize) {
 /// waiting now: the one call that decides when to notify
 /// `Shared::gathered` after a change to the queue. Notifying after every
 /// enqueue instead woke the sync thread once per appender, dozens of times
-/// per sync with 64 writers, to find it still had to wait. Conservative:
-/// with two gatherers it tests the smaller target for both.
+/// per sync with 64 writers, to find it still had to wait.
+///
+/// Tests the group's condition with the smallest target: the sync's
+/// ([`sync_gathers`]) stops only where the group's does too (enough
+/// callers, or a control or a close), so its gatherer is woken at least
+/// then, and again when the group being written is released.
 pub(crate) fn gather_may_end(q: &Queue, opts: &CommitOptions) -> bool {
-    q.gathering > 0
-        && (!group_gathers(q, q.gather_target, opts) || !sync_gathers(q, q.gather_target))
+    q.gathering > 0 && !group_gathers(q, q.gather_target, opts)
 }
 
 /// How long [`gather`] and [`gather_for_sync`] wait at most, given the
