@@ -110,7 +110,8 @@ impl Walker {
         let Some(range) = self.corrupt.pop() else {
             return detail;
         };
-        self.skipped_from = None;
+        // `skipped_from` stays: with its range popped, `nothing_kept`
+        // cannot hold for it again.
         self.pos.commit = s.commit;
         self.pos.commit_lsn = s.commit_lsn;
         Some(format!(
@@ -204,7 +205,6 @@ impl Walker {
         self.open.batch = None;
         match resync {
             Some(p) => {
-                self.last_resync = Some((self.pos.seg_idx, p.offset));
                 self.skipped_from = Some(SkippedFrom {
                     seg_idx: self.pos.seg_idx,
                     commit: self.pos.commit,

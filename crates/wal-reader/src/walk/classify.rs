@@ -262,7 +262,9 @@ impl Walker {
     /// itself (too long, a bad marker), or one the walk already resumed
     /// at, is skipped.
     fn resync_after(&mut self, x: u64, fault: &Fault, min: Lsn) -> Result<Option<Phys>> {
-        let again = self.last_resync == Some((self.pos.seg_idx, x));
+        let again = self
+            .skipped_from
+            .is_some_and(|s| (s.seg_idx, s.resumed_at) == (self.pos.seg_idx, x));
         let from = match fault {
             Fault::Sequence(f) if !again && !f.bad_by_itself() => x,
             _ => x.saturating_add(1),

@@ -187,10 +187,9 @@ pub(crate) struct Walker {
     proof: Proof,
     /// The sparse seek index.
     index: SeekIndex,
-    /// (Skipping mode) where the walk last resumed after damage.
-    last_resync: Option<(usize, u64)>,
     /// (Skipping mode) where the log would have ended before the damage
-    /// the walk last skipped in this segment, and where it resumed after it.
+    /// the walk last skipped, and where it resumed after it (which a second
+    /// resync at the same damage must not pick again).
     skipped_from: Option<SkippedFrom>,
     /// What the searches after damage may still read in the segment being
     /// read (set at the first search; see [`Scanner::find_valid`]).
@@ -232,7 +231,6 @@ impl Walker {
             corrupt: Vec::new(),
             end: None,
             yielded: Lsn::ZERO,
-            last_resync: None,
             skipped_from: None,
             scan_budget: None,
         }

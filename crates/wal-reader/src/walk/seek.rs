@@ -47,7 +47,6 @@ impl Walker {
         self.end = None;
         self.yielded = Lsn::ZERO;
         self.corrupt.clear();
-        self.last_resync = None;
         self.skipped_from = None;
         let oldest = self.oldest();
         if self.segments.is_empty() {
