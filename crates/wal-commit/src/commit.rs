@@ -17,7 +17,7 @@ use crate::io_thread::{self, IoThread, lead};
 use crate::metrics::Metrics;
 use crate::options::CommitOptions;
 use crate::prepare::{self, PrepareThread};
-use crate::queue::{Ack, Framing, Queue, Request, Shared};
+use crate::queue::{Ack, Framing, Queue, Request, SegmentFit, Shared};
 use crate::records::{PACK_MAX_RECORD, Packed, RequestRecords};
 use crate::scheduler::gather_may_end;
 use crate::stats::{Counters, Stats};
@@ -201,6 +201,13 @@ impl Committer {
         } else {
             (None, None)
         };
+        let fit = SegmentFit::new(
+            log.new_segment_room(),
+            encryption.overhead(),
+            encryption.marker_overhead(),
+            options.fragment_size,
+        );
+        fit.publish(log.room());
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::new(next_lsn)),
             work: Condvar::new(),
@@ -212,6 +219,7 @@ impl Committer {
             options: options.clone(),
             segments: Mutex::new(log.segments().iter().map(|s| s.first_lsn()).collect()),
             io: Mutex::new(Some(IoState::new(log, encoder, encryption, nudge, options))),
+            fit,
         });
         if options.pipelined_sync && matches!(sync_mode, SyncMode::Data | SyncMode::All) {
             attach_sync_thread(&shared);
@@ -429,7 +437,11 @@ impl Committer {
             bytes,
             ..
         }) = q.requests.back_mut()
-            && packed.fits(payload, opts.max_group_records)
+            && packed.fits(
+                payload,
+                opts.max_group_records,
+                self.shared.fit.pack_bytes(),
+            )
             && *bytes + payload.len() <= opts.max_group_bytes
         {
             packed.push(payload);

@@ -144,11 +144,13 @@ impl IoState {
         }
     }
 
-    /// Publishes the log's segments ([`Committer::segment_starts`](crate::Committer::segment_starts)) if
+    /// Publishes the room left in the current segment (for sizing the
+    /// next group), and the log's segments ([`Committer::segment_starts`](crate::Committer::segment_starts)) if
     /// they may have changed: always after a control operation; after a
     /// group only if it began a segment (the first, the last or the count
     /// differs), which costs no lock otherwise.
     pub(crate) fn publish_segments(&mut self, shared: &Shared, when: Publish) {
+        shared.fit.publish(self.log.room());
         let seen = segments_shape(&self.log);
         if when == Publish::IfChanged && seen == self.segments_seen {
             return;

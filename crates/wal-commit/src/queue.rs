@@ -6,11 +6,11 @@
 //! watermark's; `Shared::segments` is never held while another is taken.
 
 use std::collections::VecDeque;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use wal_format::Lsn;
+use wal_format::{BatchMarker, CommitMarker, Lsn, RECORD_HEADER_LEN};
 
 use crate::control::Control;
 use crate::error::Error;
@@ -126,6 +126,82 @@ pub(crate) struct Shared {
     /// holds `io` after a change ([`IoState::publish_segments`]); never
     /// held while taking another lock.
     pub(crate) segments: Mutex<Vec<Lsn>>,
+    /// How much the segment the next group goes to can take.
+    pub(crate) fit: SegmentFit,
+}
+
+/// What sizes a group to its segment ([`scheduler::take_group`]), so that
+/// a group that would not fit does not leave the rest of the segment
+/// unused: the room left (as whoever holds the I/O lock last published
+/// it) and an upper estimate of the bytes each request takes encoded.
+#[derive(Debug)]
+pub(crate) struct SegmentFit {
+    /// [`wal_io::SegmentLog::room`] after the last group or control, less
+    /// a group's commit marker.
+    room: AtomicU64,
+    /// The same for a new segment.
+    fresh: u64,
+    /// Bytes a record's encoding adds to its payload: its header, and
+    /// the tag when encrypted.
+    per_record: u64,
+    /// A group's commit marker, or a batch's marker, encoded.
+    per_marker: u64,
+    /// Payloads longer than this take one header per fragment.
+    fragment: u64,
+}
+
+impl SegmentFit {
+    /// For a log whose new segments take `fresh` bytes, records whose
+    /// encoding adds `tag` bytes each (and `marker_tag` to a marker), and
+    /// payloads split into fragments of `fragment` bytes.
+    pub(crate) fn new(fresh: u64, tag: usize, marker_tag: usize, fragment: usize) -> SegmentFit {
+        let per_marker = (RECORD_HEADER_LEN
+            + CommitMarker::ENCODED_LEN.max(BatchMarker::ENCODED_LEN)
+            + marker_tag) as u64;
+        SegmentFit {
+            room: AtomicU64::new(fresh.saturating_sub(per_marker)),
+            fresh: fresh.saturating_sub(per_marker),
+            per_record: (RECORD_HEADER_LEN + tag) as u64,
+            per_marker,
+            fragment: fragment.max(1) as u64,
+        }
+    }
+
+    /// Publishes the room the log has now ([`wal_io::SegmentLog::room`]).
+    pub(crate) fn publish(&self, room: u64) {
+        self.room
+            .store(room.saturating_sub(self.per_marker), Ordering::Relaxed);
+    }
+
+    /// The most payload bytes unsynced appends are packed into one request
+    /// ([`crate::records::PACK_BYTES`] at most): a sixteenth of a new
+    /// segment's room, so that a segment that cannot take the next pack
+    /// is left with little unused.
+    pub(crate) fn pack_bytes(&self) -> usize {
+        usize::try_from(self.fresh / 16)
+            .unwrap_or(usize::MAX)
+            .max(1)
+    }
+
+    /// The room left in the current segment, and a new segment's.
+    pub(crate) fn room(&self) -> (u64, u64) {
+        (self.room.load(Ordering::Relaxed), self.fresh)
+    }
+
+    /// At least the bytes `r` takes encoded, unless compression shrinks
+    /// it: payloads, headers (one per fragment), tags and its batch marker.
+    pub(crate) fn estimate(&self, r: &Request) -> u64 {
+        let bytes = r.bytes as u64;
+        let headers = (r.records.len() as u64).saturating_add(bytes / self.fragment);
+        let marker = if r.framing == Framing::Batch {
+            self.per_marker
+        } else {
+            0
+        };
+        bytes
+            .saturating_add(headers.saturating_mul(self.per_record))
+            .saturating_add(marker)
+    }
 }
 
 impl Queue {

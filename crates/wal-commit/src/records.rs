@@ -93,10 +93,10 @@ impl Packed {
     }
 
     /// Whether `payload` may join: it is small, and the buffer stays within
-    /// [`PACK_BYTES`] and `max_records`.
-    pub(crate) fn fits(&self, payload: &[u8], max_records: usize) -> bool {
+    /// `max_bytes` (at most [`PACK_BYTES`]) and `max_records`.
+    pub(crate) fn fits(&self, payload: &[u8], max_records: usize, max_bytes: usize) -> bool {
         payload.len() <= PACK_MAX_RECORD
-            && self.data.len() + payload.len() <= PACK_BYTES
+            && self.data.len() + payload.len() <= max_bytes.min(PACK_BYTES)
             && self.ends.len() < max_records
     }
 
@@ -134,7 +134,7 @@ mod tests {
         let mut p = Packed::with_room();
         let payloads: [&[u8]; 4] = [b"a", b"", b"bcd", &[7u8; 1000]];
         for payload in payloads {
-            assert!(p.fits(payload, 16));
+            assert!(p.fits(payload, 16, PACK_BYTES));
             p.push(payload);
         }
         let records = RequestRecords::Packed(p);
@@ -148,10 +148,12 @@ mod tests {
     #[test]
     fn packing_stops_at_its_limits() {
         let mut p = Packed::with_room();
-        assert!(!p.fits(&vec![0u8; PACK_MAX_RECORD + 1], 16));
+        assert!(!p.fits(&vec![0u8; PACK_MAX_RECORD + 1], 16, PACK_BYTES));
         p.push(&[1u8; 10]);
-        assert!(!p.fits(b"x", 1), "record limit");
-        while p.fits(&[0u8; PACK_MAX_RECORD], usize::MAX) {
+        assert!(!p.fits(b"x", 1, PACK_BYTES), "record limit");
+        assert!(p.fits(&[2u8; 10], 16, 20), "up to the byte limit");
+        assert!(!p.fits(&[2u8; 11], 16, 20), "byte limit");
+        while p.fits(&[0u8; PACK_MAX_RECORD], usize::MAX, PACK_BYTES) {
             p.push(&[0u8; PACK_MAX_RECORD]);
         }
         assert!(p.data.len() <= PACK_BYTES);

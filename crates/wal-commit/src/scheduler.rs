@@ -13,7 +13,7 @@ use wal_format::Lsn;
 
 use crate::control::Control;
 use crate::options::CommitOptions;
-use crate::queue::{Ack, Queue, Request, Shared, pending_bytes, synced_or_submitted};
+use crate::queue::{Ack, Queue, Request, SegmentFit, Shared, pending_bytes, synced_or_submitted};
 
 /// The longest [`gather`] waits, whatever the syncs take.
 pub(crate) const MAX_GATHER: Duration = Duration::from_millis(2);
@@ -37,16 +37,28 @@ pub(crate) fn take_work(shared: &Shared) -> Option<Work> {
     if let Some(c) = q.controls.pop_front() {
         return Some(Work::Control(c));
     }
-    take_group(&shared.options, &mut q)
+    take_group(&shared.options, &shared.fit, &mut q)
         .map(Work::Group)
         .or_else(|| sync_owed(q.sync_to, synced_or_submitted(shared, &q)).then_some(Work::Sync))
 }
 
 /// Takes the requests at the front of the queue that make one group, and
 /// starts a new estimate of the writers it serves.
-pub(crate) fn take_group(opts: &CommitOptions, q: &mut Queue) -> Option<Vec<Request>> {
-    let sizes = q.requests.iter().map(|r| (r.records.len(), r.bytes));
-    let n = group_len(sizes, opts.max_group_records, opts.max_group_bytes);
+pub(crate) fn take_group(
+    opts: &CommitOptions,
+    fit: &SegmentFit,
+    q: &mut Queue,
+) -> Option<Vec<Request>> {
+    let sizes = q
+        .requests
+        .iter()
+        .map(|r| (r.records.len(), r.bytes, fit.estimate(r)));
+    let limits = Limits {
+        records: opts.max_group_records,
+        bytes: opts.max_group_bytes,
+        room: fit.room(),
+    };
+    let n = group_len(sizes, limits);
     if n == 0 {
         return None;
     }
@@ -57,21 +69,39 @@ pub(crate) fn take_group(opts: &CommitOptions, q: &mut Queue) -> Option<Vec<Requ
     Some(group)
 }
 
-/// How many requests of the given sizes (records, bytes), from the front,
-/// one group takes: as many as fit within `max_records` and `max_bytes`,
-/// in order (a request is never split, none is skipped), and always the
-/// first, however large.
-pub(crate) fn group_len(
-    sizes: impl Iterator<Item = (usize, usize)>,
-    max_records: usize,
-    max_bytes: usize,
-) -> usize {
+/// What bounds one group.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// The most records.
+    pub(crate) records: usize,
+    /// The most payload bytes.
+    pub(crate) bytes: usize,
+    /// The encoded bytes the current segment can still take, and a new
+    /// segment ([`SegmentFit::room`]).
+    pub(crate) room: (u64, u64),
+}
+
+/// How many requests of the given sizes (records, payload bytes, encoded
+/// bytes), from the front, one group takes: as many as fit within the
+/// limits, in order (a request is never split, none is skipped), and
+/// always the first, however large. The group stops before a request the
+/// segment it goes to has no room for (a new segment when the first does
+/// not fit in the current one), so that the rest of the segment is filled
+/// by the next groups instead of being left unused by a rotation.
+pub(crate) fn group_len(sizes: impl Iterator<Item = (usize, usize, u64)>, limits: Limits) -> usize {
     let (mut n, mut records, mut bytes) = (0usize, 0usize, 0usize);
-    for (r, b) in sizes {
-        let fits = records + r <= max_records && bytes + b <= max_bytes;
+    let (now, fresh) = limits.room;
+    let mut left = now;
+    for (r, b, encoded) in sizes {
+        let fits = records + r <= limits.records && bytes + b <= limits.bytes && encoded <= left;
         if n > 0 && !fits {
             break;
         }
+        if n == 0 && encoded > left {
+            // The group begins a new segment.
+            left = fresh;
+        }
+        left = left.saturating_sub(encoded);
         n += 1;
         records += r;
         bytes += b;
@@ -296,23 +326,53 @@ mod tests {
         q
     }
 
+    /// `group_len` with the record and byte limits and room to spare.
+    fn len_within(sizes: &[(usize, usize)], records: usize, bytes: usize) -> usize {
+        let limits = Limits {
+            records,
+            bytes,
+            room: (u64::MAX, u64::MAX),
+        };
+        group_len(sizes.iter().map(|&(r, b)| (r, b, b as u64)), limits)
+    }
+
     #[test]
     fn a_group_takes_requests_in_order_within_both_limits() {
         let sizes = [(1, 10), (1, 10), (1, 10)];
-        assert_eq!(group_len(sizes.into_iter(), 2, 100), 2);
-        assert_eq!(group_len(sizes.into_iter(), 10, 25), 2);
-        assert_eq!(group_len(sizes.into_iter(), 3, 30), 3);
-        assert_eq!(group_len([(2, 1), (2, 1)].into_iter(), 3, 100), 1);
+        assert_eq!(len_within(&sizes, 2, 100), 2);
+        assert_eq!(len_within(&sizes, 10, 25), 2);
+        assert_eq!(len_within(&sizes, 3, 30), 3);
+        assert_eq!(len_within(&[(2, 1), (2, 1)], 3, 100), 1);
     }
 
     #[test]
     fn a_group_always_takes_its_first_request_and_skips_none() {
-        assert_eq!(group_len([(5, 1000), (1, 1)].into_iter(), 1, 10), 1);
-        assert_eq!(
-            group_len([(1, 10), (1, 100), (1, 10)].into_iter(), 10, 50),
-            1
-        );
-        assert_eq!(group_len(std::iter::empty(), 10, 10), 0);
+        assert_eq!(len_within(&[(5, 1000), (1, 1)], 1, 10), 1);
+        assert_eq!(len_within(&[(1, 10), (1, 100), (1, 10)], 10, 50), 1);
+        assert_eq!(len_within(&[], 10, 10), 0);
+    }
+
+    /// A group stops where its segment is full, so the next group fills
+    /// the rest instead of a rotation leaving it unused; a group whose
+    /// first request does not fit begins a new segment and is sized to
+    /// that one.
+    #[test]
+    fn a_group_fills_what_is_left_of_its_segment() {
+        let sizes = [(1, 10, 40), (1, 10, 40), (1, 10, 40), (1, 10, 40)];
+        let within = |now, fresh| {
+            let limits = Limits {
+                records: 100,
+                bytes: 1000,
+                room: (now, fresh),
+            };
+            group_len(sizes.into_iter(), limits)
+        };
+        assert_eq!(within(100, 1000), 2, "two fit in what is left");
+        assert_eq!(within(80, 1000), 2, "exactly");
+        assert_eq!(within(79, 1000), 1);
+        assert_eq!(within(30, 100), 2, "a new segment, sized to it");
+        assert_eq!(within(30, 1000), 4);
+        assert_eq!(within(30, 10), 1, "the first, however large");
     }
 
     /// Gatherers are woken when one of them may stop, and only then: once

@@ -185,6 +185,32 @@ impl SegmentLog {
         }
     }
 
+    /// The most bytes the next batch can take and still go where
+    /// [`SegmentLog::begin_batch`] would put it without leaving space
+    /// behind: what is left of the current segment, or a whole segment's
+    /// room (less its header) when the next batch begins a new one anyway.
+    /// A writer that sizes its batches to this leaves no more unused at the
+    /// end of a segment than its last batch's slack.
+    #[must_use]
+    pub fn room(&self) -> u64 {
+        match &self.writer {
+            Writer::Active(a)
+                if !self.force_new_segment && a.offset > wal_format::SEGMENT_HEADER_LEN as u64 =>
+            {
+                self.options.segment_size.saturating_sub(a.offset)
+            }
+            _ => self.new_segment_room(),
+        }
+    }
+
+    /// The bytes a new segment takes after its header.
+    #[must_use]
+    pub fn new_segment_room(&self) -> u64 {
+        self.options
+            .segment_size
+            .saturating_sub(wal_format::SEGMENT_HEADER_LEN as u64)
+    }
+
     /// Opens a segment (by its first LSN) for reading.
     ///
     /// # Errors

@@ -225,3 +225,42 @@ fn packing_respects_the_group_and_in_flight_limits() {
         assert_eq!(recovered.len(), 400);
     }
 }
+
+/// Unsynced appends written in bulk fill each segment before the next
+/// begins: groups (and the requests they are packed into) are sized to
+/// the room the segment has left, so a rotation leaves little unused, and
+/// no group makes a segment longer than the segment size.
+#[test]
+fn bulk_unsynced_appends_fill_each_segment() {
+    let sim = SimStorage::new(12);
+    let log = open(&sim);
+    let mut submitted = BTreeMap::new();
+    let last = append_unsynced_with(&log, 3000, &mut submitted, |s| payload(3, s % 300));
+    assert_eq!(log.sync().unwrap(), last);
+    log.close().unwrap();
+    let segment_size = 64 * 1024;
+    let mut segments: Vec<_> = wal_io::Storage::list_dir(&sim, Path::new(DIR))
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.name.ends_with(".wal"))
+        .map(|e| e.name)
+        .collect();
+    segments.sort();
+    assert!(segments.len() > 10, "{} segments", segments.len());
+    let sealed = &segments[..segments.len() - 1];
+    for name in sealed {
+        let bytes = sim.contents(&Path::new(DIR).join(name)).unwrap();
+        assert_eq!(bytes.len(), segment_size, "{name} is not one segment long");
+        let used = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        // What one more request (a pack of a sixteenth of a segment, or
+        // one record of up to 5 KiB) and its headers would have taken.
+        assert!(
+            segment_size - used < 6 * 1024,
+            "{name}: {} bytes left unused",
+            segment_size - used
+        );
+    }
+    let recovered = read_all(Arc::new(sim), Path::new(DIR));
+    check_oracle(12, &recovered, &submitted, submitted.keys().copied());
+    assert_eq!(recovered.len(), 3000);
+}
