@@ -12,11 +12,11 @@
 //!   (groups of up to 8 MiB written as they fill, no sync), then one
 //!   [`Committer::sync`], as the peers write and sync once.
 //! - Recovery: what reopening a log for writing and replaying it costs a
-//!   user: `wal_reader::recover` (the scan `groupwal::Wal::open` runs: find
-//!   the end of valid data, classify what follows, make the log ready to
-//!   append), then a full read with `wal_reader::LogReader` (streaming,
-//!   every record's CRC, salt and LSN checked). Two passes over the data,
-//!   where the peers' reopen replays in one.
+//!   user: `wal_reader::recover_with` (the scan `groupwal::Wal::open`
+//!   runs: find the end of valid data, classify what follows, make the log
+//!   ready to append), handing each record to the caller as it is checked
+//!   (CRC, salt, LSN): one pass over the data, as the peers' reopen
+//!   replays.
 
 use std::io;
 use std::path::Path;
