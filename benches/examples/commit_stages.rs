@@ -11,7 +11,8 @@
 //! `NO_ADAPTIVE=1` turns `CommitOptions::adaptive_delay` off. `ASYNC=1`
 //! makes the writers tokio tasks (`append_async`, a multi-threaded runtime
 //! with one worker per core) instead of threads. `SEGMENT_MIB=N` sets the
-//! segment size; `SETTLE_SECS=S` waits S seconds after the first append
+//! segment size; `WRITEBACK_KIB=N` sets `LogOptions::writeback_bytes`;
+//! `SETTLE_SECS=S` waits S seconds after the first append
 //! before measuring (so the first spare is prepared before, not during,
 //! the measured appends: with a segment larger than what the run writes,
 //! the run measures syncs into a zero-filled segment with no zero-fill
@@ -54,6 +55,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir_in(std::env::current_dir()?)?;
     let mut log_options = LogOptions::new();
     log_options.create(true).preallocation(preallocation);
+    if let Ok(kib) = std::env::var("WRITEBACK_KIB") {
+        log_options.writeback_bytes(kib.parse::<u64>()? << 10);
+    }
     if let Ok(mib) = std::env::var("SEGMENT_MIB") {
         log_options.segment_size(mib.parse::<u64>()? << 20);
     }
