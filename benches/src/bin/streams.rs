@@ -20,7 +20,8 @@ use groupwal_benches::streams::{Shape, StreamLog, StreamResult, run};
 struct Args {
     /// Engines, in column order: groupwal, raft-engine (and
     /// groupwal-fallocate: segments fallocated, not zero-filled;
-    /// groupwal-no-adaptive: no adaptive wait for returning writers).
+    /// groupwal-no-adaptive: no adaptive wait for returning writers;
+    /// groupwal-yield: waiting appenders yield before they sleep).
     #[arg(long, value_delimiter = ',', default_value = "groupwal,raft-engine")]
     engines: Vec<String>,
     /// Writer counts of the `own` and `spread` workloads.
@@ -66,6 +67,11 @@ fn open(engine: &str, dir: &std::path::Path, streams: u64) -> io::Result<Box<dyn
         "groupwal-no-adaptive" => {
             let mut o = groupwal::WalOptions::new();
             o.adaptive_delay(false);
+            Box::new(GroupwalStreams::open_with(dir, &o)?)
+        }
+        "groupwal-yield" => {
+            let mut o = groupwal::WalOptions::new();
+            o.wait_yields(groupwal_benches::engines::YIELDS);
             Box::new(GroupwalStreams::open_with(dir, &o)?)
         }
         "raft-engine" => Box::new(RaftEngineStreams::open(dir, streams)?),

@@ -58,6 +58,9 @@ pub struct Variant {
     /// Whether spares after bulk-written segments are fallocated only
     /// (`WalOptions::adaptive_preallocation`, the default).
     pub adaptive_preallocation: bool,
+    /// How many times a waiting appender yields before it sleeps
+    /// (`CommitOptions::wait_yields`; 0, the default: it sleeps at once).
+    pub wait_yields: u32,
 }
 
 impl Variant {
@@ -71,6 +74,7 @@ impl Variant {
         adaptive_delay: true,
         pipelined_sync: true,
         adaptive_preallocation: true,
+        wait_yields: 0,
     };
 
     /// The default configuration in another sync mode.
@@ -124,7 +128,8 @@ impl GroupwalLog {
             .prepare_in_background(variant.prepare_in_background)
             .adaptive_delay(variant.adaptive_delay)
             .pipelined_sync(variant.pipelined_sync)
-            .adaptive_preallocation(variant.adaptive_preallocation);
+            .adaptive_preallocation(variant.adaptive_preallocation)
+            .wait_yields(variant.wait_yields);
         if variant.encryption {
             let key = wal_crypto::Key::from_bytes([0x5a; wal_crypto::KEY_LEN]);
             let keys = wal_crypto::Keyring::new(wal_format::KeyId::new(1), key)

@@ -53,6 +53,10 @@ pub struct EngineInfo {
     pub recover: Option<RecoverFn>,
 }
 
+/// `CommitOptions::wait_yields` of the `groupwal-yield` engines (here and
+/// in the `streams` binary).
+pub const YIELDS: u32 = 16;
+
 fn gw(dir: &Path, variant: Variant) -> io::Result<Box<dyn DurableLog>> {
     Ok(Box::new(GroupwalLog::open(dir, variant)?))
 }
@@ -144,6 +148,20 @@ pub const ENGINES: &[EngineInfo] = &[
                 dir,
                 Variant {
                     adaptive_delay: false,
+                    ..Variant::DEFAULT
+                },
+            )
+        },
+        recover: None,
+    },
+    EngineInfo {
+        name: "groupwal-yield",
+        about: "groupwal with waiting appenders that yield their CPU 16 times before they sleep (CommitOptions::wait_yields(16))",
+        open: |dir, _| {
+            gw(
+                dir,
+                Variant {
+                    wait_yields: YIELDS,
                     ..Variant::DEFAULT
                 },
             )

@@ -136,6 +136,15 @@ impl WalOptions {
         self
     }
 
+    /// How many times a thread blocked until its record is durable yields
+    /// its CPU before it sleeps: more commits per second with many
+    /// writers, for CPU time the waiting threads keep busy. See
+    /// `wal_commit::CommitOptions::wait_yields`. By default, 0.
+    pub fn wait_yields(&mut self, n: u32) -> &mut Self {
+        self.commit.wait_yields(n);
+        self
+    }
+
     /// Syncs groups on a thread of their own while the next ones are
     /// written, so a group's cycle is the longer of its write and its sync
     /// rather than their sum (a record is still acknowledged only after a

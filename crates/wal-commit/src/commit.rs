@@ -213,7 +213,7 @@ impl Committer {
             work: Condvar::new(),
             gathered: Condvar::new(),
             sync_nanos: AtomicU64::new(0),
-            watermark: Watermark::new(durable),
+            watermark: Watermark::new(durable, options.wait_yields),
             counters: Counters::default(),
             metrics: Metrics::new(log.dir()),
             options: options.clone(),

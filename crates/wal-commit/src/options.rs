@@ -22,6 +22,7 @@ pub struct CommitOptions {
     pub(crate) max_group_bytes: usize,
     pub(crate) max_delay: Option<Duration>,
     pub(crate) adaptive_delay: bool,
+    pub(crate) wait_yields: u32,
     pub(crate) pipelined_sync: bool,
     pub(crate) adaptive_preallocation: bool,
     pub(crate) max_in_flight_bytes: usize,
@@ -48,6 +49,7 @@ impl CommitOptions {
             max_group_bytes: 8 << 20,
             max_delay: None,
             adaptive_delay: true,
+            wait_yields: 0,
             pipelined_sync: true,
             adaptive_preallocation: true,
             max_in_flight_bytes: 64 << 20,
@@ -103,6 +105,24 @@ impl CommitOptions {
     /// By default, on.
     pub fn adaptive_delay(&mut self, on: bool) -> &mut Self {
         self.adaptive_delay = on;
+        self
+    }
+
+    /// How many times a thread blocked until its record is durable gives
+    /// up its CPU (`sched_yield`) while the watermark does not move, before
+    /// it goes to sleep. A thread that yields stays runnable: when the sync
+    /// it waits for returns it runs again without being woken, where a
+    /// sleeping one costs a wake-up (on a virtual machine, one whose CPU
+    /// has gone idle costs an exit to the host first). More commits per
+    /// second with many writers, for CPU time: a yield returns at once
+    /// when nothing else is runnable, so the waiting threads keep the CPUs
+    /// busy (measured in `docs/PERFORMANCE.md`, "Yielding before
+    /// sleeping"). For a log that has its machine to itself; async waiters
+    /// never yield.
+    ///
+    /// By default, 0: a waiter sleeps at once.
+    pub fn wait_yields(&mut self, n: u32) -> &mut Self {
+        self.wait_yields = n;
         self
     }
 

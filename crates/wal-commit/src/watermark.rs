@@ -36,15 +36,21 @@ pub(crate) struct Watermark {
     lock: Mutex<()>,
     /// Bumped after every change of state; blocked waiters sleep on it.
     epoch: AtomicU32,
+    /// How many times a blocked thread yields while the epoch stays the
+    /// same before it sleeps ([`crate::CommitOptions::wait_yields`]).
+    yields: u32,
     notify: Notify,
     /// Run when records become durable ([`crate::Pending::on_durable`]).
     callbacks: Callbacks,
 }
 
 impl Watermark {
-    pub(crate) fn new(durable: Lsn) -> Self {
+    /// A watermark at `durable`, whose blocked waiters yield `yields`
+    /// times before they sleep.
+    pub(crate) fn new(durable: Lsn, yields: u32) -> Self {
         Watermark {
             durable: AtomicU64::new(durable.get()),
+            yields,
             ..Default::default()
         }
     }
@@ -80,15 +86,31 @@ impl Watermark {
     }
 
     /// Blocks until `decided` returns a value: read the epoch, check, and
-    /// sleep only while the epoch is the one read before the check.
+    /// sleep only while the epoch is the one read before the check (after
+    /// yielding up to `yields` times while it is).
     fn block_until<T>(&self, mut decided: impl FnMut() -> Option<T>) -> T {
         loop {
             let epoch = self.epoch.load(Ordering::SeqCst);
             if let Some(r) = decided() {
                 return r;
             }
+            if self.yielded_past(epoch) {
+                continue;
+            }
             atomic_wait::wait(&self.epoch, epoch);
         }
+    }
+
+    /// Yields the CPU up to `yields` times while the epoch is `epoch`;
+    /// whether it moved.
+    fn yielded_past(&self, epoch: u32) -> bool {
+        for _ in 0..self.yields {
+            if self.epoch.load(Ordering::SeqCst) != epoch {
+                return true;
+            }
+            std::thread::yield_now();
+        }
+        false
     }
 
     /// The current truncation generation.
@@ -283,7 +305,13 @@ mod tests {
 
     #[test]
     fn waiters_see_publishes_and_poison() {
-        let w = Arc::new(Watermark::new(Lsn::new(3)));
+        for yields in [0, 16] {
+            waiters_see_publishes_and_poison_yielding(yields);
+        }
+    }
+
+    fn waiters_see_publishes_and_poison_yielding(yields: u32) {
+        let w = Arc::new(Watermark::new(Lsn::new(3), yields));
         assert_eq!(w.wait(Lsn::new(2), 0).unwrap(), Lsn::new(2));
         let waiter = {
             let w = w.clone();
@@ -305,9 +333,25 @@ mod tests {
         assert_eq!(w.wait(Lsn::new(10), 0).unwrap(), Lsn::new(10));
     }
 
+    /// A waiter that yields goes to sleep once its yields are spent while
+    /// nothing changes, and stops yielding as soon as something does.
+    #[test]
+    fn yielding_ends_at_a_change_or_after_its_yields() {
+        let w = Watermark::new(Lsn::ZERO, 8);
+        let epoch = w.epoch.load(Ordering::SeqCst);
+        assert!(!w.yielded_past(epoch), "nothing changed: sleep");
+        w.publish(Lsn::new(1));
+        assert!(w.yielded_past(epoch), "the epoch moved");
+        let none = Watermark::new(Lsn::ZERO, 0);
+        assert!(
+            !none.yielded_past(epoch.wrapping_add(1)),
+            "no yields: sleep at once"
+        );
+    }
+
     #[test]
     fn async_waiters_need_no_runtime_of_ours() {
-        let w = Arc::new(Watermark::new(Lsn::ZERO));
+        let w = Arc::new(Watermark::new(Lsn::ZERO, 0));
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

@@ -12,8 +12,24 @@ use crate::support::{DIR, open, payload, read_all};
 
 #[test]
 fn threads_get_dense_unique_lsns_and_all_records_survive_close() {
+    dense_lsns_and_every_record_read_back(0);
+}
+
+/// The same with waiters that yield before they sleep: each is still
+/// woken for its record, however the yields and the syncs interleave.
+#[test]
+fn yielding_waiters_get_every_record_acknowledged() {
+    dense_lsns_and_every_record_read_back(16);
+}
+
+fn dense_lsns_and_every_record_read_back(wait_yields: u32) {
     let storage = SimStorage::new(1);
-    let log = Arc::new(open(&storage));
+    let mut options = crate::support::commit_options();
+    options.wait_yields(wait_yields);
+    let log = Arc::new(crate::support::open_with(
+        Arc::new(storage.clone()),
+        &options,
+    ));
     let writers: Vec<_> = (0..8u64)
         .map(|w| {
             let log = log.clone();
