@@ -113,7 +113,7 @@ impl CommitOptions {
     /// it goes to sleep. A thread that yields stays runnable: when the sync
     /// it waits for returns it runs again without being woken, where a
     /// sleeping one costs a wake-up (on a virtual machine, one whose CPU
-    /// has gone idle costs an exit to the host first). More commits per
+    /// has gone idle first brings that CPU back). More commits per
     /// second with many writers, for CPU time: a yield returns at once
     /// when nothing else is runnable, so the waiting threads keep the CPUs
     /// busy (measured in `docs/PERFORMANCE.md`, "Yielding before
