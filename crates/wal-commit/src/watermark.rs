@@ -8,7 +8,9 @@
 //! missed. Unlike a condition variable, a woken thread takes no lock on
 //! its way out: with a condition variable, the 64 waiters a sync
 //! acknowledged woke one after another, each handing the condition
-//! variable's mutex to the next (`docs/PERFORMANCE.md`).
+//! variable's mutex to the next (`docs/PERFORMANCE.md`). With
+//! [`crate::CommitOptions::wait_yields`] it first yields its CPU a few
+//! times while the epoch stays the same, and sleeps only after.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
