@@ -328,6 +328,9 @@ fn submitted_entries_count_at_once_and_read_once_durable() {
 
 /// Nothing but the submission wakes the log's thread: a handle awaited
 /// from async code (which never writes itself) still becomes durable.
+/// Many rounds, so that some submissions find the thread asleep (after a
+/// sync the I/O thread has usually gone to sleep by the time the waiter
+/// runs; the first rounds may find it still awake).
 #[test]
 fn a_submitted_entry_awaited_from_async_code_becomes_durable() {
     let storage = SimStorage::new(29);
@@ -336,10 +339,13 @@ fn a_submitted_entry_awaited_from_async_code_becomes_durable() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let single = wal.stream(5).submit(b"a").unwrap();
-        assert_eq!(single.wait_async().await.unwrap(), 1);
-        let batch = wal.stream(5).submit_at(2, &[b"b", b"c"]).unwrap();
-        assert_eq!(batch.wait_async().await.unwrap(), 3);
+        for round in 0..100u64 {
+            let single = wal.stream(5).submit(b"a").unwrap();
+            assert_eq!(single.wait_async().await.unwrap(), 3 * round + 1);
+            let next = 3 * round + 2;
+            let batch = wal.stream(5).submit_at(next, &[b"b", b"c"]).unwrap();
+            assert_eq!(batch.wait_async().await.unwrap(), next + 1);
+        }
     });
     wal.close().unwrap();
 }
