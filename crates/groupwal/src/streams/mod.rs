@@ -741,10 +741,7 @@ impl Stream<'_> {
     ///
     /// As [`Wal::append`].
     pub fn append(&self, entry: &[u8]) -> Result<u64> {
-        let (pending, index) = self
-            .wal
-            .submit_built(|st| self.appends_from(st, None, &[entry]))?;
-        StreamPending { pending, index }.wait()
+        self.queue(None, &[entry])?.wait()
     }
 
     /// The async form of [`Stream::append`].
@@ -753,11 +750,7 @@ impl Stream<'_> {
     ///
     /// As [`Wal::append`].
     pub async fn append_async(&self, entry: &[u8]) -> Result<u64> {
-        let (pending, index) = self
-            .wal
-            .submit_built_async(|st| self.appends_from(st, None, &[entry]))
-            .await?;
-        StreamPending { pending, index }.wait_async().await
+        self.queue_async(None, &[entry]).await?.wait_async().await
     }
 
     /// Queues one entry at the stream's next index and returns at once
@@ -768,11 +761,33 @@ impl Stream<'_> {
     ///
     /// As [`Wal::submit`].
     pub fn submit(&self, entry: &[u8]) -> Result<StreamPending> {
-        let submitted = self
-            .wal
-            .submit_built(|st| self.appends_from(st, None, &[entry]));
+        let queued = self.queue(None, &[entry]);
         self.wal.submitted();
-        let (pending, index) = submitted?;
+        queued
+    }
+
+    /// Queues `entries` from `first` ([`Stream::appends_from`]) without
+    /// waking the log's thread: the caller waits on the handle at once
+    /// (which writes the group, or leaves it to whoever is writing), or
+    /// calls [`Wal::submitted`].
+    fn queue<P: AsRef<[u8]>>(&self, first: Option<u64>, entries: &[P]) -> Result<StreamPending> {
+        let (pending, index) = self
+            .wal
+            .submit_built(|st| self.appends_from(st, first, entries))?;
+        Ok(StreamPending { pending, index })
+    }
+
+    /// The async form of [`Stream::queue`] (which wakes the log's thread:
+    /// an async waiter never writes).
+    async fn queue_async<P: AsRef<[u8]>>(
+        &self,
+        first: Option<u64>,
+        entries: &[P],
+    ) -> Result<StreamPending> {
+        let (pending, index) = self
+            .wal
+            .submit_built_async(|st| self.appends_from(st, first, entries))
+            .await?;
         Ok(StreamPending { pending, index })
     }
 
@@ -821,10 +836,7 @@ impl Stream<'_> {
     /// [`Error::StreamIndex`] when `first` is not the next index (truncate
     /// first to overwrite); as [`Wal::append_batch`].
     pub fn append_at<P: AsRef<[u8]>>(&self, first: u64, entries: &[P]) -> Result<u64> {
-        let (pending, index) = self
-            .wal
-            .submit_built(|st| self.appends_from(st, Some(first), entries))?;
-        StreamPending { pending, index }.wait()
+        self.queue(Some(first), entries)?.wait()
     }
 
     /// The async form of [`Stream::append_at`].
@@ -833,11 +845,10 @@ impl Stream<'_> {
     ///
     /// As [`Stream::append_at`].
     pub async fn append_at_async<P: AsRef<[u8]>>(&self, first: u64, entries: &[P]) -> Result<u64> {
-        let (pending, index) = self
-            .wal
-            .submit_built_async(|st| self.appends_from(st, Some(first), entries))
-            .await?;
-        StreamPending { pending, index }.wait_async().await
+        self.queue_async(Some(first), entries)
+            .await?
+            .wait_async()
+            .await
     }
 
     /// [`Stream::append_at`] without waiting: the entries are in the
@@ -847,12 +858,9 @@ impl Stream<'_> {
     ///
     /// As [`Stream::append_at`].
     pub fn submit_at<P: AsRef<[u8]>>(&self, first: u64, entries: &[P]) -> Result<StreamPending> {
-        let submitted = self
-            .wal
-            .submit_built(|st| self.appends_from(st, Some(first), entries));
+        let queued = self.queue(Some(first), entries);
         self.wal.submitted();
-        let (pending, index) = submitted?;
-        Ok(StreamPending { pending, index })
+        queued
     }
 
     /// Removes the entries below `index` (after a snapshot made them
