@@ -221,12 +221,12 @@ impl IoState {
         };
         let marker_overhead = self.encryption.marker_overhead();
         let plain = overhead == 0 && !self.encoder.compresses();
-        let mut len = (RECORD_HEADER_LEN + CommitMarker::ENCODED_LEN + marker_overhead) as u64;
+        let mut len = marker_len(CommitMarker::ENCODED_LEN, marker_overhead);
         let mut stored_bytes = 0u64;
         let mut to_seal = Vec::new();
         for r in group {
             if r.framing == Framing::Batch {
-                len += (RECORD_HEADER_LEN + BatchMarker::ENCODED_LEN + marker_overhead) as u64;
+                len += marker_len(BatchMarker::ENCODED_LEN, marker_overhead);
             }
             for (i, (kind, payload)) in r.records.iter().enumerate() {
                 if plain {
@@ -543,6 +543,13 @@ enum Payloads {
     Plain,
     /// Compressed, in LSN order, to be sealed once the segment is known.
     ToSeal(Vec<Stored>),
+}
+
+/// The bytes a marker record (commit or batch) with a payload of
+/// `payload` bytes takes encoded: its header, its payload, and `tag` (the
+/// encryption's, or 0).
+pub(crate) fn marker_len(payload: usize, tag: usize) -> u64 {
+    (RECORD_HEADER_LEN + payload + tag) as u64
 }
 
 /// A group's LSNs and payload bytes.

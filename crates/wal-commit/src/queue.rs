@@ -14,7 +14,7 @@ use wal_format::{BatchMarker, CommitMarker, Lsn, RECORD_HEADER_LEN};
 
 use crate::control::Control;
 use crate::error::Error;
-use crate::group::IoState;
+use crate::group::{IoState, marker_len};
 use crate::metrics::Metrics;
 use crate::options::CommitOptions;
 use crate::records::{Packed, RequestRecords};
@@ -141,9 +141,8 @@ pub(crate) struct SegmentFit {
     room: AtomicU64,
     /// The same for a new segment.
     fresh: u64,
-    /// Bytes a record's encoding adds to its payload: its header, and
-    /// the tag when encrypted.
-    per_record: u64,
+    /// The tag encryption adds to each stored payload (0 without).
+    tag: u64,
     /// A group's commit marker, or a batch's marker, encoded.
     per_marker: u64,
     /// Payloads longer than this take one header per fragment.
@@ -155,13 +154,14 @@ impl SegmentFit {
     /// encoding adds `tag` bytes each (and `marker_tag` to a marker), and
     /// payloads split into fragments of `fragment` bytes.
     pub(crate) fn new(fresh: u64, tag: usize, marker_tag: usize, fragment: usize) -> SegmentFit {
-        let per_marker = (RECORD_HEADER_LEN
-            + CommitMarker::ENCODED_LEN.max(BatchMarker::ENCODED_LEN)
-            + marker_tag) as u64;
+        let per_marker = marker_len(
+            CommitMarker::ENCODED_LEN.max(BatchMarker::ENCODED_LEN),
+            marker_tag,
+        );
         SegmentFit {
             room: AtomicU64::new(fresh.saturating_sub(per_marker)),
             fresh: fresh.saturating_sub(per_marker),
-            per_record: (RECORD_HEADER_LEN + tag) as u64,
+            tag: tag as u64,
             per_marker,
             fragment: fragment.max(1) as u64,
         }
@@ -188,18 +188,23 @@ impl SegmentFit {
         (self.room.load(Ordering::Relaxed), self.fresh)
     }
 
-    /// At least the bytes `r` takes encoded, unless compression shrinks
-    /// it: payloads, headers (one per fragment), tags and its batch marker.
+    /// At least the bytes `r` takes encoded (`IoState::encode`), unless
+    /// compression shrinks it: its stored payloads (each with its tag),
+    /// a header per fragment of each, and its batch marker. A record of
+    /// `s` stored bytes takes `ceil(s / fragment)` headers (at least one),
+    /// at most `s / fragment + 1`, so the request's at most its records
+    /// plus its stored bytes over the fragment size.
     pub(crate) fn estimate(&self, r: &Request) -> u64 {
-        let bytes = r.bytes as u64;
-        let headers = (r.records.len() as u64).saturating_add(bytes / self.fragment);
+        let records = r.records.len() as u64;
+        let stored = (r.bytes as u64).saturating_add(records.saturating_mul(self.tag));
+        let headers = records.saturating_add(stored / self.fragment);
         let marker = if r.framing == Framing::Batch {
             self.per_marker
         } else {
             0
         };
-        bytes
-            .saturating_add(headers.saturating_mul(self.per_record))
+        stored
+            .saturating_add(headers.saturating_mul(RECORD_HEADER_LEN as u64))
             .saturating_add(marker)
     }
 }
@@ -264,4 +269,55 @@ pub(crate) fn synced_or_submitted(shared: &Shared, q: &Queue) -> Lsn {
 
 pub(crate) fn pending_bytes(requests: &VecDeque<Request>) -> usize {
     requests.iter().map(|r| r.bytes).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wal_format::LogicalKind;
+
+    /// The estimate is never below what the records take encoded (header
+    /// per fragment of each stored payload, tag included, and the batch
+    /// marker), whatever the sizes, with and without a tag.
+    #[test]
+    fn the_estimate_bounds_a_requests_encoding() {
+        const FRAGMENT: usize = 100;
+        for tag in [0usize, 16] {
+            let fit = SegmentFit::new(1 << 20, tag, tag, FRAGMENT);
+            for sizes in [
+                vec![90; 10],
+                vec![0, 1, 99, 100, 101],
+                vec![250],
+                vec![84; 3],
+            ] {
+                let records: Vec<_> = sizes
+                    .iter()
+                    .map(|&n| (LogicalKind::Data, vec![1u8; n]))
+                    .collect();
+                let request = Request {
+                    first_lsn: Lsn::FIRST,
+                    framing: Framing::of(records.len()),
+                    bytes: sizes.iter().sum(),
+                    records: RequestRecords::Many(records),
+                    ack: Ack::Durable,
+                    enqueued: Instant::now(),
+                };
+                let mut exact: u64 = sizes
+                    .iter()
+                    .map(|&n| {
+                        let stored = n + tag;
+                        (stored.div_ceil(FRAGMENT).max(1) * RECORD_HEADER_LEN + stored) as u64
+                    })
+                    .sum();
+                if request.framing == Framing::Batch {
+                    exact += marker_len(BatchMarker::ENCODED_LEN, tag);
+                }
+                let estimate = fit.estimate(&request);
+                assert!(
+                    estimate >= exact,
+                    "tag {tag}, {sizes:?}: {estimate} < {exact}"
+                );
+            }
+        }
+    }
 }
