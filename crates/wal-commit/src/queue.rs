@@ -93,8 +93,10 @@ pub(crate) struct Queue {
     /// group) notify `Shared::gathered` when one of them may stop
     /// ([`scheduler::gather_may_end`]).
     pub(crate) gathering: usize,
-    /// The smallest number of waiting callers a gatherer waits for (while
-    /// `gathering > 0`).
+    /// The smallest number of waiting callers a gatherer waits for, among
+    /// those that entered since `gathering` last rose from 0: one leaving
+    /// does not raise it, so a gatherer with a larger target may be woken
+    /// early (it checks its own condition and waits on), never late.
     pub(crate) gather_target: usize,
     /// A group was taken and is being written.
     pub(crate) writing: bool,

@@ -231,8 +231,8 @@ pub(crate) fn gather_for_sync(shared: &Shared) {
     q.gathering -= 1;
 }
 
-/// Counts a gatherer waiting for `target` callers in; `q.gather_target`
-/// is the smallest target of those gathering.
+/// Counts a gatherer waiting for `target` callers in, lowering
+/// `q.gather_target` to it if smaller (or setting it, for the first).
 fn enter_gather(q: &mut Queue, target: usize) {
     if q.gathering == 0 || target < q.gather_target {
         q.gather_target = target;
