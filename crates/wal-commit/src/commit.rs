@@ -886,7 +886,30 @@ impl Drop for Committer {
 
 #[cfg(test)]
 mod tests {
-    use super::has_room;
+    use std::sync::Arc;
+
+    use wal_io::sim::SimStorage;
+    use wal_io::{LogOptions, SegmentLog};
+
+    use super::{CommitOptions, Committer, has_room};
+
+    /// The option reaches the waiters it is for.
+    #[test]
+    fn wait_yields_reaches_the_watermark() {
+        for yields in [0, 7] {
+            let log = SegmentLog::open(
+                Arc::new(SimStorage::new(1)),
+                "/wal",
+                LogOptions::new().segment_size(64 * 1024),
+            )
+            .unwrap();
+            let mut options = CommitOptions::new();
+            options.prepare_in_background(false).wait_yields(yields);
+            let committer = Committer::from_log(log, &options).unwrap();
+            assert_eq!(committer.shared.watermark.yields(), yields);
+            committer.close().unwrap();
+        }
+    }
 
     #[test]
     fn the_in_flight_bound_admits_up_to_it_and_anything_alone() {

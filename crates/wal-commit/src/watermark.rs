@@ -103,6 +103,12 @@ impl Watermark {
         }
     }
 
+    /// How many times a blocked thread yields before it sleeps.
+    #[cfg(test)]
+    pub(crate) fn yields(&self) -> u32 {
+        self.yields
+    }
+
     /// Yields the CPU up to `yields` times while the epoch is `epoch`;
     /// whether it moved.
     fn yielded_past(&self, epoch: u32) -> bool {
